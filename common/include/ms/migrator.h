@@ -1,0 +1,39 @@
+/* Start-up migrations that never block start-up: a background thread applies the service's
+ * migrations, retrying with backoff while PostgreSQL is unreachable, and readiness says
+ * "down" until they are in. A replica thus starts, answers /health, and becomes ready by
+ * itself when its database appears. */
+#ifndef MS_MIGRATOR_H
+#define MS_MIGRATOR_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ms/pg.h"
+
+struct ms_migrator {
+    struct ms_pg_pool *pool;
+    const char *lock_name;
+    const struct ms_migration *migrations;
+    size_t n;
+    atomic_bool done;
+    atomic_bool stopping;
+    pthread_t thread;
+    bool started;
+};
+
+/* Starts the thread (pool and migrations are borrowed and must outlive it). 0 or MS_ENOMEM. */
+int ms_migrator_start(struct ms_migrator *m, struct ms_pg_pool *pool, const char *lock_name,
+                      const struct ms_migration *migrations, size_t n);
+
+/* Have all migrations been applied? */
+bool ms_migrator_done(const struct ms_migrator *m);
+
+/* Readiness check (ms_check_fn): 0 when migrated and PostgreSQL answers, else MS_EUNAVAIL. */
+int ms_migrator_check(void *migrator);
+
+/* Stops retrying and joins the thread. Safe if never started. */
+void ms_migrator_stop(struct ms_migrator *m);
+
+#endif

@@ -1,0 +1,69 @@
+/* The HTTP server every service runs: libmicrohttpd with an internal epoll thread and a worker
+ * pool, the route table, request ids and trace context, access logs, metrics, health and
+ * readiness, fault injection, and graceful shutdown on SIGTERM/SIGINT. */
+#ifndef MS_SERVER_H
+#define MS_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ms/faults.h"
+#include "ms/health.h"
+#include "ms/req.h"
+#include "ms/res.h"
+#include "ms/router.h"
+
+struct ms_server_config {
+    const char *service;       /* "product": logs, metrics and error messages */
+    const char *version;       /* SERVICE_VERSION, default "v1": the x-service-version header */
+    const char *bind_address;  /* BIND_ADDRESS, default 0.0.0.0 (containers); tests use 127.0.0.1 */
+    int port;                  /* PORT */
+    int threads;               /* THREADS, default the number of CPUs */
+    long body_max;             /* MAX_BODY_BYTES, default 65536 */
+    int max_connections;       /* MAX_CONNECTIONS, default 1000 */
+    int connection_timeout_s;  /* CONNECTION_TIMEOUT_S, idle/slow client limit, default 15 */
+    int drain_ms;              /* SHUTDOWN_DRAIN_MS, default 10000: in-flight requests get this */
+    int shutdown_delay_ms;     /* SHUTDOWN_DELAY_MS, default 0: keep serving while unready, so
+                                  a load balancer can notice before the listener closes */
+    bool admin_enabled;        /* ADMIN_ENABLED, default false: the /admin/faults endpoint */
+    bool access_log;           /* ACCESS_LOG, default true */
+    struct ms_faults faults;   /* FAULT_* */
+};
+
+/* Fills cfg from the environment with the given service name and default port. 0, or
+ * MS_EINVAL after printing one line naming the bad variable (main then exits with
+ * MS_CONFIG_EXIT). */
+int ms_server_config_load(struct ms_server_config *cfg, const char *service, int default_port);
+
+struct ms_server;
+
+/* Creates a server for cfg (copied) whose handlers get svc as req->svc. Blocks SIGTERM and
+ * SIGINT in the calling thread so every thread created afterwards inherits the mask and the
+ * signal is taken by ms_server_run alone: call it before starting any thread. Ignores SIGPIPE.
+ * Registers the built-in routes (/health, /ready, /metrics, and /admin/faults when enabled).
+ * NULL on allocation failure. */
+struct ms_server *ms_server_new(const struct ms_server_config *cfg, void *svc);
+void ms_server_free(struct ms_server *srv);
+
+/* Adds the service's route table. 0 or the ms_router_add error (a bug in the table). */
+int ms_server_add_routes(struct ms_server *srv, const struct ms_route *routes, size_t n);
+
+/* Adds a readiness check (see ms_health_add). */
+int ms_server_add_check(struct ms_server *srv, const char *name, ms_check_fn fn, void *ctx,
+                        bool critical);
+
+/* Starts listening. 0, or MS_EUNAVAIL when the port cannot be bound (logged). */
+int ms_server_start(struct ms_server *srv);
+
+/* The port actually bound (useful with PORT=0). */
+int ms_server_port(const struct ms_server *srv);
+
+/* Blocks until SIGTERM or SIGINT, then shuts down gracefully: /ready turns 503 at once,
+ * serving goes on for shutdown_delay_ms, the listener closes, in-flight requests get up to
+ * drain_ms to finish, delayed requests are resumed, and the daemon stops. Returns 0. */
+int ms_server_wait_and_drain(struct ms_server *srv);
+
+/* The server's fault settings (for tests and services that inject faults themselves). */
+struct ms_faults *ms_server_faults(struct ms_server *srv);
+
+#endif

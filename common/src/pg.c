@@ -1,0 +1,411 @@
+/* PostgreSQL: libpq connections in a bounded pool (ms/pool.h), parameterised queries with their
+ * SQLSTATE mapped to ms_err codes, and migrations applied under an advisory lock. */
+#include "ms/pg.h"
+
+#include "ms/err.h"
+#include "ms/metrics.h"
+#include "ms/pool.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How long, after a failed connect, every checkout needing a new connection fails at once. */
+#define CONNECT_THROTTLE_MS 250
+
+struct ms_pg_conn {
+    PGconn *pg; /* NULL while the slot is closed */
+    struct ms_pg_pool *pool;
+    size_t slot;
+    bool broken; /* the connection was lost while checked out: closed on release */
+    char sqlstate[6];
+    char error[256];
+};
+
+struct ms_pg_pool {
+    struct ms_pool *slots;
+    char *conninfo;
+    char name[64];
+    char connect_timeout[16];
+    char options[64];
+    struct ms_series *queries_ok;
+    struct ms_series *queries_error;
+    size_t size;
+    struct ms_pg_conn conns[]; /* conns[i] belongs to whoever holds slot i */
+};
+
+static const char create_migrations_sql[] = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                            " version int PRIMARY KEY,"
+                                            " name text NOT NULL,"
+                                            " applied_at timestamptz NOT NULL DEFAULT now())";
+
+/* Notices (and the FATAL a server sends an idle connection as it shuts down) would otherwise
+ * be printed on stderr by libpq; errors reach the caller through the result instead. */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static void set_error(struct ms_pg_conn *conn, const char *message, const char *sqlstate)
+{
+    size_t len;
+
+    snprintf(conn->error, sizeof(conn->error), "%s", message != NULL ? message : "");
+    len = strlen(conn->error);
+    while (len > 0 && conn->error[len - 1] == '\n')
+        conn->error[--len] = '\0';
+    snprintf(conn->sqlstate, sizeof(conn->sqlstate), "%s", sqlstate != NULL ? sqlstate : "");
+}
+
+static int conn_open(void *ctx, size_t slot)
+{
+    struct ms_pg_pool *pool = ctx;
+    struct ms_pg_conn *conn = &pool->conns[slot];
+    /* Later keywords override earlier ones, and "dbname" is expanded in place: the caller's
+     * conninfo may name the application, but the timeouts and keepalives are ours. */
+    const char *const keys[] = {"application_name", "dbname",          "connect_timeout",
+                                "keepalives",       "keepalives_idle", "keepalives_interval",
+                                "keepalives_count", "options",         NULL};
+    const char *const values[] = {
+        pool->name, pool->conninfo, pool->connect_timeout, "1", "5", "2", "3", pool->options, NULL};
+
+    conn->pg = PQconnectdbParams(keys, values, 1);
+    if (conn->pg == NULL) {
+        set_error(conn, "out of memory", "");
+        return MS_ENOMEM;
+    }
+    if (PQstatus(conn->pg) != CONNECTION_OK) {
+        set_error(conn, PQerrorMessage(conn->pg), "08006");
+        PQfinish(conn->pg);
+        conn->pg = NULL;
+        return MS_EUNAVAIL;
+    }
+    PQsetNoticeProcessor(conn->pg, ignore_notice, NULL);
+    conn->broken = false;
+    return 0;
+}
+
+static bool conn_alive(void *ctx, size_t slot)
+{
+    struct ms_pg_conn *conn = &((struct ms_pg_pool *)ctx)->conns[slot];
+
+    /* Reading what arrived while the connection sat idle notices a server that has since
+     * closed it (restart, idle timeout) without a round trip. */
+    return conn->pg != NULL && !conn->broken && PQconsumeInput(conn->pg) == 1 &&
+           PQstatus(conn->pg) == CONNECTION_OK;
+}
+
+static void conn_close(void *ctx, size_t slot)
+{
+    struct ms_pg_conn *conn = &((struct ms_pg_pool *)ctx)->conns[slot];
+
+    PQfinish(conn->pg);
+    conn->pg = NULL;
+    conn->broken = false;
+}
+
+static const struct ms_pool_ops pg_ops = {
+    .open = conn_open,
+    .alive = conn_alive,
+    .close = conn_close,
+};
+
+static struct ms_series *query_series(const char *name, const char *result)
+{
+    struct ms_family *family = ms_counter_family(
+        "db_queries_total", "PostgreSQL statements run, by result.", "pool,result");
+    const char *values[] = {name, result};
+
+    return family != NULL ? ms_series_get(family, values) : NULL;
+}
+
+/* Copies the configuration (defaults filled in) into a new pool; the slots come later. */
+static struct ms_pg_pool *pool_alloc(const struct ms_pg_config *cfg, size_t size)
+{
+    struct ms_pg_pool *pool = calloc(1, sizeof(*pool) + size * sizeof(pool->conns[0]));
+
+    if (pool == NULL)
+        return NULL;
+    pool->conninfo = strdup(cfg->conninfo != NULL ? cfg->conninfo : "");
+    if (pool->conninfo == NULL) {
+        free(pool);
+        return NULL;
+    }
+    pool->size = size;
+    snprintf(pool->name, sizeof(pool->name), "%s", cfg->name != NULL ? cfg->name : "default");
+    snprintf(pool->connect_timeout, sizeof(pool->connect_timeout), "%d",
+             cfg->connect_timeout_s > 0 ? cfg->connect_timeout_s : 2);
+    snprintf(pool->options, sizeof(pool->options), "-c statement_timeout=%d",
+             cfg->statement_timeout_ms > 0 ? cfg->statement_timeout_ms : 2000);
+    for (size_t i = 0; i < size; i++) {
+        pool->conns[i].pool = pool;
+        pool->conns[i].slot = i;
+    }
+    pool->queries_ok = query_series(pool->name, "ok");
+    pool->queries_error = query_series(pool->name, "error");
+    return pool;
+}
+
+struct ms_pg_pool *ms_pg_pool_new(const struct ms_pg_config *cfg)
+{
+    size_t size = cfg->size > 0 ? (size_t)cfg->size : 4;
+    struct ms_pg_pool *pool = pool_alloc(cfg, size);
+    struct ms_pool_config pool_cfg = {
+        .size = size,
+        .acquire_timeout_ms = cfg->acquire_timeout_ms > 0 ? cfg->acquire_timeout_ms : 1000,
+        .throttle_ms = CONNECT_THROTTLE_MS,
+        .ops = &pg_ops,
+        .ctx = pool,
+    };
+
+    if (pool == NULL)
+        return NULL;
+    ms_pool_series_init(&pool_cfg.series, pool->name, "db_pool_connections",
+                        "PostgreSQL pool connections, by state.", "db_pool_acquire_total",
+                        "PostgreSQL pool checkouts, by result.");
+    pool->slots = ms_pool_new(&pool_cfg);
+    if (pool->slots == NULL) {
+        free(pool->conninfo);
+        free(pool);
+        return NULL;
+    }
+    return pool;
+}
+
+void ms_pg_pool_free(struct ms_pg_pool *pool)
+{
+    if (pool == NULL)
+        return;
+    ms_pool_free(pool->slots);
+    free(pool->conninfo);
+    free(pool);
+}
+
+int ms_pg_acquire(struct ms_pg_pool *pool, struct ms_pg_conn **out)
+{
+    int slot = ms_pool_acquire(pool->slots);
+
+    *out = NULL;
+    if (slot < 0)
+        return slot;
+    *out = &pool->conns[slot];
+    set_error(*out, "", "");
+    return 0;
+}
+
+/* Whether the session can go back to the pool as it is. A transaction left open by an error
+ * path is rolled back, so the next holder does not inherit it. */
+static bool session_reusable(struct ms_pg_conn *conn)
+{
+    PGresult *res;
+    bool ok;
+
+    if (conn->broken || conn->pg == NULL)
+        return false;
+    switch (PQtransactionStatus(conn->pg)) {
+    case PQTRANS_IDLE:
+        return true;
+    case PQTRANS_INTRANS:
+    case PQTRANS_INERROR:
+        res = PQexec(conn->pg, "ROLLBACK");
+        ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        return ok;
+    default:
+        return false; /* a query still running, or the connection is gone */
+    }
+}
+
+void ms_pg_release(struct ms_pg_pool *pool, struct ms_pg_conn *conn)
+{
+    if (conn == NULL)
+        return;
+    assert(conn->pool == pool);
+    ms_pool_release(pool->slots, conn->slot, !session_reusable(conn));
+}
+
+/* Maps the error kept in conn to a code; a lost connection is marked broken. */
+static int map_error(struct ms_pg_conn *conn)
+{
+    const char *state = conn->sqlstate;
+
+    /* Class 08 is connection trouble; 57P01..57P04 mean the server is going away. */
+    if (PQstatus(conn->pg) != CONNECTION_OK || strncmp(state, "08", 2) == 0 ||
+        strncmp(state, "57P", 3) == 0) {
+        conn->broken = true;
+        return MS_EUNAVAIL;
+    }
+    if (strncmp(state, "23", 2) == 0 || strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+        return MS_ECONFLICT;
+    if (strcmp(state, "57014") == 0)
+        return MS_ETIMEDOUT;
+    if (strncmp(state, "22", 2) == 0)
+        return MS_EINVAL;
+    if (strncmp(state, "53", 2) == 0) /* out of connections, memory or disk on the server */
+        return MS_EUNAVAIL;
+    return MS_EINTERNAL;
+}
+
+/* Records the outcome of one statement: 0 for a command or rows, else the mapped error. */
+static int check_result(struct ms_pg_conn *conn, const PGresult *res)
+{
+    ExecStatusType status = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    const char *message;
+
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+        set_error(conn, "", "");
+        ms_counter_inc(conn->pool->queries_ok);
+        return 0;
+    }
+    ms_counter_inc(conn->pool->queries_error);
+    if (res == NULL && PQstatus(conn->pg) == CONNECTION_OK) {
+        set_error(conn, "out of memory", "");
+        return MS_ENOMEM;
+    }
+    message = res != NULL ? PQresultErrorMessage(res) : "";
+    if (message[0] == '\0')
+        message = PQerrorMessage(conn->pg);
+    set_error(conn, message, res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL);
+    return map_error(conn);
+}
+
+int ms_pg_query(struct ms_pg_conn *conn, const char *sql, int nparams, const char *const *params,
+                PGresult **out)
+{
+    PGresult *res;
+    int rc;
+
+    *out = NULL;
+    res = PQexecParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    rc = check_result(conn, res);
+    if (rc < 0) {
+        PQclear(res);
+        return rc;
+    }
+    *out = res;
+    return 0;
+}
+
+int ms_pg_exec(struct ms_pg_conn *conn, const char *sql)
+{
+    PGresult *res = NULL;
+    int rc = ms_pg_query(conn, sql, 0, NULL, &res);
+
+    PQclear(res);
+    return rc;
+}
+
+const char *ms_pg_last_error(const struct ms_pg_conn *conn)
+{
+    return conn->error;
+}
+
+const char *ms_pg_last_sqlstate(const struct ms_pg_conn *conn)
+{
+    return conn->sqlstate;
+}
+
+int ms_pg_ping(struct ms_pg_pool *pool)
+{
+    struct ms_pg_conn *conn = NULL;
+    int rc = ms_pg_acquire(pool, &conn);
+
+    if (rc < 0)
+        return MS_EUNAVAIL;
+    rc = ms_pg_exec(conn, "SELECT 1");
+    ms_pg_release(pool, conn);
+    return rc < 0 ? MS_EUNAVAIL : 0;
+}
+
+/* Runs a migration body, which may hold several statements: the simple query protocol, without
+ * parameters. A body of comments only is fine. */
+static int exec_script(struct ms_pg_conn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn->pg, sql);
+    int rc;
+
+    if (PQresultStatus(res) == PGRES_EMPTY_QUERY) {
+        PQclear(res);
+        return 0;
+    }
+    rc = check_result(conn, res);
+    PQclear(res);
+    return rc;
+}
+
+static int exec_params(struct ms_pg_conn *conn, const char *sql, int nparams,
+                       const char *const *params)
+{
+    PGresult *res = NULL;
+    int rc = ms_pg_query(conn, sql, nparams, params, &res);
+
+    PQclear(res);
+    return rc;
+}
+
+/* Applies one migration with the row that records it, in one transaction, unless it is
+ * recorded already. */
+static int apply_if_missing(struct ms_pg_conn *conn, const struct ms_migration *m)
+{
+    char version[16];
+    const char *const params[] = {version, m->name};
+    PGresult *res = NULL;
+    int rc;
+
+    snprintf(version, sizeof(version), "%d", m->version);
+    rc = ms_pg_query(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params, &res);
+    if (rc < 0 || PQntuples(res) > 0)
+        goto out;
+    rc = ms_pg_exec(conn, "BEGIN");
+    if (rc < 0)
+        goto out;
+    rc = exec_script(conn, m->sql);
+    if (rc == 0)
+        rc = exec_params(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
+                         params);
+    if (rc == 0)
+        rc = ms_pg_exec(conn, "COMMIT");
+    if (rc < 0)
+        PQclear(PQexec(conn->pg, "ROLLBACK")); /* keeps the failing statement's error */
+out:
+    PQclear(res);
+    return rc;
+}
+
+int ms_pg_migrate(struct ms_pg_pool *pool, const char *lock_name,
+                  const struct ms_migration *migrations, size_t n)
+{
+    const char *const params[] = {lock_name != NULL ? lock_name : "schema_migrations"};
+    struct ms_pg_conn *conn = NULL;
+    bool locked = false;
+    int rc;
+
+    rc = ms_pg_acquire(pool, &conn);
+    if (rc < 0)
+        return rc;
+    /* Waiting for another replica's lock and running long DDL must not trip the per-statement
+     * limit meant for requests. */
+    rc = ms_pg_exec(conn, "SET statement_timeout = 0");
+    if (rc < 0)
+        goto out;
+    rc = exec_params(conn, "SELECT pg_advisory_lock(hashtext($1))", 1, params);
+    if (rc < 0)
+        goto out;
+    locked = true;
+    /* Created under the lock: concurrent CREATE TABLE IF NOT EXISTS can still collide. */
+    rc = ms_pg_exec(conn, create_migrations_sql);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        assert(i == 0 || migrations[i].version > migrations[i - 1].version);
+        rc = apply_if_missing(conn, &migrations[i]);
+    }
+out:
+    /* A session that cannot be put back as it was is closed, which drops the lock too. */
+    if (locked && exec_params(conn, "SELECT pg_advisory_unlock(hashtext($1))", 1, params) < 0)
+        conn->broken = true;
+    if (ms_pg_exec(conn, "RESET statement_timeout") < 0)
+        conn->broken = true;
+    ms_pg_release(pool, conn);
+    return rc;
+}

@@ -1,0 +1,51 @@
+/* xoshiro256** per thread: no lock, no shared state, seeded once per thread from the kernel. */
+#include "ms/rand.h"
+
+#include <stdbool.h>
+#include <sys/random.h>
+#include <time.h>
+
+static _Thread_local uint64_t state[4];
+static _Thread_local bool seeded;
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static void seed(void)
+{
+    if (getrandom(state, sizeof(state), 0) != (ssize_t)sizeof(state)) {
+        /* getrandom cannot fail for 32 bytes after boot; the fallback only keeps state non-zero */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        state[0] = (uint64_t)ts.tv_nsec | 1;
+        state[1] = (uint64_t)ts.tv_sec ^ (uintptr_t)&ts;
+        state[2] = 0x9e3779b97f4a7c15ULL;
+        state[3] = 0xbf58476d1ce4e5b9ULL;
+    }
+    seeded = true;
+}
+
+uint64_t ms_rand64(void)
+{
+    uint64_t result, t;
+
+    if (!seeded)
+        seed();
+    result = rotl(state[1] * 5, 7) * 9;
+    t = state[1] << 17;
+    state[2] ^= state[0];
+    state[3] ^= state[1];
+    state[1] ^= state[2];
+    state[0] ^= state[3];
+    state[2] ^= t;
+    state[3] = rotl(state[3], 45);
+    return result;
+}
+
+uint64_t ms_rand_below(uint64_t bound)
+{
+    /* Lemire's multiply-shift; the tiny bias is irrelevant for jitter and percentages. */
+    return (uint64_t)(((unsigned __int128)ms_rand64() * bound) >> 64);
+}

@@ -1,0 +1,56 @@
+/* What a handler reads from its request, and the readers that answer 4xx themselves. */
+#include "ms/req.h"
+
+#include <microhttpd.h>
+#include <stdint.h>
+
+#include "ms/err.h"
+#include "ms/json.h"
+#include "ms/res.h"
+
+const char *ms_req_param(const struct ms_req *req, const char *name)
+{
+    return ms_match_param(&req->match, name);
+}
+
+const char *ms_req_query(const struct ms_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *ms_req_header(const struct ms_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+int ms_req_query_ll_or_400(struct ms_req *req, struct ms_res *res, const char *name,
+                           long long def, long long min, long long max, long long *out)
+{
+    const char *v = ms_req_query(req, name);
+
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (ms_parse_ll(v, min, max, out) == 0)
+        return 0;
+    ms_res_error(res, MS_EINVAL, "query parameter %s must be an integer from %lld to %lld", name,
+                 min, max);
+    return -1;
+}
+
+int ms_req_id_or_4xx(struct ms_req *req, struct ms_res *res, const char *name, long long max,
+                     long long *out)
+{
+    const char *v = ms_req_param(req, name);
+
+    if (ms_parse_ll(v, 1, INT64_MAX, out) != 0) {
+        ms_res_error(res, MS_EINVAL, "%s must be a positive integer", name);
+        return -1;
+    }
+    if (*out > max) {
+        ms_res_error(res, MS_ENOTFOUND, "no such %s", name);
+        return -1;
+    }
+    return 0;
+}

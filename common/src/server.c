@@ -1,0 +1,486 @@
+/* The server's life (start, drain, stop) and its libmicrohttpd callbacks: a request is begun
+ * when its headers arrive, fed its body, served on the final call, and counted when MHD says
+ * it is complete. */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ms/clock.h"
+#include "ms/err.h"
+#include "ms/json.h"
+#include "ms/log.h"
+#include "ms/rand.h"
+#include "server_internal.h"
+
+/* ---- request ids and trace headers ---- */
+
+/* An incoming id is echoed only if it is short and plain, so it is safe in headers and logs. */
+static bool id_acceptable(const char *id)
+{
+    size_t n = id ? strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "0123456789-_.:")
+                  : 0;
+
+    return n > 0 && n <= 64 && id[n] == '\0';
+}
+
+static bool header_value_acceptable(const char *v)
+{
+    size_t n = 0;
+
+    for (; v[n]; n++)
+        if ((unsigned char)v[n] < 0x20 || (unsigned char)v[n] > 0x7e || n >= 512)
+            return false;
+    return true;
+}
+
+static void new_request_id(char *buf, size_t cap)
+{
+    uint64_t a = ms_rand64(), b = ms_rand64();
+
+    /* UUID version 4 layout, the form Envoy generates, so ids look alike across the mesh */
+    snprintf(buf, cap, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(a >> 32),
+             (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
+             (unsigned)((b >> 48) & 0x3fff) | 0x8000, (unsigned long long)(b & 0xffffffffffffULL));
+}
+
+static void capture_trace(struct ms_req *req)
+{
+    const char *id = ms_req_header(req, "x-request-id");
+
+    if (id_acceptable(id))
+        snprintf(req->request_id, sizeof(req->request_id), "%s", id);
+    else
+        new_request_id(req->request_id, sizeof(req->request_id));
+    req->trace.values[MS_TRACE_REQUEST_ID] = req->request_id;
+    for (int i = 1; i < MS_TRACE_NHEADERS; i++) {
+        const char *v = ms_req_header(req, ms_trace_header_names[i]);
+        req->trace.values[i] = (v && header_value_acceptable(v)) ? v : NULL;
+    }
+}
+
+/* ---- request life ---- */
+
+static void route_request(struct request *r)
+{
+    struct ms_req *req = &r->req;
+
+    req->route = "unmatched";
+    req->body_max = (size_t)r->srv->cfg.body_max;
+    /* on a miss match.route stays NULL, and match.allow lists the methods for a 405 */
+    if (!req->path_copy ||
+        ms_router_match(r->srv->router, req->method, req->path_copy, &req->match) != MS_MATCH_OK)
+        return;
+    req->route = req->match.route->pattern;
+    if (req->match.route->body_max)
+        req->body_max = req->match.route->body_max;
+}
+
+static struct request *request_begin(struct ms_server *srv, struct MHD_Connection *conn,
+                                     const char *url, const char *method)
+{
+    struct request *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    r->srv = srv;
+    r->start_ns = ms_now_ns();
+    r->req.method = method;
+    r->req.url = url;
+    r->req.conn = conn;
+    r->req.server = srv;
+    r->req.svc = srv->svc;
+    r->req.path_copy = strdup(url);
+    r->res.request_id = r->req.request_id;
+    capture_trace(&r->req);
+    route_request(r);
+    r->res.route = r->req.route;
+    atomic_fetch_add(&srv->in_flight, 1);
+    ms_gauge_add(srv->in_flight_gauge, 1);
+    return r;
+}
+
+static void request_free(struct request *r)
+{
+    ms_res_release(&r->res);
+    json_decref(r->req.json);
+    free(r->req.body);
+    free(r->req.path_copy);
+    free(r);
+}
+
+/* Copies body bytes up to the route's limit; past it, marks the request (413 on the final
+ * call) and discards the rest, since MHD forbids answering while upload data is pending. */
+static void body_append(struct ms_req *req, const char *data, size_t len)
+{
+    size_t need;
+    char *grown;
+
+    if (req->body_too_big || len > req->body_max - req->body_len) {
+        req->body_too_big = true;
+        return;
+    }
+    need = req->body_len + len + 1;
+    if (need > req->body_cap) {
+        size_t cap = req->body_cap ? req->body_cap * 2 : 1024;
+        while (cap < need)
+            cap *= 2;
+        grown = realloc(req->body, cap);
+        if (!grown) {
+            req->body_too_big = true; /* cannot hold it: refusing is honest */
+            return;
+        }
+        req->body = grown;
+        req->body_cap = cap;
+    }
+    memcpy(req->body + req->body_len, data, len);
+    req->body_len += len;
+    req->body[req->body_len] = '\0';
+}
+
+/* A declared Content-Length over the limit is refused before a byte of it is read. */
+static bool declared_too_big(const struct ms_req *req)
+{
+    const char *cl = ms_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    long long n;
+
+    return cl && ms_parse_ll(cl, 0, INT64_MAX, &n) == 0 && (unsigned long long)n > req->body_max;
+}
+
+/* ---- answering ---- */
+
+static enum MHD_Result queue_response(struct request *r)
+{
+    struct ms_res *res = &r->res;
+    struct MHD_Response *resp;
+    enum MHD_Result ok;
+
+    if (res->status == 0)
+        ms_res_error(res, MS_EINTERNAL, "handler for %s gave no answer", r->req.route);
+    resp = res->body_len ? MHD_create_response_from_buffer(res->body_len, res->body,
+                                                           MHD_RESPMEM_MUST_FREE)
+                         : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    if (res->body_len)
+        res->body = NULL; /* MHD owns it now */
+    if (res->content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
+    MHD_add_response_header(resp, "x-request-id", r->req.request_id);
+    MHD_add_response_header(resp, "x-service-version", r->srv->cfg.version);
+    for (size_t i = 0; i < res->nheaders; i++)
+        MHD_add_response_header(resp, res->headers[i].name, res->headers[i].value);
+    if (atomic_load(&r->srv->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    ok = MHD_queue_response(r->req.conn, (unsigned)res->status, resp);
+    MHD_destroy_response(resp);
+    r->answered = true;
+    return ok;
+}
+
+static void count_fault(struct request *r, const char *type)
+{
+    ms_counter_inc(ms_series_get(r->srv->faults_total,
+                                 (const char *const[]){r->srv->cfg.service, type}));
+}
+
+/* Rolls the configured faults once. Returns true when the request was suspended for a delay;
+ * MHD calls back once it is resumed, and serving carries on from there. */
+static bool apply_delay(struct request *r)
+{
+    int delay_ms;
+
+    if (r->faults_rolled || (r->req.match.route->flags & MS_ROUTE_INFRA))
+        return false;
+    r->faults_rolled = true;
+    ms_faults_roll(&r->srv->cfg.faults, &delay_ms, &r->fault_abort);
+    if (delay_ms == 0 || atomic_load(&r->srv->draining))
+        return false;
+    count_fault(r, "delay");
+    r->delay.conn = r->req.conn;
+    r->delay.due_ms = ms_now_ms() + delay_ms;
+    MHD_suspend_connection(r->req.conn);
+    delay_queue_add(&r->srv->delays, &r->delay);
+    return true;
+}
+
+static void run_handler(struct request *r)
+{
+    const struct ms_route *route = r->req.match.route;
+    struct ms_verr e;
+
+    if (route->flags & MS_ROUTE_JSON) {
+        r->req.json = ms_json_parse(r->req.body, r->req.body_len, &e);
+        if (!r->req.json) {
+            ms_res_error(&r->res, MS_EINVAL, "%s", e.msg);
+            return;
+        }
+    }
+    ms_trace_set_current(&r->req.trace);
+    route->handler(&r->req, &r->res);
+    ms_trace_set_current(NULL);
+}
+
+static enum MHD_Result serve(struct request *r)
+{
+    struct ms_res *res = &r->res;
+
+    if (!r->req.match.route) {
+        if (r->req.match.allow[0]) {
+            ms_res_header(res, "Allow", r->req.match.allow);
+            ms_res_error_status(res, 405, "method_not_allowed", "%s is not allowed here; allowed: %s",
+                                r->req.method, r->req.match.allow);
+        } else {
+            ms_res_error(res, MS_ENOTFOUND, "no route for %s", r->req.url);
+        }
+    } else if (r->req.body_too_big) {
+        ms_res_error(res, MS_ETOOBIG, "request body is over the limit of %zu bytes",
+                     r->req.body_max);
+    } else if (apply_delay(r)) {
+        return MHD_YES;
+    } else if (r->fault_abort) {
+        count_fault(r, "abort");
+        ms_res_error_status(res, r->fault_abort, "fault_injected", "fault injected by configuration");
+    } else {
+        run_handler(r);
+    }
+    return queue_response(r);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size, void **ctx)
+{
+    struct request *r = *ctx;
+
+    (void)version;
+    if (!r) {
+        r = request_begin(cls, conn, url, method);
+        if (!r)
+            return MHD_NO;
+        *ctx = r;
+        if (r->req.match.route && declared_too_big(&r->req)) {
+            r->req.body_too_big = true;
+            return serve(r); /* answered now; MHD closes rather than read the body */
+        }
+        /* answering on a later call is what keeps the connection alive in MHD 0.9.75 */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!r->answered)
+            body_append(&r->req, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return r->answered ? MHD_YES : serve(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct ms_server *srv = cls;
+    struct request *r = *ctx;
+
+    (void)conn;
+    if (!r)
+        return;
+    *ctx = NULL;
+    access_observe(srv, r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    request_free(r);
+    ms_gauge_add(srv->in_flight_gauge, -1);
+    atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    ms_log_json_new(MS_LOG_WARN, json_pack("{s:s,s:s}", "event", "http_server", "msg", msg));
+}
+
+/* ---- the server's life ---- */
+
+struct ms_server *ms_server_new(const struct ms_server_config *cfg, void *svc)
+{
+    struct ms_server *srv = calloc(1, sizeof(*srv));
+    sigset_t set;
+
+    if (!srv)
+        return NULL;
+    /* taken by sigwait in ms_server_wait_and_drain; threads created later inherit the mask */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a peer closing a socket is an error code, not a death */
+    srv->cfg = *cfg;
+    srv->svc = svc;
+    srv->router = ms_router_new();
+    srv->health = ms_health_new();
+    access_metrics_init(srv);
+    ms_process_metrics_register();
+    if (!srv->router || !srv->health || builtin_routes_add(srv) != 0) {
+        ms_server_free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+void ms_server_free(struct ms_server *srv)
+{
+    if (!srv)
+        return;
+    ms_router_free(srv->router);
+    ms_health_free(srv->health);
+    free(srv);
+}
+
+int ms_server_add_routes(struct ms_server *srv, const struct ms_route *routes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = ms_router_add(srv->router, &routes[i]);
+        if (rc) {
+            ms_logf(MS_LOG_ERROR, "route %s %s: %s", routes[i].method, routes[i].pattern,
+                    ms_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int ms_server_add_check(struct ms_server *srv, const char *name, ms_check_fn fn, void *ctx,
+                        bool critical)
+{
+    return ms_health_add(srv->health, name, fn, ctx, critical);
+}
+
+struct ms_faults *ms_server_faults(struct ms_server *srv)
+{
+    return &srv->cfg.faults;
+}
+
+int ms_server_port(const struct ms_server *srv)
+{
+    return srv->port;
+}
+
+/* Fills addr for the configured address and port; sets *ipv6. 0 or MS_EINVAL. */
+static int bind_address(const struct ms_server_config *cfg, struct sockaddr_storage *addr,
+                        bool *ipv6)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)addr;
+
+    memset(addr, 0, sizeof(*addr));
+    *ipv6 = false;
+    if (inet_pton(AF_INET, cfg->bind_address, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)cfg->port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, cfg->bind_address, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)cfg->port);
+        *ipv6 = true;
+        return 0;
+    }
+    return MS_EINVAL;
+}
+
+static struct MHD_Daemon *start_daemon(struct ms_server *srv, const struct sockaddr_storage *addr,
+                                       bool ipv6)
+{
+    const struct ms_server_config *cfg = &srv->cfg;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv,
+        MHD_OPTION_SOCK_ADDR, addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)32 * 1024, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        MHD_OPTION_END);
+}
+
+int ms_server_start(struct ms_server *srv)
+{
+    struct sockaddr_storage addr;
+    const union MHD_DaemonInfo *info;
+    bool ipv6;
+
+    if (bind_address(&srv->cfg, &addr, &ipv6)) {
+        ms_logf(MS_LOG_ERROR, "BIND_ADDRESS %s is not an IP address", srv->cfg.bind_address);
+        return MS_EINVAL;
+    }
+    if (delay_queue_start(&srv->delays))
+        return MS_ENOMEM;
+    srv->daemon = start_daemon(srv, &addr, ipv6);
+    if (!srv->daemon) {
+        ms_logf(MS_LOG_ERROR, "cannot listen on %s:%d", srv->cfg.bind_address, srv->cfg.port);
+        delay_queue_stop(&srv->delays);
+        return MS_EUNAVAIL;
+    }
+    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : srv->cfg.port;
+    ms_log_json_new(MS_LOG_INFO,
+                    json_pack("{s:s,s:s,s:i,s:s,s:i}", "event", "listening", "address",
+                              srv->cfg.bind_address, "port", srv->port, "version",
+                              srv->cfg.version, "threads", srv->cfg.threads));
+    return 0;
+}
+
+static void wait_for_signal(void)
+{
+    sigset_t set;
+    int sig = 0;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    while (sigwait(&set, &sig) != 0)
+        ;
+    ms_log_json_new(MS_LOG_INFO, json_pack("{s:s,s:s}", "event", "shutdown", "signal",
+                                           sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+}
+
+/* Waits until no request is in flight or the drain period is over; returns how many remain. */
+static long drain(struct ms_server *srv)
+{
+    int64_t deadline = ms_now_ms() + srv->cfg.drain_ms;
+    long left;
+
+    while ((left = atomic_load(&srv->in_flight)) > 0 && ms_now_ms() < deadline)
+        ms_sleep_ms(5);
+    return left;
+}
+
+int ms_server_wait_and_drain(struct ms_server *srv)
+{
+    MHD_socket listener;
+    long left;
+
+    wait_for_signal();
+    atomic_store(&srv->draining, true); /* /ready answers 503 from now on */
+    if (srv->cfg.shutdown_delay_ms)
+        ms_sleep_ms(srv->cfg.shutdown_delay_ms);
+    listener = MHD_quiesce_daemon(srv->daemon);
+    delay_queue_flush(&srv->delays); /* delayed requests are answered now, not dropped */
+    left = drain(srv);
+    MHD_stop_daemon(srv->daemon);
+    srv->daemon = NULL;
+    if (listener != MHD_INVALID_SOCKET)
+        close(listener); /* MHD leaves the quiesced socket to us, to close after the stop */
+    delay_queue_stop(&srv->delays);
+    ms_log_json_new(MS_LOG_INFO, json_pack("{s:s,s:i}", "event", "stopped", "abandoned", (int)left));
+    return 0;
+}

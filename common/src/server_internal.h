@@ -1,0 +1,49 @@
+/* Internal to the server: its state, shared by server.c, builtin.c and access.c. */
+#ifndef MS_SERVER_INTERNAL_H
+#define MS_SERVER_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "delay.h"
+#include "ms/metrics.h"
+#include "ms/server.h"
+
+struct ms_server {
+    struct ms_server_config cfg;
+    void *svc;
+    struct ms_router *router;
+    struct ms_health *health;
+    struct delay_queue delays;
+    struct MHD_Daemon *daemon;
+    int port;
+    atomic_bool draining;   /* set once by the shutdown path; read by /ready and responses */
+    atomic_long in_flight;  /* requests begun and not completed */
+    struct ms_family *requests_total;
+    struct ms_family *duration;
+    struct ms_family *faults_total;
+    struct ms_series *in_flight_gauge;
+};
+
+/* One request's whole state, from its headers to MHD's completion notice. */
+struct request {
+    struct ms_req req;
+    struct ms_res res;
+    struct delay_node delay;
+    struct ms_server *srv;
+    int64_t start_ns;
+    int fault_abort; /* the abort status rolled for this request, 0 for none */
+    bool faults_rolled;
+    bool answered;
+};
+
+/* Registers /health, /ready, /metrics and, when enabled, /admin/faults. */
+int builtin_routes_add(struct ms_server *srv);
+
+/* Creates the server's metric families. */
+void access_metrics_init(struct ms_server *srv);
+
+/* Counts and logs a finished request (status 499 when the client left first). */
+void access_observe(struct ms_server *srv, const struct request *r, bool completed);
+
+#endif

@@ -1,0 +1,249 @@
+# shellcheck shell=bash
+# Shared helpers for the scripts in this folder: paths, the service table, process and build helpers.
+# Source it (". scripts/lib.sh"); it sets no shell options and starts nothing.
+
+# The repository root, with symlinks resolved so paths compare equal to /proc/PID/exe.
+MS_ROOT="$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
+
+# Turns a path into an absolute one (relative paths are taken from the current directory).
+ms_abspath()
+{
+    realpath -m -- "$1"
+}
+
+# Where up.sh keeps PostgreSQL, Redis, logs and PID files; builds go to build/ (build-asan/ for
+# the sanitizer build).
+MS_DATA_DIR="$(ms_abspath "${MS_DATA_DIR:-$MS_ROOT/.data}")"
+MS_BUILD_DIR="$(ms_abspath "${MS_BUILD_DIR:-$MS_ROOT/build}")"
+MS_ASAN_BUILD_DIR="$(ms_abspath "${MS_ASAN_BUILD_DIR:-$MS_ROOT/build-asan}")"
+
+# Non-default ports, so a system PostgreSQL or Redis is never touched.
+MS_PG_PORT="${MS_PG_PORT:-55432}"
+MS_REDIS_PORT="${MS_REDIS_PORT:-56379}"
+
+# Every service, in start order: name, default port, variable overriding the port, database
+# ("-" for none). Add a service here and everything else follows.
+MS_SERVICE_TABLE='
+product       3001  PRODUCT_PORT       product
+cart          3002  CART_PORT          -
+order         3003  ORDER_PORT         order
+user          3004  USER_PORT          user
+inventory     3005  INVENTORY_PORT     inventory
+notification  3006  NOTIFICATION_PORT  notification
+'
+
+# Prints an error and exits.
+ms_die()
+{
+    echo "error: $*" >&2
+    exit 1
+}
+
+# Prints a section header.
+ms_section()
+{
+    printf '\n==== %s ====\n' "$*"
+}
+
+# Prints every service name in the table, one a line.
+ms_services()
+{
+    local name rest
+    while read -r name rest; do
+        [[ -n $name ]] && echo "$name"
+    done <<<"$MS_SERVICE_TABLE"
+    return 0
+}
+
+# Prints the table row of service $1 (name port var db); fails for an unknown service.
+ms_service_row()
+{
+    local name port var db
+    while read -r name port var db; do
+        if [[ $name == "$1" ]]; then
+            echo "$name $port $var $db"
+            return 0
+        fi
+    done <<<"$MS_SERVICE_TABLE"
+    echo "error: unknown service '$1'" >&2
+    return 1
+}
+
+# Prints the port of service $1: its override variable if set, else the default.
+ms_service_port()
+{
+    local row name port var db
+    row="$(ms_service_row "$1")" || return 1
+    read -r name port var db <<<"$row"
+    port="${!var:-$port}"
+    if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+        echo "error: $var='$port' is not a port" >&2
+        return 1
+    fi
+    echo "$port"
+}
+
+# Prints the name of the variable overriding service $1's port.
+ms_service_port_var()
+{
+    local row name port var db
+    row="$(ms_service_row "$1")" || return 1
+    read -r name port var db <<<"$row"
+    echo "$var"
+}
+
+# Prints the database name of service $1, or nothing when it has none.
+ms_service_db()
+{
+    local row name port var db
+    row="$(ms_service_row "$1")" || return 1
+    read -r name port var db <<<"$row"
+    [[ $db == "-" ]] || echo "$db"
+}
+
+# Prints the base URL of service $1.
+ms_service_url()
+{
+    local port
+    port="$(ms_service_port "$1")" || return 1
+    echo "http://127.0.0.1:$port"
+}
+
+# Prints the path of the binary of service $1 in the default build.
+ms_service_bin()
+{
+    echo "$MS_BUILD_DIR/services/$1/$1"
+}
+
+ms_pid_file()
+{
+    echo "$MS_DATA_DIR/run/$1.pid"
+}
+
+ms_log_file()
+{
+    echo "$MS_DATA_DIR/log/$1.log"
+}
+
+# Prints the services whose binary has been built, in table order.
+ms_built_services()
+{
+    local name
+    while read -r name; do
+        if [[ -x "$(ms_service_bin "$name")" ]]; then
+            echo "$name"
+        fi
+    done < <(ms_services)
+    return 0
+}
+
+# Succeeds when process $1 exists and is not a zombie.
+ms_pid_running()
+{
+    local stat
+    [[ $1 =~ ^[0-9]+$ ]] || return 1
+    stat="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+    [[ -n $stat && $stat != Z* ]]
+}
+
+# Succeeds when process $1 is running the binary of service $2, so a recycled PID is never
+# mistaken for ours. A binary rebuilt or removed while running shows as "PATH (deleted)".
+ms_pid_is_service()
+{
+    local exe
+    ms_pid_running "$1" || return 1
+    exe="$(readlink "/proc/$1/exe" 2>/dev/null)" || return 1
+    exe="${exe% (deleted)}"
+    [[ $exe == "$(ms_service_bin "$2")" ]]
+}
+
+# Prints the PID of service $2's running process from its PID file; fails when it is not running.
+ms_service_pid()
+{
+    local file pid
+    file="$(ms_pid_file "$1")"
+    [[ -f $file ]] || return 1
+    pid="$(<"$file")"
+    ms_pid_is_service "$pid" "$1" || return 1
+    echo "$pid"
+}
+
+# Succeeds when something listens on TCP port $1 of any local address.
+ms_port_busy()
+{
+    [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]
+}
+
+# wait_ready URL TIMEOUT [PID]: polls URL/ready (URL may already end in /ready) until it answers
+# 200; fails after TIMEOUT seconds, or as soon as process PID, when given, has exited.
+wait_ready()
+{
+    local url="${1%/}" timeout="$2" pid="${3:-}" code="none" deadline
+    url="${url%/ready}/ready"
+    deadline=$((SECONDS + timeout))
+    while :; do
+        code="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null)" || true
+        [[ $code == 200 ]] && return 0
+        if [[ -n $pid ]] && ! ms_pid_running "$pid"; then
+            echo "error: process $pid exited before $url answered 200" >&2
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            [[ $code == 000 || -z $code ]] && code="no answer"
+            echo "error: $url did not answer 200 within ${timeout}s (last: $code)" >&2
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# ms_configure DIR [CMAKE_ARGS...]: configures the suite into DIR, exporting compile_commands.json
+# (clang-tidy reads it). The build type defaults to RelWithDebInfo; a later -D overrides it.
+ms_configure()
+{
+    local dir="$1"
+    shift
+    cmake -S "$MS_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DCMAKE_EXPORT_COMPILE_COMMANDS=ON "$@"
+}
+
+# ms_build DIR [CMAKE_ARGS...]: configures and builds DIR on every core.
+ms_build()
+{
+    ms_configure "$@" && cmake --build "$1" -j "$(nproc)"
+}
+
+# The sanitizer build (ASan + UBSan) in build-asan/.
+ms_build_asan()
+{
+    ms_build "$MS_ASAN_BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug -DMS_ASAN=ON -DMS_UBSAN=ON
+}
+
+# Runtime options for the sanitizer build: leaks fail, any report stops the process.
+ms_export_sanitizer_options()
+{
+    export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
+    export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+}
+
+# ms_c_files [DIR...]: prints the C sources and headers under DIRs (default: common services
+# tests), relative to the repo root: tracked files plus untracked ones not ignored by git.
+ms_c_files()
+{
+    local dirs=("$@") pattern
+    ((${#dirs[@]})) || dirs=(common services tests)
+    pattern="$(IFS='|' && echo "${dirs[*]}")"
+    (
+        cd "$MS_ROOT" || exit 1
+        if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+            git ls-files --cached --others --exclude-standard -- '*.c' '*.h'
+        else
+            find . -path ./.git -prune -o -path './build*' -prune -o \
+                -type f \( -name '*.c' -o -name '*.h' \) -print | sed 's|^\./||'
+        fi | grep -E "^($pattern)/" | sort -u | while read -r f; do
+            if [[ -f $f ]]; then
+                echo "$f"
+            fi
+        done || true
+    )
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# `make test` and CI: dependencies, lint, the build and every ctest suite, then the same suites
+# built with ASan+UBSan. Each section runs even when an earlier one failed (a failed build skips
+# its own tests); the exit status is non-zero when any section failed.
+# MS_TEST_SKIP_ASAN=1 skips the sanitizer section, for quick local runs only; CI never sets it.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+cd "$MS_ROOT"
+
+# Integration suites start their own PostgreSQL and Redis on free ports, so two at once is safe;
+# the machine has two cores.
+CTEST_JOBS="${MS_CTEST_JOBS:-2}"
+FAILED=()
+
+run_ctest()
+{
+    ctest --test-dir "$1" --output-on-failure --no-tests=error -j "$CTEST_JOBS"
+}
+
+# section NAME COMMAND...: runs COMMAND under a header and records a failure.
+section()
+{
+    local name="$1"
+    shift
+    ms_section "$name"
+    if "$@"; then
+        echo "---- $name: ok"
+        return 0
+    fi
+    echo "---- $name: FAILED" >&2
+    FAILED+=("$name")
+    return 1
+}
+
+main()
+{
+    section "dependencies" bash scripts/install-deps.sh || return 1
+    section "lint" bash scripts/lint.sh || true
+
+    if section "build ($MS_BUILD_DIR)" ms_build "$MS_BUILD_DIR"; then
+        section "tests" run_ctest "$MS_BUILD_DIR" || true
+    fi
+
+    if [[ ${MS_TEST_SKIP_ASAN:-0} == 1 ]]; then
+        ms_section "sanitizers"
+        echo "################################################################" >&2
+        echo "# WARNING: MS_TEST_SKIP_ASAN=1: the ASan+UBSan run was SKIPPED. #" >&2
+        echo "# This is not a full test run; CI always runs it.              #" >&2
+        echo "################################################################" >&2
+    else
+        ms_export_sanitizer_options
+        if section "sanitizer build ($MS_ASAN_BUILD_DIR)" ms_build_asan; then
+            section "tests under ASan+UBSan" run_ctest "$MS_ASAN_BUILD_DIR" || true
+        fi
+    fi
+
+    ms_section "summary"
+    if ((${#FAILED[@]})); then
+        printf 'FAILED: %s\n' "${FAILED[@]}" >&2
+        return 1
+    fi
+    echo "all sections ok"
+}
+
+main "$@"

@@ -1,0 +1,184 @@
+/* Products from PostgreSQL behind a Redis cache-aside: the cache holds the exact JSON text sent
+ * to clients, so a hit costs one Redis GET and no encoding. Cache failures are counted and
+ * otherwise ignored: the cache is an optimisation, never a dependency. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "ms/err.h"
+#include "product.h"
+
+static const char sql_get[] = "SELECT " PRODUCT_COLUMNS " FROM products WHERE id = $1";
+
+/* One row always comes back: the total, then a page's product columns (NULL past the end). */
+static const char sql_list[] =
+    "SELECT t.total, p.id, p.name, p.description, p.price_cents, p.currency, p.category, "
+    "p.image_url "
+    "FROM (SELECT count(*) AS total FROM products WHERE $1::text IS NULL OR category = $1) t "
+    "LEFT JOIN LATERAL (SELECT " PRODUCT_COLUMNS " FROM products "
+    "WHERE $1::text IS NULL OR category = $1 ORDER BY id LIMIT $2 OFFSET $3) p ON true "
+    "ORDER BY p.id";
+
+void product_svc_init(struct product_svc *svc, const char *version)
+{
+    struct ms_family *cache = ms_counter_family(
+        "cache_requests_total", "Cache lookups by result (hit, miss, error).", "cache,result");
+
+    svc->version = version;
+    svc->sale_badge = strcmp(version, "v2") == 0;
+    svc->cache_hit = ms_series_get(cache, (const char *const[]){"product", "hit"});
+    svc->cache_miss = ms_series_get(cache, (const char *const[]){"product", "miss"});
+    svc->cache_error = ms_series_get(cache, (const char *const[]){"product", "error"});
+}
+
+/* ---- cache ---- */
+
+/* 0 with a malloc'd copy on a hit, MS_ENOTFOUND on a miss, or the Redis error (counted). */
+static int cache_get(struct product_svc *svc, const char *key, char **out, size_t *len)
+{
+    const char *argv[] = {"GET", key};
+    redisReply *reply = NULL;
+    int rc;
+
+    if (svc->cache_ttl_s == 0)
+        return MS_ENOTFOUND;
+    rc = ms_redis_call(svc->redis, &reply, 2, argv, NULL);
+    if (rc == 0 && reply->type == REDIS_REPLY_STRING) {
+        *out = malloc(reply->len + 1);
+        rc = *out ? 0 : MS_ENOMEM;
+        if (*out) {
+            memcpy(*out, reply->str, reply->len);
+            (*out)[reply->len] = '\0';
+            *len = reply->len;
+        }
+    } else if (rc == 0) {
+        rc = reply->type == REDIS_REPLY_NIL ? MS_ENOTFOUND : MS_EUNAVAIL;
+    }
+    freeReplyObject(reply);
+    ms_counter_inc(rc == 0 ? svc->cache_hit : rc == MS_ENOTFOUND ? svc->cache_miss
+                                                                 : svc->cache_error);
+    return rc;
+}
+
+static void cache_put(struct product_svc *svc, const char *key, const char *text, size_t len)
+{
+    char ttl[16];
+    const char *argv[] = {"SET", key, text, "EX", ttl};
+    size_t lens[] = {3, strlen(key), len, 2, 0};
+    redisReply *reply = NULL;
+
+    if (svc->cache_ttl_s == 0)
+        return;
+    lens[4] = (size_t)snprintf(ttl, sizeof(ttl), "%d", svc->cache_ttl_s);
+    if (ms_redis_call(svc->redis, &reply, 5, argv, lens) != 0 || reply->type == REDIS_REPLY_ERROR)
+        ms_counter_inc(svc->cache_error);
+    freeReplyObject(reply);
+}
+
+/* ---- database ---- */
+
+static int query(struct product_svc *svc, const char *sql, int n, const char *const *params,
+                 PGresult **out)
+{
+    struct ms_pg_conn *conn = NULL;
+    int rc;
+
+    /* before the schema exists every query would fail as a 500; it is an outage, say so */
+    if (!ms_migrator_done(&svc->migrator))
+        return MS_EUNAVAIL;
+    rc = ms_pg_acquire(svc->pg, &conn);
+    if (rc == 0)
+        rc = ms_pg_query(conn, sql, n, params, out);
+    ms_pg_release(svc->pg, conn);
+    return rc;
+}
+
+static int dump_new(json_t *doc, char **out, size_t *len)
+{
+    *out = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(doc);
+    if (!*out)
+        return MS_ENOMEM;
+    *len = strlen(*out);
+    return 0;
+}
+
+static int load_one(struct product_svc *svc, long long id, char **out, size_t *len)
+{
+    char idbuf[24];
+    const char *params[] = {idbuf};
+    PGresult *res = NULL;
+    int rc;
+
+    snprintf(idbuf, sizeof(idbuf), "%lld", id);
+    rc = query(svc, sql_get, 1, params, &res);
+    if (rc == 0)
+        rc = PQntuples(res) == 1
+                 ? dump_new(product_from_row(res, 0, 0, svc->sale_badge), out, len)
+                 : MS_ENOTFOUND;
+    PQclear(res);
+    return rc;
+}
+
+static json_t *page_from_result(const PGresult *res, bool sale_badge)
+{
+    json_t *items = json_array();
+    int rows = PQntuples(res);
+
+    for (int i = 0; items && i < rows; i++)
+        if (!PQgetisnull(res, i, 1))
+            json_array_append_new(items, product_from_row(res, i, 1, sale_badge));
+    return json_pack("{s:o,s:I}", "items", items, "total",
+                     (json_int_t)(rows ? atoll(PQgetvalue(res, 0, 0)) : 0));
+}
+
+static int load_page(struct product_svc *svc, const struct product_query *q, char **out,
+                     size_t *len)
+{
+    char limit[24], offset[24];
+    const char *params[] = {q->category, limit, offset};
+    PGresult *res = NULL;
+    int rc;
+
+    snprintf(limit, sizeof(limit), "%lld", q->limit);
+    snprintf(offset, sizeof(offset), "%lld", q->offset);
+    rc = query(svc, sql_list, 3, params, &res);
+    if (rc == 0)
+        rc = dump_new(page_from_result(res, svc->sale_badge), out, len);
+    PQclear(res);
+    return rc;
+}
+
+/* ---- the verbs ---- */
+
+int product_store_get(struct product_svc *svc, long long id, char **out, size_t *len)
+{
+    char key[64];
+    int rc;
+
+    snprintf(key, sizeof(key), "product:%s:item:%lld", svc->version, id);
+    if (cache_get(svc, key, out, len) == 0)
+        return 0;
+    rc = load_one(svc, id, out, len);
+    if (rc == 0)
+        cache_put(svc, key, *out, *len);
+    return rc;
+}
+
+int product_store_list(struct product_svc *svc, const struct product_query *q, char **out,
+                       size_t *len)
+{
+    char key[160];
+    int rc;
+
+    /* the category goes last and unquoted is safe: nothing follows it in the key */
+    snprintf(key, sizeof(key), "product:%s:list:%lld:%lld:%s%s", svc->version, q->limit,
+             q->offset, q->category ? "c=" : "all", q->category ? q->category : "");
+    if (cache_get(svc, key, out, len) == 0)
+        return 0;
+    rc = load_page(svc, q, out, len);
+    if (rc == 0)
+        cache_put(svc, key, *out, *len);
+    return rc;
+}

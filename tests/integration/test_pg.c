@@ -1,0 +1,419 @@
+/* Integration: the PostgreSQL pool, its error mapping, outages and migrations, against a real
+ * server started by scripts/pg.sh for each test case. */
+#include "deps.h"
+#include "proc.h"
+
+#include "ms/clock.h"
+#include "ms/err.h"
+#include "ms/metrics.h"
+#include "ms/pg.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One server per test case, started by the unchecked fixture in the parent process; the tests
+ * run in forked children and only read these. */
+static struct ms_test_pg server;
+static char *db_url; /* the "mstest" database */
+static int db_counter;
+
+static void server_up(void)
+{
+    ck_assert_int_eq(ms_test_pg_start(&server), 0);
+    ck_assert_int_eq(ms_test_pg_createdb(&server, "mstest"), 0);
+    db_url = ms_test_pg_url(&server, "mstest");
+    ck_assert_ptr_nonnull(db_url);
+}
+
+static void server_down(void)
+{
+    ms_test_pg_stop(&server);
+    free(db_url);
+    db_url = NULL;
+}
+
+static struct ms_pg_pool *pool_on(const char *url, const char *name, int size, int acquire_ms,
+                                  int statement_ms)
+{
+    struct ms_pg_config cfg = {
+        .conninfo = url,
+        .name = name,
+        .size = size,
+        .acquire_timeout_ms = acquire_ms,
+        .connect_timeout_s = 2,
+        .statement_timeout_ms = statement_ms,
+    };
+    struct ms_pg_pool *pool = ms_pg_pool_new(&cfg);
+
+    ck_assert_ptr_nonnull(pool);
+    return pool;
+}
+
+/* A fresh database, so that migration tests do not see each other's schema_migrations. */
+static char *fresh_db_url(void)
+{
+    char name[64];
+
+    snprintf(name, sizeof(name), "mig_%d_%d", (int)getpid(), db_counter++);
+    ck_assert_int_eq(ms_test_pg_createdb(&server, name), 0);
+    return ms_test_pg_url(&server, name);
+}
+
+/* Runs sql and returns the first column of the first row as a number (-1 when no row). */
+static long scalar(struct ms_pg_pool *pool, const char *sql)
+{
+    struct ms_pg_conn *conn = NULL;
+    PGresult *res = NULL;
+    long value = -1;
+    int rc;
+
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    rc = ms_pg_query(conn, sql, 0, NULL, &res);
+    ck_assert_msg(rc == 0, "%s: %s", sql, ms_pg_last_error(conn));
+    if (PQntuples(res) > 0)
+        value = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    ms_pg_release(pool, conn);
+    return value;
+}
+
+static void exec_ok(struct ms_pg_pool *pool, const char *sql)
+{
+    struct ms_pg_conn *conn = NULL;
+    int rc;
+
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    rc = ms_pg_exec(conn, sql);
+    ck_assert_msg(rc == 0, "%s: %s", sql, ms_pg_last_error(conn));
+    ms_pg_release(pool, conn);
+}
+
+/* Whether the rendered metrics hold this exact sample line. */
+static int has_sample(const char *line)
+{
+    size_t len;
+    char *text = ms_metrics_render(&len);
+    int found;
+
+    ck_assert_ptr_nonnull(text);
+    found = strstr(text, line) != NULL;
+    free(text);
+    return found;
+}
+
+START_TEST(test_pg_params_with_sql_metacharacters_are_stored_literally)
+{
+    static const char body[] = "Robert'); DROP TABLE notes; -- \\ $1 %s \"q\" ;";
+    struct ms_pg_pool *pool = pool_on(db_url, "literal", 2, 1000, 2000);
+    const char *params[] = {body};
+    struct ms_pg_conn *conn = NULL;
+    PGresult *res = NULL;
+
+    exec_ok(pool, "CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL)");
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    ck_assert_int_eq(
+        ms_pg_query(conn, "INSERT INTO notes (body) VALUES ($1) RETURNING id", 1, params, &res), 0);
+    ck_assert_int_eq(PQntuples(res), 1);
+    PQclear(res);
+    ck_assert_int_eq(ms_pg_query(conn, "SELECT body FROM notes WHERE body = $1", 1, params, &res),
+                     0);
+    ck_assert_int_eq(PQntuples(res), 1);
+    ck_assert_str_eq(PQgetvalue(res, 0, 0), body);
+    PQclear(res);
+    ms_pg_release(pool, conn);
+    ck_assert_int_eq(scalar(pool, "SELECT count(*) FROM notes"), 1);
+    exec_ok(pool, "DROP TABLE notes");
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+START_TEST(test_pg_unique_violation_is_conflict)
+{
+    struct ms_pg_pool *pool = pool_on(db_url, "unique", 1, 1000, 2000);
+    const char *params[] = {"sku-1"};
+    struct ms_pg_conn *conn = NULL;
+    PGresult *res = NULL;
+    const char *insert = "INSERT INTO skus (sku) VALUES ($1)";
+
+    exec_ok(pool, "CREATE TABLE skus (sku text PRIMARY KEY)");
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    ck_assert_int_eq(ms_pg_query(conn, insert, 1, params, &res), 0);
+    PQclear(res);
+    ck_assert_int_eq(ms_pg_query(conn, insert, 1, params, &res), MS_ECONFLICT);
+    ck_assert_ptr_null(res);
+    ck_assert_str_eq(ms_pg_last_sqlstate(conn), "23505");
+    ck_assert_ptr_nonnull(strstr(ms_pg_last_error(conn), "duplicate key"));
+    /* The error leaves the connection usable, and the next success clears the error. */
+    ck_assert_int_eq(ms_pg_exec(conn, "SELECT 1"), 0);
+    ck_assert_str_eq(ms_pg_last_sqlstate(conn), "");
+    ms_pg_release(pool, conn);
+    exec_ok(pool, "DROP TABLE skus");
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+START_TEST(test_pg_bad_input_syntax_is_invalid)
+{
+    struct ms_pg_pool *pool = pool_on(db_url, "invalid", 1, 1000, 2000);
+    const char *params[] = {"not a number"};
+    struct ms_pg_conn *conn = NULL;
+    PGresult *res = NULL;
+
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    ck_assert_int_eq(ms_pg_query(conn, "SELECT $1::int", 1, params, &res), MS_EINVAL);
+    ck_assert_str_eq(ms_pg_last_sqlstate(conn), "22P02");
+    ck_assert_int_eq(ms_pg_exec(conn, "SELECT * FROM no_such_table"), MS_EINTERNAL);
+    ck_assert_str_eq(ms_pg_last_sqlstate(conn), "42P01");
+    ms_pg_release(pool, conn);
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+START_TEST(test_pg_statement_timeout_is_timedout)
+{
+    struct ms_pg_pool *pool = pool_on(db_url, "slow", 1, 1000, 100);
+    struct ms_pg_conn *conn = NULL;
+    int64_t start;
+
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    start = ms_now_ms();
+    ck_assert_int_eq(ms_pg_exec(conn, "SELECT pg_sleep(5)"), MS_ETIMEDOUT);
+    ck_assert_int_lt(ms_now_ms() - start, 2000);
+    ck_assert_str_eq(ms_pg_last_sqlstate(conn), "57014");
+    ck_assert_int_eq(ms_pg_exec(conn, "SELECT 1"), 0);
+    ms_pg_release(pool, conn);
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+START_TEST(test_pg_acquire_times_out_when_all_connections_are_out)
+{
+    struct ms_pg_pool *pool = pool_on(db_url, "busy", 2, 150, 2000);
+    struct ms_pg_conn *a = NULL, *b = NULL, *c = NULL;
+    int64_t start, took;
+
+    ck_assert_int_eq(ms_pg_acquire(pool, &a), 0);
+    ck_assert_int_eq(ms_pg_acquire(pool, &b), 0);
+    start = ms_now_ms();
+    ck_assert_int_eq(ms_pg_acquire(pool, &c), MS_EUNAVAIL);
+    took = ms_now_ms() - start;
+    ck_assert_ptr_null(c);
+    ck_assert_int_ge(took, 140);
+    ck_assert_int_lt(took, 1000);
+    ck_assert(has_sample("db_pool_acquire_total{pool=\"busy\",result=\"timeout\"} 1"));
+    ck_assert(has_sample("db_pool_connections{pool=\"busy\",state=\"in_use\"} 2"));
+    ms_pg_release(pool, a);
+    ck_assert_int_eq(ms_pg_acquire(pool, &c), 0);
+    ck_assert_ptr_eq(c, a); /* the open connection is reused */
+    ms_pg_release(pool, b);
+    ms_pg_release(pool, c);
+    ck_assert(has_sample("db_pool_connections{pool=\"busy\",state=\"idle\"} 2"));
+    ck_assert(has_sample("db_pool_connections{pool=\"busy\",state=\"open\"} 2"));
+    ck_assert(has_sample("db_pool_acquire_total{pool=\"busy\",result=\"ok\"} 3"));
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+START_TEST(test_pg_release_rolls_back_an_open_transaction)
+{
+    struct ms_pg_pool *pool = pool_on(db_url, "rollback", 1, 1000, 2000);
+    struct ms_pg_conn *conn = NULL;
+
+    exec_ok(pool, "CREATE TABLE leftovers (n int)");
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    ck_assert_int_eq(ms_pg_exec(conn, "BEGIN"), 0);
+    ck_assert_int_eq(ms_pg_exec(conn, "INSERT INTO leftovers VALUES (1)"), 0);
+    ms_pg_release(pool, conn); /* an error path that forgot to roll back */
+    ck_assert_int_eq(scalar(pool, "SELECT count(*) FROM leftovers"), 0);
+    exec_ok(pool, "DROP TABLE leftovers");
+    ck_assert(has_sample("db_queries_total{pool=\"rollback\",result=\"ok\"}"));
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+/* Migration 2 holds several statements; migration 1 sleeps so that concurrent migrators
+ * overlap. */
+static const struct ms_migration migrations[] = {
+    {1, "create_items",
+     "CREATE TABLE items (id int PRIMARY KEY, name text); SELECT pg_sleep(0.2);"},
+    {2, "seed_items",
+     "INSERT INTO items VALUES (1, 'one'); INSERT INTO items VALUES (2, 'two; with '';'' "
+     "inside');"},
+    {3, "comment_only", "-- nothing to do yet\n"},
+};
+
+START_TEST(test_pg_migrate_applies_each_once_and_reruns_idempotently)
+{
+    char *url = fresh_db_url();
+    struct ms_pg_pool *pool = pool_on(url, "migrate", 2, 1000, 100);
+
+    /* The 100 ms statement timeout would cut pg_sleep(0.2): migrations run without it. */
+    ck_assert_int_eq(ms_pg_migrate(pool, "test", migrations, 3), 0);
+    ck_assert_int_eq(scalar(pool, "SELECT count(*) FROM schema_migrations"), 3);
+    ck_assert_int_eq(scalar(pool, "SELECT count(*) FROM items"), 2);
+    ck_assert_int_eq(ms_pg_migrate(pool, "test", migrations, 3), 0);
+    ck_assert_int_eq(scalar(pool, "SELECT count(*) FROM schema_migrations"), 3);
+    ck_assert_int_eq(scalar(pool, "SELECT count(*) FROM items"), 2);
+    ck_assert_int_eq(scalar(pool, "SELECT count(*) FROM schema_migrations WHERE name = "
+                                  "'seed_items' AND applied_at <= now()"),
+                     1);
+    /* The session is back to the pool's statement timeout. */
+    ck_assert_int_eq(scalar(pool, "SELECT setting::int FROM pg_settings WHERE name = "
+                                  "'statement_timeout'"),
+                     100);
+    ms_pg_pool_free(pool);
+    free(url);
+}
+END_TEST
+
+START_TEST(test_pg_migrate_failure_rolls_back_that_migration)
+{
+    static const struct ms_migration broken[] = {
+        {1, "good", "CREATE TABLE good (n int)"},
+        {2, "bad", "CREATE TABLE half (n int); SELECT no_such_column FROM good;"},
+        {3, "never", "CREATE TABLE never (n int)"},
+    };
+    char *url = fresh_db_url();
+    struct ms_pg_pool *pool = pool_on(url, "migrate_bad", 1, 1000, 2000);
+
+    ck_assert_int_eq(ms_pg_migrate(pool, "test", broken, 3), MS_EINTERNAL);
+    ck_assert_int_eq(scalar(pool, "SELECT max(version) FROM schema_migrations"), 1);
+    ck_assert_int_eq(scalar(pool, "SELECT count(*) FROM pg_tables WHERE tablename IN "
+                                  "('half', 'never')"),
+                     0);
+    /* The lock was released: another migration run is not blocked. */
+    ck_assert_int_eq(ms_pg_migrate(pool, "test", broken, 1), 0);
+    ms_pg_pool_free(pool);
+    free(url);
+}
+END_TEST
+
+struct migrator {
+    const char *url;
+    char name[32];
+    int rc;
+};
+
+static void *migrate_thread(void *arg)
+{
+    struct migrator *m = arg;
+    struct ms_pg_config cfg = {.conninfo = m->url, .name = m->name, .size = 1};
+    struct ms_pg_pool *pool = ms_pg_pool_new(&cfg);
+
+    m->rc = pool != NULL ? ms_pg_migrate(pool, "test", migrations, 3) : MS_ENOMEM;
+    ms_pg_pool_free(pool);
+    return NULL;
+}
+
+START_TEST(test_pg_concurrent_migrators_apply_each_migration_once)
+{
+    char *url = fresh_db_url();
+    struct migrator m[3];
+    pthread_t threads[3];
+    struct ms_pg_pool *pool;
+
+    /* Each thread has its own pool, like replicas starting together. */
+    for (int i = 0; i < 3; i++) {
+        m[i] = (struct migrator){.url = url, .rc = -100};
+        snprintf(m[i].name, sizeof(m[i].name), "replica%d", i);
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, migrate_thread, &m[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_int_eq(m[i].rc, 0);
+    }
+    pool = pool_on(url, "check", 1, 1000, 2000);
+    ck_assert_int_eq(scalar(pool, "SELECT count(*) FROM schema_migrations"), 3);
+    ck_assert_int_eq(scalar(pool, "SELECT count(*) FROM items"), 2);
+    ms_pg_pool_free(pool);
+    free(url);
+}
+END_TEST
+
+/* Outage: this test case has its own server, which the test stops and starts again. */
+START_TEST(test_pg_server_down_fails_fast_then_recovers)
+{
+    struct ms_pg_pool *pool = pool_on(db_url, "outage", 2, 1000, 2000);
+    int64_t start, took;
+    int rc = MS_EUNAVAIL;
+
+    ck_assert_int_eq(ms_pg_ping(pool), 0);
+    ck_assert_int_eq(ms_test_pg_shutdown(&server), 0);
+    start = ms_now_ms();
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(ms_pg_ping(pool), MS_EUNAVAIL);
+    took = ms_now_ms() - start;
+    ck_assert_msg(took < 1000, "five pings against a stopped server took %lld ms", (long long)took);
+    ck_assert(has_sample("db_pool_acquire_total{pool=\"outage\",result=\"unavailable\"}"));
+    ck_assert(has_sample("db_pool_connections{pool=\"outage\",state=\"open\"} 0"));
+    ck_assert_int_eq(ms_test_pg_restart(&server), 0);
+    /* The same pool reconnects once the throttle period has passed. */
+    for (int i = 0; i < 40 && rc != 0; i++) {
+        rc = ms_pg_ping(pool);
+        if (rc != 0)
+            ms_sleep_ms(100);
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(scalar(pool, "SELECT 41 + 1"), 42);
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+START_TEST(test_pg_unreachable_server_fails_at_acquire)
+{
+    char url[128];
+    struct ms_pg_pool *pool;
+    struct ms_pg_conn *conn = NULL;
+    int64_t start;
+
+    /* Nothing listens on a port just found free. */
+    snprintf(url, sizeof(url), "host=127.0.0.1 port=%d user=ms dbname=mstest", ms_test_free_port());
+    pool = pool_on(url, "nowhere", 2, 1000, 2000);
+    start = ms_now_ms();
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), MS_EUNAVAIL);
+    ck_assert_ptr_null(conn);
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), MS_EUNAVAIL);
+    ck_assert_int_lt(ms_now_ms() - start, 1000);
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+static Suite *pg_suite(void)
+{
+    Suite *s = suite_create("pg");
+    TCase *pool = tcase_create("pool");
+    TCase *outage = tcase_create("outage");
+
+    tcase_add_unchecked_fixture(pool, server_up, server_down);
+    tcase_add_test(pool, test_pg_params_with_sql_metacharacters_are_stored_literally);
+    tcase_add_test(pool, test_pg_unique_violation_is_conflict);
+    tcase_add_test(pool, test_pg_bad_input_syntax_is_invalid);
+    tcase_add_test(pool, test_pg_statement_timeout_is_timedout);
+    tcase_add_test(pool, test_pg_acquire_times_out_when_all_connections_are_out);
+    tcase_add_test(pool, test_pg_release_rolls_back_an_open_transaction);
+    tcase_add_test(pool, test_pg_unreachable_server_fails_at_acquire);
+    tcase_add_test(pool, test_pg_migrate_applies_each_once_and_reruns_idempotently);
+    tcase_add_test(pool, test_pg_migrate_failure_rolls_back_that_migration);
+    tcase_add_test(pool, test_pg_concurrent_migrators_apply_each_migration_once);
+    suite_add_tcase(s, pool);
+    tcase_add_unchecked_fixture(outage, server_up, server_down);
+    tcase_add_test(outage, test_pg_server_down_fails_fast_then_recovers);
+    suite_add_tcase(s, outage);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *runner = srunner_create(pg_suite());
+    int failed;
+
+    signal(SIGPIPE, SIG_IGN);
+    srunner_run_all(runner, CK_NORMAL);
+    failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,192 @@
+/* The integration tests' HTTP client and service launcher. */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "ms/clock.h"
+#include "proc.h"
+
+struct buf {
+    char *data;
+    size_t len;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct buf *b = userdata;
+    size_t n = size * nmemb;
+    char *grown = realloc(b->data, b->len + n + 1);
+
+    if (!grown)
+        return 0;
+    memcpy(grown + b->len, ptr, n);
+    b->data = grown;
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct buf *b = userdata;
+
+    /* a new status line starts a new header block (after 100 Continue or redirects) */
+    if (size * nmemb > 5 && strncmp(ptr, "HTTP/", 5) == 0)
+        b->len = 0;
+    return on_data(ptr, size, nmemb, userdata);
+}
+
+static struct curl_slist *header_list(const char *const *headers)
+{
+    struct curl_slist *list = curl_slist_append(NULL, "Expect:");
+
+    for (size_t i = 0; headers && headers[i]; i++)
+        list = curl_slist_append(list, headers[i]);
+    return list;
+}
+
+int ms_test_http(const char *method, const char *url, const char *body,
+                 const char *const *headers, long timeout_ms, struct ms_test_response *out)
+{
+    struct buf data = {0}, head = {0};
+    struct curl_slist *list = header_list(headers);
+    CURL *c = curl_easy_init();
+    CURLcode rc;
+
+    memset(out, 0, sizeof(*out));
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &data);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &head);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &out->seconds);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(list);
+    out->body = data.data ? data.data : strdup("");
+    out->body_len = data.len;
+    out->headers = head.data ? head.data : strdup("");
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+int ms_test_get(int port, const char *path, struct ms_test_response *out)
+{
+    char url[512];
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    return ms_test_http("GET", url, NULL, NULL, 5000, out);
+}
+
+char *ms_test_header(const struct ms_test_response *r, const char *name)
+{
+    size_t nlen = strlen(name);
+
+    for (const char *line = r->headers; line && *line;) {
+        const char *end = strstr(line, "\r\n");
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (len > nlen && line[nlen] == ':' && strncasecmp(line, name, nlen) == 0) {
+            const char *v = line + nlen + 1;
+            while (*v == ' ')
+                v++;
+            return strndup(v, (size_t)(line + len - v));
+        }
+        line += len + (end ? 2 : 0);
+    }
+    return NULL;
+}
+
+json_t *ms_test_json(const struct ms_test_response *r)
+{
+    return json_loadb(r->body, r->body_len, 0, NULL);
+}
+
+void ms_test_response_free(struct ms_test_response *r)
+{
+    free(r->body);
+    free(r->headers);
+    r->body = r->headers = NULL;
+}
+
+long ms_test_wait_status(int port, const char *path, long want_status, long timeout_ms)
+{
+    int64_t start = ms_now_ms();
+
+    for (;;) {
+        struct ms_test_response r;
+        long status;
+
+        ms_test_get(port, path, &r);
+        status = r.status;
+        ms_test_response_free(&r);
+        if (status == want_status)
+            return (long)(ms_now_ms() - start);
+        if (ms_now_ms() - start > timeout_ms)
+            return -1;
+        ms_sleep_ms(20);
+    }
+}
+
+int ms_test_service_start(struct ms_test_service *svc, const char *name, const char *const *env)
+{
+    char bin[512], port_env[32];
+    const char *full_env[64] = {port_env, "BIND_ADDRESS=127.0.0.1", "LOG_LEVEL=debug"};
+    size_t n = 3;
+
+    svc->port = ms_test_free_port();
+    snprintf(port_env, sizeof(port_env), "PORT=%d", svc->port);
+    snprintf(bin, sizeof(bin), "%s/services/%s/%s", MS_BINARY_DIR, name, name);
+    snprintf(svc->log_path, sizeof(svc->log_path), "/tmp/ms-test-%s-%d.log", name, svc->port);
+    for (size_t i = 0; env && env[i] && n < 63; i++)
+        full_env[n++] = env[i];
+    full_env[n] = NULL;
+    unlink(svc->log_path);
+    svc->pid = ms_test_spawn((const char *const[]){bin, NULL}, full_env, svc->log_path);
+    if (svc->pid <= 0)
+        return -1;
+    return ms_test_wait_status(svc->port, "/health", 200, 10000) >= 0 ? 0 : -1;
+}
+
+int ms_test_service_stop(struct ms_test_service *svc, int sig, int timeout_ms)
+{
+    int status;
+
+    if (svc->pid <= 0)
+        return -1;
+    status = ms_test_stop(svc->pid, sig, timeout_ms);
+    svc->pid = 0;
+    return status;
+}
+
+double ms_test_metric(int port, const char *prefix)
+{
+    struct ms_test_response r;
+    size_t plen = strlen(prefix);
+    double value = -1;
+
+    if (ms_test_get(port, "/metrics", &r) == 0) {
+        for (char *line = r.body; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+            if (strncmp(line, prefix, plen) == 0 && line[plen] == ' ') {
+                value = strtod(line + plen + 1, NULL);
+                break;
+            }
+        }
+    }
+    ms_test_response_free(&r);
+    return value;
+}

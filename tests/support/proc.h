@@ -1,0 +1,26 @@
+/* Test helpers for processes, ports and scratch directories. */
+#ifndef MS_TEST_PROC_H
+#define MS_TEST_PROC_H
+
+#include <sys/types.h>
+
+/* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read back, closed).
+ * -1 on failure. Another process may take it before the caller binds it; tests accept that. */
+int ms_test_free_port(void);
+
+/* Starts argv[0] (searched in PATH) with argv, the current environment plus the NAME=VALUE
+ * entries of env_extra (NULL-terminated, may be NULL; they override), stdout and stderr
+ * appended to log_path (NULL: inherited). Returns the child's PID or -1. */
+pid_t ms_test_spawn(const char *const argv[], const char *const env_extra[], const char *log_path);
+
+/* Sends sig to pid and waits for it to exit, sending SIGKILL after timeout_ms. Returns its exit
+ * status (128 + signal number if a signal ended it), or -1 if it could not be waited for. */
+int ms_test_stop(pid_t pid, int sig, int timeout_ms);
+
+/* Runs cmdline through /bin/sh. Returns its exit status, or -1 if it did not exit normally. */
+int ms_test_run(const char *cmdline);
+
+/* Creates a fresh directory /tmp/<prefix>XXXXXX. Returns its path (free() it) or NULL. */
+char *ms_test_tmpdir(const char *prefix);
+
+#endif
