@@ -38,10 +38,11 @@ find_bin() {
     fi
 }
 
-# Runs a server tool as the cluster's owner.
+# Runs a server tool as the cluster's owner. runuser lives in sbin, which a caller's PATH (a
+# test harness, make) may lack.
 as_owner() {
     if [[ $EUID -eq 0 ]]; then
-        runuser -u postgres -- "$@"
+        PATH="$PATH:/usr/sbin:/sbin" runuser -u postgres -- "$@"
     else
         "$@"
     fi
@@ -76,9 +77,9 @@ init_cluster() {
 }
 
 wait_ready() {
-    local port=$1 i
-    for ((i = 0; i < 300; i++)); do
-        if "$BIN/pg_isready" -q -h 127.0.0.1 -p "$port"; then
+    local port=$1 deadline=$((SECONDS + 30))
+    while ((SECONDS < deadline)); do
+        if "$BIN/pg_isready" -q -t 2 -h 127.0.0.1 -p "$port"; then
             return 0
         fi
         sleep 0.1

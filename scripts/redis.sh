@@ -44,14 +44,16 @@ server_pid() {
 # Waits until the server started as $2 answers on port $1. PING alone could be answered by
 # another server already holding the port, so the answering process must be ours.
 wait_ready() {
-    local port=$1 pid=$2 i answering
-    for ((i = 0; i < 300; i++)); do
+    local port=$1 pid=$2 answering
+    local deadline=$((SECONDS + 30))
+    while ((SECONDS < deadline)); do
         if ! alive "$pid"; then
             echo "redis.sh: Redis in $DIR exited during startup; log tail:" >&2
             tail -n 30 "$DIR/redis.log" >&2 || true
             exit 1
         fi
-        answering=$(redis-cli -h 127.0.0.1 -p "$port" info server 2>/dev/null |
+        # Bounded: whatever holds the port may accept and never answer.
+        answering=$(timeout 2 redis-cli -h 127.0.0.1 -p "$port" info server 2>/dev/null |
             sed -n 's/^process_id:\([0-9]*\).*/\1/p') || true
         if [[ "$answering" == "$pid" ]]; then
             return 0
@@ -89,10 +91,11 @@ cmd_start() {
 }
 
 cmd_stop() {
-    local pid i
+    local pid deadline
     pid=$(server_pid) || exit 0
     kill -TERM "$pid" 2>/dev/null || exit 0
-    for ((i = 0; i < 300; i++)); do
+    deadline=$((SECONDS + 30))
+    while ((SECONDS < deadline)); do
         if ! alive "$pid"; then
             return 0
         fi

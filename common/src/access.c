@@ -43,11 +43,10 @@ static void log_access(struct ms_server *srv, const struct request *r, int statu
     if (!srv->cfg.access_log || !ms_log_enabled(level))
         return;
     trace_id = ms_trace_id(&r->req.trace, trace_buf, sizeof(trace_buf));
-    ms_log_json_new(level,
-                    json_pack("{s:s,s:s,s:s,s:i,s:f,s:s,s:s*}", "event", "access", "method",
-                              method_label(r->req.method), "route", r->req.route, "status",
-                              status, "duration_ms", secs * 1000.0, "request_id",
-                              r->req.request_id, "trace_id", trace_id));
+    ms_log_json_new(level, json_pack("{s:s,s:s,s:s,s:i,s:f,s:s,s:s*}", "event", "access", "method",
+                                     method_label(r->req.method), "route", r->req.route, "status",
+                                     status, "duration_ms", secs * 1000.0, "request_id",
+                                     r->req.request_id, "trace_id", trace_id));
 }
 
 void access_observe(struct ms_server *srv, const struct request *r, bool completed)
@@ -59,12 +58,10 @@ void access_observe(struct ms_server *srv, const struct request *r, bool complet
     char code[8];
 
     snprintf(code, sizeof(code), "%d", status);
-    ms_counter_inc(ms_series_get(srv->requests_total, (const char *const[]){srv->cfg.service,
-                                                                            method, r->req.route,
-                                                                            code}));
+    ms_counter_inc(ms_series_get(
+        srv->requests_total, (const char *const[]){srv->cfg.service, method, r->req.route, code}));
     ms_histogram_observe(
-        ms_series_get(srv->duration,
-                      (const char *const[]){srv->cfg.service, method, r->req.route}),
+        ms_series_get(srv->duration, (const char *const[]){srv->cfg.service, method, r->req.route}),
         secs);
     log_access(srv, r, status, secs);
 }

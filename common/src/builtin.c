@@ -17,8 +17,8 @@ static void ready(struct ms_req *req, struct ms_res *res)
     struct ms_server *srv = req->server;
     char *body = NULL;
     size_t len = 0;
-    int status = ms_health_report(srv->health, atomic_load(&srv->draining), ms_now_ms(), &body,
-                                  &len);
+    int status =
+        ms_health_report(srv->health, atomic_load(&srv->draining), ms_now_ms(), &body, &len);
 
     if (status < 0) {
         ms_res_error(res, MS_ENOMEM, "readiness report");
@@ -85,9 +85,11 @@ static const struct ms_route admin_routes[] = {
 
 int builtin_routes_add(struct ms_server *srv)
 {
-    int rc = ms_server_add_routes(srv, probe_routes, sizeof(probe_routes) / sizeof(probe_routes[0]));
+    int rc =
+        ms_server_add_routes(srv, probe_routes, sizeof(probe_routes) / sizeof(probe_routes[0]));
 
     if (rc == 0 && srv->cfg.admin_enabled)
-        rc = ms_server_add_routes(srv, admin_routes, sizeof(admin_routes) / sizeof(admin_routes[0]));
+        rc =
+            ms_server_add_routes(srv, admin_routes, sizeof(admin_routes) / sizeof(admin_routes[0]));
     return rc;
 }

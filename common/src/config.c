@@ -1,13 +1,13 @@
 /* Environment variable readers: strict parsing, ranges, one-line errors. */
 #include "ms/config.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "ms/err.h"
+#include "ms/json.h"
 
 static const char *env_value(const char *name)
 {
@@ -26,20 +26,18 @@ int ms_config_int(const char *name, long def, long min, long max, long *out)
 {
     const char *v = env_value(name);
     char expected[96];
-    char *end;
-    long n;
+    long long n;
 
     if (!v) {
         *out = def;
         return 0;
     }
-    errno = 0;
-    n = strtol(v, &end, 10);
-    if (errno || end == v || *end != '\0' || n < min || n > max) {
+    /* the same strict reader as ids: digits only, no spaces, '+', hex or overflow */
+    if (ms_parse_ll(v, min, max, &n) != 0) {
         snprintf(expected, sizeof(expected), "an integer from %ld to %ld", min, max);
         return invalid(name, v, expected);
     }
-    *out = n;
+    *out = (long)n;
     return 0;
 }
 

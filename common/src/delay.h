@@ -17,8 +17,8 @@ struct delay_node {
 };
 
 struct delay_queue {
-    pthread_mutex_t lock; /* guards head and stopping */
-    pthread_cond_t wake;  /* on CLOCK_MONOTONIC */
+    pthread_mutex_t lock;    /* guards head and stopping */
+    pthread_cond_t wake;     /* on CLOCK_MONOTONIC */
     struct delay_node *head; /* sorted by due_ms */
     bool stopping;
     bool started;

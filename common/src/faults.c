@@ -84,9 +84,8 @@ json_t *ms_faults_to_json(const struct ms_faults *f)
 {
     struct ms_faults_spec s = ms_faults_get(f);
 
-    return json_pack("{s:i,s:i,s:i,s:i}", "delay_ms", s.delay_ms, "delay_percent",
-                     s.delay_percent, "abort_status", s.abort_status, "abort_percent",
-                     s.abort_percent);
+    return json_pack("{s:i,s:i,s:i,s:i}", "delay_ms", s.delay_ms, "delay_percent", s.delay_percent,
+                     "abort_status", s.abort_status, "abort_percent", s.abort_percent);
 }
 
 static int hit(int percent)

@@ -79,8 +79,8 @@ static json_t *checks_json(const struct ms_health *h)
 
     for (size_t i = 0; checks && i < h->nchecks; i++) {
         const struct check *c = &h->checks[i];
-        json_t *one = json_pack("{s:s,s:b}", "status", c->last ? "down" : "up", "critical",
-                                c->critical);
+        json_t *one =
+            json_pack("{s:s,s:b}", "status", c->last ? "down" : "up", "critical", c->critical);
         if (one && c->last)
             json_object_set_new(one, "error", json_string(ms_strerror(c->last)));
         json_object_set_new(checks, c->name, one);

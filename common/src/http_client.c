@@ -27,7 +27,8 @@ struct ms_upstream {
     char *name;
     char *base_url; /* without a trailing slash */
     int connect_timeout_ms;
-    int timeout_ms;
+    int timeout_ms;         /* the whole call, retries included */
+    int per_try_timeout_ms; /* one attempt */
     int max_retries;
     int backoff_base_ms;
     int backoff_cap_ms;
@@ -53,6 +54,9 @@ struct body_buf {
 };
 
 /* What one attempt needs besides the upstream; built once per ms_http_request. */
+/* A retry is only worth starting with at least this much of the budget left. */
+enum { MIN_ATTEMPT_MS = 5 };
+
 struct call {
     const char *method;
     const char *url;
@@ -60,6 +64,7 @@ struct call {
     size_t body_len;
     bool send_body;
     struct curl_slist *headers;
+    int64_t deadline_ms; /* no attempt or backoff runs past it */
 };
 
 static pthread_key_t handle_key;
@@ -169,6 +174,7 @@ struct ms_upstream *ms_upstream_new(const struct ms_upstream_config *cfg)
         u->base_url[--n] = '\0';
     u->connect_timeout_ms = or_default(cfg->connect_timeout_ms, 200);
     u->timeout_ms = or_default(cfg->timeout_ms, 1000);
+    u->per_try_timeout_ms = or_default(cfg->per_try_timeout_ms, u->timeout_ms);
     u->max_retries = cfg->max_retries > 0 ? cfg->max_retries : (cfg->max_retries < 0 ? 0 : 2);
     u->backoff_base_ms = or_default(cfg->backoff_base_ms, 25);
     u->backoff_cap_ms = or_default(cfg->backoff_cap_ms, 250);
@@ -276,8 +282,15 @@ static void set_options(const struct ms_upstream *u, CURL *h, const struct call 
 {
     curl_easy_setopt(h, CURLOPT_URL, c->url);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* no SIGALRM for timeouts in threads */
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)u->connect_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)u->timeout_ms);
+    int64_t left = c->deadline_ms - ms_now_ms();
+    long timeout = (long)(left < u->per_try_timeout_ms ? left : u->per_try_timeout_ms);
+
+    if (timeout < 1)
+        timeout = 1;
+    /* the connect timeout must stay below the total, or curl lets the connect use it all */
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)u->connect_timeout_ms < timeout ? (long)u->connect_timeout_ms : timeout);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, buf);
@@ -475,13 +488,19 @@ int ms_http_request(struct ms_upstream *u, const char *method, const char *path,
     c.url = url;
     if (!url || !h || !c.headers)
         goto out;
+    c.deadline_ms = ms_now_ms() + u->timeout_ms;
     for (int n = 0;; n++) {
+        int64_t pause;
         rc = attempt(u, h, &c, out, &retry);
         if (!retry || !idempotent || n >= u->max_retries)
             break;
+        /* a retry that cannot finish before the deadline would only make the caller wait */
+        pause = ms_backoff_ms(n, u->backoff_base_ms, u->backoff_cap_ms);
+        if (ms_now_ms() + pause + MIN_ATTEMPT_MS >= c.deadline_ms)
+            break;
         ms_http_response_free(out);
         ms_counter_inc(u->retries);
-        ms_sleep_ms(ms_backoff_ms(n, u->backoff_base_ms, u->backoff_cap_ms));
+        ms_sleep_ms(pause);
     }
 out:
     curl_slist_free_all(c.headers);

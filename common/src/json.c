@@ -80,8 +80,8 @@ int ms_json_object_with_keys(const json_t *obj, const char *allowed, struct ms_v
     return 0;
 }
 
-int ms_json_int_opt(const json_t *obj, const char *key, long long min, long long max,
-                    long long def, long long *out, struct ms_verr *e)
+int ms_json_int_opt(const json_t *obj, const char *key, long long min, long long max, long long def,
+                    long long *out, struct ms_verr *e)
 {
     json_t *v = json_object_get(obj, key);
     long long n;
@@ -99,8 +99,8 @@ int ms_json_int_opt(const json_t *obj, const char *key, long long min, long long
     return 0;
 }
 
-int ms_json_int(const json_t *obj, const char *key, long long min, long long max,
-                long long *out, struct ms_verr *e)
+int ms_json_int(const json_t *obj, const char *key, long long min, long long max, long long *out,
+                struct ms_verr *e)
 {
     json_t *v = json_object_get(obj, key);
 

@@ -100,7 +100,8 @@ void ms_log_json_new(enum ms_log_level level, json_t *fields)
     if (obj)
         json_object_update(obj, fields);
     json_decref(fields);
-    line = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    line =
+        obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(obj);
     if (!line)
         return;

@@ -23,12 +23,12 @@ static void *run(void *arg)
         int rc = ms_pg_migrate(m->pool, m->lock_name, m->migrations, m->n);
         if (rc == 0) {
             atomic_store(&m->done, true);
-            ms_log_json_new(MS_LOG_INFO, json_pack("{s:s,s:i}", "event", "migrated", "migrations",
-                                                   (int)m->n));
+            ms_log_json_new(MS_LOG_INFO,
+                            json_pack("{s:s,s:i}", "event", "migrated", "migrations", (int)m->n));
             break;
         }
-        ms_log_json_new(MS_LOG_WARN, json_pack("{s:s,s:s,s:i}", "event", "migration_retry",
-                                               "error", ms_strerror(rc), "attempt", attempt));
+        ms_log_json_new(MS_LOG_WARN, json_pack("{s:s,s:s,s:i}", "event", "migration_retry", "error",
+                                               ms_strerror(rc), "attempt", attempt));
         /* capped so a database that comes back is noticed within a couple of seconds */
         nap(m, 250 + ms_backoff_ms(attempt < 4 ? attempt : 4, 100, 2000));
     }

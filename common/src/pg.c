@@ -7,6 +7,7 @@
 #include "ms/pool.h"
 
 #include <assert.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,14 +88,31 @@ static int conn_open(void *ctx, size_t slot)
     return 0;
 }
 
+/* Has the server closed this idle connection (restart, idle timeout)? Decided from what is
+ * waiting on the socket, without a round trip. A server going away sends a goodbye message
+ * and then closes: PQconsumeInput reads the message but only a later read sees the close, so
+ * keep reading while the socket says there is more. */
+static bool server_hung_up(PGconn *pg)
+{
+    struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN | POLLRDHUP};
+
+    for (int i = 0; i < 3; i++) {
+        if (poll(&p, 1, 0) <= 0)
+            return false; /* nothing pending: the usual case */
+        if (p.revents & (POLLHUP | POLLRDHUP | POLLERR))
+            return true;
+        if (PQconsumeInput(pg) == 0 || PQstatus(pg) != CONNECTION_OK)
+            return true;
+    }
+    return false;
+}
+
 static bool conn_alive(void *ctx, size_t slot)
 {
     struct ms_pg_conn *conn = &((struct ms_pg_pool *)ctx)->conns[slot];
 
-    /* Reading what arrived while the connection sat idle notices a server that has since
-     * closed it (restart, idle timeout) without a round trip. */
-    return conn->pg != NULL && !conn->broken && PQconsumeInput(conn->pg) == 1 &&
-           PQstatus(conn->pg) == CONNECTION_OK;
+    return conn->pg != NULL && !conn->broken && PQstatus(conn->pg) == CONNECTION_OK &&
+           !server_hung_up(conn->pg);
 }
 
 static void conn_close(void *ctx, size_t slot)
@@ -305,6 +323,19 @@ const char *ms_pg_last_error(const struct ms_pg_conn *conn)
 const char *ms_pg_last_sqlstate(const struct ms_pg_conn *conn)
 {
     return conn->sqlstate;
+}
+
+int ms_pg_pool_query(struct ms_pg_pool *pool, const char *sql, int nparams,
+                     const char *const *params, PGresult **out)
+{
+    struct ms_pg_conn *conn = NULL;
+    int rc = ms_pg_acquire(pool, &conn);
+
+    *out = NULL;
+    if (rc == 0)
+        rc = ms_pg_query(conn, sql, nparams, params, out);
+    ms_pg_release(pool, conn);
+    return rc;
 }
 
 int ms_pg_ping(struct ms_pg_pool *pool)

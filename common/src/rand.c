@@ -2,6 +2,7 @@
 #include "ms/rand.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -48,4 +49,13 @@ uint64_t ms_rand_below(uint64_t bound)
 {
     /* Lemire's multiply-shift; the tiny bias is irrelevant for jitter and percentages. */
     return (uint64_t)(((unsigned __int128)ms_rand64() * bound) >> 64);
+}
+
+void ms_uuid4(char *buf, size_t cap)
+{
+    uint64_t a = ms_rand64(), b = ms_rand64();
+
+    snprintf(buf, cap, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(a >> 32),
+             (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
+             (unsigned)((b >> 48) & 0x3fff) | 0x8000, (unsigned long long)(b & 0xffffffffffffULL));
 }

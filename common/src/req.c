@@ -23,8 +23,8 @@ const char *ms_req_header(const struct ms_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
-int ms_req_query_ll_or_400(struct ms_req *req, struct ms_res *res, const char *name,
-                           long long def, long long min, long long max, long long *out)
+int ms_req_query_ll_or_400(struct ms_req *req, struct ms_res *res, const char *name, long long def,
+                           long long min, long long max, long long *out)
 {
     const char *v = ms_req_query(req, name);
 

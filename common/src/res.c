@@ -26,8 +26,8 @@ void ms_res_body_new(struct ms_res *res, int status, const char *content_type, c
     replace_body(res, status, content_type, body, len);
 }
 
-void ms_res_body_copy(struct ms_res *res, int status, const char *content_type,
-                      const char *body, size_t len)
+void ms_res_body_copy(struct ms_res *res, int status, const char *content_type, const char *body,
+                      size_t len)
 {
     char *copy = malloc(len + 1);
 
@@ -78,10 +78,10 @@ void ms_res_header(struct ms_res *res, const char *name, const char *value)
 
 static void log_cause(const struct ms_res *res, int status, const char *code, const char *cause)
 {
-    ms_log_json_new(MS_LOG_ERROR, json_pack("{s:s,s:i,s:s,s:s,s:s}", "event", "request_error",
-                                            "status", status, "code", code, "route",
-                                            res->route ? res->route : "", "cause", cause,
-                                            "request_id", res->request_id ? res->request_id : ""));
+    ms_log_json_new(MS_LOG_ERROR,
+                    json_pack("{s:s,s:i,s:s,s:s,s:s,s:s}", "event", "request_error", "status",
+                              status, "code", code, "route", res->route ? res->route : "", "cause",
+                              cause, "request_id", res->request_id ? res->request_id : ""));
 }
 
 static void answer_envelope(struct ms_res *res, int status, const char *code, const char *message)
@@ -94,6 +94,22 @@ static void answer_envelope(struct ms_res *res, int status, const char *code, co
         ms_res_header(res, "Retry-After", "1");
 }
 
+/* A JSON string must be valid UTF-8, but a message may quote any bytes (a decoded URL) or be cut
+ * inside a character, and then neither the envelope nor the log line could be built (the answer
+ * would be an empty 500). When s is not valid UTF-8, its non-ASCII bytes become '?'. */
+static void make_utf8(char *s)
+{
+    json_t *probe = json_string(s); /* NULL when s is not valid UTF-8 */
+
+    if (probe) {
+        json_decref(probe);
+        return;
+    }
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            *s = '?';
+}
+
 static void answer_error(struct ms_res *res, int status, const char *code, const char *fallback,
                          const char *fmt, va_list ap)
 {
@@ -103,11 +119,14 @@ static void answer_error(struct ms_res *res, int status, const char *code, const
         vsnprintf(message, sizeof(message), fmt, ap);
     else
         snprintf(message, sizeof(message), "%s", fallback);
-    if (status >= 500) {
-        /* the cause may name internals (SQL, hosts): log it, tell the client only the kind */
+    make_utf8(message);
+    if (status >= 500)
         log_cause(res, status, code, message);
+    /* A 500 is a bug whose cause may name internals (SQL, hosts): the client learns only the
+     * kind. A 503 is an outage the client should understand ("the inventory service is
+     * unavailable"), so handlers write it for the client and it is sent as written. */
+    if (status >= 500 && status != 503)
         snprintf(message, sizeof(message), "%s", fallback);
-    }
     answer_envelope(res, status, code, message);
 }
 

@@ -3,6 +3,7 @@
  * routes), so a linear scan beats any cleverer structure in both speed and clarity. */
 #include "ms/router.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,11 +170,11 @@ static bool allow_has(const char *allow, const char *method)
  * patterns may match one path). */
 static void allow_add(char *allow, size_t cap, const char *method)
 {
-    if (allow_has(allow, method) || strlen(allow) + strlen(method) + 3 > cap)
+    size_t len = strlen(allow);
+
+    if (allow_has(allow, method) || len + strlen(method) + 3 > cap)
         return;
-    if (allow[0])
-        strcat(allow, ", ");
-    strcat(allow, method);
+    snprintf(allow + len, cap - len, "%s%s", len ? ", " : "", method);
 }
 
 static void bind_params(const struct compiled_route *c, char *const *segs, struct ms_match *m)
@@ -182,8 +183,7 @@ static void bind_params(const struct compiled_route *c, char *const *segs, struc
     m->nparams = 0;
     for (size_t i = 0; i < c->nsegs; i++)
         if (c->segs[i].is_param)
-            m->params[m->nparams++] =
-                (struct ms_param){.name = c->segs[i].text, .value = segs[i]};
+            m->params[m->nparams++] = (struct ms_param){.name = c->segs[i].text, .value = segs[i]};
 }
 
 enum ms_match_result ms_router_match(const struct ms_router *r, const char *method, char *path,

@@ -38,16 +38,6 @@ static bool header_value_acceptable(const char *v)
     return true;
 }
 
-static void new_request_id(char *buf, size_t cap)
-{
-    uint64_t a = ms_rand64(), b = ms_rand64();
-
-    /* UUID version 4 layout, the form Envoy generates, so ids look alike across the mesh */
-    snprintf(buf, cap, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(a >> 32),
-             (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
-             (unsigned)((b >> 48) & 0x3fff) | 0x8000, (unsigned long long)(b & 0xffffffffffffULL));
-}
-
 static void capture_trace(struct ms_req *req)
 {
     const char *id = ms_req_header(req, "x-request-id");
@@ -55,7 +45,7 @@ static void capture_trace(struct ms_req *req)
     if (id_acceptable(id))
         snprintf(req->request_id, sizeof(req->request_id), "%s", id);
     else
-        new_request_id(req->request_id, sizeof(req->request_id));
+        ms_uuid4(req->request_id, sizeof(req->request_id));
     req->trace.values[MS_TRACE_REQUEST_ID] = req->request_id;
     for (int i = 1; i < MS_TRACE_NHEADERS; i++) {
         const char *v = ms_req_header(req, ms_trace_header_names[i]);
@@ -161,9 +151,9 @@ static enum MHD_Result queue_response(struct request *r)
 
     if (res->status == 0)
         ms_res_error(res, MS_EINTERNAL, "handler for %s gave no answer", r->req.route);
-    resp = res->body_len ? MHD_create_response_from_buffer(res->body_len, res->body,
-                                                           MHD_RESPMEM_MUST_FREE)
-                         : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    resp = res->body_len
+               ? MHD_create_response_from_buffer(res->body_len, res->body, MHD_RESPMEM_MUST_FREE)
+               : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
     if (res->body_len)
@@ -184,8 +174,8 @@ static enum MHD_Result queue_response(struct request *r)
 
 static void count_fault(struct request *r, const char *type)
 {
-    ms_counter_inc(ms_series_get(r->srv->faults_total,
-                                 (const char *const[]){r->srv->cfg.service, type}));
+    ms_counter_inc(
+        ms_series_get(r->srv->faults_total, (const char *const[]){r->srv->cfg.service, type}));
 }
 
 /* Rolls the configured faults once. Returns true when the request was suspended for a delay;
@@ -232,8 +222,9 @@ static enum MHD_Result serve(struct request *r)
     if (!r->req.match.route) {
         if (r->req.match.allow[0]) {
             ms_res_header(res, "Allow", r->req.match.allow);
-            ms_res_error_status(res, 405, "method_not_allowed", "%s is not allowed here; allowed: %s",
-                                r->req.method, r->req.match.allow);
+            ms_res_error_status(res, 405, "method_not_allowed",
+                                "%s is not allowed here; allowed: %s", r->req.method,
+                                r->req.match.allow);
         } else {
             ms_res_error(res, MS_ENOTFOUND, "no route for %s", r->req.url);
         }
@@ -244,7 +235,8 @@ static enum MHD_Result serve(struct request *r)
         return MHD_YES;
     } else if (r->fault_abort) {
         count_fault(r, "abort");
-        ms_res_error_status(res, r->fault_abort, "fault_injected", "fault injected by configuration");
+        ms_res_error_status(res, r->fault_abort, "fault_injected",
+                            "fault injected by configuration");
     } else {
         run_handler(r);
     }
@@ -252,8 +244,8 @@ static enum MHD_Result serve(struct request *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size, void **ctx)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **ctx)
 {
     struct request *r = *ctx;
 
@@ -293,6 +285,37 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     request_free(r);
     ms_gauge_add(srv->in_flight_gauge, -1);
     atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decoding for paths and query values, in place. MHD's own decoder turns "%00" into a
+ * NUL that silently cuts the string ("/products/1%00x" would be served as product 1); this one
+ * leaves "%00" as it is, so such input fails validation with a 400 instead. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    char *out = s;
+
+    (void)cls;
+    (void)conn;
+    for (const char *in = s; *in; in++) {
+        int hi = in[0] == '%' ? hex_value(in[1]) : -1;
+        int lo = hi >= 0 ? hex_value(in[2]) : -1;
+        if (lo >= 0 && (hi | lo) != 0) {
+            *out++ = (char)(hi << 4 | lo);
+            in += 2;
+        } else {
+            *out++ = *in;
+        }
+    }
+    *out = '\0';
+    return (size_t)(out - s);
 }
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
@@ -337,6 +360,7 @@ void ms_server_free(struct ms_server *srv)
 {
     if (!srv)
         return;
+    ms_server_drain(srv); /* stops the daemon if it still runs */
     ms_router_free(srv->router);
     ms_health_free(srv->health);
     free(srv);
@@ -403,13 +427,11 @@ static struct MHD_Daemon *start_daemon(struct ms_server *srv, const struct socka
 
     return MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv,
-        MHD_OPTION_SOCK_ADDR, addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)32 * 1024, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-        MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
 }
 
 int ms_server_start(struct ms_server *srv)
@@ -432,10 +454,9 @@ int ms_server_start(struct ms_server *srv)
     }
     info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : srv->cfg.port;
-    ms_log_json_new(MS_LOG_INFO,
-                    json_pack("{s:s,s:s,s:i,s:s,s:i}", "event", "listening", "address",
-                              srv->cfg.bind_address, "port", srv->port, "version",
-                              srv->cfg.version, "threads", srv->cfg.threads));
+    ms_log_json_new(MS_LOG_INFO, json_pack("{s:s,s:s,s:i,s:s,s:i}", "event", "listening", "address",
+                                           srv->cfg.bind_address, "port", srv->port, "version",
+                                           srv->cfg.version, "threads", srv->cfg.threads));
     return 0;
 }
 
@@ -466,10 +487,17 @@ static long drain(struct ms_server *srv)
 
 int ms_server_wait_and_drain(struct ms_server *srv)
 {
+    wait_for_signal();
+    return ms_server_drain(srv);
+}
+
+int ms_server_drain(struct ms_server *srv)
+{
     MHD_socket listener;
     long left;
 
-    wait_for_signal();
+    if (!srv->daemon)
+        return 0;
     atomic_store(&srv->draining, true); /* /ready answers 503 from now on */
     if (srv->cfg.shutdown_delay_ms)
         ms_sleep_ms(srv->cfg.shutdown_delay_ms);
@@ -481,6 +509,7 @@ int ms_server_wait_and_drain(struct ms_server *srv)
     if (listener != MHD_INVALID_SOCKET)
         close(listener); /* MHD leaves the quiesced socket to us, to close after the stop */
     delay_queue_stop(&srv->delays);
-    ms_log_json_new(MS_LOG_INFO, json_pack("{s:s,s:i}", "event", "stopped", "abandoned", (int)left));
+    ms_log_json_new(MS_LOG_INFO,
+                    json_pack("{s:s,s:i}", "event", "stopped", "abandoned", (int)left));
     return 0;
 }

@@ -5,11 +5,13 @@
 #include "ms/err.h"
 #include "ms/server.h"
 
-static int cpu_count(void)
+/* Handlers block on PostgreSQL, Redis and other services, so a worker per core would leave
+ * cores idle while they wait: four per core keeps them busy without a thread per connection. */
+static int default_threads(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-    return n > 0 ? (int)n : 1;
+    return n > 0 ? (int)(n < 16 ? n * 4 : 64) : 4;
 }
 
 int ms_server_config_load(struct ms_server_config *cfg, const char *service, int default_port)
@@ -18,15 +20,14 @@ int ms_server_config_load(struct ms_server_config *cfg, const char *service, int
     if (ms_config_str("SERVICE_VERSION", "v1", 32, &cfg->version) ||
         ms_config_str("BIND_ADDRESS", "0.0.0.0", 64, &cfg->bind_address) ||
         ms_config_i("PORT", default_port, 0, 65535, &cfg->port) ||
-        ms_config_i("THREADS", cpu_count(), 1, 256, &cfg->threads) ||
+        ms_config_i("THREADS", default_threads(), 1, 256, &cfg->threads) ||
         ms_config_int("MAX_BODY_BYTES", 65536, 1, 16 << 20, &cfg->body_max) ||
         ms_config_i("MAX_CONNECTIONS", 1000, 1, 100000, &cfg->max_connections) ||
         ms_config_i("CONNECTION_TIMEOUT_S", 15, 1, 3600, &cfg->connection_timeout_s) ||
         ms_config_i("SHUTDOWN_DRAIN_MS", 10000, 0, 600000, &cfg->drain_ms) ||
         ms_config_i("SHUTDOWN_DELAY_MS", 0, 0, 600000, &cfg->shutdown_delay_ms) ||
         ms_config_bool("ADMIN_ENABLED", false, &cfg->admin_enabled) ||
-        ms_config_bool("ACCESS_LOG", true, &cfg->access_log) ||
-        ms_faults_from_env(&cfg->faults))
+        ms_config_bool("ACCESS_LOG", true, &cfg->access_log) || ms_faults_from_env(&cfg->faults))
         return MS_EINVAL;
     return 0;
 }

@@ -5,7 +5,7 @@
 #include <string.h>
 
 const char *const ms_trace_header_names[MS_TRACE_NHEADERS] = {
-    "x-request-id", "traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid",
+    "x-request-id",      "traceparent",  "tracestate", "x-b3-traceid", "x-b3-spanid",
     "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags", "b3",
 };
 
@@ -46,7 +46,7 @@ const char *ms_trace_id(const struct ms_trace *trace, char *buf, size_t cap)
         return NULL;
     /* traceparent: version "-" 32-hex trace-id "-" 16-hex parent-id "-" flags */
     tp = trace->values[1];
-    if (tp && strlen(tp) >= 35 && tp[2] == '-' && tp[35] == '-')
+    if (tp && strlen(tp) >= 35 && tp[2] == '-' && tp[35] == '-' && all_hex(tp + 3, 32))
         return copy_id(tp + 3, 32, buf, cap);
     b3 = trace->values[3];
     if (b3)

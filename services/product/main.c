@@ -2,7 +2,7 @@
 #include <stdlib.h>
 
 #include "ms/config.h"
-#include "ms/dbconfig.h"
+#include "ms/depconfig.h"
 #include "ms/log.h"
 #include "ms/server.h"
 #include "product.h"

@@ -15,14 +15,17 @@ enum {
     PRODUCT_LIMIT_MAX = 100,
     PRODUCT_OFFSET_MAX = 1000000,
     PRODUCT_CATEGORY_MAX = 64,
+    PRODUCT_IDS_MAX = 100,
 };
 
 /* The columns every product query selects, in the order product_from_row reads them. */
 #define PRODUCT_COLUMNS "id, name, description, price_cents, currency, category, image_url"
 enum { PRODUCT_NCOLUMNS = 7 };
 
-/* Reads category, limit and offset from the query string: limit defaults to 20 and is capped
- * at 100; non-numbers, limit < 1, negative offsets and over-long categories answer 400. */
+/* Reads category, ids, limit and offset from the query string: limit defaults to 20 and is
+ * capped at 100; ids is a comma-separated list of up to 100 product ids (for clients that need
+ * several products in one call). Non-numbers, limit < 1, negative offsets, over-long categories
+ * and malformed id lists answer 400. */
 int product_query_or_400(struct ms_req *req, struct ms_res *res, struct product_query *q);
 
 /* The product in row `row`, its columns starting at `col`; with "badge":"SALE" when

@@ -15,9 +15,9 @@ struct product_svc {
     struct ms_pg_pool *pg;       /* the source of truth */
     struct ms_redis_pool *redis; /* cache-aside; optional for serving */
     struct ms_migrator migrator;
-    const char *version;         /* "v1", "v2": part of every cache key */
-    bool sale_badge;             /* v2, the canary, marks every product "SALE" */
-    int cache_ttl_s;             /* 0 disables the cache */
+    const char *version; /* "v1", "v2": part of every cache key */
+    bool sale_badge;     /* v2, the canary, marks every product "SALE" */
+    int cache_ttl_s;     /* 0 disables the cache */
     struct ms_series *cache_hit, *cache_miss, *cache_error;
 };
 
@@ -26,6 +26,8 @@ struct product_query {
     const char *category; /* NULL for all; borrowed from the request */
     long long limit;
     long long offset;
+    bool by_ids; /* ids holds a PostgreSQL array literal "{1,2,3}" */
+    char ids[1200];
 };
 
 /* The route table (routes.c). */

@@ -17,7 +17,7 @@ static void list_products(struct ms_req *req, struct ms_res *res)
         return;
     rc = product_store_list(req->svc, &q, &text, &len);
     if (rc) {
-        ms_res_error(res, rc, "listing products");
+        ms_res_error(res, rc, "cannot list products: %s", ms_strerror(rc));
         return;
     }
     ms_res_body_new(res, 200, MS_CONTENT_TYPE_JSON, text, len);
@@ -39,7 +39,7 @@ static void get_product(struct ms_req *req, struct ms_res *res)
         return;
     }
     if (rc) {
-        ms_res_error(res, rc, "reading product %lld", id);
+        ms_res_error(res, rc, "cannot read product %lld: %s", id, ms_strerror(rc));
         return;
     }
     ms_res_body_new(res, 200, MS_CONTENT_TYPE_JSON, text, len);

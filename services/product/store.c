@@ -11,13 +11,16 @@
 
 static const char sql_get[] = "SELECT " PRODUCT_COLUMNS " FROM products WHERE id = $1";
 
+/* The optional filters: $1 a category, $4 an array of ids. */
+#define LIST_FILTER "($1::text IS NULL OR category = $1) AND ($4::int[] IS NULL OR id = ANY($4))"
+
 /* One row always comes back: the total, then a page's product columns (NULL past the end). */
 static const char sql_list[] =
     "SELECT t.total, p.id, p.name, p.description, p.price_cents, p.currency, p.category, "
     "p.image_url "
-    "FROM (SELECT count(*) AS total FROM products WHERE $1::text IS NULL OR category = $1) t "
+    "FROM (SELECT count(*) AS total FROM products WHERE " LIST_FILTER ") t "
     "LEFT JOIN LATERAL (SELECT " PRODUCT_COLUMNS " FROM products "
-    "WHERE $1::text IS NULL OR category = $1 ORDER BY id LIMIT $2 OFFSET $3) p ON true "
+    "WHERE " LIST_FILTER " ORDER BY id LIMIT $2 OFFSET $3) p ON true "
     "ORDER BY p.id";
 
 void product_svc_init(struct product_svc *svc, const char *version)
@@ -56,8 +59,9 @@ static int cache_get(struct product_svc *svc, const char *key, char **out, size_
         rc = reply->type == REDIS_REPLY_NIL ? MS_ENOTFOUND : MS_EUNAVAIL;
     }
     freeReplyObject(reply);
-    ms_counter_inc(rc == 0 ? svc->cache_hit : rc == MS_ENOTFOUND ? svc->cache_miss
-                                                                 : svc->cache_error);
+    ms_counter_inc(rc == 0              ? svc->cache_hit
+                   : rc == MS_ENOTFOUND ? svc->cache_miss
+                                        : svc->cache_error);
     return rc;
 }
 
@@ -81,17 +85,10 @@ static void cache_put(struct product_svc *svc, const char *key, const char *text
 static int query(struct product_svc *svc, const char *sql, int n, const char *const *params,
                  PGresult **out)
 {
-    struct ms_pg_conn *conn = NULL;
-    int rc;
-
     /* before the schema exists every query would fail as a 500; it is an outage, say so */
     if (!ms_migrator_done(&svc->migrator))
         return MS_EUNAVAIL;
-    rc = ms_pg_acquire(svc->pg, &conn);
-    if (rc == 0)
-        rc = ms_pg_query(conn, sql, n, params, out);
-    ms_pg_release(svc->pg, conn);
-    return rc;
+    return ms_pg_pool_query(svc->pg, sql, n, params, out);
 }
 
 static int dump_new(json_t *doc, char **out, size_t *len)
@@ -114,9 +111,8 @@ static int load_one(struct product_svc *svc, long long id, char **out, size_t *l
     snprintf(idbuf, sizeof(idbuf), "%lld", id);
     rc = query(svc, sql_get, 1, params, &res);
     if (rc == 0)
-        rc = PQntuples(res) == 1
-                 ? dump_new(product_from_row(res, 0, 0, svc->sale_badge), out, len)
-                 : MS_ENOTFOUND;
+        rc = PQntuples(res) == 1 ? dump_new(product_from_row(res, 0, 0, svc->sale_badge), out, len)
+                                 : MS_ENOTFOUND;
     PQclear(res);
     return rc;
 }
@@ -137,13 +133,13 @@ static int load_page(struct product_svc *svc, const struct product_query *q, cha
                      size_t *len)
 {
     char limit[24], offset[24];
-    const char *params[] = {q->category, limit, offset};
+    const char *params[] = {q->category, limit, offset, q->by_ids ? q->ids : NULL};
     PGresult *res = NULL;
     int rc;
 
     snprintf(limit, sizeof(limit), "%lld", q->limit);
     snprintf(offset, sizeof(offset), "%lld", q->offset);
-    rc = query(svc, sql_list, 3, params, &res);
+    rc = query(svc, sql_list, 4, params, &res);
     if (rc == 0)
         rc = dump_new(page_from_result(res, svc->sale_badge), out, len);
     PQclear(res);
@@ -169,12 +165,13 @@ int product_store_get(struct product_svc *svc, long long id, char **out, size_t 
 int product_store_list(struct product_svc *svc, const struct product_query *q, char **out,
                        size_t *len)
 {
-    char key[160];
+    char key[1400];
     int rc;
 
     /* the category goes last and unquoted is safe: nothing follows it in the key */
-    snprintf(key, sizeof(key), "product:%s:list:%lld:%lld:%s%s", svc->version, q->limit,
-             q->offset, q->category ? "c=" : "all", q->category ? q->category : "");
+    snprintf(key, sizeof(key), "product:%s:list:%lld:%lld:%s:%s%s", svc->version, q->limit,
+             q->offset, q->by_ids ? q->ids : "*", q->category ? "c=" : "all",
+             q->category ? q->category : "");
     if (cache_get(svc, key, out, len) == 0)
         return 0;
     rc = load_page(svc, q, out, len);

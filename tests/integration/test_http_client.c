@@ -2,7 +2,6 @@
  * answers (status, failures first, delay, body size) each test controls. */
 #include <arpa/inet.h>
 #include <check.h>
-#include <curl/curl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -19,6 +18,7 @@
 #include "ms/http_client.h"
 #include "ms/metrics.h"
 #include "ms/trace.h"
+#include "runner.h"
 
 #define MIB ((size_t)1 << 20)
 
@@ -364,6 +364,50 @@ START_TEST(test_http_client_timeout_is_etimedout)
 }
 END_TEST
 
+/* timeout_ms bounds the whole call: a slow upstream is not retried past it. */
+START_TEST(test_http_client_retries_stay_within_the_timeout_budget)
+{
+    struct ms_upstream_config cfg = {.name = "budget",
+                                     .base_url = base_url,
+                                     .connect_timeout_ms = 100,
+                                     .timeout_ms = 300,
+                                     .max_retries = 2};
+    int64_t took;
+
+    atomic_store(&srv.delay_ms, 1000);
+    up = ms_upstream_new(&cfg);
+    ck_assert_ptr_nonnull(up);
+    took = ms_now_ms();
+    ck_assert_int_eq(get("/hello"), MS_ETIMEDOUT);
+    took = ms_now_ms() - took;
+    ck_assert_msg(took < 450, "a 300 ms budget took %lld ms", (long long)took);
+    ck_assert_double_eq(metric("upstream_retries_total{upstream=\"budget\"}"), 0);
+}
+END_TEST
+
+/* With a per-try timeout below the budget, a slow first attempt leaves time for a retry. */
+START_TEST(test_http_client_per_try_timeout_leaves_time_to_retry)
+{
+    struct ms_upstream_config cfg = {.name = "pertry",
+                                     .base_url = base_url,
+                                     .connect_timeout_ms = 100,
+                                     .timeout_ms = 1000,
+                                     .per_try_timeout_ms = 150,
+                                     .max_retries = 2};
+    int64_t took;
+
+    atomic_store(&srv.delay_ms, 1000);
+    up = ms_upstream_new(&cfg);
+    ck_assert_ptr_nonnull(up);
+    took = ms_now_ms();
+    ck_assert_int_eq(get("/hello"), MS_ETIMEDOUT);
+    took = ms_now_ms() - took;
+    ck_assert_int_lt(took, 1000);
+    ck_assert_double_eq(metric("upstream_requests_total{upstream=\"pertry\",outcome=\"timeout\"}"),
+                        3);
+}
+END_TEST
+
 /* A loopback port nobody listens on: bound, read back, then released. */
 static unsigned closed_port(void)
 {
@@ -548,6 +592,8 @@ static Suite *http_client_suite(void)
     tcase_add_test(tc, test_http_client_retries_exhausted_return_last_answer);
     tcase_add_test(tc, test_http_client_post_not_retried);
     tcase_add_test(tc, test_http_client_timeout_is_etimedout);
+    tcase_add_test(tc, test_http_client_retries_stay_within_the_timeout_budget);
+    tcase_add_test(tc, test_http_client_per_try_timeout_leaves_time_to_retry);
     tcase_add_test(tc, test_http_client_connection_refused_is_eunavail);
     tcase_add_test(tc, test_http_client_open_breaker_fails_fast_without_calling);
     tcase_add_test(tc, test_http_client_success_after_open_ms_closes_breaker);
@@ -562,16 +608,5 @@ static Suite *http_client_suite(void)
 
 int main(void)
 {
-    SRunner *sr;
-    int failed;
-
-    /* Before any thread starts, as libcurl requires. */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return EXIT_FAILURE;
-    sr = srunner_create(http_client_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    curl_global_cleanup();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ms_test_main(http_client_suite(), true);
 }

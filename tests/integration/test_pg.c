@@ -7,6 +7,7 @@
 #include "ms/err.h"
 #include "ms/metrics.h"
 #include "ms/pg.h"
+#include "runner.h"
 
 #include <check.h>
 #include <pthread.h>
@@ -363,6 +364,27 @@ START_TEST(test_pg_server_down_fails_fast_then_recovers)
 }
 END_TEST
 
+/* Idle pooled connections that the server closed while restarting are noticed at checkout,
+ * so the first query after the restart succeeds instead of failing on a dead connection. */
+START_TEST(test_pg_restart_while_idle_first_query_succeeds)
+{
+    struct ms_pg_pool *pool = pool_on(db_url, "restart", 1, 1000, 2000);
+    int64_t deadline;
+
+    ck_assert_int_eq(scalar(pool, "SELECT 1"), 1); /* the one connection is open and idle */
+    ck_assert_int_eq(ms_test_pg_shutdown(&server), 0);
+    ck_assert_int_eq(ms_test_pg_restart(&server), 0);
+    deadline = ms_now_ms() + 1000; /* the server may need a moment to accept connections */
+    while (ms_pg_ping(pool) != 0 && ms_now_ms() < deadline)
+        ms_sleep_ms(300); /* past the connect throttle: a failure here is a refused connect */
+    ck_assert_int_eq(ms_test_pg_shutdown(&server), 0);
+    ck_assert_int_eq(ms_test_pg_restart(&server), 0);
+    ms_sleep_ms(200);
+    ck_assert_int_eq(ms_pg_ping(pool), 0);
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
 START_TEST(test_pg_unreachable_server_fails_at_acquire)
 {
     char url[128];
@@ -402,18 +424,13 @@ static Suite *pg_suite(void)
     suite_add_tcase(s, pool);
     tcase_add_unchecked_fixture(outage, server_up, server_down);
     tcase_add_test(outage, test_pg_server_down_fails_fast_then_recovers);
+    tcase_add_test(outage, test_pg_restart_while_idle_first_query_succeeds);
     suite_add_tcase(s, outage);
     return s;
 }
 
 int main(void)
 {
-    SRunner *runner = srunner_create(pg_suite());
-    int failed;
-
     signal(SIGPIPE, SIG_IGN);
-    srunner_run_all(runner, CK_NORMAL);
-    failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_main(pg_suite(), true);
 }

@@ -2,7 +2,6 @@
  * request ids, metrics, the canary version, fault injection, dependency failures and graceful
  * shutdown. */
 #include <check.h>
-#include <curl/curl.h>
 #include <pthread.h>
 #include <regex.h>
 #include <signal.h>
@@ -16,6 +15,7 @@
 #include "http.h"
 #include "ms/clock.h"
 #include "proc.h"
+#include "runner.h"
 
 static struct ms_test_pg pg;
 static struct ms_test_redis redis;
@@ -35,10 +35,10 @@ static void stack_up(void)
     snprintf(redis_env, sizeof(redis_env), "REDIS_URL=%s", rd);
     free(db);
     free(rd);
-    ck_assert_int_eq(ms_test_service_start(&product, "product",
-                                           (const char *const[]){db_env, redis_env,
-                                                                 "ADMIN_ENABLED=true", NULL}),
-                     0);
+    ck_assert_int_eq(
+        ms_test_service_start(&product, "product",
+                              (const char *const[]){db_env, redis_env, "ADMIN_ENABLED=true", NULL}),
+        0);
     ck_assert_int_ge(ms_test_wait_status(product.port, "/ready", 200, 15000), 0);
 }
 
@@ -50,13 +50,23 @@ static void stack_down(void)
 }
 
 /* Starts another product instance on the suite's databases with extra settings. */
-static void start_instance(struct ms_test_service *svc, const char *a, const char *b,
-                           const char *c)
+static void start_instance(struct ms_test_service *svc, const char *a, const char *b, const char *c)
 {
     const char *env[] = {db_env, redis_env, a, b, c, NULL};
 
     ck_assert_int_eq(ms_test_service_start(svc, "product", env), 0);
     ck_assert_int_ge(ms_test_wait_status(svc->port, "/ready", 200, 15000), 0);
+}
+
+/* Sends one request to the shared instance (body and headers may be NULL) with a 5 s limit;
+ * ms_test_http's result. */
+static int product_http(const char *method, const char *path, const char *body,
+                        const char *const *headers, struct ms_test_response *out)
+{
+    char url[128];
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", product.port, path);
+    return ms_test_http(method, url, body, headers, 5000, out);
 }
 
 /* GETs path and checks the status; returns the parsed body (caller decrefs). */
@@ -80,8 +90,8 @@ static void assert_error_code(json_t *doc, const char *code)
 
     ck_assert_ptr_nonnull(got);
     ck_assert_str_eq(got, code);
-    ck_assert_ptr_nonnull(json_string_value(json_object_get(json_object_get(doc, "error"),
-                                                            "message")));
+    ck_assert_ptr_nonnull(
+        json_string_value(json_object_get(json_object_get(doc, "error"), "message")));
 }
 
 /* ---- the API ---- */
@@ -108,8 +118,8 @@ START_TEST(test_product_list_filters_by_category)
     ck_assert_int_eq(json_integer_value(json_object_get(doc, "total")), 5);
     ck_assert_int_eq(json_array_size(items), 5);
     for (size_t i = 0; i < json_array_size(items); i++)
-        ck_assert_str_eq(
-            json_string_value(json_object_get(json_array_get(items, i), "category")), "books");
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(items, i), "category")),
+                         "books");
     json_decref(doc);
 }
 END_TEST
@@ -122,9 +132,9 @@ START_TEST(test_product_list_caps_limit_at_100_and_pages_with_offset)
 
     ck_assert_int_eq(json_array_size(json_object_get(all, "items")), 27);
     ck_assert_int_eq(json_array_size(json_object_get(last, "items")), 1);
-    ck_assert_int_eq(
-        json_integer_value(json_object_get(json_array_get(json_object_get(last, "items"), 0), "id")),
-        27);
+    ck_assert_int_eq(json_integer_value(
+                         json_object_get(json_array_get(json_object_get(last, "items"), 0), "id")),
+                     27);
     ck_assert_int_eq(json_array_size(json_object_get(past, "items")), 0);
     ck_assert_int_eq(json_integer_value(json_object_get(past, "total")), 27);
     json_decref(all);
@@ -136,10 +146,15 @@ END_TEST
 START_TEST(test_product_list_bad_query_values_get_400)
 {
     static const char *const bad[] = {
-        "/products?limit=0",      "/products?limit=-1",     "/products?limit=abc",
-        "/products?offset=-5",    "/products?limit=1.5",    "/products?offset=99999999999",
-        "/products?limit=%2010",  "/products?category=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-                                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "/products?limit=0",
+        "/products?limit=-1",
+        "/products?limit=abc",
+        "/products?offset=-5",
+        "/products?limit=1.5",
+        "/products?offset=99999999999",
+        "/products?limit=%2010",
+        "/products?category=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -152,13 +167,46 @@ END_TEST
 
 START_TEST(test_product_unknown_category_is_an_empty_page)
 {
-    json_t *doc = get_json(product.port, "/products?category=%27%3B%20DROP%20TABLE%20products%3B--", 200);
+    json_t *doc =
+        get_json(product.port, "/products?category=%27%3B%20DROP%20TABLE%20products%3B--", 200);
 
     ck_assert_int_eq(json_integer_value(json_object_get(doc, "total")), 0);
     json_decref(doc);
     doc = get_json(product.port, "/products", 200);
     ck_assert_int_eq(json_integer_value(json_object_get(doc, "total")), 27);
     json_decref(doc);
+}
+END_TEST
+
+START_TEST(test_product_list_by_ids_returns_those_in_id_order)
+{
+    json_t *doc = get_json(product.port, "/products?ids=9,2,424242,5&limit=100", 200);
+    json_t *items = json_object_get(doc, "items");
+
+    ck_assert_int_eq(json_integer_value(json_object_get(doc, "total")), 3);
+    ck_assert_int_eq(json_array_size(items), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items, 0), "id")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items, 1), "id")), 5);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items, 2), "id")), 9);
+    json_decref(doc);
+}
+END_TEST
+
+START_TEST(test_product_list_bad_ids_get_400)
+{
+    static const char *const bad[] = {
+        "/products?ids=",    "/products?ids=1,,2", "/products?ids=0",
+        "/products?ids=1,x", "/products?ids=-1",   "/products?ids=1;DROP%20TABLE%20products"};
+    char many[700] = "/products?ids=1";
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *doc = get_json(product.port, bad[i], 400);
+        assert_error_code(doc, "invalid_argument");
+        json_decref(doc);
+    }
+    for (int i = 2; i <= 101; i++) /* one id over the limit of 100 */
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), ",%d", i);
+    json_decref(get_json(product.port, many, 400));
 }
 END_TEST
 
@@ -192,8 +240,9 @@ END_TEST
 
 START_TEST(test_product_get_malformed_id_is_400)
 {
-    static const char *const bad[] = {"/products/abc", "/products/0", "/products/-3",
-                                      "/products/1.5", "/products/1x", "/products/%2B1"};
+    static const char *const bad[] = {"/products/abc",  "/products/0",  "/products/-3",
+                                      "/products/1.5",  "/products/1x", "/products/%2B1",
+                                      "/products/1%00x"};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         json_t *doc = get_json(product.port, bad[i], 400);
@@ -205,12 +254,10 @@ END_TEST
 
 START_TEST(test_wrong_method_is_405_with_allow)
 {
-    char url[128];
     struct ms_test_response r;
     char *allow;
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/products/1", product.port);
-    ck_assert_int_eq(ms_test_http("DELETE", url, NULL, NULL, 5000, &r), 0);
+    ck_assert_int_eq(product_http("DELETE", "/products/1", NULL, NULL, &r), 0);
     ck_assert_int_eq(r.status, 405);
     allow = ms_test_header(&r, "Allow");
     ck_assert_ptr_nonnull(allow);
@@ -232,7 +279,6 @@ END_TEST
 
 START_TEST(test_body_over_limit_is_413_and_changes_nothing)
 {
-    char url[128];
     size_t n = 70 * 1024;
     char *big = malloc(n + 1);
     struct ms_test_response r;
@@ -242,8 +288,7 @@ START_TEST(test_body_over_limit_is_413_and_changes_nothing)
     memcpy(big, "{\"delay_ms\":5000,", 17);
     big[n - 1] = '}';
     big[n] = '\0';
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/admin/faults", product.port);
-    ck_assert_int_eq(ms_test_http("PUT", url, big, NULL, 5000, &r), 0);
+    ck_assert_int_eq(product_http("PUT", "/admin/faults", big, NULL, &r), 0);
     ck_assert_int_eq(r.status, 413);
     ck_assert_ptr_nonnull(strstr(r.body, "\"payload_too_large\""));
     ms_test_response_free(&r);
@@ -256,14 +301,11 @@ END_TEST
 
 START_TEST(test_request_id_is_echoed_in_header_and_envelope)
 {
-    char url[128];
     struct ms_test_response r;
     char *id;
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/products/4242", product.port);
-    ck_assert_int_eq(ms_test_http("GET", url, NULL,
-                                  (const char *const[]){"x-request-id: lab-req-42", NULL}, 5000,
-                                  &r),
+    ck_assert_int_eq(product_http("GET", "/products/4242", NULL,
+                                  (const char *const[]){"x-request-id: lab-req-42", NULL}, &r),
                      0);
     id = ms_test_header(&r, "x-request-id");
     ck_assert_ptr_nonnull(id);
@@ -277,17 +319,16 @@ END_TEST
 START_TEST(test_request_id_is_generated_when_absent_or_unsafe)
 {
     struct ms_test_response a, b;
-    char url[128];
     char *ida, *idb;
     regex_t uuid;
 
-    ck_assert_int_eq(regcomp(&uuid, "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
-                             REG_EXTENDED | REG_NOSUB),
-                     0);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", product.port);
+    ck_assert_int_eq(
+        regcomp(&uuid, "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+                REG_EXTENDED | REG_NOSUB),
+        0);
     ck_assert_int_eq(ms_test_get(product.port, "/health", &a), 0);
-    ck_assert_int_eq(ms_test_http("GET", url, NULL,
-                                  (const char *const[]){"x-request-id: <script>", NULL}, 5000, &b),
+    ck_assert_int_eq(product_http("GET", "/health", NULL,
+                                  (const char *const[]){"x-request-id: <script>", NULL}, &b),
                      0);
     ida = ms_test_header(&a, "x-request-id");
     idb = ms_test_header(&b, "x-request-id");
@@ -304,11 +345,9 @@ END_TEST
 
 START_TEST(test_head_answers_without_body)
 {
-    char url[128];
     struct ms_test_response r;
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/products/2", product.port);
-    ck_assert_int_eq(ms_test_http("HEAD", url, NULL, NULL, 5000, &r), 0);
+    ck_assert_int_eq(product_http("HEAD", "/products/2", NULL, NULL, &r), 0);
     ck_assert_int_eq(r.status, 200);
     ck_assert_int_eq(r.body_len, 0);
     ms_test_response_free(&r);
@@ -342,16 +381,15 @@ END_TEST
 START_TEST(test_access_log_carries_request_and_trace_ids)
 {
     const char *trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    char url[128], header[128], want[128], line[4096];
+    char header[128], want[128], line[4096];
     struct ms_test_response r;
     bool found = false;
     FILE *log;
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/products/5", product.port);
     snprintf(header, sizeof(header), "traceparent: 00-%s-00f067aa0ba902b7-01", trace);
-    ck_assert_int_eq(ms_test_http("GET", url, NULL,
+    ck_assert_int_eq(product_http("GET", "/products/5", NULL,
                                   (const char *const[]){header, "x-request-id: trace-log-1", NULL},
-                                  5000, &r),
+                                  &r),
                      0);
     ms_test_response_free(&r);
     ms_sleep_ms(100);
@@ -370,7 +408,7 @@ END_TEST
 
 START_TEST(test_v2_marks_products_sale_and_says_its_version)
 {
-    struct ms_test_service v2;
+    struct ms_test_service v2 = {0};
     struct ms_test_response r;
     json_t *doc;
     char *version;
@@ -404,13 +442,11 @@ END_TEST
 
 START_TEST(test_runtime_delay_fault_slows_data_but_not_probes)
 {
-    char url[128];
     struct ms_test_response r;
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/admin/faults", product.port);
-    ck_assert_int_eq(ms_test_http("PUT", url, "{\"delay_ms\":400,\"delay_percent\":100}", NULL,
-                                  5000, &r),
-                     0);
+    ck_assert_int_eq(
+        product_http("PUT", "/admin/faults", "{\"delay_ms\":400,\"delay_percent\":100}", NULL, &r),
+        0);
     ck_assert_int_eq(r.status, 200);
     ms_test_response_free(&r);
     ck_assert_int_eq(ms_test_get(product.port, "/products/6", &r), 0);
@@ -420,7 +456,7 @@ START_TEST(test_runtime_delay_fault_slows_data_but_not_probes)
     ck_assert_int_eq(ms_test_get(product.port, "/health", &r), 0);
     ck_assert_double_lt(r.seconds, 0.3);
     ms_test_response_free(&r);
-    ck_assert_int_eq(ms_test_http("DELETE", url, NULL, NULL, 5000, &r), 0);
+    ck_assert_int_eq(product_http("DELETE", "/admin/faults", NULL, NULL, &r), 0);
     ck_assert_int_eq(r.status, 200);
     ms_test_response_free(&r);
     ck_assert_int_eq(ms_test_get(product.port, "/products/6", &r), 0);
@@ -431,15 +467,17 @@ END_TEST
 
 START_TEST(test_admin_faults_rejects_bad_settings_and_keeps_old_ones)
 {
-    char url[128];
     struct ms_test_response r;
     json_t *doc;
-    static const char *const bad[] = {"{\"abort_status\":200}", "{\"delay_percent\":101}",
-                                      "{\"delay_ms\":\"1\"}", "{\"bogus\":1}", "[1]", "{"};
+    static const char *const bad[] = {"{\"abort_status\":200}",
+                                      "{\"delay_percent\":101}",
+                                      "{\"delay_ms\":\"1\"}",
+                                      "{\"bogus\":1}",
+                                      "[1]",
+                                      "{"};
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/admin/faults", product.port);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        ck_assert_int_eq(ms_test_http("PUT", url, bad[i], NULL, 5000, &r), 0);
+        ck_assert_int_eq(product_http("PUT", "/admin/faults", bad[i], NULL, &r), 0);
         ck_assert_msg(r.status == 400, "%s: status %ld", bad[i], r.status);
         ms_test_response_free(&r);
     }
@@ -452,23 +490,23 @@ END_TEST
 
 START_TEST(test_abort_fault_from_env_answers_status_but_probes_stay_up)
 {
-    struct ms_test_service faulty;
+    struct ms_test_service faulty = {0};
     json_t *doc;
 
     start_instance(&faulty, "FAULT_ABORT_STATUS=503", "FAULT_ABORT_PERCENT=100", NULL);
     doc = get_json(faulty.port, "/products/1", 503);
     assert_error_code(doc, "fault_injected");
     json_decref(doc);
-    ck_assert_int_ge(ms_test_metric(faulty.port,
-                                    "faults_injected_total{service=\"product\",type=\"abort\"}"),
-                     1);
+    ck_assert_int_ge(
+        ms_test_metric(faulty.port, "faults_injected_total{service=\"product\",type=\"abort\"}"),
+        1);
     ck_assert_int_eq(ms_test_service_stop(&faulty, SIGTERM, 5000), 0);
 }
 END_TEST
 
 START_TEST(test_admin_endpoint_is_off_unless_enabled)
 {
-    struct ms_test_service plain;
+    struct ms_test_service plain = {0};
     json_t *doc;
 
     start_instance(&plain, "ADMIN_ENABLED=false", NULL, NULL);
@@ -523,7 +561,7 @@ END_TEST
 
 START_TEST(test_postgres_down_503_fast_then_recovers_by_itself)
 {
-    struct ms_test_service nocache;
+    struct ms_test_service nocache = {0};
     struct ms_test_response r;
     char *retry;
     json_t *doc;
@@ -550,12 +588,12 @@ END_TEST
 
 START_TEST(test_starts_while_postgres_is_down_and_becomes_ready)
 {
-    struct ms_test_service early;
+    struct ms_test_service early = {0};
 
     ck_assert_int_eq(ms_test_pg_shutdown(&pg), 0);
-    ck_assert_int_eq(ms_test_service_start(&early, "product",
-                                           (const char *const[]){db_env, redis_env, NULL}),
-                     0);
+    ck_assert_int_eq(
+        ms_test_service_start(&early, "product", (const char *const[]){db_env, redis_env, NULL}),
+        0);
     ck_assert_int_ge(ms_test_wait_status(early.port, "/ready", 503, 3000), 0);
     ck_assert_int_eq(ms_test_pg_restart(&pg), 0);
     ck_assert_int_ge(ms_test_wait_status(early.port, "/ready", 200, 10000), 0);
@@ -584,12 +622,11 @@ static void *call_thread(void *arg)
 
 START_TEST(test_sigterm_finishes_in_flight_requests_and_exits_0)
 {
-    struct ms_test_service svc;
+    struct ms_test_service svc = {0};
     struct call call;
     pthread_t t;
 
-    start_instance(&svc, "FAULT_DELAY_MS=3000", "FAULT_DELAY_PERCENT=100",
-                   "SHUTDOWN_DELAY_MS=600");
+    start_instance(&svc, "FAULT_DELAY_MS=3000", "FAULT_DELAY_PERCENT=100", "SHUTDOWN_DELAY_MS=600");
     call = (struct call){.port = svc.port, .path = "/products/9"};
     pthread_create(&t, NULL, call_thread, &call);
     ms_sleep_ms(200);
@@ -642,6 +679,8 @@ static Suite *product_suite(void)
     tcase_add_test(api, test_product_list_caps_limit_at_100_and_pages_with_offset);
     tcase_add_test(api, test_product_list_bad_query_values_get_400);
     tcase_add_test(api, test_product_unknown_category_is_an_empty_page);
+    tcase_add_test(api, test_product_list_by_ids_returns_those_in_id_order);
+    tcase_add_test(api, test_product_list_bad_ids_get_400);
     tcase_add_test(api, test_product_get_returns_every_field);
     tcase_add_test(api, test_product_get_unknown_id_is_404_envelope);
     tcase_add_test(api, test_product_get_malformed_id_is_400);
@@ -672,13 +711,5 @@ static Suite *product_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(product_suite());
-    int failed;
-
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    curl_global_cleanup();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ms_test_main(product_suite(), true);
 }

@@ -7,6 +7,7 @@
 #include "ms/err.h"
 #include "ms/metrics.h"
 #include "ms/redis.h"
+#include "runner.h"
 
 #include <check.h>
 #include <signal.h>
@@ -280,14 +281,8 @@ static Suite *redis_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(redis_suite());
-    int failed;
-
     /* hiredis writes with write(2): a write to a connection the server dropped must fail with
      * EPIPE, not kill the test. Services ignore SIGPIPE in main for the same reason. */
     signal(SIGPIPE, SIG_IGN);
-    srunner_run_all(runner, CK_NORMAL);
-    failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_main(redis_suite(), true);
 }

@@ -50,8 +50,8 @@ static struct curl_slist *header_list(const char *const *headers)
     return list;
 }
 
-int ms_test_http(const char *method, const char *url, const char *body,
-                 const char *const *headers, long timeout_ms, struct ms_test_response *out)
+int ms_test_http(const char *method, const char *url, const char *body, const char *const *headers,
+                 long timeout_ms, struct ms_test_response *out)
 {
     struct buf data = {0}, head = {0};
     struct curl_slist *list = header_list(headers);
@@ -142,13 +142,14 @@ long ms_test_wait_status(int port, const char *path, long want_status, long time
     }
 }
 
-int ms_test_service_start(struct ms_test_service *svc, const char *name, const char *const *env)
+int ms_test_service_start_on(struct ms_test_service *svc, const char *name, int port,
+                             const char *const *env)
 {
     char bin[512], port_env[32];
     const char *full_env[64] = {port_env, "BIND_ADDRESS=127.0.0.1", "LOG_LEVEL=debug"};
     size_t n = 3;
 
-    svc->port = ms_test_free_port();
+    svc->port = port > 0 ? port : ms_test_free_port();
     snprintf(port_env, sizeof(port_env), "PORT=%d", svc->port);
     snprintf(bin, sizeof(bin), "%s/services/%s/%s", MS_BINARY_DIR, name, name);
     snprintf(svc->log_path, sizeof(svc->log_path), "/tmp/ms-test-%s-%d.log", name, svc->port);
@@ -160,6 +161,11 @@ int ms_test_service_start(struct ms_test_service *svc, const char *name, const c
     if (svc->pid <= 0)
         return -1;
     return ms_test_wait_status(svc->port, "/health", 200, 10000) >= 0 ? 0 : -1;
+}
+
+int ms_test_service_start(struct ms_test_service *svc, const char *name, const char *const *env)
+{
+    return ms_test_service_start_on(svc, name, 0, env);
 }
 
 int ms_test_service_stop(struct ms_test_service *svc, int sig, int timeout_ms)
@@ -180,7 +186,8 @@ double ms_test_metric(int port, const char *prefix)
     double value = -1;
 
     if (ms_test_get(port, "/metrics", &r) == 0) {
-        for (char *line = r.body; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        for (char *line = r.body; line && *line;
+             line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
             if (strncmp(line, prefix, plen) == 0 && line[plen] == ' ') {
                 value = strtod(line + plen + 1, NULL);
                 break;

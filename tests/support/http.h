@@ -8,18 +8,18 @@
 #include <sys/types.h>
 
 struct ms_test_response {
-    long status;     /* 0 when no HTTP answer arrived */
-    char *body;      /* NUL-terminated */
+    long status; /* 0 when no HTTP answer arrived */
+    char *body;  /* NUL-terminated */
     size_t body_len;
-    char *headers;   /* the raw header block of the final response */
-    double seconds;  /* total time */
+    char *headers;  /* the raw header block of the final response */
+    double seconds; /* total time */
 };
 
 /* Sends one request. headers: NULL-terminated "Name: value" lines, or NULL. body may be NULL.
  * timeout_ms bounds the whole call. Returns 0 when an HTTP answer arrived, -1 otherwise (out is
  * filled either way; free it with ms_test_response_free). */
-int ms_test_http(const char *method, const char *url, const char *body,
-                 const char *const *headers, long timeout_ms, struct ms_test_response *out);
+int ms_test_http(const char *method, const char *url, const char *body, const char *const *headers,
+                 long timeout_ms, struct ms_test_response *out);
 
 /* Shorthand for a GET to http://127.0.0.1:port/path with a 5 s limit. */
 int ms_test_get(int port, const char *path, struct ms_test_response *out);
@@ -47,6 +47,10 @@ struct ms_test_service {
  * NAME=VALUE list, may be NULL) added, logging to /tmp. Returns 0 once /health answers 200
  * (within 10 s), else -1. */
 int ms_test_service_start(struct ms_test_service *svc, const char *name, const char *const *env);
+
+/* The same on a port the caller chose (0: a free one). */
+int ms_test_service_start_on(struct ms_test_service *svc, const char *name, int port,
+                             const char *const *env);
 
 /* Sends sig and waits up to timeout_ms; returns the exit status (see ms_test_stop). */
 int ms_test_service_stop(struct ms_test_service *svc, int sig, int timeout_ms);

@@ -1,9 +1,9 @@
 /* Full-jitter backoff: its bounds, its behaviour at huge attempt numbers, and its spread. */
 #include <check.h>
 #include <stdint.h>
-#include <stdlib.h>
 
 #include "ms/breaker.h"
+#include "runner.h"
 
 enum { DRAWS = 1000 };
 
@@ -109,11 +109,5 @@ static Suite *backoff_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(backoff_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ms_test_main(backoff_suite(), true);
 }

@@ -1,10 +1,10 @@
 /* The circuit breaker state machine, driven with injected time so nothing sleeps. */
 #include <check.h>
 #include <stdbool.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "ms/breaker.h"
+#include "runner.h"
 
 enum { THRESHOLD = 3, OPEN_MS = 1000, HALF_OPEN_MAX = 2 };
 
@@ -199,11 +199,5 @@ static Suite *breaker_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(breaker_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ms_test_main(breaker_suite(), true);
 }

@@ -7,57 +7,32 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "ms/config.h"
 #include "ms/err.h"
+#include "runner.h"
 
 #define VAR "MS_TEST_CONFIG_VAR"
 
-static FILE *captured; /* stderr goes here while a test runs */
-static int saved_stderr = -1;
-static char err_text[1024];
+static struct ms_test_capture capture; /* stderr goes here while a test runs */
 
 /* Sends fd 2 to a temporary file, so the error lines the readers print can be checked. */
 static void setup(void)
 {
     unsetenv(VAR);
-    err_text[0] = '\0';
-    captured = tmpfile();
-    ck_assert_ptr_nonnull(captured);
-    fflush(stderr);
-    saved_stderr = dup(STDERR_FILENO);
-    ck_assert_int_ge(saved_stderr, 0);
-    ck_assert_int_ge(dup2(fileno(captured), STDERR_FILENO), 0);
-}
-
-static void restore_stderr(void)
-{
-    if (saved_stderr < 0)
-        return;
-    fflush(stderr);
-    dup2(saved_stderr, STDERR_FILENO);
-    close(saved_stderr);
-    saved_stderr = -1;
+    ms_test_capture_start(&capture, STDERR_FILENO);
 }
 
 static void teardown(void)
 {
-    restore_stderr();
-    if (captured)
-        fclose(captured);
-    captured = NULL;
+    ms_test_capture_stop(&capture);
     unsetenv(VAR);
 }
 
 /* Everything written to stderr since setup. */
 static const char *stderr_text(void)
 {
-    size_t n;
-
-    fflush(stderr);
-    rewind(captured);
-    n = fread(err_text, 1, sizeof(err_text) - 1, captured);
-    err_text[n] = '\0';
-    return err_text;
+    return ms_test_capture_text(&capture);
 }
 
 static void set(const char *value)
@@ -166,6 +141,19 @@ START_TEST(test_config_int_rejects_trailing_space)
     set("12 ");
     ck_assert_int_eq(ms_config_int(VAR, 42, 0, 100, &n), MS_EINVAL);
     ck_assert_int_eq(n, -1);
+}
+END_TEST
+
+START_TEST(test_config_int_rejects_leading_space_plus_and_hex)
+{
+    static const char *const bad[] = {" 12", "+12", "0x10", "1e3"};
+    long n = -1;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        set(bad[i]);
+        ck_assert_msg(ms_config_int(VAR, 42, 0, 100, &n) == MS_EINVAL, "\"%s\" accepted", bad[i]);
+        ck_assert_int_eq(n, -1);
+    }
 }
 END_TEST
 
@@ -424,6 +412,7 @@ static Suite *config_suite(void)
     tcase_add_test(ints, test_config_int_rejects_above_max);
     tcase_add_test(ints, test_config_int_rejects_trailing_garbage);
     tcase_add_test(ints, test_config_int_rejects_trailing_space);
+    tcase_add_test(ints, test_config_int_rejects_leading_space_plus_and_hex);
     tcase_add_test(ints, test_config_int_rejects_unit_suffix);
     tcase_add_test(ints, test_config_int_rejects_non_number);
     tcase_add_test(ints, test_config_int_rejects_decimal_fraction);
@@ -461,11 +450,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(config_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ms_test_main(config_suite(), true);
 }

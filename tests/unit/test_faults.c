@@ -6,8 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "ms/err.h"
 #include "ms/faults.h"
+#include "runner.h"
 
 enum { ROLLS = 10000 };
 
@@ -21,9 +23,7 @@ static const struct ms_faults_spec before = {
 static struct ms_faults f;
 static struct ms_verr e;
 static json_t *doc;
-static FILE *captured;
-static int saved_stderr = -1;
-static char err_text[1024];
+static struct ms_test_capture capture; /* stderr goes here while a test runs */
 
 static void unset_env(void)
 {
@@ -38,39 +38,29 @@ static void setup(void)
     ms_faults_set(&f, &before);
     memset(&e, 0, sizeof(e));
     doc = NULL;
-    captured = tmpfile();
-    ck_assert_ptr_nonnull(captured);
-    fflush(stderr);
-    saved_stderr = dup(STDERR_FILENO);
-    ck_assert_int_ge(saved_stderr, 0);
-    ck_assert_int_ge(dup2(fileno(captured), STDERR_FILENO), 0);
+    ms_test_capture_start(&capture, STDERR_FILENO);
 }
 
 static void teardown(void)
 {
-    if (saved_stderr >= 0) {
-        fflush(stderr);
-        dup2(saved_stderr, STDERR_FILENO);
-        close(saved_stderr);
-        saved_stderr = -1;
-    }
-    if (captured)
-        fclose(captured);
-    captured = NULL;
+    ms_test_capture_stop(&capture);
     json_decref(doc);
     doc = NULL;
     unset_env();
 }
 
+/* Everything written to stderr since setup. */
 static const char *stderr_text(void)
 {
-    size_t n;
+    return ms_test_capture_text(&capture);
+}
 
-    fflush(stderr);
-    rewind(captured);
-    n = fread(err_text, 1, sizeof(err_text) - 1, captured);
-    err_text[n] = '\0';
-    return err_text;
+/* stderr holds an error line that starts with prefix (the variable's name, and so on). */
+static void assert_stderr_starts_with(const char *prefix)
+{
+    const char *text = stderr_text();
+
+    ck_assert_msg(strncmp(text, prefix, strlen(prefix)) == 0, "stderr: %s", text);
 }
 
 static void assert_spec(struct ms_faults_spec got, struct ms_faults_spec want)
@@ -145,8 +135,7 @@ START_TEST(test_faults_env_refuses_abort_status_200)
 {
     setenv("FAULT_ABORT_STATUS", "200", 1);
     ck_assert_int_eq(ms_faults_from_env(&f), MS_EINVAL);
-    ck_assert_msg(strncmp(stderr_text(), "FAULT_ABORT_STATUS: invalid value \"200\"", 39) == 0,
-                  "stderr: %s", err_text);
+    assert_stderr_starts_with("FAULT_ABORT_STATUS: invalid value \"200\"");
 }
 END_TEST
 
@@ -163,7 +152,7 @@ START_TEST(test_faults_env_refuses_status_over_599)
 {
     setenv("FAULT_ABORT_STATUS", "600", 1);
     ck_assert_int_eq(ms_faults_from_env(&f), MS_EINVAL);
-    ck_assert_ptr_nonnull(strstr(stderr_text(), "FAULT_ABORT_STATUS"));
+    assert_stderr_starts_with("FAULT_ABORT_STATUS: invalid value \"600\"");
     assert_unchanged();
 }
 END_TEST
@@ -172,7 +161,7 @@ START_TEST(test_faults_env_refuses_delay_over_max)
 {
     setenv("FAULT_DELAY_MS", "600001", 1);
     ck_assert_int_eq(ms_faults_from_env(&f), MS_EINVAL);
-    ck_assert_msg(strncmp(stderr_text(), "FAULT_DELAY_MS: ", 16) == 0, "stderr: %s", err_text);
+    assert_stderr_starts_with("FAULT_DELAY_MS: invalid value \"600001\"");
     assert_unchanged();
 }
 END_TEST
@@ -181,8 +170,7 @@ START_TEST(test_faults_env_refuses_percent_over_100)
 {
     setenv("FAULT_ABORT_PERCENT", "101", 1);
     ck_assert_int_eq(ms_faults_from_env(&f), MS_EINVAL);
-    ck_assert_msg(strncmp(stderr_text(), "FAULT_ABORT_PERCENT: ", 21) == 0, "stderr: %s",
-                  err_text);
+    assert_stderr_starts_with("FAULT_ABORT_PERCENT: invalid value \"101\"");
     assert_unchanged();
 }
 END_TEST
@@ -191,8 +179,7 @@ START_TEST(test_faults_env_refuses_garbage)
 {
     setenv("FAULT_DELAY_PERCENT", "10%", 1);
     ck_assert_int_eq(ms_faults_from_env(&f), MS_EINVAL);
-    ck_assert_msg(strncmp(stderr_text(), "FAULT_DELAY_PERCENT: ", 21) == 0, "stderr: %s",
-                  err_text);
+    assert_stderr_starts_with("FAULT_DELAY_PERCENT: invalid value \"10%\"");
     assert_unchanged();
 }
 END_TEST
@@ -249,8 +236,7 @@ START_TEST(test_faults_to_json_reports_all_fields)
     ck_assert_int_eq(json_integer_value(json_object_get(doc, "delay_ms")), before.delay_ms);
     ck_assert_int_eq(json_integer_value(json_object_get(doc, "delay_percent")),
                      before.delay_percent);
-    ck_assert_int_eq(json_integer_value(json_object_get(doc, "abort_status")),
-                     before.abort_status);
+    ck_assert_int_eq(json_integer_value(json_object_get(doc, "abort_status")), before.abort_status);
     ck_assert_int_eq(json_integer_value(json_object_get(doc, "abort_percent")),
                      before.abort_percent);
 }
@@ -270,9 +256,9 @@ END_TEST
 START_TEST(test_faults_json_partial_update_keeps_other_fields)
 {
     ck_assert_int_eq(set_json("{\"delay_ms\": 50}"), 0);
-    assert_spec(ms_faults_get(&f), (struct ms_faults_spec){50, before.delay_percent,
-                                                           before.abort_status,
-                                                           before.abort_percent});
+    assert_spec(ms_faults_get(&f),
+                (struct ms_faults_spec){50, before.delay_percent, before.abort_status,
+                                        before.abort_percent});
 }
 END_TEST
 
@@ -528,11 +514,5 @@ static Suite *faults_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(faults_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ms_test_main(faults_suite(), true);
 }

@@ -6,6 +6,7 @@
 
 #include "ms/err.h"
 #include "ms/json.h"
+#include "runner.h"
 
 static struct ms_verr e;
 static json_t *doc;
@@ -665,8 +666,23 @@ END_TEST
 
 /* Texts ms_parse_ll must refuse with the widest bounds, leaving *out alone. */
 static const char *const refused_texts[] = {
-    "+1", " 1", "1 ", "0x10", "", "-", "--1", "1a", "a1", "1.0", "1e3", "\t1", "-+1", "- 1",
-    "9223372036854775808", "-9223372036854775809", "99999999999999999999",
+    "+1",
+    " 1",
+    "1 ",
+    "0x10",
+    "",
+    "-",
+    "--1",
+    "1a",
+    "a1",
+    "1.0",
+    "1e3",
+    "\t1",
+    "-+1",
+    "- 1",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "99999999999999999999",
 };
 
 START_TEST(test_parse_ll_rejects_malformed_text)
@@ -804,11 +820,5 @@ static Suite *json_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(json_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ms_test_main(json_suite(), true);
 }

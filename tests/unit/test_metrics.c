@@ -1,6 +1,7 @@
 /* Unit tests for the Prometheus registry: updates, text format, concurrency, process metrics. */
 #include "ms/clock.h"
 #include "ms/metrics.h"
+#include "runner.h"
 
 #include <check.h>
 #include <fcntl.h>
@@ -764,11 +765,5 @@ static Suite *metrics_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(metrics_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_main(metrics_suite(), true);
 }

@@ -3,6 +3,7 @@
 #include "ms/err.h"
 #include "ms/metrics.h"
 #include "ms/pool.h"
+#include "runner.h"
 
 #include <check.h>
 #include <pthread.h>
@@ -305,11 +306,5 @@ static Suite *pool_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(pool_suite());
-    int failed;
-
-    srunner_run_all(runner, CK_NORMAL);
-    failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_main(pool_suite(), true);
 }

@@ -1,9 +1,9 @@
 /* Unit: parsing redis:// URLs into host, port and database. */
 #include "ms/err.h"
 #include "ms/redis.h"
+#include "runner.h"
 
 #include <check.h>
-#include <stdlib.h>
 
 START_TEST(test_redis_url_full_form)
 {
@@ -123,11 +123,5 @@ static Suite *redis_url_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(redis_url_suite());
-    int failed;
-
-    srunner_run_all(runner, CK_NORMAL);
-    failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_main(redis_url_suite(), true);
 }

@@ -7,6 +7,7 @@
 
 #include "ms/err.h"
 #include "ms/router.h"
+#include "runner.h"
 
 static struct ms_router *r;
 static char path[1024]; /* the private, writable copy ms_router_match splits */
@@ -192,7 +193,8 @@ END_TEST
 
 START_TEST(test_router_literal_wins_over_parameter_registered_first)
 {
-    struct ms_route literal = {.method = "GET", .pattern = "/products/search", .handler = handler_b};
+    struct ms_route literal = {
+        .method = "GET", .pattern = "/products/search", .handler = handler_b};
 
     add_ok("GET", "/products/{id}");
     ck_assert_int_eq(ms_router_add(r, &literal), 0);
@@ -204,7 +206,8 @@ END_TEST
 
 START_TEST(test_router_literal_wins_over_parameter_registered_last)
 {
-    struct ms_route literal = {.method = "GET", .pattern = "/products/search", .handler = handler_b};
+    struct ms_route literal = {
+        .method = "GET", .pattern = "/products/search", .handler = handler_b};
 
     ck_assert_int_eq(ms_router_add(r, &literal), 0);
     add_ok("GET", "/products/{id}");
@@ -367,8 +370,7 @@ START_TEST(test_router_accepts_pattern_at_max_segments)
     char pattern[256], p[256];
 
     add_ok("GET", segments(pattern, sizeof(pattern), MS_ROUTE_MAX_SEGMENTS, "s"));
-    ck_assert_int_eq(match("GET", segments(p, sizeof(p), MS_ROUTE_MAX_SEGMENTS, "s")),
-                     MS_MATCH_OK);
+    ck_assert_int_eq(match("GET", segments(p, sizeof(p), MS_ROUTE_MAX_SEGMENTS, "s")), MS_MATCH_OK);
 }
 END_TEST
 
@@ -540,11 +542,5 @@ static Suite *router_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(router_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ms_test_main(router_suite(), true);
 }

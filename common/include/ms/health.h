@@ -20,15 +20,13 @@ void ms_health_free(struct ms_health *h);
 /* Registers a check. A critical check failing makes the service unready; a non-critical one
  * is reported but does not (the product service keeps serving without its Redis cache).
  * name is copied. 0, or MS_ETOOBIG past MS_HEALTH_MAX_CHECKS. */
-int ms_health_add(struct ms_health *h, const char *name, ms_check_fn fn, void *ctx,
-                  bool critical);
+int ms_health_add(struct ms_health *h, const char *name, ms_check_fn fn, void *ctx, bool critical);
 
 /* The readiness answer: evaluates the checks unless a result younger than MS_HEALTH_CACHE_MS
  * exists (one evaluation at a time; concurrent probes wait for it and share it), then writes
  * a malloc'd JSON body {"status":"ready"|"unready"|"draining","checks":{"postgres":
  * {"status":"up"|"down","critical":true,"error":"..."}}} to *body. Returns the HTTP status:
  * 200 when ready and not draining, else 503; -1 on allocation failure. */
-int ms_health_report(struct ms_health *h, bool draining, int64_t now_ms, char **body,
-                     size_t *len);
+int ms_health_report(struct ms_health *h, bool draining, int64_t now_ms, char **body, size_t *len);
 
 #endif

@@ -12,20 +12,23 @@
 struct ms_upstream;
 
 struct ms_upstream_config {
-    const char *name;        /* label value, e.g. "product"; copied */
-    const char *base_url;    /* e.g. "http://127.0.0.1:3001"; copied, no trailing slash needed */
-    int connect_timeout_ms;  /* default 200; must be below timeout_ms */
-    int timeout_ms;          /* whole call, per attempt; default 1000 */
-    int max_retries;         /* retries after the first attempt, idempotent calls only; 0 means
-                                the default 2, a negative value means none */
-    int backoff_base_ms;     /* default 25 */
-    int backoff_cap_ms;      /* default 250 */
+    const char *name;       /* label value, e.g. "product"; copied */
+    const char *base_url;   /* e.g. "http://127.0.0.1:3001"; copied, no trailing slash needed */
+    int connect_timeout_ms; /* default 200; must be below timeout_ms */
+    int timeout_ms;         /* the whole call, retries and backoff included: the caller has
+                               its answer or gives up by then; default 1000 */
+    int per_try_timeout_ms; /* one attempt; default timeout_ms (a slow answer uses the whole
+                               budget, fast failures leave time to retry) */
+    int max_retries;        /* retries after the first attempt, idempotent calls only; 0 means
+                               the default 2, a negative value means none */
+    int backoff_base_ms;    /* default 25 */
+    int backoff_cap_ms;     /* default 250 */
     struct ms_breaker_config breaker;
 };
 
 struct ms_http_response {
     long status;
-    char *body;         /* NUL-terminated, malloc'd; owned by the response */
+    char *body; /* NUL-terminated, malloc'd; owned by the response */
     size_t body_len;
     char *content_type; /* malloc'd or NULL */
 };
@@ -44,17 +47,18 @@ void ms_upstream_free(struct ms_upstream *u);
  * open or the upstream cannot be reached, MS_ETIMEDOUT when it was too slow, MS_ETOOBIG when
  * the response body exceeds 1 MiB. 5xx answers and transport errors count as breaker failures;
  * everything else as success. */
-int ms_http_request(struct ms_upstream *u, const char *method, const char *path,
-                    const char *body, size_t body_len, const char *const *headers,
-                    bool idempotent, struct ms_http_response *out);
+int ms_http_request(struct ms_upstream *u, const char *method, const char *path, const char *body,
+                    size_t body_len, const char *const *headers, bool idempotent,
+                    struct ms_http_response *out);
 
 void ms_http_response_free(struct ms_http_response *r);
 
 /* The breaker state now (for tests and readiness reports). */
 enum ms_breaker_state ms_upstream_breaker_state(struct ms_upstream *u);
 
-/* Frees this thread's curl handle; call before a worker thread that used the client exits
- * (the server does it for its pool threads via a thread-exit hook). */
+/* Frees the calling thread's curl handle now. Threads that exit have theirs freed by a
+ * thread-exit destructor; main's is not (main returns, it does not exit as a thread), so main
+ * calls this before curl_global_cleanup. */
 void ms_http_client_thread_cleanup(void);
 
 #endif

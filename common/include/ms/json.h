@@ -22,12 +22,12 @@ json_t *ms_json_parse(const char *buf, size_t len, struct ms_verr *e);
 int ms_json_object_with_keys(const json_t *obj, const char *allowed, struct ms_verr *e);
 
 /* Required integer field in [min, max]. Reals, strings and booleans are refused. */
-int ms_json_int(const json_t *obj, const char *key, long long min, long long max,
-                long long *out, struct ms_verr *e);
+int ms_json_int(const json_t *obj, const char *key, long long min, long long max, long long *out,
+                struct ms_verr *e);
 
 /* The same, but an absent (or null) field gives def. */
-int ms_json_int_opt(const json_t *obj, const char *key, long long min, long long max,
-                    long long def, long long *out, struct ms_verr *e);
+int ms_json_int_opt(const json_t *obj, const char *key, long long min, long long max, long long def,
+                    long long *out, struct ms_verr *e);
 
 /* Required string field whose length in bytes is in [min_len, max_len]. *out borrows from obj. */
 int ms_json_str(const json_t *obj, const char *key, size_t min_len, size_t max_len,

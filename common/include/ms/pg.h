@@ -55,6 +55,11 @@ void ms_pg_release(struct ms_pg_pool *pool, struct ms_pg_conn *conn);
 int ms_pg_query(struct ms_pg_conn *conn, const char *sql, int nparams, const char *const *params,
                 PGresult **out);
 
+/* Checks out a connection, runs one statement (as ms_pg_query) and returns the connection:
+ * the common case of a single query outside a transaction. */
+int ms_pg_pool_query(struct ms_pg_pool *pool, const char *sql, int nparams,
+                     const char *const *params, PGresult **out);
+
 /* Runs a statement for its effect only (BEGIN, COMMIT, ...), same error mapping. */
 int ms_pg_exec(struct ms_pg_conn *conn, const char *sql);
 

@@ -10,12 +10,12 @@ struct ms_redis_pool;
 struct ms_redis_conn; /* a checked-out context */
 
 struct ms_redis_config {
-    const char *url;         /* redis://host:port[/db]; copied */
-    const char *name;        /* pool name for metrics labels */
-    int size;                /* contexts; default 4 */
-    int connect_timeout_ms;  /* default 200 */
-    int command_timeout_ms;  /* default 200 */
-    int acquire_timeout_ms;  /* default 200 */
+    const char *url;        /* redis://host:port[/db]; copied */
+    const char *name;       /* pool name for metrics labels */
+    int size;               /* contexts; default 4 */
+    int connect_timeout_ms; /* default 200 */
+    int command_timeout_ms; /* default 200 */
+    int acquire_timeout_ms; /* default 200 */
 };
 
 /* Parses redis://host:port[/db] (also a bare host:port). Writes host into host_buf (cap bytes).

@@ -15,20 +15,20 @@ struct ms_res;
 struct ms_server;
 
 struct ms_req {
-    const char *method;     /* borrowed from MHD for the request's life */
-    const char *url;        /* the decoded path as received, borrowed */
-    const char *route;      /* the matched pattern, or "unmatched": a bounded metrics label */
-    struct ms_match match;  /* parameters point into path_copy */
-    char *path_copy;        /* owned */
-    char *body;             /* owned, NUL-terminated, at most body_max bytes */
+    const char *method;    /* borrowed from MHD for the request's life */
+    const char *url;       /* the decoded path as received, borrowed */
+    const char *route;     /* the matched pattern, or "unmatched": a bounded metrics label */
+    struct ms_match match; /* parameters point into path_copy */
+    char *path_copy;       /* owned */
+    char *body;            /* owned, NUL-terminated, at most body_max bytes */
     size_t body_len;
     size_t body_cap;
     size_t body_max;
     bool body_too_big;
-    json_t *json;           /* owned: the parsed body on MS_ROUTE_JSON routes */
-    struct ms_trace trace;  /* values borrowed from MHD, except the request id below */
+    json_t *json;          /* owned: the parsed body on MS_ROUTE_JSON routes */
+    struct ms_trace trace; /* values borrowed from MHD, except the request id below */
     char request_id[72];
-    void *svc;              /* the service's context given to ms_server_new */
+    void *svc; /* the service's context given to ms_server_new */
     struct ms_server *server;
     struct MHD_Connection *conn;
 };
@@ -44,8 +44,8 @@ const char *ms_req_header(const struct ms_req *req, const char *name);
 
 /* Reads query argument name as an integer in [min, max], def when absent. On a bad value
  * answers 400 naming the argument and returns nonzero. */
-int ms_req_query_ll_or_400(struct ms_req *req, struct ms_res *res, const char *name,
-                           long long def, long long min, long long max, long long *out);
+int ms_req_query_ll_or_400(struct ms_req *req, struct ms_res *res, const char *name, long long def,
+                           long long min, long long max, long long *out);
 
 /* Reads path parameter name as an integer id in [1, max]. Not a positive integer: answers 400;
  * a well-formed id above max cannot exist: answers 404. Either way returns nonzero. */

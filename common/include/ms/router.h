@@ -29,7 +29,7 @@ struct ms_route {
     const char *method;  /* "GET", "POST", ... (HEAD is served by GET routes) */
     const char *pattern; /* literal segments and {name} parameters */
     ms_handler_fn handler;
-    size_t body_max;     /* largest body accepted; 0 means the server's default limit */
+    size_t body_max; /* largest body accepted; 0 means the server's default limit */
     unsigned flags;
 };
 

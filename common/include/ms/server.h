@@ -14,20 +14,20 @@
 #include "ms/router.h"
 
 struct ms_server_config {
-    const char *service;       /* "product": logs, metrics and error messages */
-    const char *version;       /* SERVICE_VERSION, default "v1": the x-service-version header */
-    const char *bind_address;  /* BIND_ADDRESS, default 0.0.0.0 (containers); tests use 127.0.0.1 */
-    int port;                  /* PORT */
-    int threads;               /* THREADS, default the number of CPUs */
-    long body_max;             /* MAX_BODY_BYTES, default 65536 */
-    int max_connections;       /* MAX_CONNECTIONS, default 1000 */
-    int connection_timeout_s;  /* CONNECTION_TIMEOUT_S, idle/slow client limit, default 15 */
-    int drain_ms;              /* SHUTDOWN_DRAIN_MS, default 10000: in-flight requests get this */
-    int shutdown_delay_ms;     /* SHUTDOWN_DELAY_MS, default 0: keep serving while unready, so
-                                  a load balancer can notice before the listener closes */
-    bool admin_enabled;        /* ADMIN_ENABLED, default false: the /admin/faults endpoint */
-    bool access_log;           /* ACCESS_LOG, default true */
-    struct ms_faults faults;   /* FAULT_* */
+    const char *service;      /* "product": logs, metrics and error messages */
+    const char *version;      /* SERVICE_VERSION, default "v1": the x-service-version header */
+    const char *bind_address; /* BIND_ADDRESS, default 0.0.0.0 (containers); tests use 127.0.0.1 */
+    int port;                 /* PORT */
+    int threads;              /* THREADS, default 4 per CPU (handlers wait on I/O) */
+    long body_max;            /* MAX_BODY_BYTES, default 65536 */
+    int max_connections;      /* MAX_CONNECTIONS, default 1000 */
+    int connection_timeout_s; /* CONNECTION_TIMEOUT_S, idle/slow client limit, default 15 */
+    int drain_ms;             /* SHUTDOWN_DRAIN_MS, default 10000: in-flight requests get this */
+    int shutdown_delay_ms;    /* SHUTDOWN_DELAY_MS, default 0: keep serving while unready, so
+                                 a load balancer can notice before the listener closes */
+    bool admin_enabled;       /* ADMIN_ENABLED, default false: the /admin/faults endpoint */
+    bool access_log;          /* ACCESS_LOG, default true */
+    struct ms_faults faults;  /* FAULT_* */
 };
 
 /* Fills cfg from the environment with the given service name and default port. 0, or
@@ -62,6 +62,10 @@ int ms_server_port(const struct ms_server *srv);
  * serving goes on for shutdown_delay_ms, the listener closes, in-flight requests get up to
  * drain_ms to finish, delayed requests are resumed, and the daemon stops. Returns 0. */
 int ms_server_wait_and_drain(struct ms_server *srv);
+
+/* The same shutdown without waiting for a signal (tests, embedding). Returns 0; a no-op when
+ * the server is not running. */
+int ms_server_drain(struct ms_server *srv);
 
 /* The server's fault settings (for tests and services that inject faults themselves). */
 struct ms_faults *ms_server_faults(struct ms_server *srv);

@@ -1,0 +1,108 @@
+/* The reaper: a background thread that releases reservations held longer than their time to
+ * live, so an order orchestrator that crashed between reserving and committing never leaves
+ * stock stranded. Each expiry is an ordinary release, in its own transaction. */
+#include "inventory.h"
+#include "ms/clock.h"
+#include "ms/err.h"
+#include "ms/log.h"
+
+/* Reservations listed per query; a full batch is followed at once by another. */
+enum { REAP_BATCH = 100 };
+
+/* Sleeps up to ms, waking early when asked to stop. */
+static void nap(struct inventory_reaper *r, int64_t ms)
+{
+    int64_t until = ms_now_ms() + ms;
+
+    while (!atomic_load(&r->stopping) && ms_now_ms() < until)
+        ms_sleep_ms(50);
+}
+
+/* Releases one expired reservation through the very code a client's release runs. True when
+ * this call released it. */
+static bool expire(struct inventory_svc *svc, const char *id)
+{
+    struct reservation r;
+    bool changed = false;
+    int rc = inventory_store_settle(svc, id, RESERVATION_RELEASED, &r, &changed);
+
+    if (rc == 0 && changed) {
+        inventory_count(svc, RESULT_EXPIRED);
+        ms_log_json_new(MS_LOG_INFO, json_pack("{s:s,s:s,s:i,s:i}", "event", "reservation_expired",
+                                               "reservation_id", id, "ttl_s", svc->reaper.ttl_s,
+                                               "items", (int)r.nitems));
+    } else if (rc != 0 && rc != MS_ECONFLICT) {
+        /* MS_ECONFLICT: committed since it was listed, which is its owner's right */
+        ms_log_json_new(MS_LOG_WARN,
+                        json_pack("{s:s,s:s,s:s}", "event", "reservation_expire_failed",
+                                  "reservation_id", id, "error", ms_strerror(rc)));
+    }
+    return rc == 0 && changed;
+}
+
+/* One pass: releases what has expired, a batch at a time while whole batches go, then refreshes
+ * the held gauge. 0 or the failing code. */
+static int reap(struct inventory_svc *svc)
+{
+    char ids[REAP_BATCH][INVENTORY_RESERVATION_ID_MAX + 1];
+    size_t n = 0, released = REAP_BATCH;
+    long long held = 0;
+    int rc = 0;
+
+    /* stops after a batch not wholly released, so one that keeps failing cannot spin */
+    while (rc == 0 && released == REAP_BATCH && !atomic_load(&svc->reaper.stopping)) {
+        rc = inventory_store_expired(svc, svc->reaper.ttl_s, ids, REAP_BATCH, &n);
+        released = 0;
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            released += expire(svc, ids[i]);
+    }
+    if (rc == 0)
+        rc = inventory_store_count_held(svc, &held);
+    if (rc == 0)
+        ms_gauge_set(svc->held, (double)held);
+    return rc;
+}
+
+static void *run(void *arg)
+{
+    struct inventory_svc *svc = arg;
+    bool failing = false;
+
+    while (!atomic_load(&svc->reaper.stopping)) {
+        /* before the schema exists there is nothing to reap */
+        if (ms_migrator_done(&svc->migrator)) {
+            int rc = reap(svc);
+            /* once per outage, not once per pass */
+            if (rc != 0 && !failing)
+                ms_log_json_new(MS_LOG_WARN, json_pack("{s:s,s:s}", "event", "reaper_failed",
+                                                       "error", ms_strerror(rc)));
+            failing = rc != 0;
+        }
+        nap(&svc->reaper, (int64_t)svc->reaper.interval_s * 1000);
+    }
+    return NULL;
+}
+
+int inventory_reaper_start(struct inventory_svc *svc, int ttl_s, int interval_s)
+{
+    struct inventory_reaper *r = &svc->reaper;
+
+    r->ttl_s = ttl_s;
+    r->interval_s = interval_s;
+    atomic_store(&r->stopping, false);
+    if (pthread_create(&r->thread, NULL, run, svc) != 0)
+        return MS_ENOMEM;
+    r->started = true;
+    return 0;
+}
+
+void inventory_reaper_stop(struct inventory_svc *svc)
+{
+    struct inventory_reaper *r = &svc->reaper;
+
+    if (!r->started)
+        return;
+    atomic_store(&r->stopping, true);
+    pthread_join(r->thread, NULL);
+    r->started = false;
+}

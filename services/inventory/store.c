@@ -1,0 +1,366 @@
+/* Stock and reservations in PostgreSQL, behind domain verbs. Stock never goes below zero
+ * whatever the concurrency: every decrement is a conditional UPDATE that PostgreSQL re-checks
+ * against the row's latest version once its lock is held, and the table's CHECKs refuse a
+ * negative count anyway. Transactions that touch several stock rows lock them in ascending
+ * product_id order, so they never deadlock one another. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inventory.h"
+#include "ms/err.h"
+
+static const char sql_get_stock[] =
+    "SELECT product_id, available, reserved FROM stock WHERE product_id = $1";
+
+static const char sql_set_stock[] =
+    "INSERT INTO stock (product_id, available, reserved) VALUES ($1, $2, 0) "
+    "ON CONFLICT (product_id) DO UPDATE SET available = EXCLUDED.available, updated_at = now() "
+    "RETURNING product_id, available, reserved";
+
+/* The primary key settles duplicates, concurrent ones too: a second insert of the same id waits
+ * for the first transaction, then does nothing if it committed. */
+static const char sql_insert_reservation[] =
+    "INSERT INTO reservations (id, status) VALUES ($1, 'held') ON CONFLICT (id) DO NOTHING";
+
+/* Takes one item's stock only if there is enough, and records the item: no row inserted means
+ * the product was short or has no stock row. */
+static const char sql_take_item[] =
+    "WITH taken AS (UPDATE stock SET available = available - $3, reserved = reserved + $3, "
+    "updated_at = now() WHERE product_id = $2 AND available >= $3 RETURNING product_id) "
+    "INSERT INTO reservation_items (reservation_id, product_id, quantity) "
+    "SELECT $1, product_id, $3 FROM taken";
+
+static const char sql_available[] = "SELECT available FROM stock WHERE product_id = $1";
+
+#define SQL_LOAD                                                                                   \
+    "SELECT r.status, i.product_id, i.quantity FROM reservations r "                               \
+    "JOIN reservation_items i ON i.reservation_id = r.id WHERE r.id = $1 ORDER BY i.product_id"
+
+static const char sql_load[] = SQL_LOAD;
+
+/* Locks the reservation, so concurrent commits and releases of it run one after the other and
+ * the second sees what the first did. */
+static const char sql_load_locked[] = SQL_LOAD " FOR UPDATE OF r";
+
+/* Settles one item of a held reservation: reserved drops by the quantity ($2) and available
+ * rises by $3, the quantity on a release and 0 on a commit (the goods have left the shop). */
+static const char sql_settle_item[] =
+    "UPDATE stock SET available = available + $3, reserved = reserved - $2, updated_at = now() "
+    "WHERE product_id = $1";
+
+static const char sql_set_status[] =
+    "UPDATE reservations SET status = $2, updated_at = now() WHERE id = $1";
+
+static const char sql_expired[] =
+    "SELECT id FROM reservations WHERE status = 'held' "
+    "AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2";
+
+static const char sql_count_held[] = "SELECT count(*) FROM reservations WHERE status = 'held'";
+
+/* ---- metrics ---- */
+
+void inventory_svc_init(struct inventory_svc *svc)
+{
+    static const char *const results[RESULT_COUNT] = {
+        "held",      "replayed", "insufficient", "not_found", "invalid",
+        "committed", "released", "expired",      "conflict",  "unavailable",
+    };
+    struct ms_family *total = ms_counter_family("inventory_reservations_total",
+                                                "Reservation outcomes, by result.", "result");
+    struct ms_family *held = ms_gauge_family(
+        "inventory_reservations_held", "Reservations held, as of the reaper's last pass.", NULL);
+
+    for (size_t i = 0; i < RESULT_COUNT; i++)
+        svc->results[i] = ms_series_get(total, &results[i]);
+    svc->held = ms_series_only(held);
+}
+
+void inventory_count(struct inventory_svc *svc, enum inventory_result result)
+{
+    if (result < RESULT_COUNT)
+        ms_counter_inc(svc->results[result]);
+}
+
+/* ---- statements ---- */
+
+/* Room for any long long in decimal, sign and NUL included. */
+enum { NUM_LEN = 24 };
+
+/* v in decimal into buf, which it returns: libpq takes every parameter as text. */
+static const char *num(char buf[NUM_LEN], long long v)
+{
+    snprintf(buf, NUM_LEN, "%lld", v);
+    return buf;
+}
+
+/* Checks out a connection. Before the schema exists every statement would fail as a 500: that
+ * is an outage, so say so. */
+static int acquire(struct inventory_svc *svc, struct ms_pg_conn **conn)
+{
+    *conn = NULL;
+    if (!ms_migrator_done(&svc->migrator))
+        return MS_EUNAVAIL;
+    return ms_pg_acquire(svc->pg, conn);
+}
+
+/* Runs one statement. Every input was validated before it got here, so a constraint or data
+ * error means a bug (500), never a client's 4xx. */
+static int run(struct ms_pg_conn *conn, const char *sql, int n, const char *const *params,
+               PGresult **out)
+{
+    int rc = ms_pg_query(conn, sql, n, params, out);
+
+    return rc == MS_ECONFLICT || rc == MS_EINVAL ? MS_EINTERNAL : rc;
+}
+
+/* Runs one statement for its effect. */
+static int exec(struct ms_pg_conn *conn, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = NULL;
+    int rc = run(conn, sql, n, params, &res);
+
+    PQclear(res);
+    return rc;
+}
+
+/* One statement on a connection of its own, outside any transaction. */
+static int query(struct inventory_svc *svc, const char *sql, int n, const char *const *params,
+                 PGresult **out)
+{
+    struct ms_pg_conn *conn = NULL;
+    int rc = acquire(svc, &conn);
+
+    *out = NULL;
+    if (rc == 0)
+        rc = run(conn, sql, n, params, out);
+    ms_pg_release(svc->pg, conn);
+    return rc;
+}
+
+/* Checks out a connection and opens a transaction on it. Whatever happens, the caller hands
+ * *conn to ms_pg_release, which rolls back a transaction a failure left open. */
+static int begin(struct inventory_svc *svc, struct ms_pg_conn **conn)
+{
+    int rc = acquire(svc, conn);
+
+    return rc ? rc : exec(*conn, "BEGIN", 0, NULL);
+}
+
+/* ---- stock ---- */
+
+/* The stock row of a result, or MS_ENOTFOUND when there is none. */
+static int stock_from_result(const PGresult *res, struct stock *out)
+{
+    if (PQntuples(res) != 1)
+        return MS_ENOTFOUND;
+    out->product_id = atoll(PQgetvalue(res, 0, 0));
+    out->available = atoll(PQgetvalue(res, 0, 1));
+    out->reserved = atoll(PQgetvalue(res, 0, 2));
+    return 0;
+}
+
+int inventory_store_get_stock(struct inventory_svc *svc, long long product_id, struct stock *out)
+{
+    char id[NUM_LEN];
+    const char *params[] = {num(id, product_id)};
+    PGresult *res = NULL;
+    int rc = query(svc, sql_get_stock, 1, params, &res);
+
+    if (rc == 0)
+        rc = stock_from_result(res, out);
+    PQclear(res);
+    return rc;
+}
+
+int inventory_store_set_stock(struct inventory_svc *svc, long long product_id, long long available,
+                              struct stock *out)
+{
+    char id[NUM_LEN], count[NUM_LEN];
+    const char *params[] = {num(id, product_id), num(count, available)};
+    PGresult *res = NULL;
+    int rc = query(svc, sql_set_stock, 2, params, &res);
+
+    if (rc == 0 && stock_from_result(res, out) != 0)
+        rc = MS_EINTERNAL; /* RETURNING always gives the row */
+    PQclear(res);
+    return rc;
+}
+
+/* ---- reservations ---- */
+
+/* Reads reservation id with its items through sql (sql_load or sql_load_locked). 0,
+ * MS_ENOTFOUND, or the statement's error. */
+static int load(struct ms_pg_conn *conn, const char *sql, const char *id, struct reservation *out)
+{
+    const char *params[] = {id};
+    PGresult *res = NULL;
+    int rc = run(conn, sql, 1, params, &res);
+    int rows = rc == 0 ? PQntuples(res) : 0;
+
+    if (rc == 0 && rows == 0)
+        rc = MS_ENOTFOUND;
+    else if (rc == 0 && rows > INVENTORY_ITEMS_MAX)
+        rc = MS_EINTERNAL; /* only this service writes items, never more than the maximum */
+    if (rc == 0)
+        rc = reservation_status_parse(PQgetvalue(res, 0, 0), &out->status);
+    if (rc == 0) {
+        snprintf(out->id, sizeof(out->id), "%s", id);
+        out->nitems = (size_t)rows;
+        for (int i = 0; i < rows; i++)
+            out->items[i] = (struct reservation_item){.product_id = atoll(PQgetvalue(res, i, 1)),
+                                                      .quantity = atoll(PQgetvalue(res, i, 2))};
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Why item could not be taken: MS_ECONFLICT with the stock found, or MS_ENOTFOUND when the
+ * product has no stock row. */
+static int explain_shortfall(struct ms_pg_conn *conn, const struct reservation_item *item,
+                             struct shortfall *miss)
+{
+    char id[NUM_LEN];
+    const char *params[] = {num(id, item->product_id)};
+    PGresult *res = NULL;
+    int rc = run(conn, sql_available, 1, params, &res);
+
+    if (rc == 0) {
+        *miss = (struct shortfall){.product_id = item->product_id, .requested = item->quantity};
+        rc = PQntuples(res) == 1 ? MS_ECONFLICT : MS_ENOTFOUND;
+        if (rc == MS_ECONFLICT)
+            miss->available = atoll(PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Takes every item's stock, in the items' (ascending product) order; stops at the first item
+ * that cannot be taken. */
+static int take_items(struct ms_pg_conn *conn, const struct reservation *want,
+                      struct shortfall *miss)
+{
+    char product[NUM_LEN], quantity[NUM_LEN];
+    const char *params[] = {want->id, product, quantity};
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < want->nitems; i++) {
+        PGresult *res = NULL;
+
+        num(product, want->items[i].product_id);
+        num(quantity, want->items[i].quantity);
+        rc = run(conn, sql_take_item, 3, params, &res);
+        if (rc == 0 && strcmp(PQcmdTuples(res), "1") != 0)
+            rc = explain_shortfall(conn, &want->items[i], miss);
+        PQclear(res);
+    }
+    return rc;
+}
+
+int inventory_store_reserve(struct inventory_svc *svc, const struct reservation *want,
+                            struct reservation *out, bool *replayed, struct shortfall *miss)
+{
+    const char *params[] = {want->id};
+    struct ms_pg_conn *conn = NULL;
+    PGresult *res = NULL;
+    int rc = begin(svc, &conn);
+
+    if (rc == 0)
+        rc = run(conn, sql_insert_reservation, 1, params, &res);
+    if (rc)
+        goto out;
+    *replayed = strcmp(PQcmdTuples(res), "0") == 0;
+    rc = *replayed ? load(conn, sql_load, want->id, out) : take_items(conn, want, miss);
+    if (rc == 0 && !*replayed)
+        *out = *want;
+    if (rc == 0)
+        rc = exec(conn, "COMMIT", 0, NULL);
+out:
+    PQclear(res);
+    ms_pg_release(svc->pg, conn);
+    return rc;
+}
+
+int inventory_store_get_reservation(struct inventory_svc *svc, const char *id,
+                                    struct reservation *out)
+{
+    struct ms_pg_conn *conn = NULL;
+    int rc = acquire(svc, &conn);
+
+    if (rc == 0)
+        rc = load(conn, sql_load, id, out);
+    ms_pg_release(svc->pg, conn);
+    return rc;
+}
+
+/* held → target: settles every item's stock, in ascending product order, then the status. */
+static int transition(struct ms_pg_conn *conn, struct reservation *r,
+                      enum reservation_status target)
+{
+    char product[NUM_LEN], quantity[NUM_LEN], back[NUM_LEN];
+    const char *item_params[] = {product, quantity, back};
+    const char *status_params[] = {r->id, reservation_status_name(target)};
+    int rc = 0;
+
+    if (r->status != RESERVATION_HELD)
+        return MS_ECONFLICT;
+    for (size_t i = 0; rc == 0 && i < r->nitems; i++) {
+        num(product, r->items[i].product_id);
+        num(quantity, r->items[i].quantity);
+        num(back, target == RESERVATION_RELEASED ? r->items[i].quantity : 0);
+        rc = exec(conn, sql_settle_item, 3, item_params);
+    }
+    if (rc == 0)
+        rc = exec(conn, sql_set_status, 2, status_params);
+    return rc;
+}
+
+int inventory_store_settle(struct inventory_svc *svc, const char *id,
+                           enum reservation_status target, struct reservation *out, bool *changed)
+{
+    struct ms_pg_conn *conn = NULL;
+    bool moved = false;
+    int rc = begin(svc, &conn);
+
+    if (rc == 0)
+        rc = load(conn, sql_load_locked, id, out);
+    if (rc == 0 && out->status != target) {
+        rc = transition(conn, out, target);
+        moved = rc == 0;
+    }
+    if (rc == 0)
+        rc = exec(conn, "COMMIT", 0, NULL);
+    ms_pg_release(svc->pg, conn);
+    *changed = rc == 0 && moved;
+    if (*changed)
+        out->status = target;
+    return rc;
+}
+
+/* ---- the reaper's queries ---- */
+
+int inventory_store_expired(struct inventory_svc *svc, int ttl_s,
+                            char (*ids)[INVENTORY_RESERVATION_ID_MAX + 1], size_t cap, size_t *n)
+{
+    char ttl[NUM_LEN], limit[NUM_LEN];
+    const char *params[] = {num(ttl, ttl_s), num(limit, (long long)cap)};
+    PGresult *res = NULL;
+    int rc = query(svc, sql_expired, 2, params, &res);
+
+    *n = 0;
+    for (int i = 0; rc == 0 && i < PQntuples(res) && *n < cap; i++)
+        snprintf(ids[(*n)++], sizeof(ids[0]), "%s", PQgetvalue(res, i, 0));
+    PQclear(res);
+    return rc;
+}
+
+int inventory_store_count_held(struct inventory_svc *svc, long long *out)
+{
+    PGresult *res = NULL;
+    int rc = query(svc, sql_count_held, 0, NULL, &res);
+
+    if (rc == 0)
+        *out = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}

@@ -1,0 +1,224 @@
+/* Notification validation and serialisation: the query, the order.confirmed event, the rows. */
+#include "model.h"
+
+#include <ctype.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ms/err.h"
+
+int notify_fail(struct ms_verr *e, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+bool notify_order_id_ok(const char *s)
+{
+    size_t len = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-");
+
+    return len >= 1 && len <= NOTIFY_ORDER_ID_MAX && len == strlen(s);
+}
+
+/* ---- the query ---- */
+
+/* The query arguments seen by MHD_get_connection_values. common has no way to list them (a
+ * candidate for it: ms_req_query_keys_or_400), and without the list a repeated or unknown
+ * argument would pass unnoticed. */
+struct query_scan {
+    const char *order_id, *user_id; /* the last value of each; "" for a bare "?user_id" */
+    int norder, nuser;
+    const char *unknown; /* the first other argument's name */
+};
+
+static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    struct query_scan *q = cls;
+
+    (void)kind;
+    if (strcmp(key, "order_id") == 0) {
+        q->order_id = value ? value : "";
+        q->norder++;
+    } else if (strcmp(key, "user_id") == 0) {
+        q->user_id = value ? value : "";
+        q->nuser++;
+    } else if (!q->unknown) {
+        q->unknown = key;
+    }
+    return MHD_YES;
+}
+
+int notify_query_or_400(struct ms_req *req, struct ms_res *res, struct notify_query *q)
+{
+    struct query_scan scan = {0};
+
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, scan_arg, &scan);
+    *q = (struct notify_query){0};
+    if (scan.unknown) {
+        ms_res_error(res, MS_EINVAL, "unknown query parameter %.64s", scan.unknown);
+        return -1;
+    }
+    if (scan.norder + scan.nuser != 1) {
+        ms_res_error(res, MS_EINVAL, "give exactly one of order_id or user_id");
+        return -1;
+    }
+    if (scan.order_id && !notify_order_id_ok(scan.order_id)) {
+        ms_res_error(res, MS_EINVAL, "order_id must be 1 to %d characters of A-Z a-z 0-9 -",
+                     NOTIFY_ORDER_ID_MAX);
+        return -1;
+    }
+    if (scan.user_id && ms_parse_ll(scan.user_id, 1, NOTIFY_USER_ID_MAX, &q->user_id)) {
+        ms_res_error(res, MS_EINVAL, "user_id must be an integer from 1 to %d", NOTIFY_USER_ID_MAX);
+        return -1;
+    }
+    q->order_id = scan.order_id;
+    return 0;
+}
+
+/* ---- the event ---- */
+
+enum { EV_TYPE, EV_ORDER_ID, EV_USER_ID, EV_EMAIL, EV_TOTAL, EV_CREATED_AT, EV_NFIELDS };
+
+static const char *const event_fields[EV_NFIELDS] = {
+    "type", "order_id", "user_id", "email", "total_cents", "created_at",
+};
+
+static int event_field_index(const redisReply *name)
+{
+    for (int i = 0; i < EV_NFIELDS; i++)
+        if (strlen(event_fields[i]) == name->len &&
+            memcmp(event_fields[i], name->str, name->len) == 0)
+            return i;
+    return -1;
+}
+
+/* Finds the value of every known field: each a string without NUL bytes, exactly once.
+ * values[] keeps its (non-NULL) defaults where nothing was found; seen[] says what was. */
+static int event_values(const redisReply *fields, const char *values[EV_NFIELDS], struct ms_verr *e)
+{
+    bool seen[EV_NFIELDS] = {false};
+
+    if (fields->type != REDIS_REPLY_ARRAY)
+        return notify_fail(e, MS_EINVAL, "the entry was deleted before it was read");
+    if (fields->elements % 2 != 0)
+        return notify_fail(e, MS_EINVAL, "the entry's fields do not come in name/value pairs");
+    for (size_t i = 0; i < fields->elements; i += 2) {
+        const redisReply *name = fields->element[i], *value = fields->element[i + 1];
+        int f = name->type == REDIS_REPLY_STRING ? event_field_index(name) : -1;
+
+        if (f < 0)
+            continue;
+        if (seen[f])
+            return notify_fail(e, MS_EINVAL, "field %s appears twice", event_fields[f]);
+        if (value->type != REDIS_REPLY_STRING || strlen(value->str) != value->len)
+            return notify_fail(e, MS_EINVAL, "field %s is not a plain string", event_fields[f]);
+        values[f] = value->str;
+        seen[f] = true;
+    }
+    for (int f = 0; f < EV_NFIELDS; f++)
+        if (!seen[f])
+            return notify_fail(e, MS_EINVAL, "field %s is missing", event_fields[f]);
+    return 0;
+}
+
+/* Printable ASCII without spaces, one '@' with text on both sides: enough to address a mail,
+ * and nothing PostgreSQL could refuse to store (a refused row would block the stream). */
+static bool email_ok(const char *s)
+{
+    size_t len = strlen(s);
+    const char *at = strchr(s, '@');
+
+    if (len < 3 || len > NOTIFY_EMAIL_MAX || !at || at == s || at[1] == '\0' || strchr(at + 1, '@'))
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f)
+            return false;
+    return true;
+}
+
+/* Matches s against pattern, where 'd' is a digit and 'T' is T or t; the rest of s, or NULL. */
+static const char *match(const char *s, const char *pattern)
+{
+    for (; *pattern; s++, pattern++) {
+        bool ok = *pattern == 'd'   ? isdigit((unsigned char)*s)
+                  : *pattern == 'T' ? (*s == 'T' || *s == 't')
+                                    : *s == *pattern;
+        if (!ok)
+            return NULL;
+    }
+    return s;
+}
+
+static int two_digits(const char *s)
+{
+    return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+/* RFC 3339 (section 5.6): 2024-05-01T12:30:00Z, with an optional fraction and a Z or an
+ * offset. Only the shape and the field ranges are checked; the time is not used. */
+static bool rfc3339_ok(const char *s)
+{
+    const char *p = match(s, "dddd-dd-ddTdd:dd:dd");
+    int month, day;
+
+    if (!p)
+        return false;
+    month = two_digits(s + 5);
+    day = two_digits(s + 8);
+    if (month < 1 || month > 12 || day < 1 || day > 31 || two_digits(s + 11) > 23 ||
+        two_digits(s + 14) > 59 || two_digits(s + 17) > 60)
+        return false;
+    if (*p == '.' && isdigit((unsigned char)p[1]))
+        for (p++; isdigit((unsigned char)*p);)
+            p++;
+    if (*p == 'Z' || *p == 'z')
+        return p[1] == '\0';
+    p = (*p == '+' || *p == '-') ? match(p + 1, "dd:dd") : NULL;
+    return p && *p == '\0' && two_digits(p - 5) <= 23 && two_digits(p - 2) <= 59;
+}
+
+int order_event_parse(const redisReply *fields, struct order_event *ev, struct ms_verr *e)
+{
+    const char *v[EV_NFIELDS] = {"", "", "", "", "", ""};
+    long long total;
+
+    if (event_values(fields, v, e))
+        return MS_EINVAL;
+    if (strcmp(v[EV_TYPE], "order.confirmed") != 0)
+        return notify_fail(e, MS_EINVAL, "type is not order.confirmed");
+    if (!notify_order_id_ok(v[EV_ORDER_ID]))
+        return notify_fail(e, MS_EINVAL, "order_id must be 1 to %d characters of A-Z a-z 0-9 -",
+                           NOTIFY_ORDER_ID_MAX);
+    if (ms_parse_ll(v[EV_USER_ID], 1, NOTIFY_USER_ID_MAX, &ev->user_id))
+        return notify_fail(e, MS_EINVAL, "user_id must be an integer from 1 to %d",
+                           NOTIFY_USER_ID_MAX);
+    if (!email_ok(v[EV_EMAIL]))
+        return notify_fail(e, MS_EINVAL, "email must be 3 to %d printable characters around one @",
+                           NOTIFY_EMAIL_MAX);
+    if (ms_parse_ll(v[EV_TOTAL], 0, INT64_MAX, &total))
+        return notify_fail(e, MS_EINVAL, "total_cents must be a non-negative integer");
+    if (!rfc3339_ok(v[EV_CREATED_AT]))
+        return notify_fail(e, MS_EINVAL, "created_at must be an RFC 3339 time");
+    ev->order_id = v[EV_ORDER_ID];
+    ev->email = v[EV_EMAIL];
+    return 0;
+}
+
+/* ---- rows ---- */
+
+json_t *notification_from_row(const PGresult *res, int row)
+{
+    return json_pack("{s:s,s:I,s:s,s:s,s:s,s:s}", "order_id", PQgetvalue(res, row, 0), "user_id",
+                     (json_int_t)atoll(PQgetvalue(res, row, 1)), "email", PQgetvalue(res, row, 2),
+                     "channel", PQgetvalue(res, row, 3), "status", PQgetvalue(res, row, 4),
+                     "created_at", PQgetvalue(res, row, 5));
+}

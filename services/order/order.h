@@ -1,0 +1,125 @@
+/* The order service's shared state, its types and the verbs its parts offer each other. */
+#ifndef ORDER_H
+#define ORDER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ms/http_client.h"
+#include "ms/json.h"
+#include "ms/metrics.h"
+#include "ms/migrator.h"
+#include "ms/pg.h"
+#include "ms/redis.h"
+#include "ms/router.h"
+
+enum {
+    ORDER_LINES_MAX = 50,
+    ORDER_QUANTITY_MAX = 99,
+    ORDER_NAME_MAX = 200,
+    ORDER_EMAIL_MAX = 254,
+    ORDER_IDEM_KEY_MAX = 128,
+    ORDER_USER_ID_MAX = 2147483647,
+};
+
+struct order_line {
+    long long product_id;
+    long long quantity;
+    long long unit_price_cents; /* from the product service, never from the client */
+    char name[ORDER_NAME_MAX + 1];
+};
+
+/* One purchase as the saga builds it up. */
+struct checkout {
+    long long user_id;
+    bool from_cart; /* no items in the request: buy the cart */
+    struct order_line lines[ORDER_LINES_MAX];
+    size_t nlines;
+    char email[ORDER_EMAIL_MAX + 1]; /* from the user service */
+    long long total_cents;
+    char order_id[40]; /* also the inventory reservation id */
+};
+
+/* Results counted by orders_total{result}. */
+enum order_result {
+    ORDER_CONFIRMED,
+    ORDER_INVALID,
+    ORDER_NOT_FOUND,
+    ORDER_OUT_OF_STOCK,
+    ORDER_UNAVAILABLE,
+    ORDER_REPLAYED,
+    ORDER_RESULT_COUNT,
+};
+
+struct order_svc {
+    struct ms_pg_pool *pg;
+    struct ms_redis_pool *redis; /* the event stream */
+    struct ms_migrator migrator;
+    struct ms_upstream *user, *cart, *product, *inventory;
+    const char *stream; /* ORDER_EVENTS_STREAM */
+    struct ms_series *results[ORDER_RESULT_COUNT];
+    struct ms_series *cart_clear_failures;
+    struct ms_series *outbox_pending; /* events not yet on the stream */
+    struct ms_series *events_published;
+    /* the worker: publishes the outbox, finishes reservation commits */
+    pthread_t worker;
+    bool worker_started;
+    atomic_bool stopping;
+    pthread_mutex_t wake_lock; /* guards nothing but the condition variable's wait */
+    pthread_cond_t wake;       /* signalled when an order adds an event */
+};
+
+/* routes.c */
+extern const struct ms_route order_routes[];
+extern const size_t order_routes_len;
+
+/* model.c: parsing and validation */
+int checkout_from_json(const json_t *body, struct checkout *co, struct ms_verr *e);
+int order_id_valid(const char *id);
+int idempotency_key_valid(const char *key);
+/* A stable digest of the request body and user, so a key reused for another request is
+ * told apart from a replay. Writes 16 hex digits and a NUL. */
+void request_digest(const json_t *body, char out[17]);
+
+/* upstreams.c: calls to the other services; each returns 0 or an ms_err code with a message
+ * for the client in e */
+int user_email_get(struct order_svc *svc, struct checkout *co, struct ms_verr *e);
+int cart_lines_get(struct order_svc *svc, struct checkout *co, struct ms_verr *e);
+int lines_price(struct order_svc *svc, struct checkout *co, struct ms_verr *e);
+int stock_reserve(struct order_svc *svc, const struct checkout *co, struct ms_verr *e);
+int stock_commit(struct order_svc *svc, const char *order_id);
+int stock_release(struct order_svc *svc, const char *order_id);
+int cart_clear(struct order_svc *svc, long long user_id);
+
+/* store.c: orders, idempotency keys and the outbox in PostgreSQL */
+int order_insert(struct order_svc *svc, const struct checkout *co, const char *idem_key);
+int order_mark_committed(struct order_svc *svc, const char *id);
+int order_document_get(struct order_svc *svc, const char *id, char **json, size_t *len);
+int order_list_for_user(struct order_svc *svc, long long user_id, char **json, size_t *len);
+
+struct idem_answer {
+    int status;
+    char *body; /* malloc'd; the caller frees */
+};
+/* Claims key for this request (0), or finds it answered (1, *prior filled), or owned by a
+ * request still running (MS_ECONFLICT), or used for a different request (MS_EINVAL). */
+int idem_claim(struct order_svc *svc, const char *key, const char *digest,
+               struct idem_answer *prior);
+int idem_finish(struct order_svc *svc, const char *key, int status, const char *body);
+int idem_forget(struct order_svc *svc, const char *key);
+
+/* saga.c: the purchase, start to finish; *json receives the order document (malloc'd).
+ * idem_key (may be NULL) is linked to the order when it is written. */
+int checkout_run(struct order_svc *svc, struct checkout *co, const char *idem_key, char **json,
+                 size_t *len, struct ms_verr *e);
+void order_count(struct order_svc *svc, int rc);
+void order_results_init(struct order_svc *svc);
+
+/* worker.c: publishes the outbox to the stream and finishes reservation commits */
+int worker_start(struct order_svc *svc);
+void worker_wake(struct order_svc *svc);
+void worker_stop(struct order_svc *svc);
+
+#endif

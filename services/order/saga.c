@@ -1,0 +1,97 @@
+/* The purchase: check the user, read the cart, price every line, reserve the stock, write the
+ * order, commit the reservation, clear the cart, wake the event publisher. A step that fails
+ * after stock was reserved releases it, so nothing is left half-done; once the order is
+ * written, later steps that fail are finished in the background instead of failing it. */
+#include <stdio.h>
+
+#include "ms/err.h"
+#include "ms/log.h"
+#include "ms/rand.h"
+#include "order.h"
+
+static const char *const result_names[ORDER_RESULT_COUNT] = {
+    "confirmed", "invalid", "not_found", "out_of_stock", "unavailable", "replayed",
+};
+
+void order_count(struct order_svc *svc, int rc)
+{
+    enum order_result r = ORDER_UNAVAILABLE;
+
+    if (rc == 0)
+        r = ORDER_CONFIRMED;
+    else if (rc == MS_EINVAL)
+        r = ORDER_INVALID;
+    else if (rc == MS_ENOTFOUND)
+        r = ORDER_NOT_FOUND;
+    else if (rc == MS_ECONFLICT)
+        r = ORDER_OUT_OF_STOCK;
+    ms_counter_inc(svc->results[r]);
+}
+
+void order_results_init(struct order_svc *svc)
+{
+    struct ms_family *f = ms_counter_family("orders_total", "Order requests by result.", "result");
+
+    for (int r = 0; r < ORDER_RESULT_COUNT; r++)
+        svc->results[r] = ms_series_get(f, (const char *const[]){result_names[r]});
+}
+
+/* Everything the order needs before stock is touched. */
+static int gather(struct order_svc *svc, struct checkout *co, struct ms_verr *e)
+{
+    int rc = user_email_get(svc, co, e);
+
+    if (rc == 0 && co->from_cart)
+        rc = cart_lines_get(svc, co, e);
+    if (rc == 0)
+        rc = lines_price(svc, co, e);
+    return rc;
+}
+
+/* Steps after the order is written: failures here are finished by the worker or harmless. */
+static void follow_up(struct order_svc *svc, const struct checkout *co)
+{
+    if (stock_commit(svc, co->order_id) == 0)
+        order_mark_committed(svc, co->order_id);
+    if (co->from_cart && cart_clear(svc, co->user_id) != 0)
+        ms_counter_inc(svc->cart_clear_failures);
+    worker_wake(svc);
+}
+
+/* A reservation that failed by time-out or a lost answer may still have been made: release it.
+ * With the breaker open the call was never sent, so there is nothing to undo (and should the
+ * breaker have opened on this very call, inventory's reaper releases what is left). */
+static int release_if_unsure(struct order_svc *svc, const struct checkout *co, int rc)
+{
+    if ((rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT) &&
+        ms_upstream_breaker_state(svc->inventory) != MS_BREAKER_OPEN)
+        stock_release(svc, co->order_id);
+    return rc;
+}
+
+int checkout_run(struct order_svc *svc, struct checkout *co, const char *idem_key, char **json,
+                 size_t *len, struct ms_verr *e)
+{
+    int rc;
+
+    ms_uuid4(co->order_id, sizeof(co->order_id));
+    rc = gather(svc, co, e);
+    if (rc)
+        return rc;
+    rc = stock_reserve(svc, co, e);
+    if (rc)
+        return release_if_unsure(svc, co, rc);
+    rc = order_insert(svc, co, idem_key);
+    if (rc) {
+        /* if inventory is down too, its reaper releases the reservation later */
+        stock_release(svc, co->order_id);
+        snprintf(e->msg, sizeof(e->msg), "the order could not be stored: %s", ms_strerror(rc));
+        return MS_EUNAVAIL;
+    }
+    follow_up(svc, co);
+    rc = order_document_get(svc, co->order_id, json, len);
+    if (rc)
+        snprintf(e->msg, sizeof(e->msg), "order %s was placed but cannot be read back",
+                 co->order_id);
+    return rc ? MS_EUNAVAIL : 0;
+}

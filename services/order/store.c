@@ -1,0 +1,219 @@
+/* Orders, idempotency keys and the outbox in PostgreSQL. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ms/clock.h"
+#include "ms/err.h"
+#include "ms/log.h"
+#include "order.h"
+
+/* The order, its lines, its event and the link from its idempotency key ($7, may be NULL) in
+ * one statement, so one transaction: either all exist or none does. */
+static const char sql_insert[] =
+    "WITH o AS (INSERT INTO orders (id, user_id, email, status, total_cents) "
+    "           VALUES ($1, $2, $3, 'confirmed', $4) RETURNING id, created_at), "
+    "i AS (INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_cents) "
+    "      SELECT o.id, (x->>'product_id')::int, x->>'name', (x->>'quantity')::int, "
+    "             (x->>'unit_price_cents')::int FROM o CROSS JOIN json_array_elements($5::json) "
+    "x), "
+    "k AS (UPDATE idempotency_keys SET order_id = o.id FROM o WHERE key = $7) "
+    "INSERT INTO outbox (stream, fields) "
+    "SELECT $6, jsonb_build_object('type', 'order.confirmed', 'order_id', o.id::text, "
+    "    'user_id', $2::text, 'email', $3::text, 'total_cents', $4::text, 'created_at', "
+    "    to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) FROM o";
+
+static int query(struct order_svc *svc, const char *sql, int n, const char *const *params,
+                 PGresult **out)
+{
+    *out = NULL;
+    /* before the schema exists every query would fail as a 500; it is an outage, say so */
+    if (!ms_migrator_done(&svc->migrator))
+        return MS_EUNAVAIL;
+    return ms_pg_pool_query(svc->pg, sql, n, params, out);
+}
+
+/* Runs a statement whose result is one text value (or none), copied out to *text. */
+static int query_text(struct order_svc *svc, const char *sql, int n, const char *const *params,
+                      char **text, size_t *len)
+{
+    PGresult *res = NULL;
+    int rc = query(svc, sql, n, params, &res);
+
+    if (rc == 0 && (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)))
+        rc = MS_ENOTFOUND;
+    if (rc == 0) {
+        *len = (size_t)PQgetlength(res, 0, 0);
+        *text = strndup(PQgetvalue(res, 0, 0), *len);
+        rc = *text ? 0 : MS_ENOMEM;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static json_t *lines_json(const struct checkout *co)
+{
+    json_t *items = json_array();
+
+    for (size_t i = 0; items && i < co->nlines; i++) {
+        const struct order_line *l = &co->lines[i];
+        json_array_append_new(
+            items, json_pack("{s:I,s:s,s:I,s:I}", "product_id", (json_int_t)l->product_id, "name",
+                             l->name, "quantity", (json_int_t)l->quantity, "unit_price_cents",
+                             (json_int_t)l->unit_price_cents));
+    }
+    return items;
+}
+
+int order_insert(struct order_svc *svc, const struct checkout *co, const char *idem_key)
+{
+    char user[24], total[24];
+    json_t *items = lines_json(co);
+    char *items_text = items ? json_dumps(items, JSON_COMPACT) : NULL;
+    const char *params[] = {co->order_id, user,        co->email, total,
+                            items_text,   svc->stream, idem_key};
+    PGresult *res = NULL;
+    int rc = MS_ENOMEM;
+
+    snprintf(user, sizeof(user), "%lld", co->user_id);
+    snprintf(total, sizeof(total), "%lld", co->total_cents);
+    if (items_text)
+        rc = query(svc, sql_insert, 7, params, &res);
+    PQclear(res);
+    free(items_text);
+    json_decref(items);
+    return rc;
+}
+
+int order_document_get(struct order_svc *svc, const char *id, char **json, size_t *len)
+{
+    const char *params[] = {id};
+
+    return query_text(svc, "SELECT order_document($1::uuid)::text", 1, params, json, len);
+}
+
+int order_list_for_user(struct order_svc *svc, long long user_id, char **json, size_t *len)
+{
+    static const char sql[] =
+        "SELECT json_build_object('items', coalesce(json_agg(order_document(t.id) "
+        "ORDER BY t.created_at DESC), '[]'::json))::text FROM (SELECT id, created_at FROM "
+        "orders WHERE user_id = $1 ORDER BY created_at DESC LIMIT 50) t";
+    char user[24];
+    const char *params[] = {user};
+
+    snprintf(user, sizeof(user), "%lld", user_id);
+    return query_text(svc, sql, 1, params, json, len);
+}
+
+/* ---- idempotency keys ---- */
+
+enum { IDEM_WAIT_MS = 3000 };
+
+/* 0 when this request now owns the key, 1 when the key exists. */
+static int idem_insert(struct order_svc *svc, const char *key, const char *digest)
+{
+    const char *params[] = {key, digest};
+    PGresult *res = NULL;
+    int rc = query(svc,
+                   "INSERT INTO idempotency_keys (key, request_hash, status) "
+                   "VALUES ($1, $2, 'in_progress') ON CONFLICT (key) DO NOTHING RETURNING 1",
+                   2, params, &res);
+
+    if (rc == 0)
+        rc = PQntuples(res) == 1 ? 0 : 1;
+    PQclear(res);
+    return rc;
+}
+
+static int answer_copy(struct idem_answer *prior, int status, const char *body)
+{
+    prior->status = status;
+    prior->body = strdup(body);
+    return prior->body ? 1 : MS_ENOMEM;
+}
+
+/* 1 answered (*prior filled), 2 still in progress, MS_ENOTFOUND gone, MS_EINVAL other request. */
+static int idem_read(struct order_svc *svc, const char *key, const char *digest,
+                     struct idem_answer *prior)
+{
+    const char *params[] = {key};
+    PGresult *res = NULL;
+    int rc = query(svc,
+                   "SELECT request_hash, status, response_status, response_body, "
+                   "order_document(order_id)::text FROM idempotency_keys WHERE key = $1",
+                   1, params, &res);
+
+    if (rc == 0 && PQntuples(res) == 0)
+        rc = MS_ENOTFOUND;
+    else if (rc == 0 && strcmp(PQgetvalue(res, 0, 0), digest) != 0)
+        rc = MS_EINVAL;
+    else if (rc == 0 && strcmp(PQgetvalue(res, 0, 1), "done") == 0)
+        rc = answer_copy(prior, atoi(PQgetvalue(res, 0, 2)), PQgetvalue(res, 0, 3));
+    else if (rc == 0 && !PQgetisnull(res, 0, 4))
+        rc = answer_copy(prior, 201,
+                         PQgetvalue(res, 0, 4)); /* the order exists: that is the answer */
+    else if (rc == 0)
+        rc = 2;
+    PQclear(res);
+    return rc;
+}
+
+int idem_claim(struct order_svc *svc, const char *key, const char *digest,
+               struct idem_answer *prior)
+{
+    int64_t deadline = ms_now_ms() + IDEM_WAIT_MS;
+
+    for (;;) {
+        int rc = idem_insert(svc, key, digest);
+        if (rc <= 0)
+            return rc; /* claimed, or the database failed */
+        rc = idem_read(svc, key, digest, prior);
+        if (rc == 1 || (rc < 0 && rc != MS_ENOTFOUND))
+            return rc;
+        /* in progress elsewhere: its answer is worth a short wait; gone: claim it again */
+        if (ms_now_ms() > deadline)
+            return MS_ECONFLICT;
+        if (rc == 2)
+            ms_sleep_ms(20);
+    }
+}
+
+int idem_finish(struct order_svc *svc, const char *key, int status, const char *body)
+{
+    char code[8];
+    const char *params[] = {key, code, body};
+    PGresult *res = NULL;
+    int rc;
+
+    snprintf(code, sizeof(code), "%d", status);
+    rc = query(svc,
+               "UPDATE idempotency_keys SET status = 'done', response_status = $2, "
+               "response_body = $3 WHERE key = $1",
+               3, params, &res);
+    PQclear(res);
+    return rc;
+}
+
+int idem_forget(struct order_svc *svc, const char *key)
+{
+    const char *params[] = {key};
+    PGresult *res = NULL;
+    int rc = query(svc,
+                   "DELETE FROM idempotency_keys WHERE key = $1 AND status = 'in_progress' "
+                   "AND order_id IS NULL",
+                   1, params, &res);
+
+    PQclear(res);
+    return rc;
+}
+
+int order_mark_committed(struct order_svc *svc, const char *id)
+{
+    const char *params[] = {id};
+    PGresult *res = NULL;
+    int rc =
+        query(svc, "UPDATE orders SET reservation_committed = true WHERE id = $1", 1, params, &res);
+
+    PQclear(res);
+    return rc;
+}

@@ -1,0 +1,199 @@
+/* The order service's background worker: publishes outbox events to the Redis stream (at least
+ * once: the notification service drops duplicates) and finishes reservation commits that
+ * failed while an order was placed. Woken by new orders, else every tick. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ms/clock.h"
+#include "ms/err.h"
+#include "ms/log.h"
+#include "order.h"
+
+enum { TICK_MS = 250, RECONCILE_EVERY_MS = 2000, OUTBOX_BATCH = 100, FIELDS_MAX = 16 };
+
+/* XADD stream * field value ... from the event's flat JSON object of strings. */
+static int xadd(struct order_svc *svc, const char *stream, const char *fields_text)
+{
+    json_t *fields = json_loads(fields_text, 0, NULL);
+    const char *argv[3 + 2 * FIELDS_MAX] = {"XADD", stream, "*"};
+    const char *key;
+    json_t *value;
+    redisReply *reply = NULL;
+    int argc = 3, rc;
+
+    json_object_foreach(fields, key, value)
+    {
+        if (argc + 2 > (int)(sizeof(argv) / sizeof(argv[0])) || !json_is_string(value))
+            break;
+        argv[argc++] = key;
+        argv[argc++] = json_string_value(value);
+    }
+    rc = argc > 3 ? ms_redis_call(svc->redis, &reply, argc, argv, NULL) : MS_EINVAL;
+    if (rc == 0 && reply->type == REDIS_REPLY_ERROR)
+        rc = MS_EUNAVAIL;
+    freeReplyObject(reply);
+    json_decref(fields);
+    return rc;
+}
+
+/* Publishes the rows of res in order until one fails; writes the published ids as an array
+ * literal into ids. Returns how many were published. */
+static int publish_rows(struct order_svc *svc, const PGresult *res, char *ids, size_t cap)
+{
+    size_t len = (size_t)snprintf(ids, cap, "{");
+    int n = 0;
+
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (xadd(svc, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2)) != 0)
+            break; /* keep the order of events: the rest waits for the next round */
+        len += (size_t)snprintf(ids + len, cap - len, "%s%s", n ? "," : "", PQgetvalue(res, i, 0));
+        n++;
+    }
+    snprintf(ids + len, cap - len, "}");
+    return n;
+}
+
+/* One round of the outbox, in a transaction whose row locks (SKIP LOCKED) keep replicas from
+ * publishing the same events at once. Returns how many events went out, or an error. */
+static int outbox_round(struct order_svc *svc, struct ms_pg_conn *conn)
+{
+    PGresult *res = NULL, *done = NULL;
+    char ids[OUTBOX_BATCH * 24];
+    const char *params[] = {ids};
+    int n = 0, rc = ms_pg_exec(conn, "BEGIN");
+
+    if (rc == 0)
+        rc = ms_pg_query(conn,
+                         "SELECT id, stream, fields::text FROM outbox WHERE published_at IS NULL "
+                         "ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED",
+                         0, NULL, &res);
+    if (rc == 0)
+        n = publish_rows(svc, res, ids, sizeof(ids));
+    if (rc == 0 && n > 0)
+        rc =
+            ms_pg_query(conn, "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                        1, params, &done);
+    if (rc == 0)
+        rc = ms_pg_exec(conn, "COMMIT");
+    else
+        ms_pg_exec(conn, "ROLLBACK");
+    PQclear(res);
+    PQclear(done);
+    return rc ? rc : n;
+}
+
+static int outbox_publish(struct order_svc *svc)
+{
+    struct ms_pg_conn *conn = NULL;
+    int rc = ms_migrator_done(&svc->migrator) ? ms_pg_acquire(svc->pg, &conn) : MS_EUNAVAIL;
+
+    if (rc == 0)
+        rc = outbox_round(svc, conn);
+    ms_pg_release(svc->pg, conn);
+    if (rc > 0)
+        ms_counter_add(svc->events_published, rc);
+    return rc;
+}
+
+static void outbox_gauge(struct order_svc *svc)
+{
+    PGresult *res = NULL;
+
+    if (ms_pg_pool_query(svc->pg, "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0, NULL,
+                         &res) == 0)
+        ms_gauge_set(svc->outbox_pending, atof(PQgetvalue(res, 0, 0)));
+    PQclear(res);
+}
+
+/* Orders whose reservation commit failed when they were placed: commit now. */
+static void reservations_finish(struct order_svc *svc)
+{
+    PGresult *res = NULL;
+
+    if (!ms_migrator_done(&svc->migrator) ||
+        ms_pg_pool_query(svc->pg,
+                         "SELECT id::text FROM orders WHERE NOT reservation_committed "
+                         "ORDER BY created_at LIMIT 20",
+                         0, NULL, &res) != 0) {
+        PQclear(res);
+        return;
+    }
+    for (int i = 0; i < PQntuples(res) && !atomic_load(&svc->stopping); i++) {
+        const char *id = PQgetvalue(res, i, 0);
+        int rc = stock_commit(svc, id);
+        if (rc == 0)
+            order_mark_committed(svc, id);
+        else if (rc == MS_ECONFLICT)
+            ms_log_json_new(MS_LOG_ERROR,
+                            json_pack("{s:s,s:s}", "event", "reservation_lost", "order_id", id));
+    }
+    PQclear(res);
+}
+
+static void nap(struct order_svc *svc, int64_t ms)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += (long)(ms % 1000) * 1000000;
+    until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000;
+    until.tv_nsec %= 1000000000;
+    pthread_mutex_lock(&svc->wake_lock);
+    if (!atomic_load(&svc->stopping))
+        pthread_cond_timedwait(&svc->wake, &svc->wake_lock, &until);
+    pthread_mutex_unlock(&svc->wake_lock);
+}
+
+static void *run(void *arg)
+{
+    struct order_svc *svc = arg;
+    int64_t next_reconcile = 0;
+
+    while (!atomic_load(&svc->stopping)) {
+        int published = outbox_publish(svc);
+        if (ms_now_ms() >= next_reconcile) {
+            reservations_finish(svc);
+            outbox_gauge(svc);
+            next_reconcile = ms_now_ms() + RECONCILE_EVERY_MS;
+        }
+        if (published < OUTBOX_BATCH)
+            nap(svc, TICK_MS);
+    }
+    return NULL;
+}
+
+int worker_start(struct order_svc *svc)
+{
+    pthread_condattr_t attr;
+
+    pthread_mutex_init(&svc->wake_lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&svc->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    atomic_store(&svc->stopping, false);
+    if (pthread_create(&svc->worker, NULL, run, svc) != 0)
+        return MS_ENOMEM;
+    svc->worker_started = true;
+    return 0;
+}
+
+void worker_wake(struct order_svc *svc)
+{
+    pthread_mutex_lock(&svc->wake_lock);
+    pthread_cond_signal(&svc->wake);
+    pthread_mutex_unlock(&svc->wake_lock);
+}
+
+void worker_stop(struct order_svc *svc)
+{
+    if (!svc->worker_started)
+        return;
+    pthread_mutex_lock(&svc->wake_lock);
+    atomic_store(&svc->stopping, true);
+    pthread_cond_signal(&svc->wake);
+    pthread_mutex_unlock(&svc->wake_lock);
+    pthread_join(svc->worker, NULL);
+    svc->worker_started = false;
+}

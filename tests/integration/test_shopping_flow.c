@@ -1,0 +1,547 @@
+/* The whole shop over real HTTP, every service a real process on real PostgreSQL and Redis:
+ * the journey from sign-up to notification, and the promises that hold under concurrency and
+ * failure (no overselling, one order per idempotency key, nothing half-done, nothing lost). */
+#include <check.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ms/clock.h"
+#include "runner.h"
+#include "stack.h"
+
+static struct ms_test_stack st;
+static const char *const stack_env[] = {"ADMIN_ENABLED=true", "LOG_LEVEL=info", NULL};
+
+static void stack_up(void)
+{
+    ck_assert_int_eq(ms_test_stack_start(&st, stack_env), 0);
+}
+
+static void stack_down(void)
+{
+    ms_test_stack_stop(&st);
+}
+
+/* Before each test: every service up with the suite's settings, whatever an earlier test
+ * stopped or restarted differently (a failed assertion skips that test's own clean-up). */
+static void all_running(void)
+{
+    for (int s = 0; s < MS_SVC_COUNT; s++)
+        if (st.svc[s].pid <= 0)
+            ck_assert_int_eq(ms_test_stack_start_one(&st, (enum ms_test_svc)s, stack_env), 0);
+}
+
+static bool order_customised; /* a test restarted order with its own settings */
+
+/* After each test, even a failed one: order back to the suite's settings if a test changed
+ * them. */
+static void order_defaults(void)
+{
+    if (!order_customised)
+        return;
+    order_customised = false;
+    ms_test_stack_stop_one(&st, MS_SVC_ORDER, SIGTERM);
+    all_running();
+}
+
+/* ---- small helpers ---- */
+
+static int port_of(enum ms_test_svc s)
+{
+    return ms_test_stack_port(&st, s);
+}
+
+/* method path on service s with an optional JSON body and headers; returns the parsed body
+ * (NULL when not JSON) and the status in *status. */
+static json_t *call(enum ms_test_svc s, const char *method, const char *path, const char *body,
+                    const char *const *headers, long *status)
+{
+    char url[512];
+    struct ms_test_response r;
+    json_t *doc;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port_of(s), path);
+    ms_test_http(method, url, body, headers, 15000, &r);
+    *status = r.status;
+    doc = ms_test_json(&r);
+    ms_test_response_free(&r);
+    return doc;
+}
+
+static json_t *call_ok(enum ms_test_svc s, const char *method, const char *path, const char *body,
+                       long want)
+{
+    long status = 0;
+    json_t *doc = call(s, method, path, body, NULL, &status);
+
+    ck_assert_msg(status == want, "%s %s on %s: %ld, want %ld", method, path, ms_test_svc_name(s),
+                  status, want);
+    return doc;
+}
+
+static long long new_user(void)
+{
+    static int n;
+    char body[160];
+    json_t *doc;
+    long long id;
+
+    snprintf(body, sizeof(body), "{\"email\":\"shopper%d.%d.%lld@example.com\",\"name\":\"Ada\"}",
+             getpid(), ++n, (long long)ms_now_ns());
+    doc = call_ok(MS_SVC_USER, "POST", "/users", body, 201);
+    id = json_integer_value(json_object_get(doc, "id"));
+    json_decref(doc);
+    ck_assert_int_gt(id, 0);
+    return id;
+}
+
+static void cart_add(long long user, int product, int quantity)
+{
+    char path[64], body[96];
+
+    snprintf(path, sizeof(path), "/cart/%lld", user);
+    snprintf(body, sizeof(body), "{\"product_id\":%d,\"quantity\":%d}", product, quantity);
+    json_decref(call_ok(MS_SVC_CART, "POST", path, body, 200));
+}
+
+static long long stock_field(int product, const char *field)
+{
+    char path[64];
+    json_t *doc;
+    long long v;
+
+    snprintf(path, sizeof(path), "/inventory/%d", product);
+    doc = call_ok(MS_SVC_INVENTORY, "GET", path, NULL, 200);
+    v = json_integer_value(json_object_get(doc, field));
+    json_decref(doc);
+    return v;
+}
+
+static void stock_set(int product, int available)
+{
+    char path[64], body[64];
+
+    snprintf(path, sizeof(path), "/inventory/%d", product);
+    snprintf(body, sizeof(body), "{\"available\":%d}", available);
+    json_decref(call_ok(MS_SVC_INVENTORY, "PUT", path, body, 200));
+}
+
+static size_t orders_of(long long user)
+{
+    char path[64];
+    json_t *doc;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/orders?user_id=%lld", user);
+    doc = call_ok(MS_SVC_ORDER, "GET", path, NULL, 200);
+    n = json_array_size(json_object_get(doc, "items"));
+    json_decref(doc);
+    return n;
+}
+
+static size_t cart_lines(long long user)
+{
+    char path[64];
+    json_t *doc;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/cart/%lld", user);
+    doc = call_ok(MS_SVC_CART, "GET", path, NULL, 200);
+    n = json_array_size(json_object_get(doc, "items"));
+    json_decref(doc);
+    return n;
+}
+
+/* Waits up to timeout_ms for GET path on notification to list want items. */
+static size_t wait_notifications(const char *path, size_t want, long timeout_ms)
+{
+    int64_t deadline = ms_now_ms() + timeout_ms;
+    size_t n = 0;
+
+    while (ms_now_ms() < deadline) {
+        long status = 0;
+        json_t *doc = call(MS_SVC_NOTIFICATION, "GET", path, NULL, NULL, &status);
+        n = json_array_size(json_object_get(doc, "items"));
+        json_decref(doc);
+        if (n >= want)
+            break;
+        ms_sleep_ms(100);
+    }
+    return n;
+}
+
+/* One number from a database of the stack, by SQL. */
+static long long db_count(const char *db, const char *sql)
+{
+    char *url = ms_test_pg_url(&st.pg, db);
+    PGconn *c = PQconnectdb(url);
+    PGresult *r = PQexec(c, sql);
+    long long n;
+
+    ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    n = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    free(url);
+    return n;
+}
+
+static void direct_body(char *buf, size_t cap, long long user, int product, int quantity)
+{
+    snprintf(buf, cap, "{\"user_id\":%lld,\"items\":[{\"product_id\":%d,\"quantity\":%d}]}", user,
+             product, quantity);
+}
+
+/* ---- the journey ---- */
+
+START_TEST(test_journey_from_sign_up_to_notification)
+{
+    long long user = new_user();
+    long long before = stock_field(6, "available");
+    char path[128], email_path[128];
+    json_t *order, *cart, *items;
+    const char *id;
+
+    json_decref(call_ok(MS_SVC_PRODUCT, "GET", "/products?category=books", NULL, 200));
+    cart_add(user, 6, 2);
+    cart_add(user, 1, 1);
+    snprintf(path, sizeof(path), "/cart/%lld", user);
+    cart = call_ok(MS_SVC_CART, "GET", path, NULL, 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(cart, "total_cents")), 2 * 3900 + 3499);
+    json_decref(cart);
+
+    snprintf(path, sizeof(path), "{\"user_id\":%lld}", user);
+    order = call_ok(MS_SVC_ORDER, "POST", "/orders", path, 201);
+    id = json_string_value(json_object_get(order, "id"));
+    ck_assert_ptr_nonnull(id);
+    ck_assert_str_eq(json_string_value(json_object_get(order, "status")), "confirmed");
+    ck_assert_int_eq(json_integer_value(json_object_get(order, "total_cents")), 2 * 3900 + 3499);
+    items = json_object_get(order, "items");
+    ck_assert_int_eq(json_array_size(items), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items, 0), "product_id")),
+                     1);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_array_get(items, 1), "unit_price_cents")), 3900);
+
+    ck_assert_int_eq(stock_field(6, "available"), before - 2);
+    ck_assert_int_eq(cart_lines(user), 0);
+    snprintf(path, sizeof(path), "/orders/%s", id);
+    json_decref(call_ok(MS_SVC_ORDER, "GET", path, NULL, 200));
+    ck_assert_int_eq(orders_of(user), 1);
+    snprintf(path, sizeof(path), "/notifications?order_id=%s", id);
+    ck_assert_int_eq(wait_notifications(path, 1, 10000), 1);
+    snprintf(email_path, sizeof(email_path), "/notifications?user_id=%lld", user);
+    ck_assert_int_eq(wait_notifications(email_path, 1, 1000), 1);
+    json_decref(order);
+}
+END_TEST
+
+/* ---- concurrency ---- */
+
+struct buyer {
+    char body[160];
+    const char *key; /* Idempotency-Key or NULL */
+    long status;
+    char order_id[40];
+};
+
+static void *buy(void *arg)
+{
+    struct buyer *b = arg;
+    char header[200];
+    const char *headers[] = {header, NULL};
+    json_t *doc;
+
+    snprintf(header, sizeof(header), "Idempotency-Key: %s", b->key ? b->key : "");
+    doc = call(MS_SVC_ORDER, "POST", "/orders", b->body, b->key ? headers : NULL, &b->status);
+    snprintf(b->order_id, sizeof(b->order_id), "%s",
+             json_string_value(json_object_get(doc, "id"))
+                 ? json_string_value(json_object_get(doc, "id"))
+                 : "");
+    json_decref(doc);
+    return NULL;
+}
+
+static void buy_all(struct buyer *b, size_t n)
+{
+    pthread_t t[64];
+
+    for (size_t i = 0; i < n; i++)
+        pthread_create(&t[i], NULL, buy, &b[i]);
+    for (size_t i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+}
+
+START_TEST(test_fifty_parallel_orders_for_ten_in_stock)
+{
+    struct buyer b[50];
+    long long user = new_user();
+    int confirmed = 0, rejected = 0;
+
+    stock_set(20, 10);
+    for (size_t i = 0; i < 50; i++) {
+        memset(&b[i], 0, sizeof(b[i]));
+        direct_body(b[i].body, sizeof(b[i].body), user, 20, 1);
+    }
+    buy_all(b, 50);
+    for (size_t i = 0; i < 50; i++) {
+        confirmed += b[i].status == 201;
+        rejected += b[i].status == 409;
+    }
+    ck_assert_int_eq(confirmed, 10);
+    ck_assert_int_eq(rejected, 40);
+    ck_assert_int_eq(stock_field(20, "available"), 0);
+    ck_assert_int_eq(stock_field(20, "reserved"), 0);
+    ck_assert_int_eq(orders_of(user), 10);
+    ck_assert_int_eq(db_count("inventory", "SELECT count(*) FROM stock WHERE available < 0"), 0);
+    ck_assert_int_eq(db_count("inventory", "SELECT count(*) FROM reservations r JOIN "
+                                           "reservation_items i ON i.reservation_id = r.id "
+                                           "WHERE i.product_id = 20 AND r.status = 'held'"),
+                     0);
+    ck_assert_int_eq(db_count("inventory", "SELECT count(*) FROM reservations r JOIN "
+                                           "reservation_items i ON i.reservation_id = r.id "
+                                           "WHERE i.product_id = 20 AND r.status = 'committed'"),
+                     10);
+}
+END_TEST
+
+START_TEST(test_one_idempotency_key_twenty_times_makes_one_order)
+{
+    struct buyer b[20];
+    char key[64];
+    long long user = new_user();
+    long long before = stock_field(3, "available");
+    long status = 0;
+    json_t *doc;
+    char other[160];
+    const char *headers[] = {NULL, NULL};
+    char header[100];
+
+    snprintf(key, sizeof(key), "checkout-%lld", user);
+    for (size_t i = 0; i < 20; i++) {
+        memset(&b[i], 0, sizeof(b[i]));
+        direct_body(b[i].body, sizeof(b[i].body), user, 3, 2);
+        b[i].key = key;
+    }
+    buy_all(b, 10); /* ten at once */
+    for (size_t i = 10; i < 20; i++)
+        buy(&b[i]); /* then ten one after another */
+    for (size_t i = 0; i < 20; i++) {
+        ck_assert_msg(b[i].status == 201, "attempt %zu: %ld", i, b[i].status);
+        ck_assert_str_eq(b[i].order_id, b[0].order_id);
+    }
+    ck_assert_int_eq(orders_of(user), 1);
+    ck_assert_int_eq(stock_field(3, "available"), before - 2);
+    /* the same key for another request is refused, and creates nothing */
+    direct_body(other, sizeof(other), user, 3, 1);
+    snprintf(header, sizeof(header), "Idempotency-Key: %s", key);
+    headers[0] = header;
+    doc = call(MS_SVC_ORDER, "POST", "/orders", other, headers, &status);
+    ck_assert_int_eq(status, 422);
+    json_decref(doc);
+    ck_assert_int_eq(orders_of(user), 1);
+}
+END_TEST
+
+/* ---- failures ---- */
+
+START_TEST(test_inventory_down_order_fails_fast_and_leaves_nothing)
+{
+    long long user = new_user();
+    char body[64], url[128];
+    struct ms_test_response r;
+    char *retry;
+
+    cart_add(user, 4, 1);
+    ck_assert_int_eq(ms_test_stack_stop_one(&st, MS_SVC_INVENTORY, SIGTERM), 0);
+    snprintf(body, sizeof(body), "{\"user_id\":%lld}", user);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/orders", port_of(MS_SVC_ORDER));
+    ck_assert_int_eq(ms_test_http("POST", url, body, NULL, 15000, &r), 0);
+    ck_assert_int_eq(r.status, 503);
+    ck_assert_double_lt(r.seconds, 2.0);
+    retry = ms_test_header(&r, "Retry-After");
+    ck_assert_ptr_nonnull(retry);
+    ck_assert_ptr_nonnull(strstr(r.body, "inventory"));
+    free(retry);
+    ms_test_response_free(&r);
+    all_running();
+    ck_assert_int_eq(orders_of(user), 0);
+    ck_assert_int_eq(cart_lines(user), 1);
+}
+END_TEST
+
+static double metric_of(enum ms_test_svc s, const char *series)
+{
+    return ms_test_metric(port_of(s), series);
+}
+
+START_TEST(test_breaker_opens_on_failing_inventory_and_closes_after)
+{
+    static const char *const breaker_env[] = {"ADMIN_ENABLED=true", "INVENTORY_BREAKER_FAILURES=3",
+                                              "INVENTORY_BREAKER_OPEN_MS=1500",
+                                              "INVENTORY_RETRIES=0", NULL};
+    const char *calls = "http_requests_total{service=\"inventory\",method=\"POST\","
+                        "route=\"/inventory/reservations\",code=\"503\"}";
+    long long user = new_user();
+    char body[160];
+    double seen;
+
+    ck_assert_int_eq(ms_test_stack_stop_one(&st, MS_SVC_ORDER, SIGTERM), 0);
+    order_customised = true;
+    ck_assert_int_eq(ms_test_stack_start_one(&st, MS_SVC_ORDER, breaker_env), 0);
+    json_decref(call_ok(MS_SVC_INVENTORY, "PUT", "/admin/faults",
+                        "{\"abort_status\":503,\"abort_percent\":100}", 200));
+    direct_body(body, sizeof(body), user, 5, 1);
+    for (int i = 0; i < 3; i++)
+        json_decref(call_ok(MS_SVC_ORDER, "POST", "/orders", body, 503));
+    ck_assert_double_eq(metric_of(MS_SVC_ORDER, "circuit_breaker_state{upstream=\"inventory\"}"),
+                        1);
+    seen = metric_of(MS_SVC_INVENTORY, calls);
+    ck_assert_double_ge(seen, 2); /* each failed reservation's release counts as a failure too */
+    for (int i = 0; i < 3; i++)
+        json_decref(call_ok(MS_SVC_ORDER, "POST", "/orders", body, 503));
+    /* open: the orders failed without a single call reaching inventory */
+    ck_assert_double_eq(metric_of(MS_SVC_INVENTORY, calls), seen);
+    ck_assert_double_ge(metric_of(MS_SVC_ORDER, "upstream_requests_total{upstream=\"inventory\","
+                                                "outcome=\"rejected\"}"),
+                        3);
+    json_decref(call_ok(MS_SVC_INVENTORY, "DELETE", "/admin/faults", NULL, 200));
+    ms_sleep_ms(1600);
+    json_decref(call_ok(MS_SVC_ORDER, "POST", "/orders", body, 201));
+    ck_assert_double_eq(metric_of(MS_SVC_ORDER, "circuit_breaker_state{upstream=\"inventory\"}"),
+                        0);
+    ck_assert_int_eq(orders_of(user), 1);
+}
+END_TEST
+
+START_TEST(test_notification_stopped_during_thirty_orders_loses_none)
+{
+    long long user = new_user();
+    char body[160], path[64];
+
+    ck_assert_int_eq(ms_test_stack_stop_one(&st, MS_SVC_NOTIFICATION, SIGTERM), 0);
+    direct_body(body, sizeof(body), user, 2, 1);
+    for (int i = 0; i < 30; i++)
+        json_decref(call_ok(MS_SVC_ORDER, "POST", "/orders", body, 201));
+    all_running();
+    snprintf(path, sizeof(path), "/notifications?user_id=%lld", user);
+    ck_assert_int_eq(wait_notifications(path, 30, 15000), 30);
+    ms_sleep_ms(500);
+    ck_assert_int_eq(wait_notifications(path, 31, 200), 30); /* and not one more */
+    ck_assert_int_eq(db_count("notification", "SELECT count(*) - count(DISTINCT order_id) FROM "
+                                              "notifications"),
+                     0);
+}
+END_TEST
+
+START_TEST(test_slow_product_service_degrades_the_cart_not_the_order_history)
+{
+    long long user = new_user();
+    char path[64], url[128];
+    struct ms_test_response r;
+    json_t *doc;
+
+    cart_add(user, 7, 1);
+    json_decref(call_ok(MS_SVC_PRODUCT, "PUT", "/admin/faults",
+                        "{\"delay_ms\":1500,\"delay_percent\":100}", 200));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/cart/%lld", port_of(MS_SVC_CART), user);
+    ck_assert_int_eq(ms_test_http("GET", url, NULL, NULL, 5000, &r), 0);
+    json_decref(call_ok(MS_SVC_PRODUCT, "DELETE", "/admin/faults", NULL, 200));
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_double_lt(r.seconds, 1.0);
+    doc = ms_test_json(&r);
+    ck_assert(json_is_true(json_object_get(doc, "degraded")));
+    ck_assert_int_eq(json_array_size(json_object_get(doc, "items")), 1);
+    json_decref(doc);
+    ms_test_response_free(&r);
+    snprintf(path, sizeof(path), "/orders?user_id=%lld", user);
+    json_decref(call_ok(MS_SVC_ORDER, "GET", path, NULL, 200));
+}
+END_TEST
+
+/* ---- bad input ---- */
+
+START_TEST(test_bad_orders_get_4xx_and_write_nothing)
+{
+    long long user = new_user();
+    char bodies[16][200];
+    long long orders_before = db_count("order", "SELECT count(*) FROM orders");
+    int n = 0;
+
+    snprintf(bodies[n++], 200, "{\"user_id\":%lld", user);
+    snprintf(bodies[n++], 200, "{\"user_id\":\"%lld\"}", user);
+    snprintf(bodies[n++], 200, "{\"items\":[{\"product_id\":1,\"quantity\":1}]}");
+    snprintf(bodies[n++], 200, "{\"user_id\":%lld,\"items\":[]}", user);
+    snprintf(bodies[n++], 200, "{\"user_id\":%lld,\"items\":[{\"product_id\":1,\"quantity\":0}]}",
+             user);
+    snprintf(bodies[n++], 200, "{\"user_id\":%lld,\"items\":[{\"product_id\":1,\"quantity\":-2}]}",
+             user);
+    snprintf(bodies[n++], 200, "{\"user_id\":%lld,\"items\":[{\"product_id\":1,\"quantity\":100}]}",
+             user);
+    snprintf(bodies[n++], 200,
+             "{\"user_id\":%lld,\"items\":[{\"product_id\":1,\"quantity\":99999999999999999999}]}",
+             user);
+    snprintf(bodies[n++], 200,
+             "{\"user_id\":%lld,\"items\":[{\"product_id\":1,\"quantity\":1,"
+             "\"price_cents\":1}]}",
+             user);
+    snprintf(bodies[n++], 200,
+             "{\"user_id\":%lld,\"items\":[{\"product_id\":1,\"quantity\":1},"
+             "{\"product_id\":1,\"quantity\":2}]}",
+             user);
+    snprintf(bodies[n++], 200, "{\"user_id\":%lld,\"total_cents\":1}", user);
+    snprintf(bodies[n++], 200, "[1,2,3]");
+    snprintf(bodies[n++], 200, "{\"user_id\":\"1; DROP TABLE orders;--\"}");
+    snprintf(bodies[n++], 200, "{\"user_id\":%lld}", user); /* the cart is empty */
+    for (int i = 0; i < n; i++) {
+        long status = 0;
+        json_t *doc = call(MS_SVC_ORDER, "POST", "/orders", bodies[i], NULL, &status);
+        ck_assert_msg(status == 400, "%s: %ld", bodies[i], status);
+        ck_assert_ptr_nonnull(json_object_get(doc, "error"));
+        json_decref(doc);
+    }
+    snprintf(bodies[0], 200,
+             "{\"user_id\":2000000000,\"items\":[{\"product_id\":1,\"quantity\":1}]}");
+    json_decref(call_ok(MS_SVC_ORDER, "POST", "/orders", bodies[0], 404)); /* unknown user */
+    direct_body(bodies[0], 200, user, 424242, 1);
+    json_decref(call_ok(MS_SVC_ORDER, "POST", "/orders", bodies[0], 404)); /* unknown product */
+    json_decref(call_ok(MS_SVC_ORDER, "GET", "/orders/not-a-uuid", NULL, 400));
+    json_decref(
+        call_ok(MS_SVC_ORDER, "GET", "/orders/00000000-0000-4000-8000-000000000000", NULL, 404));
+    json_decref(call_ok(MS_SVC_ORDER, "GET", "/orders", NULL, 400));
+    json_decref(call_ok(MS_SVC_ORDER, "GET", "/orders?user_id=abc", NULL, 400));
+    ck_assert_int_eq(db_count("order", "SELECT count(*) FROM orders"), orders_before);
+}
+END_TEST
+
+static Suite *shopping_suite(void)
+{
+    Suite *s = suite_create("shopping_flow");
+    TCase *tc = tcase_create("stack");
+
+    tcase_add_unchecked_fixture(tc, stack_up, stack_down);
+    tcase_add_checked_fixture(tc, all_running, order_defaults);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_journey_from_sign_up_to_notification);
+    tcase_add_test(tc, test_fifty_parallel_orders_for_ten_in_stock);
+    tcase_add_test(tc, test_one_idempotency_key_twenty_times_makes_one_order);
+    tcase_add_test(tc, test_inventory_down_order_fails_fast_and_leaves_nothing);
+    tcase_add_test(tc, test_breaker_opens_on_failing_inventory_and_closes_after);
+    tcase_add_test(tc, test_notification_stopped_during_thirty_orders_loses_none);
+    tcase_add_test(tc, test_slow_product_service_degrades_the_cart_not_the_order_history);
+    tcase_add_test(tc, test_bad_orders_get_4xx_and_write_nothing);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    /* unforked: the services a test stops and starts must stay known to the next one */
+    return ms_test_main(shopping_suite(), false);
+}

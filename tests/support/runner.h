@@ -1,0 +1,14 @@
+/* The main() every Check suite shares. */
+#ifndef MS_TEST_RUNNER_H
+#define MS_TEST_RUNNER_H
+
+#include <check.h>
+#include <stdbool.h>
+
+/* Runs suite with CK_NORMAL output between curl_global_init and curl_global_cleanup (harmless for
+ * suites that never use libcurl). fork false runs every test in this process (CK_NOFORK), for
+ * suites whose tests need threads the process started. Returns EXIT_SUCCESS when every test
+ * passed, EXIT_FAILURE otherwise. */
+int ms_test_main(Suite *suite, bool fork);
+
+#endif
