@@ -9,16 +9,14 @@
 
 #include "ms/err.h"
 
-static int fail(struct ms_verr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(struct ms_verr *e, const char *fmt, ...)
+int ms_verr_set(struct ms_verr *e, int rc, const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
     va_end(ap);
-    return MS_EINVAL;
+    return rc;
 }
 
 json_t *ms_json_parse(const char *buf, size_t len, struct ms_verr *e)
@@ -27,12 +25,13 @@ json_t *ms_json_parse(const char *buf, size_t len, struct ms_verr *e)
     json_t *doc;
 
     if (len == 0) {
-        fail(e, "request body must be a JSON document");
+        ms_verr_set(e, MS_EINVAL, "request body must be a JSON document");
         return NULL;
     }
     doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!doc)
-        fail(e, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+        ms_verr_set(e, MS_EINVAL, "malformed JSON at line %d, column %d: %s", jerr.line,
+                    jerr.column, jerr.text);
     return doc;
 }
 
@@ -69,13 +68,13 @@ int ms_json_object_with_keys(const json_t *obj, const char *allowed, struct ms_v
     json_t *value;
 
     if (!json_is_object(obj))
-        return fail(e, "request body must be a JSON object");
+        return ms_verr_set(e, MS_EINVAL, "request body must be a JSON object");
     json_object_foreach((json_t *)obj, key, value)
     {
         (void)value;
         if (!key_allowed(allowed, key))
-            return fail(e, "unknown field \"%.*s\" (expected: %s)", quote_len(key, 64), key,
-                        allowed);
+            return ms_verr_set(e, MS_EINVAL, "unknown field \"%.*s\" (expected: %s)",
+                               quote_len(key, 64), key, allowed);
     }
     return 0;
 }
@@ -91,10 +90,10 @@ int ms_json_int_opt(const json_t *obj, const char *key, long long min, long long
         return 0;
     }
     if (!json_is_integer(v))
-        return fail(e, "%s must be an integer from %lld to %lld", key, min, max);
+        return ms_verr_set(e, MS_EINVAL, "%s must be an integer from %lld to %lld", key, min, max);
     n = json_integer_value(v);
     if (n < min || n > max)
-        return fail(e, "%s must be an integer from %lld to %lld", key, min, max);
+        return ms_verr_set(e, MS_EINVAL, "%s must be an integer from %lld to %lld", key, min, max);
     *out = n;
     return 0;
 }
@@ -105,7 +104,7 @@ int ms_json_int(const json_t *obj, const char *key, long long min, long long max
     json_t *v = json_object_get(obj, key);
 
     if (!v || json_is_null(v))
-        return fail(e, "%s is required", key);
+        return ms_verr_set(e, MS_EINVAL, "%s is required", key);
     return ms_json_int_opt(obj, key, min, max, 0, out, e);
 }
 
@@ -116,12 +115,13 @@ int ms_json_str(const json_t *obj, const char *key, size_t min_len, size_t max_l
     size_t len;
 
     if (!v || json_is_null(v))
-        return fail(e, "%s is required", key);
+        return ms_verr_set(e, MS_EINVAL, "%s is required", key);
     if (!json_is_string(v))
-        return fail(e, "%s must be a string", key);
+        return ms_verr_set(e, MS_EINVAL, "%s must be a string", key);
     len = json_string_length(v);
     if (len < min_len || len > max_len)
-        return fail(e, "%s must be %zu to %zu characters long", key, min_len, max_len);
+        return ms_verr_set(e, MS_EINVAL, "%s must be %zu to %zu characters long", key, min_len,
+                           max_len);
     *out = json_string_value(v);
     return 0;
 }

@@ -2,37 +2,27 @@
 #include "ms/migrator.h"
 
 #include "ms/breaker.h"
-#include "ms/clock.h"
 #include "ms/err.h"
 #include "ms/log.h"
+#include "ms/server.h"
 
-/* Sleeps up to ms, waking early when asked to stop. */
-static void nap(struct ms_migrator *m, int64_t ms)
-{
-    int64_t until = ms_now_ms() + ms;
-
-    while (!atomic_load(&m->stopping) && ms_now_ms() < until)
-        ms_sleep_ms(20);
-}
-
-static void *run(void *arg)
+static void run(struct ms_task *task, void *arg)
 {
     struct ms_migrator *m = arg;
+    int attempt = 0;
 
-    for (int attempt = 0; !atomic_load(&m->stopping); attempt++) {
+    do {
         int rc = ms_pg_migrate(m->pool, m->lock_name, m->migrations, m->n);
         if (rc == 0) {
             atomic_store(&m->done, true);
             ms_log_json_new(MS_LOG_INFO,
                             json_pack("{s:s,s:i}", "event", "migrated", "migrations", (int)m->n));
-            break;
+            return;
         }
         ms_log_json_new(MS_LOG_WARN, json_pack("{s:s,s:s,s:i}", "event", "migration_retry", "error",
                                                ms_strerror(rc), "attempt", attempt));
         /* capped so a database that comes back is noticed within a couple of seconds */
-        nap(m, 250 + ms_backoff_ms(attempt < 4 ? attempt : 4, 100, 2000));
-    }
-    return NULL;
+    } while (ms_task_nap(task, 250 + ms_backoff_ms(attempt < 4 ? attempt++ : 4, 100, 2000)));
 }
 
 int ms_migrator_start(struct ms_migrator *m, struct ms_pg_pool *pool, const char *lock_name,
@@ -43,11 +33,7 @@ int ms_migrator_start(struct ms_migrator *m, struct ms_pg_pool *pool, const char
     m->migrations = migrations;
     m->n = n;
     atomic_store(&m->done, false);
-    atomic_store(&m->stopping, false);
-    if (pthread_create(&m->thread, NULL, run, m) != 0)
-        return MS_ENOMEM;
-    m->started = true;
-    return 0;
+    return ms_task_start(&m->task, run, m);
 }
 
 bool ms_migrator_done(const struct ms_migrator *m)
@@ -64,11 +50,16 @@ int ms_migrator_check(void *migrator)
     return ms_pg_ping(m->pool) == 0 ? 0 : MS_EUNAVAIL;
 }
 
+int ms_migrator_serve(struct ms_migrator *m, struct ms_server *srv, struct ms_pg_pool *pool,
+                      const char *name)
+{
+    int rc = ms_server_add_check(srv, "postgres", ms_migrator_check, m, true);
+
+    return rc ? rc
+              : ms_migrator_start(m, pool, name, ms_service_migrations, ms_service_migrations_len);
+}
+
 void ms_migrator_stop(struct ms_migrator *m)
 {
-    if (!m->started)
-        return;
-    atomic_store(&m->stopping, true);
-    pthread_join(m->thread, NULL);
-    m->started = false;
+    ms_task_stop(&m->task);
 }

@@ -375,3 +375,8 @@ int ms_redis_ping(struct ms_redis_pool *pool)
         freeReplyObject(reply);
     return rc < 0 ? MS_EUNAVAIL : 0;
 }
+
+int ms_redis_check(void *pool)
+{
+    return ms_redis_ping(pool);
+}

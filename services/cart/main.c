@@ -11,11 +11,6 @@
 #define DEFAULT_REDIS_URL "redis://127.0.0.1:56379/0"
 #define DEFAULT_PRODUCT_URL "http://127.0.0.1:3001"
 
-static int redis_check(void *pool)
-{
-    return ms_redis_ping(pool);
-}
-
 struct settings {
     struct ms_server_config server;
     struct ms_redis_config redis;
@@ -37,7 +32,7 @@ static int load_settings(struct settings *s)
 static int wire(struct ms_server *srv, struct cart_svc *svc)
 {
     if (ms_server_add_routes(srv, cart_routes, cart_routes_len) ||
-        ms_server_add_check(srv, "redis", redis_check, svc->redis, true))
+        ms_server_add_check(srv, "redis", ms_redis_check, svc->redis, true))
         return -1;
     return 0;
 }

@@ -35,6 +35,12 @@ static void answer_cart(struct cart_svc *svc, struct ms_res *res, struct cart *c
     ms_res_json_new(res, 200, cart_to_json(cart));
 }
 
+/* Why the cart store failed, for the client: carts live in Redis alone. */
+static const char *store_trouble(int rc)
+{
+    return rc == MS_ETIMEDOUT ? "the cart store timed out" : "the cart store is unavailable";
+}
+
 /* GET /cart/{userId}: the cart, items in product id order. */
 static void get_cart(struct ms_req *req, struct ms_res *res)
 {
@@ -46,7 +52,7 @@ static void get_cart(struct ms_req *req, struct ms_res *res)
         goto out;
     rc = cart_store_get(req->svc, user, &cart);
     if (rc) {
-        ms_res_error(res, rc, "reading cart %lld", user);
+        ms_res_error(res, rc, "cannot read cart %lld: %s", user, store_trouble(rc));
         goto out;
     }
     answer_cart(req->svc, res, &cart);
@@ -67,6 +73,11 @@ static void add_item(struct ms_req *req, struct ms_res *res)
     if (cart_id_or_400(req, res, "userId", &user) || cart_line_from_json_or_400(req, res, &line))
         goto out;
     rc = catalog_product_check(req->svc, line.product_id);
+    if (rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT) {
+        ms_res_error(res, rc, "cannot confirm product %lld: the product service is unavailable",
+                     line.product_id);
+        goto out;
+    }
     if (rc == 0)
         rc = cart_store_add(req->svc, user, &line, &cart);
     if (rc == MS_ENOTFOUND)
@@ -74,7 +85,7 @@ static void add_item(struct ms_req *req, struct ms_res *res)
     else if (rc == MS_ECONFLICT)
         ms_res_error(res, rc, "a cart holds at most %d different products", CART_LINES_MAX);
     else if (rc)
-        ms_res_error(res, rc, "adding product %lld to cart %lld", line.product_id, user);
+        ms_res_error(res, rc, "cannot add to cart %lld: %s", user, store_trouble(rc));
     else
         answer_cart(req->svc, res, &cart);
 out:
@@ -96,7 +107,7 @@ static void remove_item(struct ms_req *req, struct ms_res *res)
     if (rc == MS_ENOTFOUND)
         ms_res_error(res, rc, "product %lld is not in cart %lld", product, user);
     else if (rc)
-        ms_res_error(res, rc, "removing product %lld from cart %lld", product, user);
+        ms_res_error(res, rc, "cannot change cart %lld: %s", user, store_trouble(rc));
     else
         answer_cart(req->svc, res, &cart);
 out:
@@ -114,7 +125,7 @@ static void clear_cart(struct ms_req *req, struct ms_res *res)
         goto out;
     rc = cart_store_clear(req->svc, user);
     if (rc)
-        ms_res_error(res, rc, "clearing cart %lld", user);
+        ms_res_error(res, rc, "cannot clear cart %lld: %s", user, store_trouble(rc));
     else
         ms_res_empty(res, 204);
 out:

@@ -3,8 +3,6 @@
 #define INVENTORY_H
 
 #include <jansson.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -14,6 +12,7 @@
 #include "ms/req.h"
 #include "ms/res.h"
 #include "ms/router.h"
+#include "ms/task.h"
 
 enum {
     INVENTORY_AVAILABLE_MAX = 1000000,
@@ -70,9 +69,7 @@ struct shortfall {
 struct inventory_reaper {
     int ttl_s;
     int interval_s;
-    atomic_bool stopping;
-    bool started;
-    pthread_t thread;
+    struct ms_task task;
 };
 
 struct inventory_svc {

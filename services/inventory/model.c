@@ -1,6 +1,5 @@
 /* Inventory validation and serialisation: product and reservation ids, stock levels,
  * reservations. */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,18 +15,6 @@ static const char id_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 #define ID_RULE "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'"
 
 static const char *const status_names[] = {"held", "committed", "released"};
-
-static int fail(struct ms_verr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(struct ms_verr *e, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-    va_end(ap);
-    return MS_EINVAL;
-}
 
 static bool reservation_id_valid(const char *id)
 {
@@ -76,11 +63,11 @@ static int item_from_json(const json_t *v, size_t i, struct reservation_item *ou
     struct ms_verr why;
 
     if (!json_is_object(v))
-        return fail(e, "items[%zu] must be an object", i);
+        return ms_verr_set(e, MS_EINVAL, "items[%zu] must be an object", i);
     if (ms_json_object_with_keys(v, "product_id,quantity", &why) ||
         ms_json_int(v, "product_id", 1, INT32_MAX, &out->product_id, &why) ||
         ms_json_int(v, "quantity", 1, INVENTORY_QUANTITY_MAX, &out->quantity, &why))
-        return fail(e, "items[%zu]: %.160s", i, why.msg);
+        return ms_verr_set(e, MS_EINVAL, "items[%zu]: %.160s", i, why.msg);
     return 0;
 }
 
@@ -98,7 +85,8 @@ static int items_from_json(const json_t *items, struct reservation *out, struct 
     size_t n = json_array_size(items);
 
     if (!json_is_array(items) || n < 1 || n > INVENTORY_ITEMS_MAX)
-        return fail(e, "items must be an array of 1 to %d items", INVENTORY_ITEMS_MAX);
+        return ms_verr_set(e, MS_EINVAL, "items must be an array of 1 to %d items",
+                           INVENTORY_ITEMS_MAX);
     for (size_t i = 0; i < n; i++)
         if (item_from_json(json_array_get(items, i), i, &out->items[i], e))
             return MS_EINVAL;
@@ -106,8 +94,8 @@ static int items_from_json(const json_t *items, struct reservation *out, struct 
     qsort(out->items, n, sizeof(out->items[0]), by_product);
     for (size_t i = 1; i < n; i++)
         if (out->items[i].product_id == out->items[i - 1].product_id)
-            return fail(e, "product %lld appears more than once in items",
-                        out->items[i].product_id);
+            return ms_verr_set(e, MS_EINVAL, "product %lld appears more than once in items",
+                               out->items[i].product_id);
     return 0;
 }
 
@@ -121,7 +109,7 @@ int reservation_or_400(struct ms_req *req, struct ms_res *res, struct reservatio
     if (rc == 0)
         rc = ms_json_str(req->json, "reservation_id", 1, INVENTORY_RESERVATION_ID_MAX, &id, &e);
     if (rc == 0 && !reservation_id_valid(id))
-        rc = fail(&e, "reservation_id " ID_RULE);
+        rc = ms_verr_set(&e, MS_EINVAL, "reservation_id " ID_RULE);
     if (rc == 0)
         rc = items_from_json(json_object_get(req->json, "items"), out, &e);
     if (rc) {

@@ -9,15 +9,6 @@
 /* Reservations listed per query; a full batch is followed at once by another. */
 enum { REAP_BATCH = 100 };
 
-/* Sleeps up to ms, waking early when asked to stop. */
-static void nap(struct inventory_reaper *r, int64_t ms)
-{
-    int64_t until = ms_now_ms() + ms;
-
-    while (!atomic_load(&r->stopping) && ms_now_ms() < until)
-        ms_sleep_ms(50);
-}
-
 /* Releases one expired reservation through the very code a client's release runs. True when
  * this call released it. */
 static bool expire(struct inventory_svc *svc, const char *id)
@@ -50,7 +41,7 @@ static int reap(struct inventory_svc *svc)
     int rc = 0;
 
     /* stops after a batch not wholly released, so one that keeps failing cannot spin */
-    while (rc == 0 && released == REAP_BATCH && !atomic_load(&svc->reaper.stopping)) {
+    while (rc == 0 && released == REAP_BATCH && !ms_task_stopping(&svc->reaper.task)) {
         rc = inventory_store_expired(svc, svc->reaper.ttl_s, ids, REAP_BATCH, &n);
         released = 0;
         for (size_t i = 0; rc == 0 && i < n; i++)
@@ -63,12 +54,12 @@ static int reap(struct inventory_svc *svc)
     return rc;
 }
 
-static void *run(void *arg)
+static void run(struct ms_task *task, void *arg)
 {
     struct inventory_svc *svc = arg;
     bool failing = false;
 
-    while (!atomic_load(&svc->reaper.stopping)) {
+    do {
         /* before the schema exists there is nothing to reap */
         if (ms_migrator_done(&svc->migrator)) {
             int rc = reap(svc);
@@ -78,31 +69,17 @@ static void *run(void *arg)
                                                        "error", ms_strerror(rc)));
             failing = rc != 0;
         }
-        nap(&svc->reaper, (int64_t)svc->reaper.interval_s * 1000);
-    }
-    return NULL;
+    } while (ms_task_nap(task, (int64_t)svc->reaper.interval_s * 1000));
 }
 
 int inventory_reaper_start(struct inventory_svc *svc, int ttl_s, int interval_s)
 {
-    struct inventory_reaper *r = &svc->reaper;
-
-    r->ttl_s = ttl_s;
-    r->interval_s = interval_s;
-    atomic_store(&r->stopping, false);
-    if (pthread_create(&r->thread, NULL, run, svc) != 0)
-        return MS_ENOMEM;
-    r->started = true;
-    return 0;
+    svc->reaper.ttl_s = ttl_s;
+    svc->reaper.interval_s = interval_s;
+    return ms_task_start(&svc->reaper.task, run, svc);
 }
 
 void inventory_reaper_stop(struct inventory_svc *svc)
 {
-    struct inventory_reaper *r = &svc->reaper;
-
-    if (!r->started)
-        return;
-    atomic_store(&r->stopping, true);
-    pthread_join(r->thread, NULL);
-    r->started = false;
+    ms_task_stop(&svc->reaper.task);
 }

@@ -38,7 +38,7 @@ static void get_stock(struct ms_req *req, struct ms_res *res)
         return;
     }
     if (rc) {
-        ms_res_error(res, rc, "reading the stock of product %lld", id);
+        ms_res_error(res, rc, "cannot read the stock of product %lld: %s", id, ms_strerror(rc));
         return;
     }
     ms_res_json_new(res, 200, stock_to_json(&stock));
@@ -55,7 +55,7 @@ static void put_stock(struct ms_req *req, struct ms_res *res)
         return;
     rc = inventory_store_set_stock(req->svc, id, available, &stock);
     if (rc) {
-        ms_res_error(res, rc, "setting the stock of product %lld", id);
+        ms_res_error(res, rc, "cannot set the stock of product %lld: %s", id, ms_strerror(rc));
         return;
     }
     ms_res_json_new(res, 200, stock_to_json(&stock));
@@ -71,7 +71,7 @@ static void reserve_failed(struct inventory_svc *svc, struct ms_res *res, int rc
     else if (rc == MS_ENOTFOUND)
         ms_res_error(res, rc, "no stock for product %lld", miss->product_id);
     else
-        ms_res_error(res, rc, "reserving stock");
+        ms_res_error(res, rc, "cannot reserve stock: %s", ms_strerror(rc));
 }
 
 /* POST /inventory/reservations: holds stock for every item, all or nothing. A reservation id
@@ -112,7 +112,7 @@ static void get_reservation(struct ms_req *req, struct ms_res *res)
         return;
     }
     if (rc) {
-        ms_res_error(res, rc, "reading reservation %s", id);
+        ms_res_error(res, rc, "cannot read reservation %s: %s", id, ms_strerror(rc));
         return;
     }
     ms_res_json_new(res, 200, reservation_to_json(&r));
@@ -128,7 +128,7 @@ static void settle_failed(struct inventory_svc *svc, struct ms_res *res, int rc,
     else if (rc == MS_ENOTFOUND)
         ms_res_error(res, rc, "reservation %s not found", id);
     else
-        ms_res_error(res, rc, "settling reservation %s", id);
+        ms_res_error(res, rc, "cannot settle reservation %s: %s", id, ms_strerror(rc));
 }
 
 /* Commit and release: held → target; a reservation already at target answers as it is. */

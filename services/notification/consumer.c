@@ -18,7 +18,6 @@ enum {
     BACKOFF_CAP_MS = 1000, /* a dependency that is back is noticed within about a second */
     BACKOFF_STEPS = 4,
     GAUGE_EVERY_MS = 1000,
-    NAP_SLICE_MS = 20,
     CLAIM_PERIOD_MIN_MS = 100,
 };
 
@@ -41,26 +40,12 @@ struct consumer {
     struct ms_verr why; /* the last failure, for the retry log line */
 };
 
-static bool stopping(const struct consumer *c)
-{
-    return atomic_load(&c->svc->stopping);
-}
-
-/* Sleeps up to ms, waking early when asked to stop. */
-static void nap(const struct consumer *c, int64_t ms)
-{
-    int64_t until = ms_now_ms() + ms;
-
-    while (!stopping(c) && ms_now_ms() < until)
-        ms_sleep_ms(NAP_SLICE_MS);
-}
-
 static enum step connect_stream(struct consumer *c)
 {
     int rc = ms_redis_acquire(c->svc->stream_redis, &c->conn);
 
     if (rc) {
-        notify_fail(&c->why, rc, "connecting to Redis: %s", ms_strerror(rc));
+        ms_verr_set(&c->why, rc, "connecting to Redis: %s", ms_strerror(rc));
         return STEP_REDIS_FAILED;
     }
     if (stream_group_create(c->conn, &c->svc->stream, &c->why))
@@ -106,11 +91,11 @@ static enum notify_result record(struct consumer *c, const char *id, const redis
             return inserted ? NOTIFY_SENT : NOTIFY_DUPLICATE;
         }
         if (rc != MS_EINVAL) {
-            notify_fail(&c->why, rc, "storing entry %s: %s", id, ms_strerror(rc));
+            ms_verr_set(&c->why, rc, "storing entry %s: %s", id, ms_strerror(rc));
             return NOTIFY_ERROR;
         }
         /* retrying a row PostgreSQL refuses would block the stream for good */
-        notify_fail(&e, rc, "PostgreSQL refused the row");
+        ms_verr_set(&e, rc, "PostgreSQL refused the row");
     }
     log_entry(MS_LOG_WARN, "invalid_event", id, NULL, e.msg);
     return NOTIFY_INVALID;
@@ -209,16 +194,17 @@ static enum step step(struct consumer *c)
     return read_batch(c);
 }
 
-static void *run(void *arg)
+static void run(struct ms_task *task, void *arg)
 {
     struct consumer c = {.svc = arg, .claim_cursor = "0-0"};
     int failures = 0;
+    bool running = true;
 
     ms_log_json_new(MS_LOG_INFO,
                     json_pack("{s:s,s:s,s:s,s:s}", "event", "consumer_started", "stream",
                               c.svc->stream.key, "group", c.svc->stream.group, "consumer",
                               c.svc->stream.consumer));
-    while (!stopping(&c)) {
+    while (running && !ms_task_stopping(task)) {
         enum step s = step(&c);
 
         if (s == STEP_OK) {
@@ -231,29 +217,21 @@ static void *run(void *arg)
         if (s != STEP_NO_SCHEMA)
             ms_log_json_new(MS_LOG_WARN,
                             json_pack("{s:s,s:s}", "event", "consumer_retry", "error", c.why.msg));
-        nap(&c, BACKOFF_FLOOR_MS + ms_backoff_ms(failures, BACKOFF_BASE_MS, BACKOFF_CAP_MS));
+        running = ms_task_nap(task, BACKOFF_FLOOR_MS +
+                                        ms_backoff_ms(failures, BACKOFF_BASE_MS, BACKOFF_CAP_MS));
         if (failures < BACKOFF_STEPS)
             failures++;
     }
     disconnect(&c);
     ms_log_json_new(MS_LOG_INFO, json_pack("{s:s}", "event", "consumer_stopped"));
-    return NULL;
 }
 
 int notification_consumer_start(struct notification_svc *svc)
 {
-    atomic_store(&svc->stopping, false);
-    if (pthread_create(&svc->consumer, NULL, run, svc) != 0)
-        return MS_ENOMEM;
-    svc->consumer_started = true;
-    return 0;
+    return ms_task_start(&svc->consumer, run, svc);
 }
 
 void notification_consumer_stop(struct notification_svc *svc)
 {
-    if (!svc->consumer_started)
-        return;
-    atomic_store(&svc->stopping, true);
-    pthread_join(svc->consumer, NULL);
-    svc->consumer_started = false;
+    ms_task_stop(&svc->consumer);
 }

@@ -15,11 +15,6 @@
 
 enum { NAME_MAX_LEN = 200 };
 
-static int redis_check(void *pool)
-{
-    return ms_redis_ping(pool);
-}
-
 struct settings {
     struct ms_server_config server;
     struct ms_pg_config pg;
@@ -70,11 +65,9 @@ static int wire(struct ms_server *srv, struct notification_svc *svc)
 {
     /* Redis is reported, not critical: the API serves from PostgreSQL while the consumer waits */
     if (ms_server_add_routes(srv, notification_routes, notification_routes_len) ||
-        ms_server_add_check(srv, "postgres", ms_migrator_check, &svc->migrator, true) ||
-        ms_server_add_check(srv, "redis", redis_check, svc->redis, false))
+        ms_server_add_check(srv, "redis", ms_redis_check, svc->redis, false))
         return -1;
-    return ms_migrator_start(&svc->migrator, svc->pg, "notification", ms_service_migrations,
-                             ms_service_migrations_len);
+    return ms_migrator_serve(&svc->migrator, srv, svc->pg, "notification");
 }
 
 int main(void)

@@ -3,23 +3,12 @@
 
 #include <ctype.h>
 #include <microhttpd.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ms/err.h"
-
-int notify_fail(struct ms_verr *e, int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-    va_end(ap);
-    return rc;
-}
 
 bool notify_order_id_ok(const char *s)
 {
@@ -108,9 +97,9 @@ static int event_values(const redisReply *fields, const char *values[EV_NFIELDS]
     bool seen[EV_NFIELDS] = {false};
 
     if (fields->type != REDIS_REPLY_ARRAY)
-        return notify_fail(e, MS_EINVAL, "the entry was deleted before it was read");
+        return ms_verr_set(e, MS_EINVAL, "the entry was deleted before it was read");
     if (fields->elements % 2 != 0)
-        return notify_fail(e, MS_EINVAL, "the entry's fields do not come in name/value pairs");
+        return ms_verr_set(e, MS_EINVAL, "the entry's fields do not come in name/value pairs");
     for (size_t i = 0; i < fields->elements; i += 2) {
         const redisReply *name = fields->element[i], *value = fields->element[i + 1];
         int f = name->type == REDIS_REPLY_STRING ? event_field_index(name) : -1;
@@ -118,15 +107,15 @@ static int event_values(const redisReply *fields, const char *values[EV_NFIELDS]
         if (f < 0)
             continue;
         if (seen[f])
-            return notify_fail(e, MS_EINVAL, "field %s appears twice", event_fields[f]);
+            return ms_verr_set(e, MS_EINVAL, "field %s appears twice", event_fields[f]);
         if (value->type != REDIS_REPLY_STRING || strlen(value->str) != value->len)
-            return notify_fail(e, MS_EINVAL, "field %s is not a plain string", event_fields[f]);
+            return ms_verr_set(e, MS_EINVAL, "field %s is not a plain string", event_fields[f]);
         values[f] = value->str;
         seen[f] = true;
     }
     for (int f = 0; f < EV_NFIELDS; f++)
         if (!seen[f])
-            return notify_fail(e, MS_EINVAL, "field %s is missing", event_fields[f]);
+            return ms_verr_set(e, MS_EINVAL, "field %s is missing", event_fields[f]);
     return 0;
 }
 
@@ -194,20 +183,20 @@ int order_event_parse(const redisReply *fields, struct order_event *ev, struct m
     if (event_values(fields, v, e))
         return MS_EINVAL;
     if (strcmp(v[EV_TYPE], "order.confirmed") != 0)
-        return notify_fail(e, MS_EINVAL, "type is not order.confirmed");
+        return ms_verr_set(e, MS_EINVAL, "type is not order.confirmed");
     if (!notify_order_id_ok(v[EV_ORDER_ID]))
-        return notify_fail(e, MS_EINVAL, "order_id must be 1 to %d characters of A-Z a-z 0-9 -",
+        return ms_verr_set(e, MS_EINVAL, "order_id must be 1 to %d characters of A-Z a-z 0-9 -",
                            NOTIFY_ORDER_ID_MAX);
     if (ms_parse_ll(v[EV_USER_ID], 1, NOTIFY_USER_ID_MAX, &ev->user_id))
-        return notify_fail(e, MS_EINVAL, "user_id must be an integer from 1 to %d",
+        return ms_verr_set(e, MS_EINVAL, "user_id must be an integer from 1 to %d",
                            NOTIFY_USER_ID_MAX);
     if (!email_ok(v[EV_EMAIL]))
-        return notify_fail(e, MS_EINVAL, "email must be 3 to %d printable characters around one @",
+        return ms_verr_set(e, MS_EINVAL, "email must be 3 to %d printable characters around one @",
                            NOTIFY_EMAIL_MAX);
     if (ms_parse_ll(v[EV_TOTAL], 0, INT64_MAX, &total))
-        return notify_fail(e, MS_EINVAL, "total_cents must be a non-negative integer");
+        return ms_verr_set(e, MS_EINVAL, "total_cents must be a non-negative integer");
     if (!rfc3339_ok(v[EV_CREATED_AT]))
-        return notify_fail(e, MS_EINVAL, "created_at must be an RFC 3339 time");
+        return ms_verr_set(e, MS_EINVAL, "created_at must be an RFC 3339 time");
     ev->order_id = v[EV_ORDER_ID];
     ev->email = v[EV_EMAIL];
     return 0;

@@ -3,8 +3,6 @@
 #define NOTIFICATION_H
 
 #include <hiredis/hiredis.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "ms/json.h"
@@ -13,6 +11,7 @@
 #include "ms/pg.h"
 #include "ms/redis.h"
 #include "ms/router.h"
+#include "ms/task.h"
 
 enum {
     NOTIFY_ORDER_ID_MAX = 64,
@@ -48,9 +47,7 @@ struct notification_svc {
     struct notify_stream stream;
     struct ms_series *results[NOTIFY_RESULT_COUNT];
     struct ms_series *pending; /* gauge: delivered to the group, not yet acknowledged */
-    atomic_bool stopping;      /* set by main, polled by the consumer thread */
-    pthread_t consumer;        /* valid while consumer_started */
-    bool consumer_started;
+    struct ms_task consumer;   /* reads the stream until the service stops */
 };
 
 /* A validated order.confirmed event. The strings borrow from the stream reply. */
@@ -69,8 +66,6 @@ struct notify_query {
 /* Writes the reason for a failure into e (printf-style) and returns rc, so that a lower layer
  * keeps the detail for the one place that logs or answers it (model.c; a candidate for common
  * as ms_verr_set). */
-int notify_fail(struct ms_verr *e, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* The route table (routes.c). */
 extern const struct ms_route notification_routes[];

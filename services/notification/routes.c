@@ -14,7 +14,7 @@ static void list_notifications(struct ms_req *req, struct ms_res *res)
         return;
     rc = notification_store_list(req->svc, &q, &page);
     if (rc) {
-        ms_res_error(res, rc, "listing notifications");
+        ms_res_error(res, rc, "cannot list notifications: %s", ms_strerror(rc));
         return;
     }
     ms_res_json_new(res, 200, page);

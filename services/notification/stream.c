@@ -14,9 +14,9 @@ static int command(struct ms_redis_conn *conn, int argc, const char **argv, redi
     int rc = ms_redis_cmd(conn, out, argc, argv, NULL);
 
     if (rc)
-        return notify_fail(why, rc, "%s: %s", argv[0], ms_strerror(rc));
+        return ms_verr_set(why, rc, "%s: %s", argv[0], ms_strerror(rc));
     if ((*out)->type == REDIS_REPLY_ERROR) {
-        notify_fail(why, MS_EUNAVAIL, "%s: %.150s", argv[0], (*out)->str);
+        ms_verr_set(why, MS_EUNAVAIL, "%s: %.150s", argv[0], (*out)->str);
         freeReplyObject(*out);
         *out = NULL;
         return MS_EUNAVAIL;
@@ -32,9 +32,9 @@ int stream_group_create(struct ms_redis_conn *conn, const struct notify_stream *
     int rc = ms_redis_cmd(conn, &reply, 6, argv, NULL);
 
     if (rc)
-        return notify_fail(why, rc, "XGROUP CREATE: %s", ms_strerror(rc));
+        return ms_verr_set(why, rc, "XGROUP CREATE: %s", ms_strerror(rc));
     if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0)
-        rc = notify_fail(why, MS_EUNAVAIL, "XGROUP CREATE: %.150s", reply->str);
+        rc = ms_verr_set(why, MS_EUNAVAIL, "XGROUP CREATE: %.150s", reply->str);
     freeReplyObject(reply);
     return rc;
 }
@@ -94,7 +94,7 @@ int stream_read(struct ms_redis_conn *conn, const struct notify_stream *s, const
     if (rc || (*reply)->type == REDIS_REPLY_NIL)
         return rc;
     *entries = read_entries(*reply);
-    return *entries ? 0 : notify_fail(why, MS_EINTERNAL, "XREADGROUP: unexpected reply");
+    return *entries ? 0 : ms_verr_set(why, MS_EINTERNAL, "XREADGROUP: unexpected reply");
 }
 
 int stream_claim(struct ms_redis_conn *conn, const struct notify_stream *s,
@@ -116,10 +116,10 @@ int stream_claim(struct ms_redis_conn *conn, const struct notify_stream *s,
     /* [next cursor, entries, deleted ids]: Redis 7 drops deleted entries from the PEL itself */
     if ((*reply)->type != REDIS_REPLY_ARRAY || (*reply)->elements < 2 ||
         !entries_ok((*reply)->element[1]))
-        return notify_fail(why, MS_EINTERNAL, "XAUTOCLAIM: unexpected reply");
+        return ms_verr_set(why, MS_EINTERNAL, "XAUTOCLAIM: unexpected reply");
     next = (*reply)->element[0];
     if (next->type != REDIS_REPLY_STRING || next->len >= NOTIFY_STREAM_ID_MAX)
-        return notify_fail(why, MS_EINTERNAL, "XAUTOCLAIM: unexpected cursor");
+        return ms_verr_set(why, MS_EINTERNAL, "XAUTOCLAIM: unexpected cursor");
     *entries = (*reply)->element[1];
     memcpy(cursor, next->str, next->len + 1);
     return 0;
@@ -146,7 +146,7 @@ int stream_pending(struct ms_redis_conn *conn, const struct notify_stream *s, lo
     /* the summary form: [count, smallest id, greatest id, [[consumer, count], ...]] */
     if (rc == 0 && (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
                     reply->element[0]->type != REDIS_REPLY_INTEGER))
-        rc = notify_fail(why, MS_EINTERNAL, "XPENDING: unexpected reply");
+        rc = ms_verr_set(why, MS_EINTERNAL, "XPENDING: unexpected reply");
     if (rc == 0)
         *count = reply->element[0]->integer;
     freeReplyObject(reply);

@@ -34,11 +34,6 @@ static int load_settings(struct settings *s)
     return 0;
 }
 
-static int redis_check(void *pool)
-{
-    return ms_redis_ping(pool);
-}
-
 static int connect_deps(struct order_svc *svc, const struct settings *s)
 {
     svc->stream = s->stream;
@@ -64,11 +59,8 @@ static int wire(struct ms_server *srv, struct order_svc *svc)
 {
     /* Redis only carries events, which wait in the outbox meanwhile: not a readiness need */
     if (ms_server_add_routes(srv, order_routes, order_routes_len) ||
-        ms_server_add_check(srv, "postgres", ms_migrator_check, &svc->migrator, true) ||
-        ms_server_add_check(srv, "redis", redis_check, svc->redis, false))
-        return -1;
-    if (ms_migrator_start(&svc->migrator, svc->pg, "order", ms_service_migrations,
-                          ms_service_migrations_len))
+        ms_server_add_check(srv, "redis", ms_redis_check, svc->redis, false) ||
+        ms_migrator_serve(&svc->migrator, srv, svc->pg, "order"))
         return -1;
     return worker_start(svc);
 }

@@ -2,8 +2,6 @@
 #ifndef ORDER_H
 #define ORDER_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -14,6 +12,7 @@
 #include "ms/pg.h"
 #include "ms/redis.h"
 #include "ms/router.h"
+#include "ms/task.h"
 
 enum {
     ORDER_LINES_MAX = 50,
@@ -63,12 +62,7 @@ struct order_svc {
     struct ms_series *cart_clear_failures;
     struct ms_series *outbox_pending; /* events not yet on the stream */
     struct ms_series *events_published;
-    /* the worker: publishes the outbox, finishes reservation commits */
-    pthread_t worker;
-    bool worker_started;
-    atomic_bool stopping;
-    pthread_mutex_t wake_lock; /* guards nothing but the condition variable's wait */
-    pthread_cond_t wake;       /* signalled when an order adds an event */
+    struct ms_task worker; /* publishes the outbox, finishes reservation commits */
 };
 
 /* routes.c */

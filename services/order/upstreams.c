@@ -1,25 +1,11 @@
 /* The order service's calls to user, cart, product and inventory. Each turns the other
  * service's answer into an ms_err code and a message the client can act on. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ms/err.h"
 #include "order.h"
-
-static int say(struct ms_verr *e, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int say(struct ms_verr *e, int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-    va_end(ap);
-    return rc;
-}
 
 /* One call with an optional JSON body. 0 when an answer came (*status set, *doc its JSON body
  * or NULL), else the transport error (MS_EUNAVAIL, MS_ETIMEDOUT, ...). */
@@ -51,8 +37,8 @@ static const char *their_message(const json_t *doc, const char *fallback)
 /* The answer of a dependency that failed us: down, slow or saying something unexpected. */
 static int unavailable(struct ms_verr *e, int rc, const char *service)
 {
-    return say(e, rc == MS_ETIMEDOUT ? MS_ETIMEDOUT : MS_EUNAVAIL, "the %s service is unavailable",
-               service);
+    return ms_verr_set(e, rc == MS_ETIMEDOUT ? MS_ETIMEDOUT : MS_EUNAVAIL,
+                       "the %s service is unavailable", service);
 }
 
 int user_email_get(struct order_svc *svc, struct checkout *co, struct ms_verr *e)
@@ -69,7 +55,7 @@ int user_email_get(struct order_svc *svc, struct checkout *co, struct ms_verr *e
     if (rc == 0 && status == 200 && email)
         snprintf(co->email, sizeof(co->email), "%s", email);
     else if (rc == 0 && status == 404)
-        rc = say(e, MS_ENOTFOUND, "user %lld not found", co->user_id);
+        rc = ms_verr_set(e, MS_ENOTFOUND, "user %lld not found", co->user_id);
     else
         rc = unavailable(e, rc, "user");
     json_decref(doc);
@@ -81,16 +67,16 @@ static int lines_from_cart(const json_t *items, struct checkout *co, struct ms_v
     size_t n = json_array_size(items);
 
     if (n == 0)
-        return say(e, MS_EINVAL, "the cart of user %lld is empty", co->user_id);
+        return ms_verr_set(e, MS_EINVAL, "the cart of user %lld is empty", co->user_id);
     if (n > ORDER_LINES_MAX)
-        return say(e, MS_EINVAL, "the cart has more than %d lines", ORDER_LINES_MAX);
+        return ms_verr_set(e, MS_EINVAL, "the cart has more than %d lines", ORDER_LINES_MAX);
     for (size_t i = 0; i < n; i++) {
         const json_t *item = json_array_get(items, i);
         co->lines[i].product_id = json_integer_value(json_object_get(item, "product_id"));
         co->lines[i].quantity = json_integer_value(json_object_get(item, "quantity"));
         if (co->lines[i].product_id < 1 || co->lines[i].quantity < 1 ||
             co->lines[i].quantity > ORDER_QUANTITY_MAX)
-            return say(e, MS_EUNAVAIL, "the cart service answered an invalid cart");
+            return ms_verr_set(e, MS_EUNAVAIL, "the cart service answered an invalid cart");
     }
     co->nlines = n;
     return 0;
@@ -126,12 +112,12 @@ static int price_line(const json_t *items, struct order_line *line, struct ms_ve
         if (json_integer_value(json_object_get(p, "id")) != line->product_id)
             continue;
         if (!name || price < 0)
-            return say(e, MS_EUNAVAIL, "the product service answered an invalid product");
+            return ms_verr_set(e, MS_EUNAVAIL, "the product service answered an invalid product");
         snprintf(line->name, sizeof(line->name), "%s", name);
         line->unit_price_cents = price;
         return 0;
     }
-    return say(e, MS_ENOTFOUND, "product %lld not found", line->product_id);
+    return ms_verr_set(e, MS_ENOTFOUND, "product %lld not found", line->product_id);
 }
 
 int lines_price(struct order_svc *svc, struct checkout *co, struct ms_verr *e)
@@ -181,9 +167,9 @@ int stock_reserve(struct order_svc *svc, const struct checkout *co, struct ms_ve
     if (rc == 0 && status == 201)
         rc = 0;
     else if (rc == 0 && status == 409)
-        rc = say(e, MS_ECONFLICT, "%s", their_message(doc, "out of stock"));
+        rc = ms_verr_set(e, MS_ECONFLICT, "%s", their_message(doc, "out of stock"));
     else if (rc == 0 && status == 404)
-        rc = say(e, MS_ENOTFOUND, "%s", their_message(doc, "no stock for a product"));
+        rc = ms_verr_set(e, MS_ENOTFOUND, "%s", their_message(doc, "no stock for a product"));
     else
         rc = unavailable(e, rc, "inventory");
     json_decref(doc);

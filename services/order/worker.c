@@ -119,7 +119,7 @@ static void reservations_finish(struct order_svc *svc)
         PQclear(res);
         return;
     }
-    for (int i = 0; i < PQntuples(res) && !atomic_load(&svc->stopping); i++) {
+    for (int i = 0; i < PQntuples(res) && !ms_task_stopping(&svc->worker); i++) {
         const char *id = PQgetvalue(res, i, 0);
         int rc = stock_commit(svc, id);
         if (rc == 0)
@@ -131,69 +131,34 @@ static void reservations_finish(struct order_svc *svc)
     PQclear(res);
 }
 
-static void nap(struct order_svc *svc, int64_t ms)
-{
-    struct timespec until;
-
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += (long)(ms % 1000) * 1000000;
-    until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000;
-    until.tv_nsec %= 1000000000;
-    pthread_mutex_lock(&svc->wake_lock);
-    if (!atomic_load(&svc->stopping))
-        pthread_cond_timedwait(&svc->wake, &svc->wake_lock, &until);
-    pthread_mutex_unlock(&svc->wake_lock);
-}
-
-static void *run(void *arg)
+static void run(struct ms_task *task, void *arg)
 {
     struct order_svc *svc = arg;
     int64_t next_reconcile = 0;
+    int published;
 
-    while (!atomic_load(&svc->stopping)) {
-        int published = outbox_publish(svc);
+    do {
+        published = outbox_publish(svc);
         if (ms_now_ms() >= next_reconcile) {
             reservations_finish(svc);
             outbox_gauge(svc);
             next_reconcile = ms_now_ms() + RECONCILE_EVERY_MS;
         }
-        if (published < OUTBOX_BATCH)
-            nap(svc, TICK_MS);
-    }
-    return NULL;
+        /* a full batch means more are waiting: no nap */
+    } while (published == OUTBOX_BATCH ? !ms_task_stopping(task) : ms_task_nap(task, TICK_MS));
 }
 
 int worker_start(struct order_svc *svc)
 {
-    pthread_condattr_t attr;
-
-    pthread_mutex_init(&svc->wake_lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&svc->wake, &attr);
-    pthread_condattr_destroy(&attr);
-    atomic_store(&svc->stopping, false);
-    if (pthread_create(&svc->worker, NULL, run, svc) != 0)
-        return MS_ENOMEM;
-    svc->worker_started = true;
-    return 0;
+    return ms_task_start(&svc->worker, run, svc);
 }
 
 void worker_wake(struct order_svc *svc)
 {
-    pthread_mutex_lock(&svc->wake_lock);
-    pthread_cond_signal(&svc->wake);
-    pthread_mutex_unlock(&svc->wake_lock);
+    ms_task_wake(&svc->worker);
 }
 
 void worker_stop(struct order_svc *svc)
 {
-    if (!svc->worker_started)
-        return;
-    pthread_mutex_lock(&svc->wake_lock);
-    atomic_store(&svc->stopping, true);
-    pthread_cond_signal(&svc->wake);
-    pthread_mutex_unlock(&svc->wake_lock);
-    pthread_join(svc->worker, NULL);
-    svc->worker_started = false;
+    ms_task_stop(&svc->worker);
 }

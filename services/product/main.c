@@ -10,11 +10,6 @@
 #define DEFAULT_DATABASE_URL "postgresql://ms@127.0.0.1:55432/product"
 #define DEFAULT_REDIS_URL "redis://127.0.0.1:56379/0"
 
-static int redis_check(void *pool)
-{
-    return ms_redis_ping(pool);
-}
-
 struct settings {
     struct ms_server_config server;
     struct ms_pg_config pg;
@@ -35,11 +30,9 @@ static int load_settings(struct settings *s)
 static int wire(struct ms_server *srv, struct product_svc *svc)
 {
     if (ms_server_add_routes(srv, product_routes, product_routes_len) ||
-        ms_server_add_check(srv, "postgres", ms_migrator_check, &svc->migrator, true) ||
-        ms_server_add_check(srv, "redis", redis_check, svc->redis, false))
+        ms_server_add_check(srv, "redis", ms_redis_check, svc->redis, false))
         return -1;
-    return ms_migrator_start(&svc->migrator, svc->pg, "product", ms_service_migrations,
-                             ms_service_migrations_len);
+    return ms_migrator_serve(&svc->migrator, srv, svc->pg, "product");
 }
 
 int main(void)

@@ -19,11 +19,9 @@ static int load_settings(struct ms_server_config *server, struct ms_pg_config *p
 
 static int wire(struct ms_server *srv, struct user_svc *svc)
 {
-    if (ms_server_add_routes(srv, user_routes, user_routes_len) ||
-        ms_server_add_check(srv, "postgres", ms_migrator_check, &svc->migrator, true))
+    if (ms_server_add_routes(srv, user_routes, user_routes_len))
         return -1;
-    return ms_migrator_start(&svc->migrator, svc->pg, "user", ms_service_migrations,
-                             ms_service_migrations_len);
+    return ms_migrator_serve(&svc->migrator, srv, svc->pg, "user");
 }
 
 int main(void)

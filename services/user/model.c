@@ -1,5 +1,4 @@
 /* User validation and serialisation: what a valid email and name are, and the wire form. */
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,18 +7,6 @@
 #include "ms/err.h"
 #include "ms/json.h"
 #include "user.h"
-
-static int refuse(struct ms_verr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int refuse(struct ms_verr *e, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-    va_end(ap);
-    return MS_EINVAL;
-}
 
 /* Valid UTF-8 with no control character: C0, DEL, or C1 (which UTF-8 writes as C2 80..C2 9F).
  * JSON bodies are valid UTF-8 already, but a decoded query string can hold any bytes. */
@@ -50,10 +37,11 @@ static int trimmed_copy(const char *field, const char *in, size_t min, size_t ma
     while (len > 0 && in[len - 1] == ' ')
         len--;
     if (len < min || len > max)
-        return refuse(e, "%s must be %zu to %zu bytes long, without surrounding spaces", field, min,
-                      max);
+        return ms_verr_set(e, MS_EINVAL,
+                           "%s must be %zu to %zu bytes long, without surrounding spaces", field,
+                           min, max);
     if (!clean_text(in, len))
-        return refuse(e, "%s must be UTF-8 text without control characters", field);
+        return ms_verr_set(e, MS_EINVAL, "%s must be UTF-8 text without control characters", field);
     memcpy(out, in, len);
     out[len] = '\0';
     return 0;
@@ -81,14 +69,16 @@ static int email_normalise(const char *in, char *out, struct ms_verr *e)
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p - 'A' + 'a');
     if (strchr(out, ' '))
-        return refuse(e, "email must not contain spaces");
+        return ms_verr_set(e, MS_EINVAL, "email must not contain spaces");
     at = strchr(out, '@');
     if (!at || strchr(at + 1, '@'))
-        return refuse(e, "email must contain exactly one '@'");
+        return ms_verr_set(e, MS_EINVAL, "email must contain exactly one '@'");
     if (at == out || at - out > USER_EMAIL_LOCAL_MAX)
-        return refuse(e, "email must have 1 to %d bytes before the '@'", USER_EMAIL_LOCAL_MAX);
+        return ms_verr_set(e, MS_EINVAL, "email must have 1 to %d bytes before the '@'",
+                           USER_EMAIL_LOCAL_MAX);
     if (!domain_ok(at + 1))
-        return refuse(e, "email must have a domain with a dot after the '@', e.g. example.com");
+        return ms_verr_set(e, MS_EINVAL,
+                           "email must have a domain with a dot after the '@', e.g. example.com");
     return 0;
 }
 

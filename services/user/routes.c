@@ -49,7 +49,7 @@ static void create_user(struct ms_req *req, struct ms_res *res)
         if (rc == MS_ECONFLICT)
             ms_res_error(res, rc, "a user with this email already exists");
         else
-            ms_res_error(res, rc, "creating a user: %s", ms_strerror(rc));
+            ms_res_error(res, rc, "cannot create the user: %s", ms_strerror(rc));
         goto out;
     }
     snprintf(location, sizeof(location), "/users/%lld", u.id);
@@ -72,7 +72,7 @@ static void get_user(struct ms_req *req, struct ms_res *res)
     if (rc == MS_ENOTFOUND)
         ms_res_error(res, rc, "user %lld not found", id);
     else if (rc)
-        ms_res_error(res, rc, "reading user %lld: %s", id, ms_strerror(rc));
+        ms_res_error(res, rc, "cannot read user %lld: %s", id, ms_strerror(rc));
     else
         ms_res_json_new(res, 200, user_to_json(&u));
 out:
@@ -92,7 +92,7 @@ static void find_user(struct ms_req *req, struct ms_res *res)
     if (rc == MS_ENOTFOUND)
         ms_res_error(res, rc, "no user with this email");
     else if (rc)
-        ms_res_error(res, rc, "finding a user: %s", ms_strerror(rc));
+        ms_res_error(res, rc, "cannot find the user: %s", ms_strerror(rc));
     else
         ms_res_json_new(res, 200, user_to_json(&u));
 out:

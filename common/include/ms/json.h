@@ -12,6 +12,11 @@ struct ms_verr {
     char msg[200];
 };
 
+/* Writes the formatted reason into e and returns rc, so a validator can end with
+ * `return ms_verr_set(e, MS_EINVAL, "quantity must be from 1 to %d", max);`. */
+int ms_verr_set(struct ms_verr *e, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Parses buf (len bytes, need not be NUL-terminated) as one JSON document. Duplicate object
  * keys, invalid UTF-8, NUL characters and numbers out of range are refused. Returns a new
  * reference, or NULL with the reason in e. */

@@ -5,12 +5,12 @@
 #ifndef MS_MIGRATOR_H
 #define MS_MIGRATOR_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "ms/pg.h"
+#include "ms/task.h"
 
 struct ms_migrator {
     struct ms_pg_pool *pool;
@@ -18,9 +18,7 @@ struct ms_migrator {
     const struct ms_migration *migrations;
     size_t n;
     atomic_bool done;
-    atomic_bool stopping;
-    pthread_t thread;
-    bool started;
+    struct ms_task task;
 };
 
 /* Starts the thread (pool and migrations are borrowed and must outlive it). 0 or MS_ENOMEM. */
@@ -32,6 +30,14 @@ bool ms_migrator_done(const struct ms_migrator *m);
 
 /* Readiness check (ms_check_fn): 0 when migrated and PostgreSQL answers, else MS_EUNAVAIL. */
 int ms_migrator_check(void *migrator);
+
+struct ms_server;
+
+/* What every service with a database does: registers the critical readiness check "postgres"
+ * (ms_migrator_check) on srv and starts applying the service's own migrations
+ * (ms_service_migrations), locked under name. 0 or the failing code. */
+int ms_migrator_serve(struct ms_migrator *m, struct ms_server *srv, struct ms_pg_pool *pool,
+                      const char *name);
 
 /* Stops retrying and joins the thread. Safe if never started. */
 void ms_migrator_stop(struct ms_migrator *m);

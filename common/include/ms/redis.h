@@ -50,4 +50,7 @@ int ms_redis_call(struct ms_redis_pool *pool, redisReply **out, int argc, const 
 /* Readiness: PING. 0 or MS_EUNAVAIL. */
 int ms_redis_ping(struct ms_redis_pool *pool);
 
+/* The same as a readiness check (ms_check_fn): pool is the struct ms_redis_pool. */
+int ms_redis_check(void *pool);
+
 #endif
