@@ -9,6 +9,8 @@ PACKAGES=(
     libmicrohttpd-dev libjansson-dev libhiredis-dev libpq-dev libcurl4-openssl-dev check
     postgresql redis-server curl procps iproute2
     clang-format clang-tidy cppcheck shellcheck
+    nginx prometheus yamllint
+    podman podman-compose runc debootstrap
 )
 
 missing=()
@@ -19,8 +21,25 @@ for pkg in "${PACKAGES[@]}"; do
     fi
 done
 
+# The offline validators of tests/deploy (Kubernetes models, JSON Schema), pinned by its
+# package-lock.json; installed again only when the lock file changed.
+npm_tools()
+{
+    local dir="$ROOT/tests/deploy"
+    if ! command -v npm >/dev/null; then
+        echo "error: npm is missing (Node.js 20 or newer is needed for tests/deploy)" >&2
+        exit 1
+    fi
+    if [[ ! -f $dir/node_modules/.package-lock.json || $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
+        echo "install-deps: npm ci in tests/deploy"
+        npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+    fi
+}
+ROOT="$(cd "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
+
 if ((${#missing[@]} == 0)); then
     echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+    npm_tools
     exit 0
 fi
 
@@ -34,7 +53,21 @@ if ((EUID != 0)); then
 fi
 
 echo "install-deps: installing ${missing[*]}"
+# Packages like nginx, postgresql and redis-server start their own daemon on installation (on
+# ports 80, 5432, 6379). The suite runs its own servers on its own ports, so installing must
+# start nothing: Debian's policy-rc.d hook says no while we install, if no policy exists yet.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod 755 "$policy"
+    own_policy=1
+fi
 # sudo drops the environment, so the frontend is passed through env.
 apt_get=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -o Dpkg::Use-Pty=0)
 "${apt_get[@]}" update
 "${apt_get[@]}" install -y --no-install-recommends "${missing[@]}"
+if ((own_policy)); then
+    "${sudo[@]}" rm -f "$policy"
+fi
+npm_tools

@@ -3,6 +3,7 @@
 
 #include <microhttpd.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ms/err.h"
 #include "ms/json.h"
@@ -53,4 +54,58 @@ int ms_req_id_or_4xx(struct ms_req *req, struct ms_res *res, const char *name, l
         return -1;
     }
     return 0;
+}
+
+struct arg_scan {
+    const char *allowed;
+    const char *unknown;  /* the first argument not allowed */
+    const char *repeated; /* the first allowed argument given twice */
+    const char *seen[16]; /* allowed arguments met so far */
+    size_t nseen;
+};
+
+static bool listed(const char *list, const char *key)
+{
+    size_t klen = strlen(key);
+
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == klen && strncmp(p, key, len) == 0)
+            return true;
+        p += len;
+        p += *p == ',';
+    }
+    return false;
+}
+
+static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    struct arg_scan *scan = cls;
+
+    (void)kind;
+    (void)value;
+    if (!listed(scan->allowed, key)) {
+        scan->unknown = scan->unknown ? scan->unknown : key;
+        return MHD_YES;
+    }
+    for (size_t i = 0; i < scan->nseen; i++)
+        if (strcmp(scan->seen[i], key) == 0 && !scan->repeated)
+            scan->repeated = key;
+    if (scan->nseen < sizeof(scan->seen) / sizeof(scan->seen[0]))
+        scan->seen[scan->nseen++] = key;
+    return MHD_YES;
+}
+
+int ms_req_query_only_or_400(struct ms_req *req, struct ms_res *res, const char *allowed)
+{
+    struct arg_scan scan = {.allowed = allowed};
+
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, scan_arg, &scan);
+    if (scan.unknown)
+        ms_res_error(res, MS_EINVAL, "unknown query parameter %.64s (expected: %s)", scan.unknown,
+                     allowed);
+    else if (scan.repeated)
+        ms_res_error(res, MS_EINVAL, "query parameter %s is given twice", scan.repeated);
+    return scan.unknown || scan.repeated;
 }

@@ -2,7 +2,6 @@
 #include "model.h"
 
 #include <ctype.h>
-#include <microhttpd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,57 +18,29 @@ bool notify_order_id_ok(const char *s)
 
 /* ---- the query ---- */
 
-/* The query arguments seen by MHD_get_connection_values. common has no way to list them (a
- * candidate for it: ms_req_query_keys_or_400), and without the list a repeated or unknown
- * argument would pass unnoticed. */
-struct query_scan {
-    const char *order_id, *user_id; /* the last value of each; "" for a bare "?user_id" */
-    int norder, nuser;
-    const char *unknown; /* the first other argument's name */
-};
-
-static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                const char *value)
-{
-    struct query_scan *q = cls;
-
-    (void)kind;
-    if (strcmp(key, "order_id") == 0) {
-        q->order_id = value ? value : "";
-        q->norder++;
-    } else if (strcmp(key, "user_id") == 0) {
-        q->user_id = value ? value : "";
-        q->nuser++;
-    } else if (!q->unknown) {
-        q->unknown = key;
-    }
-    return MHD_YES;
-}
-
 int notify_query_or_400(struct ms_req *req, struct ms_res *res, struct notify_query *q)
 {
-    struct query_scan scan = {0};
+    const char *order_id, *user_id;
 
-    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, scan_arg, &scan);
     *q = (struct notify_query){0};
-    if (scan.unknown) {
-        ms_res_error(res, MS_EINVAL, "unknown query parameter %.64s", scan.unknown);
+    if (ms_req_query_only_or_400(req, res, "order_id,user_id"))
         return -1;
-    }
-    if (scan.norder + scan.nuser != 1) {
+    order_id = ms_req_query(req, "order_id");
+    user_id = ms_req_query(req, "user_id");
+    if (!order_id == !user_id) {
         ms_res_error(res, MS_EINVAL, "give exactly one of order_id or user_id");
         return -1;
     }
-    if (scan.order_id && !notify_order_id_ok(scan.order_id)) {
+    if (order_id && !notify_order_id_ok(order_id)) {
         ms_res_error(res, MS_EINVAL, "order_id must be 1 to %d characters of A-Z a-z 0-9 -",
                      NOTIFY_ORDER_ID_MAX);
         return -1;
     }
-    if (scan.user_id && ms_parse_ll(scan.user_id, 1, NOTIFY_USER_ID_MAX, &q->user_id)) {
+    if (user_id && ms_parse_ll(user_id, 1, NOTIFY_USER_ID_MAX, &q->user_id)) {
         ms_res_error(res, MS_EINVAL, "user_id must be an integer from 1 to %d", NOTIFY_USER_ID_MAX);
         return -1;
     }
-    q->order_id = scan.order_id;
+    q->order_id = order_id;
     return 0;
 }
 

@@ -63,10 +63,6 @@ struct notify_query {
     long long user_id;    /* 0 when filtering by order */
 };
 
-/* Writes the reason for a failure into e (printf-style) and returns rc, so that a lower layer
- * keeps the detail for the one place that logs or answers it (model.c; a candidate for common
- * as ms_verr_set). */
-
 /* The route table (routes.c). */
 extern const struct ms_route notification_routes[];
 extern const size_t notification_routes_len;

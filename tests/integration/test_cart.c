@@ -10,14 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "deps.h"
 #include "http.h"
 #include "ms/clock.h"
-#include "proc.h"
 #include "runner.h"
 
 static struct ms_test_pg pg;
@@ -27,37 +24,17 @@ static struct ms_test_service product;     /* admin on: shared by the API tests 
 static struct ms_test_service cart;        /* defaults, on product: shared by the API tests */
 static char db_env[256], product_redis_env[256], cart_redis_env[256];
 
-/* PIDs of the services tests start, in memory shared with the forked tests, so that the suite's
- * teardown stops whatever a failed test left running. */
-enum { MAX_SPAWNED = 32 };
-static pid_t *spawned;
-
-static void remember(pid_t pid, pid_t replace)
-{
-    for (int i = 0; i < MAX_SPAWNED; i++)
-        if (spawned[i] == replace) {
-            spawned[i] = pid;
-            return;
-        }
-}
-
 static void start_service(struct ms_test_service *svc, const char *name, const char *const *env)
 {
     int rc = ms_test_service_start(svc, name, env);
 
-    if (svc->pid > 0)
-        remember(svc->pid, 0);
     ck_assert_msg(rc == 0, "%s did not start; see %s", name, svc->log_path);
 }
 
 /* Stops svc with SIGTERM; returns its exit status (0 after a graceful shutdown). */
 static int stop_service(struct ms_test_service *svc)
 {
-    pid_t pid = svc->pid;
-    int status = ms_test_service_stop(svc, SIGTERM, 5000);
-
-    remember(0, pid);
-    return status;
+    return ms_test_service_stop(svc, SIGTERM, 5000);
 }
 
 static void start_product(struct ms_test_service *svc)
@@ -90,10 +67,6 @@ static void env_url(char *buf, size_t cap, const char *name, char *url)
 
 static void stack_up(void)
 {
-    spawned = mmap(NULL, MAX_SPAWNED * sizeof(pid_t), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    ck_assert_ptr_ne(spawned, MAP_FAILED);
-    memset(spawned, 0, MAX_SPAWNED * sizeof(pid_t));
     ck_assert_int_eq(ms_test_pg_start(&pg), 0);
     ck_assert_int_eq(ms_test_pg_createdb(&pg, "product"), 0);
     ck_assert_int_eq(ms_test_redis_start(&product_redis), 0);
@@ -108,10 +81,9 @@ static void stack_up(void)
 
 static void stack_down(void)
 {
-    for (int i = 0; i < MAX_SPAWNED; i++)
-        if (spawned[i] > 0)
-            ms_test_stop(spawned[i], SIGTERM, 5000);
-    munmap(spawned, MAX_SPAWNED * sizeof(pid_t));
+    stop_service(&cart);
+    stop_service(&product);
+    ms_test_services_stop_all(); /* what failed tests left running */
     ms_test_redis_stop(&cart_redis);
     ms_test_redis_stop(&product_redis);
     ms_test_pg_stop(&pg);
@@ -999,26 +971,12 @@ START_TEST(test_cart_invalid_config_exits_2_naming_the_variable)
 {
     static const char *const bad[] = {"CART_TTL_S=0", "CART_TTL_S=week", "PRODUCT_TIMEOUT_MS=-5",
                                       "PRODUCT_RETRIES=lots"};
-    char log_path[] = "/tmp/ms-test-cart-badconfig.log";
-    char bin[512], text[512];
-    int status;
+    char text[512];
 
-    snprintf(bin, sizeof(bin), "%s/services/cart/cart", MS_BINARY_DIR);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        pid_t pid = ms_test_spawn((const char *const[]){bin, NULL},
-                                  (const char *const[]){bad[i], NULL}, log_path);
-        FILE *f;
-
-        ck_assert_int_gt(pid, 0);
-        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-        ck_assert(WIFEXITED(status));
-        ck_assert_int_eq(WEXITSTATUS(status), 2);
-        f = fopen(log_path, "r");
-        ck_assert_ptr_nonnull(f);
-        text[0] = '\0';
-        ck_assert_ptr_nonnull(fgets(text, sizeof(text), f));
-        fclose(f);
-        unlink(log_path);
+        ck_assert_int_eq(
+            ms_test_config_error("cart", (const char *const[]){bad[i], NULL}, text, sizeof(text)),
+            2);
         ck_assert_msg(strncmp(text, bad[i], strcspn(bad[i], "=")) == 0, "%s: %s", bad[i], text);
     }
 }

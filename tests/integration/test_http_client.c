@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "ms/clock.h"
 #include "ms/err.h"
 #include "ms/http_client.h"
@@ -216,23 +217,6 @@ static int get(const char *path)
     return ms_http_request(up, "GET", path, NULL, 0, NULL, true, &res);
 }
 
-/* A series' value in the rendered registry, or -1 when the series is absent. */
-static double metric(const char *series)
-{
-    size_t len, n = strlen(series);
-    char *text = ms_metrics_render(&len);
-    double v = -1;
-
-    ck_assert_ptr_nonnull(text);
-    for (const char *p = text; (p = strstr(p, series)) != NULL; p += n)
-        if ((p == text || p[-1] == '\n') && p[n] == ' ') {
-            v = strtod(p + n + 1, NULL);
-            break;
-        }
-    free(text);
-    return v;
-}
-
 START_TEST(test_http_client_get_returns_status_and_body)
 {
     upstream_new("ok", 0, 0);
@@ -315,8 +299,9 @@ START_TEST(test_http_client_idempotent_get_retried_on_503)
     ck_assert_int_eq(res.status, 200);
     ck_assert_str_eq(res.body, "hello");
     ck_assert_int_eq(requests_seen(), 3);
-    ck_assert_double_eq(metric("upstream_retries_total{upstream=\"retry\"}"), 2);
-    ck_assert_double_eq(metric("upstream_requests_total{upstream=\"retry\",outcome=\"error\"}"), 2);
+    ck_assert_double_eq(ms_test_sample("upstream_retries_total{upstream=\"retry\"}"), 2);
+    ck_assert_double_eq(
+        ms_test_sample("upstream_requests_total{upstream=\"retry\",outcome=\"error\"}"), 2);
 }
 END_TEST
 
@@ -359,8 +344,8 @@ START_TEST(test_http_client_timeout_is_etimedout)
     ck_assert_int_eq(get("/hello"), MS_ETIMEDOUT);
     ck_assert_int_lt(ms_now_ms() - start, 3 * cfg.timeout_ms);
     ck_assert_ptr_null(res.body);
-    ck_assert_double_eq(metric("upstream_requests_total{upstream=\"slow\",outcome=\"timeout\"}"),
-                        1);
+    ck_assert_double_eq(
+        ms_test_sample("upstream_requests_total{upstream=\"slow\",outcome=\"timeout\"}"), 1);
 }
 END_TEST
 
@@ -381,7 +366,7 @@ START_TEST(test_http_client_retries_stay_within_the_timeout_budget)
     ck_assert_int_eq(get("/hello"), MS_ETIMEDOUT);
     took = ms_now_ms() - took;
     ck_assert_msg(took < 450, "a 300 ms budget took %lld ms", (long long)took);
-    ck_assert_double_eq(metric("upstream_retries_total{upstream=\"budget\"}"), 0);
+    ck_assert_double_eq(ms_test_sample("upstream_retries_total{upstream=\"budget\"}"), 0);
 }
 END_TEST
 
@@ -403,8 +388,8 @@ START_TEST(test_http_client_per_try_timeout_leaves_time_to_retry)
     ck_assert_int_eq(get("/hello"), MS_ETIMEDOUT);
     took = ms_now_ms() - took;
     ck_assert_int_lt(took, 1000);
-    ck_assert_double_eq(metric("upstream_requests_total{upstream=\"pertry\",outcome=\"timeout\"}"),
-                        3);
+    ck_assert_double_eq(
+        ms_test_sample("upstream_requests_total{upstream=\"pertry\",outcome=\"timeout\"}"), 3);
 }
 END_TEST
 
@@ -434,8 +419,8 @@ START_TEST(test_http_client_connection_refused_is_eunavail)
     ck_assert_int_eq(get("/hello"), MS_EUNAVAIL);
     ck_assert_ptr_null(res.body);
     /* Refused connections are retried too: the default two retries, three attempts. */
-    ck_assert_double_eq(metric("upstream_requests_total{upstream=\"refused\",outcome=\"error\"}"),
-                        3);
+    ck_assert_double_eq(
+        ms_test_sample("upstream_requests_total{upstream=\"refused\",outcome=\"error\"}"), 3);
 }
 END_TEST
 
@@ -477,9 +462,10 @@ START_TEST(test_http_client_success_after_open_ms_closes_breaker)
     ck_assert_int_eq(ms_upstream_breaker_state(up), MS_BREAKER_CLOSED);
     ck_assert_int_eq(requests_seen(), 4);
     ck_assert_double_eq(
-        metric("circuit_breaker_transitions_total{upstream=\"recover\",to=\"half_open\"}"), 1);
+        ms_test_sample("circuit_breaker_transitions_total{upstream=\"recover\",to=\"half_open\"}"),
+        1);
     ck_assert_double_eq(
-        metric("circuit_breaker_transitions_total{upstream=\"recover\",to=\"closed\"}"), 1);
+        ms_test_sample("circuit_breaker_transitions_total{upstream=\"recover\",to=\"closed\"}"), 1);
 }
 END_TEST
 
@@ -494,19 +480,20 @@ START_TEST(test_http_client_metrics_count_outcomes_and_state)
         ms_http_response_free(&res);
     }
     ck_assert_int_eq(get("/hello"), MS_EUNAVAIL);
-    ck_assert_double_eq(metric("upstream_requests_total{upstream=\"metered\",outcome=\"success\"}"),
-                        1);
-    ck_assert_double_eq(metric("upstream_requests_total{upstream=\"metered\",outcome=\"error\"}"),
-                        2);
-    ck_assert_double_eq(metric("upstream_requests_total{upstream=\"metered\",outcome=\"timeout\"}"),
-                        0);
     ck_assert_double_eq(
-        metric("upstream_requests_total{upstream=\"metered\",outcome=\"rejected\"}"), 1);
-    ck_assert_double_eq(metric("circuit_breaker_state{upstream=\"metered\"}"), 1);
+        ms_test_sample("upstream_requests_total{upstream=\"metered\",outcome=\"success\"}"), 1);
     ck_assert_double_eq(
-        metric("circuit_breaker_transitions_total{upstream=\"metered\",to=\"open\"}"), 1);
+        ms_test_sample("upstream_requests_total{upstream=\"metered\",outcome=\"error\"}"), 2);
+    ck_assert_double_eq(
+        ms_test_sample("upstream_requests_total{upstream=\"metered\",outcome=\"timeout\"}"), 0);
+    ck_assert_double_eq(
+        ms_test_sample("upstream_requests_total{upstream=\"metered\",outcome=\"rejected\"}"), 1);
+    ck_assert_double_eq(ms_test_sample("circuit_breaker_state{upstream=\"metered\"}"), 1);
+    ck_assert_double_eq(
+        ms_test_sample("circuit_breaker_transitions_total{upstream=\"metered\",to=\"open\"}"), 1);
     /* A refused call never reached the network, so it has no duration. */
-    ck_assert_double_eq(metric("upstream_request_duration_seconds_count{upstream=\"metered\"}"), 3);
+    ck_assert_double_eq(
+        ms_test_sample("upstream_request_duration_seconds_count{upstream=\"metered\"}"), 3);
 }
 END_TEST
 

@@ -9,13 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "deps.h"
 #include "http.h"
 #include "ms/clock.h"
-#include "proc.h"
 #include "runner.h"
 
 static struct ms_test_pg pg;
@@ -1025,25 +1023,13 @@ END_TEST
 
 START_TEST(test_invalid_reaper_config_exits_2_naming_the_variable)
 {
-    char log_path[] = "/tmp/ms-test-inventory-badconfig.log";
-    char bin[512], text[512] = {0};
-    int status = 0;
-    pid_t pid;
-    FILE *f;
+    char text[512];
 
-    snprintf(bin, sizeof(bin), "%s/services/inventory/inventory", MS_BINARY_DIR);
-    pid = ms_test_spawn((const char *const[]){bin, NULL},
-                        (const char *const[]){"RESERVATION_TTL_S=0", NULL}, log_path);
-    ck_assert_int_gt(pid, 0);
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert(WIFEXITED(status));
-    ck_assert_int_eq(WEXITSTATUS(status), 2);
-    f = fopen(log_path, "r");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_ptr_nonnull(fgets(text, sizeof(text), f));
-    fclose(f);
+    ck_assert_int_eq(ms_test_config_error("inventory",
+                                          (const char *const[]){"RESERVATION_TTL_S=0", NULL}, text,
+                                          sizeof(text)),
+                     2);
     ck_assert_ptr_nonnull(strstr(text, "RESERVATION_TTL_S"));
-    unlink(log_path);
 }
 END_TEST
 

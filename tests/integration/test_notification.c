@@ -3,7 +3,6 @@
  * restarts, entries left pending by this or a dead consumer, poison messages, replicas, and
  * outages of either database; the API, its hostile input, readiness and metrics. */
 #include <check.h>
-#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include <signal.h>
@@ -11,34 +10,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "deps.h"
 #include "http.h"
 #include "ms/clock.h"
 #include "ms/rand.h"
-#include "proc.h"
 #include "runner.h"
 
 #define GROUP "notification"
 #define CREATED_AT "2024-05-01T12:30:00.123Z"
 
-enum { MAX_STARTED = 64, WAIT_MS = 10000 };
+enum { WAIT_MS = 10000 };
 
 static struct ms_test_pg pg;
 static struct ms_test_redis redis;
 static struct ms_test_service shared; /* the default stream, consumer "shared-1" */
 static char db_env[256], redis_env[256], db_url[256];
-
-/* Every service started, shared with the forked tests, so that the teardown can stop what a
- * failed test left running. */
-struct started {
-    int n;
-    pid_t pids[MAX_STARTED];
-};
-static struct started *started;
 
 /* The test's own Redis connection; made again after a crash. */
 static redisContext *rctx;
@@ -262,8 +250,6 @@ static void start_service(struct ms_test_service *svc, const char *stream, const
         env[n++] = extra;
     env[n] = NULL;
     ck_assert_int_eq(ms_test_service_start(svc, "notification", env), 0);
-    if (started->n < MAX_STARTED)
-        started->pids[started->n++] = svc->pid;
 }
 
 static void start_ready(struct ms_test_service *svc, const char *stream, const char *consumer,
@@ -292,34 +278,10 @@ static void stop_service(struct ms_test_service *svc)
     ck_assert_int_eq(ms_test_service_stop(svc, SIGTERM, 5000), 0);
 }
 
-/* Kills a service a failed test left behind: no longer our child, so polled, not waited. */
-static void kill_leftover(pid_t pid)
-{
-    char path[64], name[32] = "";
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-    f = fopen(path, "r");
-    if (!f)
-        return;
-    if (!fgets(name, sizeof(name), f))
-        name[0] = '\0';
-    fclose(f);
-    if (strncmp(name, "notification", 12) != 0)
-        return; /* gone, and the number reused */
-    kill(pid, SIGKILL);
-    for (int i = 0; i < 200 && (kill(pid, 0) == 0 || errno != ESRCH); i++)
-        ms_sleep_ms(25);
-}
-
 static void stack_up(void)
 {
     char *db, *rd;
 
-    started =
-        mmap(NULL, sizeof(*started), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    ck_assert_ptr_ne(started, MAP_FAILED);
-    started->n = 0;
     ck_assert_int_eq(ms_test_pg_start(&pg), 0);
     ck_assert_int_eq(ms_test_pg_createdb(&pg, "notification"), 0);
     ck_assert_int_eq(ms_test_redis_start(&redis), 0);
@@ -336,9 +298,7 @@ static void stack_up(void)
 static void stack_down(void)
 {
     ms_test_service_stop(&shared, SIGTERM, 5000);
-    for (int i = 0; i < started->n; i++)
-        kill_leftover(started->pids[i]);
-    munmap(started, sizeof(*started));
+    ms_test_services_stop_all(); /* what failed tests left running */
     ms_test_redis_stop(&redis);
     ms_test_pg_stop(&pg);
 }
@@ -857,25 +817,14 @@ END_TEST
 
 START_TEST(test_invalid_config_exits_2_naming_the_variable)
 {
-    char log_path[] = "/tmp/ms-test-notification-badconfig.log";
-    char bin[512], text[512] = {0};
-    pid_t pid;
-    int status = 0;
-    FILE *f;
+    char text[512];
 
-    snprintf(bin, sizeof(bin), "%s/services/notification/notification", MS_BINARY_DIR);
-    pid = ms_test_spawn((const char *const[]){bin, NULL},
-                        (const char *const[]){"NOTIFICATION_CLAIM_IDLE_MS=soon", NULL}, log_path);
-    ck_assert_int_gt(pid, 0);
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert(WIFEXITED(status));
-    ck_assert_int_eq(WEXITSTATUS(status), 2);
-    f = fopen(log_path, "r");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_ptr_nonnull(fgets(text, sizeof(text), f));
-    fclose(f);
+    ck_assert_int_eq(
+        ms_test_config_error("notification",
+                             (const char *const[]){"NOTIFICATION_CLAIM_IDLE_MS=soon", NULL}, text,
+                             sizeof(text)),
+        2);
     ck_assert_ptr_nonnull(strstr(text, "NOTIFICATION_CLAIM_IDLE_MS"));
-    unlink(log_path);
 }
 END_TEST
 

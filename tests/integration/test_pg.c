@@ -1,11 +1,11 @@
 /* Integration: the PostgreSQL pool, its error mapping, outages and migrations, against a real
  * server started by scripts/pg.sh for each test case. */
 #include "deps.h"
+#include "metrics.h"
 #include "proc.h"
 
 #include "ms/clock.h"
 #include "ms/err.h"
-#include "ms/metrics.h"
 #include "ms/pg.h"
 #include "runner.h"
 
@@ -91,19 +91,6 @@ static void exec_ok(struct ms_pg_pool *pool, const char *sql)
     rc = ms_pg_exec(conn, sql);
     ck_assert_msg(rc == 0, "%s: %s", sql, ms_pg_last_error(conn));
     ms_pg_release(pool, conn);
-}
-
-/* Whether the rendered metrics hold this exact sample line. */
-static int has_sample(const char *line)
-{
-    size_t len;
-    char *text = ms_metrics_render(&len);
-    int found;
-
-    ck_assert_ptr_nonnull(text);
-    found = strstr(text, line) != NULL;
-    free(text);
-    return found;
 }
 
 START_TEST(test_pg_params_with_sql_metacharacters_are_stored_literally)
@@ -205,16 +192,16 @@ START_TEST(test_pg_acquire_times_out_when_all_connections_are_out)
     ck_assert_ptr_null(c);
     ck_assert_int_ge(took, 140);
     ck_assert_int_lt(took, 1000);
-    ck_assert(has_sample("db_pool_acquire_total{pool=\"busy\",result=\"timeout\"} 1"));
-    ck_assert(has_sample("db_pool_connections{pool=\"busy\",state=\"in_use\"} 2"));
+    ck_assert(ms_test_has_sample("db_pool_acquire_total{pool=\"busy\",result=\"timeout\"} 1"));
+    ck_assert(ms_test_has_sample("db_pool_connections{pool=\"busy\",state=\"in_use\"} 2"));
     ms_pg_release(pool, a);
     ck_assert_int_eq(ms_pg_acquire(pool, &c), 0);
     ck_assert_ptr_eq(c, a); /* the open connection is reused */
     ms_pg_release(pool, b);
     ms_pg_release(pool, c);
-    ck_assert(has_sample("db_pool_connections{pool=\"busy\",state=\"idle\"} 2"));
-    ck_assert(has_sample("db_pool_connections{pool=\"busy\",state=\"open\"} 2"));
-    ck_assert(has_sample("db_pool_acquire_total{pool=\"busy\",result=\"ok\"} 3"));
+    ck_assert(ms_test_has_sample("db_pool_connections{pool=\"busy\",state=\"idle\"} 2"));
+    ck_assert(ms_test_has_sample("db_pool_connections{pool=\"busy\",state=\"open\"} 2"));
+    ck_assert(ms_test_has_sample("db_pool_acquire_total{pool=\"busy\",result=\"ok\"} 3"));
     ms_pg_pool_free(pool);
 }
 END_TEST
@@ -231,7 +218,7 @@ START_TEST(test_pg_release_rolls_back_an_open_transaction)
     ms_pg_release(pool, conn); /* an error path that forgot to roll back */
     ck_assert_int_eq(scalar(pool, "SELECT count(*) FROM leftovers"), 0);
     exec_ok(pool, "DROP TABLE leftovers");
-    ck_assert(has_sample("db_queries_total{pool=\"rollback\",result=\"ok\"}"));
+    ck_assert(ms_test_has_sample("db_queries_total{pool=\"rollback\",result=\"ok\"}"));
     ms_pg_pool_free(pool);
 }
 END_TEST
@@ -349,8 +336,8 @@ START_TEST(test_pg_server_down_fails_fast_then_recovers)
         ck_assert_int_eq(ms_pg_ping(pool), MS_EUNAVAIL);
     took = ms_now_ms() - start;
     ck_assert_msg(took < 1000, "five pings against a stopped server took %lld ms", (long long)took);
-    ck_assert(has_sample("db_pool_acquire_total{pool=\"outage\",result=\"unavailable\"}"));
-    ck_assert(has_sample("db_pool_connections{pool=\"outage\",state=\"open\"} 0"));
+    ck_assert(ms_test_has_sample("db_pool_acquire_total{pool=\"outage\",result=\"unavailable\"}"));
+    ck_assert(ms_test_has_sample("db_pool_connections{pool=\"outage\",state=\"open\"} 0"));
     ck_assert_int_eq(ms_test_pg_restart(&server), 0);
     /* The same pool reconnects once the throttle period has passed. */
     for (int i = 0; i < 40 && rc != 0; i++) {

@@ -8,13 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "deps.h"
 #include "http.h"
 #include "ms/clock.h"
-#include "proc.h"
 #include "runner.h"
 
 static struct ms_test_pg pg;
@@ -637,32 +635,19 @@ START_TEST(test_sigterm_finishes_in_flight_requests_and_exits_0)
     ck_assert_int_ge(ms_test_wait_status(svc.port, "/health", 200, 200), 0);
     pthread_join(t, NULL);
     ck_assert_int_eq(call.status, 200);
-    ck_assert_int_eq(ms_test_stop(svc.pid, 0, 5000), 0);
+    ck_assert_int_eq(ms_test_service_stop(&svc, 0, 5000), 0);
 }
 END_TEST
 
 START_TEST(test_invalid_config_exits_2_naming_the_variable)
 {
-    char log_path[] = "/tmp/ms-test-badconfig.log";
-    char bin[512], text[512] = {0};
-    pid_t pid;
-    int status = 0;
-    FILE *f;
+    char text[512];
 
-    snprintf(bin, sizeof(bin), "%s/services/product/product", MS_BINARY_DIR);
-    pid = ms_test_spawn((const char *const[]){bin, NULL},
-                        (const char *const[]){"THREADS=lots", NULL}, log_path);
-    ck_assert_int_gt(pid, 0);
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert(WIFEXITED(status));
-    ck_assert_int_eq(WEXITSTATUS(status), 2);
-    f = fopen(log_path, "r");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_ptr_nonnull(fgets(text, sizeof(text), f));
-    fclose(f);
+    ck_assert_int_eq(ms_test_config_error("product", (const char *const[]){"THREADS=lots", NULL},
+                                          text, sizeof(text)),
+                     2);
     ck_assert_ptr_nonnull(strstr(text, "THREADS"));
     ck_assert_ptr_nonnull(strstr(text, "lots"));
-    unlink(log_path);
 }
 END_TEST
 

@@ -1,11 +1,11 @@
 /* Integration: the Redis pool, pipelining, timeouts and outages, against a real server started
  * by scripts/redis.sh for each test case. */
 #include "deps.h"
+#include "metrics.h"
 #include "proc.h"
 
 #include "ms/clock.h"
 #include "ms/err.h"
-#include "ms/metrics.h"
 #include "ms/redis.h"
 #include "runner.h"
 
@@ -61,18 +61,6 @@ static redisReply *call(struct ms_redis_pool *pool, int argc, const char **argv)
     return reply;
 }
 
-static int has_sample(const char *line)
-{
-    size_t len;
-    char *text = ms_metrics_render(&len);
-    int found;
-
-    ck_assert_ptr_nonnull(text);
-    found = strstr(text, line) != NULL;
-    free(text);
-    return found;
-}
-
 START_TEST(test_redis_set_get_is_binary_safe)
 {
     static const char value[] = "a\0b\r\n$3\r\nzz";
@@ -91,7 +79,7 @@ START_TEST(test_redis_set_get_is_binary_safe)
     ck_assert_mem_eq(reply->str, value, sizeof(value) - 1);
     freeReplyObject(reply);
     ck_assert_int_eq(ms_redis_ping(pool), 0);
-    ck_assert(has_sample("redis_commands_total{pool=\"binary\",result=\"ok\"} 3"));
+    ck_assert(ms_test_has_sample("redis_commands_total{pool=\"binary\",result=\"ok\"} 3"));
     ms_redis_pool_free(pool);
 }
 END_TEST
@@ -107,7 +95,7 @@ START_TEST(test_redis_error_reply_is_returned_to_the_caller)
     reply = call(pool, 2, incr);
     ck_assert_int_eq(reply->type, REDIS_REPLY_ERROR);
     freeReplyObject(reply);
-    ck_assert(has_sample("redis_commands_total{pool=\"errreply\",result=\"error\"} 1"));
+    ck_assert(ms_test_has_sample("redis_commands_total{pool=\"errreply\",result=\"error\"} 1"));
     /* An error reply does not spoil the context. */
     ck_assert_int_eq(ms_redis_ping(pool), 0);
     ms_redis_pool_free(pool);
@@ -189,9 +177,9 @@ START_TEST(test_redis_acquire_times_out_when_all_contexts_are_out)
     took = ms_now_ms() - start;
     ck_assert_int_ge(took, 140);
     ck_assert_int_lt(took, 1000);
-    ck_assert(has_sample("redis_pool_connections{pool=\"busy\",state=\"in_use\"} 1"));
+    ck_assert(ms_test_has_sample("redis_pool_connections{pool=\"busy\",state=\"in_use\"} 1"));
     ms_redis_release(pool, a);
-    ck_assert(has_sample("redis_pool_connections{pool=\"busy\",state=\"idle\"} 1"));
+    ck_assert(ms_test_has_sample("redis_pool_connections{pool=\"busy\",state=\"idle\"} 1"));
     ms_redis_pool_free(pool);
 }
 END_TEST
@@ -245,7 +233,7 @@ START_TEST(test_redis_server_killed_fails_fast_then_recovers)
     ck_assert_int_eq(ms_redis_ping(pool), MS_EUNAVAIL);
     took = ms_now_ms() - start;
     ck_assert_msg(took < 1000, "six calls against a dead server took %lld ms", (long long)took);
-    ck_assert(has_sample("redis_pool_connections{pool=\"outage\",state=\"open\"} 0"));
+    ck_assert(ms_test_has_sample("redis_pool_connections{pool=\"outage\",state=\"open\"} 0"));
     ck_assert_int_eq(ms_test_redis_restart(&server), 0);
     for (int i = 0; i < 40 && rc != 0; i++) {
         rc = ms_redis_ping(pool);

@@ -58,6 +58,14 @@ static void echo_word(struct ms_req *req, struct ms_res *res)
                     json_pack("{s:s,s:s}", "word", ms_req_param(req, "word"), "q", q ? q : ""));
 }
 
+/* Accepts only the query parameters a and b, each at most once. */
+static void strict_query(struct ms_req *req, struct ms_res *res)
+{
+    if (ms_req_query_only_or_400(req, res, "a,b"))
+        return;
+    ms_res_json_new(res, 200, json_pack("{s:b}", "ok", 1));
+}
+
 static void forgetful(struct ms_req *req, struct ms_res *res)
 {
     (void)req;
@@ -67,7 +75,7 @@ static void forgetful(struct ms_req *req, struct ms_res *res)
 static const struct ms_route routes[] = {
     {"GET", "/echo-trace", echo_trace, 0, 0},         {"GET", "/relay", relay, 0, 0},
     {"POST", "/json", echo_json, 100, MS_ROUTE_JSON}, {"GET", "/forgetful", forgetful, 0, 0},
-    {"GET", "/echo/{word}", echo_word, 0, 0},
+    {"GET", "/echo/{word}", echo_word, 0, 0},         {"GET", "/strict", strict_query, 0, 0},
 };
 
 static void server_up(void)
@@ -254,6 +262,28 @@ START_TEST(test_percent_decoding_keeps_nul_escapes_literal)
 }
 END_TEST
 
+START_TEST(test_query_only_refuses_unknown_and_repeated_parameters)
+{
+    static const char *const good[] = {"/strict", "/strict?a=1", "/strict?a=1&b=2"};
+    static const char *const bad[] = {"/strict?c=1", "/strict?a=1&a=2", "/strict?a=1&B=2",
+                                      "/strict?b"
+                                      "&b"};
+    struct ms_test_response r;
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        ck_assert_int_eq(ms_test_http("GET", url_for(good[i]), NULL, NULL, 5000, &r), 0);
+        ck_assert_msg(r.status == 200, "%s: %ld", good[i], r.status);
+        ms_test_response_free(&r);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_int_eq(ms_test_http("GET", url_for(bad[i]), NULL, NULL, 5000, &r), 0);
+        ck_assert_msg(r.status == 400, "%s: %ld", bad[i], r.status);
+        ck_assert_ptr_nonnull(strstr(r.body, "invalid_argument"));
+        ms_test_response_free(&r);
+    }
+}
+END_TEST
+
 START_TEST(test_connections_are_kept_alive)
 {
     CURL *c = curl_easy_init();
@@ -285,6 +315,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_malformed_or_empty_json_is_400_naming_the_problem);
     tcase_add_test(tc, test_handler_without_answer_is_500_envelope);
     tcase_add_test(tc, test_percent_decoding_keeps_nul_escapes_literal);
+    tcase_add_test(tc, test_query_only_refuses_unknown_and_repeated_parameters);
     tcase_add_test(tc, test_connections_are_kept_alive);
     suite_add_tcase(s, tc);
     return s;

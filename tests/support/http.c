@@ -8,8 +8,10 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "ms/clock.h"
 #include "proc.h"
+#include "registry.h"
 
 struct buf {
     char *data;
@@ -142,6 +144,12 @@ long ms_test_wait_status(int port, const char *path, long want_status, long time
     }
 }
 
+/* build/services/<name>/<name> */
+static void service_binary(char *buf, size_t cap, const char *name)
+{
+    snprintf(buf, cap, "%s/services/%s/%s", MS_BINARY_DIR, name, name);
+}
+
 int ms_test_service_start_on(struct ms_test_service *svc, const char *name, int port,
                              const char *const *env)
 {
@@ -151,7 +159,7 @@ int ms_test_service_start_on(struct ms_test_service *svc, const char *name, int 
 
     svc->port = port > 0 ? port : ms_test_free_port();
     snprintf(port_env, sizeof(port_env), "PORT=%d", svc->port);
-    snprintf(bin, sizeof(bin), "%s/services/%s/%s", MS_BINARY_DIR, name, name);
+    service_binary(bin, sizeof(bin), name);
     snprintf(svc->log_path, sizeof(svc->log_path), "/tmp/ms-test-%s-%d.log", name, svc->port);
     for (size_t i = 0; env && env[i] && n < 63; i++)
         full_env[n++] = env[i];
@@ -160,6 +168,7 @@ int ms_test_service_start_on(struct ms_test_service *svc, const char *name, int 
     svc->pid = ms_test_spawn((const char *const[]){bin, NULL}, full_env, svc->log_path);
     if (svc->pid <= 0)
         return -1;
+    ms_test_registry_add(svc->pid, bin);
     return ms_test_wait_status(svc->port, "/health", 200, 10000) >= 0 ? 0 : -1;
 }
 
@@ -175,25 +184,57 @@ int ms_test_service_stop(struct ms_test_service *svc, int sig, int timeout_ms)
     if (svc->pid <= 0)
         return -1;
     status = ms_test_stop(svc->pid, sig, timeout_ms);
+    if (status != -1) /* else still recorded, for ms_test_services_stop_all to try again */
+        ms_test_registry_remove(svc->pid);
     svc->pid = 0;
+    return status;
+}
+
+/* The first line of the file at path, without its newline, in line ("" if none). */
+static void first_line_of(const char *path, char *line, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+
+    line[0] = '\0';
+    if (f == NULL)
+        return;
+    if (fgets(line, (int)cap, f) == NULL)
+        line[0] = '\0';
+    line[strcspn(line, "\n")] = '\0';
+    fclose(f);
+}
+
+int ms_test_config_error(const char *service, const char *const *env, char *first_line, size_t cap)
+{
+    char bin[512], log_path[128];
+    pid_t pid;
+    int status;
+
+    if (cap > 0)
+        first_line[0] = '\0';
+    service_binary(bin, sizeof(bin), service);
+    snprintf(log_path, sizeof(log_path), "/tmp/ms-test-%s-config-%d.log", service, (int)getpid());
+    unlink(log_path);
+    pid = ms_test_spawn((const char *const[]){bin, NULL}, env, log_path);
+    if (pid <= 0)
+        return -1;
+    ms_test_registry_add(pid, bin);
+    status = ms_test_stop(pid, 0, 10000); /* signal 0: only wait, then SIGKILL */
+    if (status != -1)
+        ms_test_registry_remove(pid);
+    if (cap > 0)
+        first_line_of(log_path, first_line, cap);
+    unlink(log_path);
     return status;
 }
 
 double ms_test_metric(int port, const char *prefix)
 {
     struct ms_test_response r;
-    size_t plen = strlen(prefix);
     double value = -1;
 
-    if (ms_test_get(port, "/metrics", &r) == 0) {
-        for (char *line = r.body; line && *line;
-             line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-            if (strncmp(line, prefix, plen) == 0 && line[plen] == ' ') {
-                value = strtod(line + plen + 1, NULL);
-                break;
-            }
-        }
-    }
+    if (ms_test_get(port, "/metrics", &r) == 0)
+        value = ms_test_sample_in(r.body, prefix);
     ms_test_response_free(&r);
     return value;
 }

@@ -55,6 +55,19 @@ int ms_test_service_start_on(struct ms_test_service *svc, const char *name, int 
 /* Sends sig and waits up to timeout_ms; returns the exit status (see ms_test_stop). */
 int ms_test_service_stop(struct ms_test_service *svc, int sig, int timeout_ms);
 
+/* Every service started above is recorded in memory shared with Check's forked tests until
+ * ms_test_service_stop stops it, and ms_test_main stops what is left once the run is over, so a
+ * test that fails before it stops its services leaks none. This stops them now (SIGTERM, then
+ * SIGKILL after 3 s; a PID that no longer runs the recorded binary is left alone), for a fixture
+ * teardown that stops the databases next. */
+void ms_test_services_stop_all(void);
+
+/* Runs build/services/<service>/<service> with env (NULL-terminated NAME=VALUE list, may be NULL)
+ * added, for a configuration it must refuse, and waits up to 10 s for it to exit (SIGKILL then).
+ * Returns its exit status as ms_test_stop does (-1 if it could not be started), with the first
+ * line of its output, without the newline, in first_line ("" when there was none). */
+int ms_test_config_error(const char *service, const char *const *env, char *first_line, size_t cap);
+
 /* The value of the first sample line of /metrics that starts with prefix (the metric name and
  * its labels, e.g. "cache_requests_total{cache=\"product\",result=\"hit\"}"), or -1 if none. */
 double ms_test_metric(int port, const char *prefix);

@@ -42,6 +42,11 @@ const char *ms_req_query(const struct ms_req *req, const char *name);
 /* A request header (case-insensitive name), or NULL. */
 const char *ms_req_header(const struct ms_req *req, const char *name);
 
+/* Refuses a query string with an argument not in allowed (comma-separated, e.g.
+ * "order_id,user_id") or an argument given twice: answers 400 naming it and returns nonzero.
+ * For endpoints where a misspelt filter must not silently match everything. */
+int ms_req_query_only_or_400(struct ms_req *req, struct ms_res *res, const char *allowed);
+
 /* Reads query argument name as an integer in [min, max], def when absent. On a bad value
  * answers 400 naming the argument and returns nonzero. */
 int ms_req_query_ll_or_400(struct ms_req *req, struct ms_res *res, const char *name, long long def,
