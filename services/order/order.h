@@ -57,7 +57,8 @@ struct order_svc {
     struct ms_redis_pool *redis; /* the event stream */
     struct ms_migrator migrator;
     struct ms_upstream *user, *cart, *product, *inventory;
-    const char *stream; /* ORDER_EVENTS_STREAM */
+    const char *stream;   /* ORDER_EVENTS_STREAM */
+    int idem_claim_ttl_s; /* IDEMPOTENCY_CLAIM_TTL_S: an older unfinished claim is dead */
     struct ms_series *results[ORDER_RESULT_COUNT];
     struct ms_series *cart_clear_failures;
     struct ms_series *outbox_pending; /* events not yet on the stream */

@@ -119,15 +119,27 @@ int order_list_for_user(struct order_svc *svc, long long user_id, char **json, s
 
 enum { IDEM_WAIT_MS = 3000 };
 
-/* 0 when this request now owns the key, 1 when the key exists. */
+/* 0 when this request now owns the key, 1 when the key exists. A claim for the same request
+ * that is older than the claim TTL and never got as far as an order belongs to a request that
+ * died (the process was killed mid-purchase): this request takes it over, atomically, instead
+ * of every retry being told forever that the first is still in progress. */
 static int idem_insert(struct order_svc *svc, const char *key, const char *digest)
 {
-    const char *params[] = {key, digest};
+    char ttl[16];
+    const char *params[] = {key, digest, ttl};
     PGresult *res = NULL;
-    int rc = query(svc,
-                   "INSERT INTO idempotency_keys (key, request_hash, status) "
-                   "VALUES ($1, $2, 'in_progress') ON CONFLICT (key) DO NOTHING RETURNING 1",
-                   2, params, &res);
+    int rc;
+
+    snprintf(ttl, sizeof(ttl), "%d", svc->idem_claim_ttl_s);
+    rc =
+        query(svc,
+              "INSERT INTO idempotency_keys (key, request_hash, status) "
+              "VALUES ($1, $2, 'in_progress') ON CONFLICT (key) DO UPDATE SET created_at = now() "
+              "WHERE idempotency_keys.status = 'in_progress' AND idempotency_keys.order_id IS NULL "
+              "AND idempotency_keys.request_hash = EXCLUDED.request_hash "
+              "AND idempotency_keys.created_at < now() - make_interval(secs => $3::int) "
+              "RETURNING 1",
+              3, params, &res);
 
     if (rc == 0)
         rc = PQntuples(res) == 1 ? 0 : 1;

@@ -349,6 +349,59 @@ START_TEST(test_one_idempotency_key_twenty_times_makes_one_order)
 }
 END_TEST
 
+/* The order service's request digest (services/order/model.c): FNV-1a over the body with
+ * sorted keys, so the test can plant the claim a request that died would have left. */
+static void digest_of(const char *body, char out[17])
+{
+    json_t *doc = json_loads(body, 0, NULL);
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    unsigned long long h = 0xcbf29ce484222325ULL;
+
+    for (const char *p = text; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+    snprintf(out, 17, "%016llx", h);
+    free(text);
+    json_decref(doc);
+}
+
+static void plant_claim(const char *key, const char *body, const char *age)
+{
+    char digest[17], sql[400];
+
+    digest_of(body, digest);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO idempotency_keys (key, request_hash, status, created_at) VALUES "
+             "('%s', '%s', 'in_progress', now() - interval '%s') RETURNING 1",
+             key, digest, age);
+    ck_assert_int_eq(db_count("order", sql), 1);
+}
+
+START_TEST(test_claim_left_by_a_dead_request_is_taken_over_by_a_retry)
+{
+    long long user = new_user();
+    char body[160], stale[64], fresh[64], header[100];
+    const char *headers[] = {header, NULL};
+    long status = 0;
+    json_t *doc;
+
+    direct_body(body, sizeof(body), user, 8, 1);
+    snprintf(stale, sizeof(stale), "dead-%lld", user);
+    snprintf(fresh, sizeof(fresh), "busy-%lld", user);
+    plant_claim(stale, body, "1 hour");
+    plant_claim(fresh, body, "0 seconds");
+    snprintf(header, sizeof(header), "Idempotency-Key: %s", stale);
+    doc = call(MS_SVC_ORDER, "POST", "/orders", body, headers, &status);
+    ck_assert_int_eq(status, 201);
+    json_decref(doc);
+    /* a claim younger than the TTL may belong to a request still running: not taken */
+    snprintf(header, sizeof(header), "Idempotency-Key: %s", fresh);
+    doc = call(MS_SVC_ORDER, "POST", "/orders", body, headers, &status);
+    ck_assert_int_eq(status, 409);
+    json_decref(doc);
+    ck_assert_int_eq(orders_of(user), 1);
+}
+END_TEST
+
 /* ---- failures ---- */
 
 START_TEST(test_inventory_down_order_fails_fast_and_leaves_nothing)
@@ -531,6 +584,7 @@ static Suite *shopping_suite(void)
     tcase_add_test(tc, test_journey_from_sign_up_to_notification);
     tcase_add_test(tc, test_fifty_parallel_orders_for_ten_in_stock);
     tcase_add_test(tc, test_one_idempotency_key_twenty_times_makes_one_order);
+    tcase_add_test(tc, test_claim_left_by_a_dead_request_is_taken_over_by_a_retry);
     tcase_add_test(tc, test_inventory_down_order_fails_fast_and_leaves_nothing);
     tcase_add_test(tc, test_breaker_opens_on_failing_inventory_and_closes_after);
     tcase_add_test(tc, test_notification_stopped_during_thirty_orders_loses_none);
