@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `make down`: stops what `make up` started: every service named by a PID file under .data/run/
-# (SIGTERM, then SIGKILL after 10 s), then Redis and PostgreSQL through their scripts. A PID
-# whose process is not our service binary is never signalled. Running it again does nothing.
+# `make down`: stops what `make up` started: every service named by a PID file under .data/run/,
+# the product canary (product-v2) and the gateway (nginx) included (SIGTERM, then SIGKILL after
+# 10 s), then Redis and PostgreSQL through their scripts. A PID whose process is not our service
+# binary (for the gateway: an nginx master with our prefix) is never signalled. Running it again
+# does nothing.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
@@ -35,6 +37,10 @@ stop_services()
         if ms_pid_is_service "${pids[$i]}" "${names[$i]}"; then
             echo "${names[$i]}: still running after ${STOP_TIMEOUT}s, sending SIGKILL" >&2
             kill -KILL "${pids[$i]}" 2>/dev/null || true
+            if [[ ${names[$i]} == gateway ]]; then
+                # nginx's workers outlive a killed master: they are in its process group (setsid).
+                kill -KILL -- "-${pids[$i]}" 2>/dev/null || true
+            fi
         else
             echo "${names[$i]}: stopped"
         fi

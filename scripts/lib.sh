@@ -32,6 +32,12 @@ inventory     3005  INVENTORY_PORT     inventory
 notification  3006  NOTIFICATION_PORT  notification
 '
 
+# Beside the table's services `make up` runs the product canary (the product binary with
+# SERVICE_VERSION=v2, PID file product-v2.pid) and the gateway (nginx, gateway.pid) when nginx is
+# installed. Their ports, read when used: PRODUCT_V2_PORT and MS_GATEWAY_PORT.
+MS_PRODUCT_V2_DEFAULT_PORT=3011
+MS_GATEWAY_DEFAULT_PORT=8080
+
 # Prints an error and exits.
 ms_die()
 {
@@ -81,6 +87,46 @@ ms_service_port()
         return 1
     fi
     echo "$port"
+}
+
+# ms_port_value VAR DEFAULT: prints the port in variable VAR, or DEFAULT when it is unset or
+# empty; fails when it is not a port.
+ms_port_value()
+{
+    local var="$1" port="${!1:-$2}"
+    if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+        echo "error: $var='$port' is not a port" >&2
+        return 1
+    fi
+    echo "$port"
+}
+
+# Prints the port of instance $1: a service of the table, product-v2 or gateway.
+ms_instance_port()
+{
+    case $1 in
+    product-v2) ms_port_value PRODUCT_V2_PORT "$MS_PRODUCT_V2_DEFAULT_PORT" ;;
+    gateway) ms_port_value MS_GATEWAY_PORT "$MS_GATEWAY_DEFAULT_PORT" ;;
+    *) ms_service_port "$1" ;;
+    esac
+}
+
+# Prints the name of the variable overriding instance $1's port.
+ms_instance_port_var()
+{
+    case $1 in
+    product-v2) echo PRODUCT_V2_PORT ;;
+    gateway) echo MS_GATEWAY_PORT ;;
+    *) ms_service_port_var "$1" ;;
+    esac
+}
+
+# Prints the base URL of instance $1 (see ms_instance_port).
+ms_instance_url()
+{
+    local port
+    port="$(ms_instance_port "$1")" || return 1
+    echo "http://127.0.0.1:$port"
 }
 
 # Prints the name of the variable overriding service $1's port.
@@ -148,13 +194,22 @@ ms_pid_running()
 
 # Succeeds when process $1 is running the binary of service $2, so a recycled PID is never
 # mistaken for ours. A binary rebuilt or removed while running shows as "PATH (deleted)".
+# product-v2 runs product's binary; gateway is an nginx master started with our prefix.
 ms_pid_is_service()
 {
-    local exe
+    local exe cmdline
     ms_pid_running "$1" || return 1
     exe="$(readlink "/proc/$1/exe" 2>/dev/null)" || return 1
     exe="${exe% (deleted)}"
-    [[ $exe == "$(ms_service_bin "$2")" ]]
+    case $2 in
+    product-v2) [[ $exe == "$(ms_service_bin product)" ]] ;;
+    gateway)
+        # nginx rewrites its title to "nginx: master process /usr/sbin/nginx -p PREFIX ...".
+        cmdline="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
+        [[ ${exe##*/} == nginx && $cmdline == *" -p $(ms_gateway_prefix)/ "* ]]
+        ;;
+    *) [[ $exe == "$(ms_service_bin "$2")" ]] ;;
+    esac
 }
 
 # Prints the PID of service $2's running process from its PID file; fails when it is not running.
@@ -178,8 +233,15 @@ ms_port_busy()
 # 200; fails after TIMEOUT seconds, or as soon as process PID, when given, has exited.
 wait_ready()
 {
-    local url="${1%/}" timeout="$2" pid="${3:-}" code="none" deadline
-    url="${url%/ready}/ready"
+    local url="${1%/}"
+    ms_wait_url "${url%/ready}/ready" "$2" "${3:-}"
+}
+
+# ms_wait_url URL TIMEOUT [PID]: polls URL until it answers 200; fails after TIMEOUT seconds, or
+# as soon as process PID, when given, has exited.
+ms_wait_url()
+{
+    local url="$1" timeout="$2" pid="${3:-}" code="none" deadline
     deadline=$((SECONDS + timeout))
     while :; do
         code="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null)" || true
@@ -246,4 +308,72 @@ ms_c_files()
             fi
         done || true
     )
+}
+
+# ---- the gateway (gateway/nginx.conf; see the comment at its top) ----
+
+# Prints the nginx binary (also found in /usr/sbin when PATH lacks it); fails when there is none.
+ms_nginx_bin()
+{
+    local bin
+    bin="$(PATH="$PATH:/usr/sbin:/sbin" command -v nginx)" || return 1
+    realpath -- "$bin"
+}
+
+# Prints the nginx prefix of `make up`'s gateway: its configuration, pid and temporary files.
+ms_gateway_prefix()
+{
+    echo "$MS_DATA_DIR/gateway"
+}
+
+# ms_gateway_render DEST_DIR: writes DEST_DIR/nginx.conf, gateway/nginx.conf listening on
+# MS_BIND_ADDRESS (default 127.0.0.1) and MS_GATEWAY_PORT, and DEST_DIR/upstreams.conf,
+# gateway/upstreams.native.conf with each 127.0.0.1:<default port> of a service (3011 for the
+# canary) turned into the port that service uses now (PRODUCT_PORT, PRODUCT_V2_PORT, ...).
+ms_gateway_render()
+{
+    local dest="$1" src="$MS_ROOT/gateway" port bind map name dport var db listen_re
+    port="$(ms_instance_port gateway)" || return 1
+    bind="${MS_BIND_ADDRESS:-127.0.0.1}"
+    if [[ $bind == *:* ]]; then
+        bind="[$bind]"
+    fi
+    map="$MS_PRODUCT_V2_DEFAULT_PORT=$(ms_instance_port product-v2)" || return 1
+    while read -r name dport var db; do
+        if [[ -n $name ]]; then
+            map+=" $dport=$(ms_service_port "$name")" || return 1
+        fi
+    done <<<"$MS_SERVICE_TABLE"
+    mkdir -p "$dest" || return 1
+
+    listen_re='^([[:space:]]*listen[[:space:]]+)8080;[[:space:]]*$'
+    if [[ "$(grep -cE "$listen_re" "$src/nginx.conf")" != 1 ]]; then
+        echo "error: $src/nginx.conf must have exactly one 'listen 8080;' line" >&2
+        return 1
+    fi
+    sed -E "s/$listen_re/\1$bind:$port;/" "$src/nginx.conf" >"$dest/nginx.conf" || return 1
+
+    awk -v map="$map" '
+        BEGIN {
+            n = split(map, pairs, " ")
+            for (i = 1; i <= n; i++) {
+                split(pairs[i], kv, "=")
+                to[kv[1]] = kv[2]
+            }
+        }
+        {
+            rest = $0
+            out = ""
+            while (match(rest, /127\.0\.0\.1:[0-9]+/)) {
+                p = substr(rest, RSTART + 10, RLENGTH - 10)
+                if (!(p in to)) {
+                    printf "error: %s:%d: 127.0.0.1:%s is no default port of the suite\n", \
+                        FILENAME, FNR, p > "/dev/stderr"
+                    exit 1
+                }
+                out = out substr(rest, 1, RSTART - 1) "127.0.0.1:" to[p]
+                rest = substr(rest, RSTART + RLENGTH)
+            }
+            print out rest
+        }' "$src/upstreams.native.conf" >"$dest/upstreams.conf"
 }

@@ -30,7 +30,9 @@ lint_cppcheck()
 
 lint_shellcheck()
 {
-    local scripts=(scripts/*.sh)
+    # every shell script of the suite: scripts/, the lab and chaos scripts, the deploy checks
+    local scripts=()
+    mapfile -t scripts < <(git ls-files --cached --others --exclude-standard '*.sh' | grep -v node_modules)
     [[ -f .ci/run ]] && scripts+=(.ci/run)
     shellcheck -x "${scripts[@]}"
 }

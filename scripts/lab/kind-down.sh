@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Deletes the lab's KIND cluster (everything kind-up.sh installed lives inside it) and, with
+# --images, the locally built service images.
+#
+#   scripts/lab/kind-down.sh [--images] [--runtime docker|podman] [--dry-run]
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+. "$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)/lib.sh"
+
+CLUSTER="${KIND_CLUSTER_NAME:-microshop}"
+RUNTIME=""
+IMAGES=0
+DRY_RUN=0
+
+run()
+{
+    if ((DRY_RUN)); then
+        printf '+'
+        printf ' %q' "$@"
+        printf '\n'
+    else
+        "$@"
+    fi
+}
+
+while (($#)); do
+    case "$1" in
+    --images) IMAGES=1 ;;
+    --runtime)
+        [[ $# -ge 2 ]] || ms_die "--runtime needs a value"
+        RUNTIME="$2"
+        shift
+        ;;
+    --runtime=*) RUNTIME="${1#*=}" ;;
+    --dry-run) DRY_RUN=1 ;;
+    -h | --help)
+        sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *) ms_die "unknown option '$1' (see --help)" ;;
+    esac
+    shift
+done
+if [[ -z $RUNTIME ]]; then
+    if ((!DRY_RUN)) && command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+        RUNTIME=docker
+    else
+        RUNTIME=podman
+    fi
+fi
+case "$RUNTIME" in
+docker | podman) ;;
+*) ms_die "--runtime must be docker or podman (got '$RUNTIME')" ;;
+esac
+[[ $RUNTIME == podman ]] && export KIND_EXPERIMENTAL_PROVIDER=podman
+
+if ((!DRY_RUN)) && ! command -v kind >/dev/null; then
+    ms_die "kind is needed"
+fi
+if ((DRY_RUN)) || kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+    run kind delete cluster --name "$CLUSTER"
+else
+    echo "no KIND cluster named $CLUSTER"
+fi
+if ((IMAGES)); then
+    for svc in $(ms_services); do
+        run "$RUNTIME" rmi --force "localhost/microshop/$svc:latest"
+    done
+fi
