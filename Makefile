@@ -2,7 +2,7 @@
 LIB := . scripts/lib.sh &&
 MAKEFLAGS += --no-print-directory
 
-.PHONY: build up down test lint asan clean format
+.PHONY: build up down test lint asan clean format fuzz
 .DEFAULT_GOAL := build
 
 build:
@@ -22,6 +22,9 @@ lint:
 
 asan:
 	@bash -c '$(LIB) ms_build_asan'
+
+fuzz:
+	@bash scripts/fuzz.sh
 
 clean:
 	rm -rf build build-asan
