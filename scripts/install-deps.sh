@@ -10,7 +10,7 @@ PACKAGES=(
     postgresql redis-server curl procps iproute2
     clang-format clang-tidy cppcheck shellcheck
     nginx prometheus yamllint
-    podman podman-compose runc debootstrap
+    podman podman-compose runc debootstrap netavark aardvark-dns
 )
 
 missing=()

@@ -1,0 +1,96 @@
+# Every microshop image from one file: the suite is compiled once in `build`, and each service is a
+# target holding only its own binary on a small `runtime` base.
+#
+#   docker build --target product -t localhost/microshop/product:latest .
+#   podman build --format docker --target product -t localhost/microshop/product:latest .
+#   (podman needs --format docker to keep HEALTHCHECK; docker-compose.yml builds every target.)
+#
+# The product canary is the product image run with SERVICE_VERSION=v2.
+
+ARG DEBIAN_IMAGE=debian:bookworm-slim
+
+# ---- build: the compilers and -dev packages, the whole suite, the healthcheck probe --------------
+FROM ${DEBIAN_IMAGE} AS build
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        build-essential cmake pkg-config \
+        libmicrohttpd-dev libjansson-dev libhiredis-dev libpq-dev libcurl4-openssl-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Only what the build reads (see .dockerignore), so docs or test edits do not rebuild.
+COPY CMakeLists.txt ./
+COPY cmake/ cmake/
+COPY common/ common/
+COPY services/ services/
+COPY tools/ tools/
+RUN cmake -S . -B /build -DMS_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
+    && cmake --build /build -j "$(nproc)" \
+    && mkdir /out \
+    && for svc in product cart order user inventory notification; do \
+        cp "/build/services/$svc/$svc" "/out/$svc" || exit 1; \
+    done \
+    && cc -O2 -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+        -Wmissing-prototypes -Wformat=2 -o /out/healthcheck tools/healthcheck.c \
+    && strip /out/*
+
+# ---- runtime: the shared base, runtime libraries only, an unprivileged user -----------------
+FROM ${DEBIAN_IMAGE} AS runtime
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        libmicrohttpd12 libjansson4 libhiredis0.14 libpq5 libcurl4 ca-certificates \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
+    && groupadd --system --gid 10001 microshop \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin microshop
+COPY --from=build /out/healthcheck /usr/local/bin/healthcheck
+LABEL org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.vendor="microshop"
+USER 10001:10001
+# The services stop gracefully on SIGTERM (unready, SHUTDOWN_DELAY_MS, drain, exit 0).
+STOPSIGNAL SIGTERM
+# GET http://127.0.0.1:$PORT/ready with a 2 s deadline; `healthcheck /health` probes liveness.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
+    CMD ["/usr/local/bin/healthcheck"]
+
+# ---- one target per service ------------------------------------------------------------------
+FROM runtime AS product
+LABEL org.opencontainers.image.title="microshop product"
+COPY --from=build /out/product /usr/local/bin/product
+ENV PORT=3001
+EXPOSE 3001
+CMD ["/usr/local/bin/product"]
+
+FROM runtime AS cart
+LABEL org.opencontainers.image.title="microshop cart"
+COPY --from=build /out/cart /usr/local/bin/cart
+ENV PORT=3002
+EXPOSE 3002
+CMD ["/usr/local/bin/cart"]
+
+FROM runtime AS order
+LABEL org.opencontainers.image.title="microshop order"
+COPY --from=build /out/order /usr/local/bin/order
+ENV PORT=3003
+EXPOSE 3003
+CMD ["/usr/local/bin/order"]
+
+FROM runtime AS user
+LABEL org.opencontainers.image.title="microshop user"
+COPY --from=build /out/user /usr/local/bin/user
+ENV PORT=3004
+EXPOSE 3004
+CMD ["/usr/local/bin/user"]
+
+FROM runtime AS inventory
+LABEL org.opencontainers.image.title="microshop inventory"
+COPY --from=build /out/inventory /usr/local/bin/inventory
+ENV PORT=3005
+EXPOSE 3005
+CMD ["/usr/local/bin/inventory"]
+
+FROM runtime AS notification
+LABEL org.opencontainers.image.title="microshop notification"
+COPY --from=build /out/notification /usr/local/bin/notification
+ENV PORT=3006
+EXPOSE 3006
+CMD ["/usr/local/bin/notification"]

@@ -1,0 +1,514 @@
+#!/usr/bin/env bash
+# The containers and compose files: Dockerfile, docker-compose.yml, docker-compose.ci.yml,
+# docker/ (the PostgreSQL init script, the CI stand-ins, the podman set-up), tools/healthcheck.c.
+#
+# Static: the scripts are shellcheck-clean; both compose files pass yamllint and merge
+# (podman-compose --dry-run); every container has a healthcheck and `restart: unless-stopped`, every
+# depends_on names a service and a condition, every service variable is one README documents,
+# every bind mount exists, the override only swaps images.
+# Live (rootful podman, set up by docker/ci/podman-setup.sh as /work/shared/CONTAINERS.md says):
+# builds every image (one build stage for all service targets) and the stand-ins; checks the
+# images (uid 10001, SIGTERM, healthcheck, one binary each); starts the stack without Grafana with
+# podman-compose on the fixed gateway port 8080 and free loopback ports for the rest; polls every
+# container's healthcheck (podman runs none by itself); checks Prometheus scrapes all 7 targets
+# and loaded the rules; through the gateway: a purchase (user, cart, order 201, notification),
+# the 90/10 split over 600 requests and x-user-type: vip, the 0.5 s product timeout (504) with
+# delays injected into both product versions; kills a service's main process from the host and
+# times its return (restart policy); stops one service gracefully (exit 0). Tears it all down on
+# exit. Prints the time of each phase. Cold (first run on a machine): ~4.5 min; warm: ~1.5 min.
+set -euo pipefail
+
+ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
+# shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+
+PROJECT=microshop-ci
+GATEWAY_PORT=8080
+SERVICES=(product cart order user inventory notification)
+# Every container CI starts: all but grafana, which has no stand-in (docker-compose.ci.yml).
+STACK=(postgres redis "${SERVICES[@]}" product-v2 gateway prometheus)
+STANDINS=(postgres redis nginx prometheus)
+COMPOSE=(podman-compose -f "$ROOT/docker-compose.yml" -f "$ROOT/docker-compose.ci.yml"
+    -p "$PROJECT")
+GW="http://127.0.0.1:$GATEWAY_PORT"
+START=$SECONDS
+PHASE_START=$SECONDS
+PHASE=""
+TIMES=()
+CHECKS=0
+T=""
+STARTED=0
+
+fail()
+{
+    echo "FAIL [$PHASE]: $*" >&2
+    exit 1
+}
+
+ok()
+{
+    CHECKS=$((CHECKS + 1))
+    echo "ok [$((SECONDS - START))s]: $*"
+}
+
+# phase NAME: closes the running phase (recording its time) and opens the next.
+phase()
+{
+    if [[ -n $PHASE ]]; then
+        TIMES+=("$(printf '%-12s %4ss' "$PHASE" $((SECONDS - PHASE_START)))")
+    fi
+    PHASE="$1"
+    PHASE_START=$SECONDS
+    [[ -n $PHASE ]] && ms_section "$PHASE"
+    return 0
+}
+
+container()
+{
+    echo "${PROJECT}_${1}_1"
+}
+
+# Removes whatever this project left: containers, volumes, the network (also from a run that
+# was killed), and nothing else.
+remove_project()
+{
+    local ids
+    # One podman stop for all (in parallel; compose down stops them one after another), then
+    # compose down removes them with their volumes.
+    ids="$(podman ps -q --filter "label=io.podman.compose.project=$PROJECT" 2>/dev/null)" || true
+    if [[ -n $ids ]]; then
+        # shellcheck disable=SC2086
+        timeout 60 podman stop -t 5 $ids >>"$T/down.log" 2>&1 || true
+    fi
+    timeout 180 "${COMPOSE[@]}" down -v >>"$T/down.log" 2>&1 || true
+    ids="$(podman ps -aq --filter "label=io.podman.compose.project=$PROJECT" 2>/dev/null)" || true
+    if [[ -n $ids ]]; then
+        # shellcheck disable=SC2086
+        podman rm -f -t 5 $ids >>"$T/down.log" 2>&1 || true
+    fi
+    ids="$(podman volume ls -q --filter "label=io.podman.compose.project=$PROJECT" 2>/dev/null)" ||
+        true
+    if [[ -n $ids ]]; then
+        # shellcheck disable=SC2086
+        podman volume rm -f $ids >>"$T/down.log" 2>&1 || true
+    fi
+    if podman network exists "${PROJECT}_default" 2>/dev/null; then
+        podman network rm -f "${PROJECT}_default" >>"$T/down.log" 2>&1 || true
+    fi
+}
+
+cleanup()
+{
+    local rc=$? name
+    trap - EXIT
+    if ((STARTED)); then
+        if [[ $rc != 0 ]]; then
+            for name in "${STACK[@]}"; do
+                echo "---- last log lines of $(container "$name") ----" >&2
+                podman logs --tail 12 "$(container "$name")" 2>&1 | cut -c1-300 >&2 || true
+            done
+            echo "---- podman-compose up ----" >&2
+            grep -v 'systemd connection' "$T/up.log" | tail -n 20 >&2 || true
+        fi
+        phase teardown
+        remove_project
+        if podman ps -aq --filter "label=io.podman.compose.project=$PROJECT" | grep -q .; then
+            echo "FAIL: containers of $PROJECT are left after teardown" >&2
+            rc=1
+        fi
+        phase ""
+    fi
+    [[ -n $T ]] && rm -rf "$T"
+    if ((${#TIMES[@]})); then
+        echo
+        echo "phase times:"
+        printf '  %s\n' "${TIMES[@]}"
+    fi
+    echo "total: $((SECONDS - START))s, $CHECKS checks$([[ $rc == 0 ]] || echo ", FAILED")"
+    exit "$rc"
+}
+trap cleanup EXIT
+
+# A free TCP port on loopback, not yet handed out by this script.
+TAKEN=" $GATEWAY_PORT "
+free_port()
+{
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 30000))
+        if [[ $TAKEN != *" $port "* ]] && ! ms_port_busy "$port"; then
+            TAKEN+="$port "
+            echo "$port"
+            return 0
+        fi
+    done
+}
+
+# http METHOD URL [BODY]: prints "STATUS BODY"; curl failures print "000".
+http()
+{
+    local args=(-sS -m 5 -o "$T/body" -w '%{http_code}' -X "$1")
+    if [[ $# -ge 3 ]]; then
+        args+=(-H 'Content-Type: application/json' --data "$3")
+    fi
+    local code
+    code="$(curl "${args[@]}" "$2" 2>/dev/null)" || code="${code:-000}"
+    echo "$code $(cat "$T/body" 2>/dev/null)"
+}
+
+# json_field JSON FIELD: the value of a top-level number or string field.
+json_field()
+{
+    sed -nE "s/.*\"$2\":\"?([^\",}]*)\"?.*/\1/p" <<<"$1" | head -n 1
+}
+
+static_checks()
+{
+    phase static
+    shellcheck -x "$ROOT/tests/deploy/compose.test.sh" "$ROOT/docker/ci/podman-setup.sh" \
+        "$ROOT/docker/postgres/init-databases.sh" "$ROOT/docker/ci/postgres/docker-entrypoint.sh" ||
+        fail "shellcheck"
+    ok "the scripts are shellcheck-clean"
+    yamllint -s -c "$ROOT/tests/deploy/yamllint.yaml" "$ROOT/docker-compose.yml" \
+        "$ROOT/docker-compose.ci.yml" || fail "yamllint"
+    ok "docker-compose.yml and docker-compose.ci.yml pass yamllint"
+    # The contracts, read with the suite's pinned yaml parser.
+    (cd "$ROOT" && node --input-type=module - "$ROOT" "${SERVICES[@]}") <<'EOF' ||
+import { readFileSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+const [root, ...services] = process.argv.slice(2);
+const require = createRequire(`${root}/tests/deploy/package.json`);
+const YAML = require('yaml');
+const load = (f) => YAML.parse(readFileSync(`${root}/${f}`, 'utf8'), { merge: true, uniqueKeys: true });
+const base = load('docker-compose.yml');
+const ci = load('docker-compose.ci.yml');
+const readme = readFileSync(`${root}/README.md`, 'utf8');
+const errors = [];
+const err = (m) => errors.push(m);
+// Variables README documents: every `NAME` in its configuration table, and <UPSTREAM>_URL.
+const documented = new Set([...readme.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]));
+const names = Object.keys(base.services);
+const want = [...services, 'product-v2', 'postgres', 'redis', 'gateway', 'prometheus', 'grafana'];
+for (const n of want) if (!names.includes(n)) err(`docker-compose.yml has no service ${n}`);
+for (const [name, svc] of Object.entries(base.services)) {
+  if (svc.restart !== 'unless-stopped') err(`${name}: restart is not unless-stopped`);
+  const test = svc.healthcheck?.test;
+  if (!Array.isArray(test) || !['CMD', 'CMD-SHELL'].includes(test[0]) || test.length < 2)
+    err(`${name}: no healthcheck test`);
+  for (const [dep, cond] of Object.entries(svc.depends_on ?? {})) {
+    if (!names.includes(dep)) err(`${name}: depends_on unknown service ${dep}`);
+    if (!['service_healthy', 'service_started'].includes(cond?.condition))
+      err(`${name}: depends_on ${dep} without a condition`);
+  }
+  for (const v of svc.volumes ?? []) {
+    const src = String(v).split(':')[0];
+    if (src.startsWith('.') && !existsSync(`${root}/${src}`)) err(`${name}: mounts missing ${src}`);
+  }
+  const own = name === 'product-v2' ? 'product' : name;
+  if (!services.includes(own)) continue;
+  if (svc.image !== `localhost/microshop/${own}:latest`) err(`${name}: image ${svc.image}`);
+  if (svc.build?.target !== own) err(`${name}: build target ${svc.build?.target}`);
+  if (svc.healthcheck.test[1] !== '/usr/local/bin/healthcheck') err(`${name}: not the image's healthcheck`);
+  const env = svc.environment ?? {};
+  for (const k of Object.keys(env))
+    if (!documented.has(k) && !/^[A-Z]+_URL$/.test(k)) err(`${name}: ${k} is not a README variable`);
+  for (const k of ['PORT', 'BIND_ADDRESS', 'SERVICE_VERSION', 'ADMIN_ENABLED', 'SHUTDOWN_DELAY_MS'])
+    if (!(k in env)) err(`${name}: ${k} is not set`);
+  for (const k of Object.keys(env).filter((x) => /^[A-Z]+_URL$/.test(x) && x !== 'REDIS_URL' && x !== 'DATABASE_URL'))
+    if (!services.includes(k.slice(0, -4).toLowerCase())) err(`${name}: ${k} names no service`);
+}
+if (base.services['product-v2']?.environment?.SERVICE_VERSION !== 'v2') err('product-v2: SERVICE_VERSION is not v2');
+const gw = base.services.gateway ?? {};
+if (!(gw.ports ?? []).some((p) => String(p).endsWith(':8080'))) err('gateway: port 8080 is not published');
+for (const s of services) if (!gw.depends_on?.[s]) err(`gateway: does not wait for ${s}`);
+for (const [name, svc] of Object.entries(ci.services ?? {})) {
+  if (!names.includes(name)) err(`docker-compose.ci.yml: ${name} is not in docker-compose.yml`);
+  const extra = Object.keys(svc).filter((k) => !['image', 'build', 'command', 'environment'].includes(k));
+  if (extra.length) err(`docker-compose.ci.yml: ${name} overrides ${extra.join(', ')}`);
+  if (!String(svc.image).startsWith('localhost/microshop-ci/')) err(`docker-compose.ci.yml: ${name} image ${svc.image}`);
+  if (!existsSync(`${root}/${svc.build}/Dockerfile`)) err(`docker-compose.ci.yml: ${name} has no ${svc.build}/Dockerfile`);
+  if (svc.command && base.services[name]?.command) err(`docker-compose.ci.yml: ${name} command would be appended`);
+}
+if (errors.length) { console.error(errors.join('\n')); process.exit(1); }
+EOF
+        fail "docker-compose contracts (above)"
+    ok "compose contracts: healthchecks, restart policies, depends_on conditions, README variables, mounts"
+}
+
+preflight()
+{
+    phase preflight
+    ((EUID == 0)) || fail "run as root: rootful podman (see /work/shared/CONTAINERS.md)"
+    local tool
+    for tool in podman podman-compose curl ss node yamllint shellcheck; do
+        command -v "$tool" >/dev/null || fail "$tool is missing (scripts/install-deps.sh)"
+    done
+    if ms_port_busy "$GATEWAY_PORT"; then
+        fail "port $GATEWAY_PORT is taken on this machine ($(ss -Hltnp "sport = :$GATEWAY_PORT" |
+            head -n 1)); the compose check publishes the gateway there: free it and run again"
+    fi
+    ok "root, the tools, and port $GATEWAY_PORT is free"
+    timeout 600 bash "$ROOT/docker/ci/podman-setup.sh" || fail "docker/ci/podman-setup.sh"
+    ok "podman set up (runc, ulimits, netavark; debian:bookworm-slim present)"
+}
+
+build_images()
+{
+    phase build
+    local name pid pids=() failed=0
+    # The stand-ins build alongside (mostly waiting on the mirror).
+    for name in "${STANDINS[@]}"; do
+        timeout 900 podman build -q --format docker -t "localhost/microshop-ci/$name:latest" \
+            "$ROOT/docker/ci/$name" >"$T/build-$name.log" 2>&1 &
+        pids+=($!)
+    done
+    # One build stage serves every target: the first target compiles, the others reuse it.
+    for name in "${SERVICES[@]}"; do
+        if ! timeout 900 podman build -q --format docker --target "$name" \
+            -t "localhost/microshop/$name:latest" "$ROOT" >"$T/build-svc-$name.log" 2>&1; then
+            tail -n 30 "$T/build-svc-$name.log" >&2
+            failed=1
+        fi
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" || failed=1
+    done
+    if ((failed)); then
+        for name in "${STANDINS[@]}"; do
+            tail -n 15 "$T/build-$name.log" >&2
+        done
+        fail "an image did not build (logs above)"
+    fi
+    ok "built ${#SERVICES[@]} service images and ${#STANDINS[@]} stand-ins"
+    podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^localhost/microshop' |
+        sort | sed 's/^/    /'
+}
+
+check_images()
+{
+    phase images
+    local name img cfg bins
+    for name in "${SERVICES[@]}"; do
+        img="localhost/microshop/$name:latest"
+        cfg="$(podman image inspect -f '{{.Config.User}}|{{.Config.StopSignal}}|{{json .Config.Healthcheck.Test}}|{{json .Config.Cmd}}|{{json .Config.ExposedPorts}}' "$img")"
+        [[ $cfg == "10001:10001|SIGTERM|"'["CMD","/usr/local/bin/healthcheck"]|["/usr/local/bin/'"$name"'"]|'* ]] ||
+            fail "$img: user, stop signal, healthcheck or command wrong: $cfg"
+        [[ $cfg == *"\"$(ms_service_port "$name")/tcp\""* ]] || fail "$img does not expose its port: $cfg"
+        bins="$(podman run --rm --no-healthcheck --entrypoint /bin/ls "$img" /usr/local/bin |
+            sort | tr '\n' ' ')"
+        [[ $bins == "$(printf '%s\n' healthcheck "$name" | sort | tr '\n' ' ')" ]] ||
+            fail "$img holds other binaries: $bins"
+    done
+    ok "service images: user 10001, STOPSIGNAL SIGTERM, HEALTHCHECK, only their own binary"
+}
+
+start_stack()
+{
+    phase up
+    # Fixed: the gateway (8080, the thing under test). Free ports for everything else.
+    local var
+    for var in PRODUCT_PORT PRODUCT_V2_PORT CART_PORT ORDER_PORT USER_PORT INVENTORY_PORT \
+        NOTIFICATION_PORT PROMETHEUS_PORT GRAFANA_PORT; do
+        export "$var=$(free_port)"
+    done
+    export GATEWAY_PORT
+    remove_project # a previous run that was killed
+    STARTED=1
+    # podman-compose 1.0.3 has no `config`: its dry run shows the merged result as podman commands.
+    (cd "$ROOT" && timeout 60 "${COMPOSE[@]}" --dry-run up -d --no-build "${STACK[@]}") \
+        >"$T/dry-run.log" 2>&1 || fail "podman-compose cannot merge the compose files: $(tail -n 5 "$T/dry-run.log")"
+    local want
+    for want in "--name=$(container gateway) .* -p 127.0.0.1:$GATEWAY_PORT:8080 .*localhost/microshop-ci/nginx:latest" \
+        "--name=$(container product-v2) .* -e SERVICE_VERSION=v2 .*localhost/microshop/product:latest" \
+        "--name=$(container postgres) .*localhost/microshop-ci/postgres:latest postgres -c fsync=off" \
+        "--name=$(container prometheus) .*localhost/microshop-ci/prometheus:latest --config.file=/etc/monitoring/prometheus/prometheus.yml"; do
+        grep -qE -- "^podman run $want" "$T/dry-run.log" || fail "the merged compose files lack: $want"
+    done
+    ok "the merged compose files: CI images, base commands kept, the gateway on $GATEWAY_PORT"
+    (cd "$ROOT" && timeout 300 "${COMPOSE[@]}" up -d --no-build "${STACK[@]}") >"$T/up.log" 2>&1 ||
+        fail "podman-compose up failed"
+    ok "podman-compose up -d: ${STACK[*]}"
+}
+
+# Polls `podman healthcheck run` for every container until all pass (podman schedules none).
+wait_healthy()
+{
+    local deadline=$((SECONDS + 180)) name pending
+    while :; do
+        pending=()
+        for name in "${STACK[@]}"; do
+            podman healthcheck run "$(container "$name")" >/dev/null 2>&1 || pending+=("$name")
+        done
+        ((${#pending[@]} == 0)) && break
+        ((SECONDS < deadline)) || fail "not healthy after 180 s: ${pending[*]}"
+        sleep 1
+    done
+    ok "all ${#STACK[@]} containers pass their healthchecks"
+    # The probe itself: 2xx passes, anything else fails.
+    podman exec "$(container product)" /usr/local/bin/healthcheck /health ||
+        fail "healthcheck /health failed on a live product"
+    if podman exec "$(container product)" /usr/local/bin/healthcheck /no-such-path; then
+        fail "healthcheck passed on a 404"
+    fi
+    ok "tools/healthcheck: 0 for /health, 1 for a 404"
+    [[ "$(http GET "$GW/healthz")" == 200* ]] || fail "the gateway's /healthz"
+    ok "the gateway answers on 127.0.0.1:$GATEWAY_PORT"
+}
+
+check_prometheus()
+{
+    phase prometheus
+    local url="http://127.0.0.1:$PROMETHEUS_PORT" deadline=$((SECONDS + 60)) up=0 rules
+    while ((SECONDS < deadline)); do
+        up="$(curl -sS -m 5 "$url/api/v1/targets?state=active" | grep -o '"health":"up"' | wc -l)" ||
+            up=0
+        ((up >= 7)) && break
+        sleep 1
+    done
+    ((up >= 7)) || fail "Prometheus scrapes $up of 7 targets"
+    ok "Prometheus scrapes all 7 service targets (product v1 and v2, by compose DNS names)"
+    rules="$(curl -sS -m 5 "$url/api/v1/rules" | grep -o '"type":"alerting"' | wc -l)"
+    ((rules > 0)) || fail "Prometheus loaded no alerting rules from monitoring/rules/"
+    ok "Prometheus loaded $rules alerting rules from the mounted monitoring/rules/"
+}
+
+journey()
+{
+    phase journey
+    local r uid oid email="compose-$$-$RANDOM@example.com" deadline
+    r="$(http POST "$GW/users" "{\"email\":\"$email\",\"name\":\"Compose Check\"}")"
+    [[ $r == 201* ]] || fail "POST /users: $r"
+    uid="$(json_field "$r" id)"
+    r="$(http POST "$GW/cart/$uid" '{"product_id":3,"quantity":2}')"
+    [[ $r == 200* && $r == *'"quantity":2'* ]] || fail "POST /cart/$uid: $r"
+    r="$(http POST "$GW/orders" "{\"user_id\":$uid}")"
+    [[ $r == 201* && $r == *'"status":"confirmed"'* ]] || fail "POST /orders: $r"
+    oid="$(json_field "$r" id)"
+    ok "through the gateway: user $uid, 2 x product 3 in the cart, order $oid (201)"
+    deadline=$((SECONDS + 30))
+    until [[ "$(http GET "$GW/notifications?order_id=$oid")" == *"\"order_id\":\"$oid\""* ]]; do
+        ((SECONDS < deadline)) || fail "no notification for order $oid after 30 s"
+        sleep 0.5
+    done
+    ok "the notification for order $oid appeared (order -> Redis stream -> notification)"
+}
+
+# faults PORT BODY|-: sets (or with -, clears) the injected faults of the product on PORT.
+faults()
+{
+    local method=PUT args=()
+    if [[ $2 == - ]]; then method=DELETE; else args=(-H 'Content-Type: application/json' --data "$2"); fi
+    curl -fsS -m 5 -o /dev/null -X "$method" "${args[@]}" "http://127.0.0.1:$1/admin/faults" ||
+        fail "$method /admin/faults on port $1"
+}
+
+check_timeout()
+{
+    phase timeout
+    local port out code t
+    for port in "$PRODUCT_PORT" "$PRODUCT_V2_PORT"; do
+        faults "$port" '{"delay_ms":3000,"delay_percent":100}'
+    done
+    for hdr in "x-user-type: regular" "x-user-type: vip"; do
+        out="$(curl -sS -m 5 -o /dev/null -w '%{http_code} %{time_total}' -H "$hdr" "$GW/products/1")"
+        read -r code t <<<"$out"
+        [[ $code == 504 ]] || fail "GET /products/1 ($hdr) with a 3 s delay answered $code"
+        awk -v t="$t" 'BEGIN { exit !(t >= 0.45 && t < 1.5) }' ||
+            fail "the 504 ($hdr) came after ${t}s, not about 0.5 s"
+        ok "a 3 s delay in both product versions: 504 after ${t}s ($hdr)"
+    done
+    for port in "$PRODUCT_PORT" "$PRODUCT_V2_PORT"; do
+        faults "$port" -
+    done
+    [[ "$(http GET "$GW/products/1")" == 200* ]] || fail "product did not recover after the faults"
+    ok "faults cleared: 200 again"
+}
+
+check_split()
+{
+    phase split
+    local n=600 i v1 v2 other
+    : >"$T/split.curl"
+    for ((i = 0; i < n; i++)); do
+        printf 'url = "%s/products/%d"\noutput = "/dev/null"\n' "$GW" $((i % 27 + 1)) >>"$T/split.curl"
+    done
+    curl -sS -m 120 -K "$T/split.curl" -w '%{http_code} %header{x-service-version}\n' >"$T/split.out" ||
+        fail "curl over $n requests"
+    v1="$(grep -c '^200 v1$' "$T/split.out")" || true
+    v2="$(grep -c '^200 v2$' "$T/split.out")" || true
+    other=$((n - v1 - v2))
+    ((other == 0)) || fail "$other of $n answers were not 200 from v1 or v2: $(grep -v '^200 v[12]$' "$T/split.out" | sort | uniq -c | head -n 3)"
+    # Binomial(600, 0.1): mean 60, sd 7.3; [31, 89] is +-4 sd (a false alarm 1 in 15000 runs).
+    ((v2 >= 31 && v2 <= 89)) || fail "v2 got $v2 of $n, not 10 % (31..89 expected)"
+    ok "split over $n requests: v1 $v1, v2 $v2 ($((v2 * 100 / n)) %, 10 % expected)"
+    curl -sS -m 30 -H 'x-user-type: vip' -w '%{http_code} %header{x-service-version}\n' \
+        -o /dev/null "$GW/products/[1-20]" >"$T/vip.out" || fail "curl vip"
+    [[ "$(grep -c '^200 v2$' "$T/vip.out")" == 20 ]] ||
+        fail "x-user-type: vip did not always reach v2: $(sort "$T/vip.out" | uniq -c)"
+    ok "x-user-type: vip: 20 of 20 to v2"
+}
+
+self_heal()
+{
+    phase self-heal
+    local name=cart c pid before after t0 t_direct t_gw deadline
+    c="$(container "$name")"
+    pid="$(podman inspect -f '{{.State.Pid}}' "$c")"
+    before="$(podman inspect -f '{{.RestartCount}}' "$c")"
+    [[ $pid =~ ^[0-9]+$ && $pid -gt 1 ]] || fail "no PID for $c"
+    t0=$(date +%s%N)
+    kill -9 "$pid"
+    deadline=$((SECONDS + 60))
+    until [[ "$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$CART_PORT/ready")" == 200 ]]; do
+        ((SECONDS < deadline)) || fail "$name did not come back within 60 s of kill -9"
+        sleep 0.05
+    done
+    t_direct=$((($(date +%s%N) - t0) / 1000000))
+    until [[ "$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$GW/cart/1")" == 200 ]]; do
+        ((SECONDS < deadline)) || fail "$name is back but not through the gateway"
+        sleep 0.05
+    done
+    t_gw=$((($(date +%s%N) - t0) / 1000000))
+    after="$(podman inspect -f '{{.RestartCount}}' "$c")"
+    ((after == before + 1)) || fail "$c restart count $before -> $after"
+    [[ "$(podman inspect -f '{{.State.Pid}}' "$c")" != "$pid" ]] || fail "$c has the same PID"
+    ok "kill -9 of $name's main process (pid $pid): ready again after ${t_direct} ms, through the gateway after ${t_gw} ms (restart: unless-stopped)"
+}
+
+graceful_stop()
+{
+    phase stop
+    local c code t0 ms
+    c="$(container notification)"
+    t0=$(date +%s%N)
+    podman stop -t 20 "$c" >/dev/null || fail "podman stop $c"
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    code="$(podman inspect -f '{{.State.ExitCode}}' "$c")"
+    [[ $code == 0 ]] || fail "$c exited $code on SIGTERM, not 0"
+    ((ms < 15000)) || fail "$c took ${ms} ms to stop"
+    ok "SIGTERM: notification drained and exited 0 in ${ms} ms (SHUTDOWN_DELAY_MS 1000), and stays stopped"
+    sleep 1
+    [[ "$(podman inspect -f '{{.State.Status}}' "$c")" != running ]] ||
+        fail "$c was restarted after a manual stop"
+}
+
+main()
+{
+    T="$(mktemp -d /tmp/compose-test.XXXXXX)"
+    static_checks
+    preflight
+    build_images
+    check_images
+    start_stack
+    wait_healthy
+    check_prometheus
+    journey
+    # The split first: the timeouts below make nginx set the product versions aside for a while
+    # (a time-out counts toward max_fails), which would skew it.
+    check_split
+    check_timeout
+    self_heal
+    graceful_stop
+}
+
+main "$@"
