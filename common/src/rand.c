@@ -1,6 +1,7 @@
 /* xoshiro256** per thread: no lock, no shared state, seeded once per thread from the kernel. */
 #include "ms/rand.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/random.h>
@@ -14,8 +15,23 @@ static uint64_t rotl(uint64_t x, int k)
     return (x << k) | (x >> (64 - k));
 }
 
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* In a child after fork: the parent's state was copied, so the child would repeat the
+ * parent's (and every sibling's) sequence; draw a fresh seed on next use instead. */
+static void forget_seed(void)
+{
+    seeded = false;
+}
+
+static void install_atfork(void)
+{
+    pthread_atfork(NULL, NULL, forget_seed);
+}
+
 static void seed(void)
 {
+    pthread_once(&atfork_once, install_atfork);
     if (getrandom(state, sizeof(state), 0) != (ssize_t)sizeof(state)) {
         /* getrandom cannot fail for 32 bytes after boot; the fallback only keeps state non-zero */
         struct timespec ts;

@@ -15,10 +15,11 @@ set -euo pipefail
 
 ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
 BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
+# shellcheck source-path=SCRIPTDIR source=lib/ports.sh
+. "$ROOT/tests/deploy/lib/ports.sh"
 GW_DIR="$ROOT/gateway"
 T=""
 CHECKS=0
-TAKEN=" "
 START=$SECONDS
 DEADLINE=$((START + 110))
 
@@ -58,22 +59,6 @@ cleanup()
 }
 trap cleanup EXIT
 
-# Prints a free TCP port on 127.0.0.1 not handed out before.
-free_port()
-{
-    local port tries=0
-    while ((tries++ < 200)); do
-        port=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768..)
-        [[ $TAKEN == *" $port "* ]] && continue
-        if [[ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]; then
-            TAKEN+="$port "
-            echo "$port"
-            return 0
-        fi
-    done
-    echo "no free port found" >&2
-    return 1
-}
 
 # req METHOD PATH [CURL_ARGS...]: one request through the gateway; sets CODE and TIME, keeps the
 # body in $T/body and the headers in $T/headers.
@@ -246,15 +231,16 @@ start_stack()
     # shellcheck disable=SC2031 # lib.sh, sourced in subshells above, sets its own copies
     export MS_DATA_DIR="$T/data" MS_BUILD_DIR="$BIN_DIR" MS_UP_NO_BUILD=1 PG_FAST=1 REDIS_FAST=1
     export MS_BIND_ADDRESS=127.0.0.1 MS_ADMIN_ENABLED=true
-    MS_PG_PORT="$(free_port)"
-    MS_REDIS_PORT="$(free_port)"
+    ms_free_port MS_PG_PORT
+    ms_free_port MS_REDIS_PORT
+    # shellcheck disable=SC2031 # lib.sh, sourced in subshells above, sets its own copies
     export MS_PG_PORT MS_REDIS_PORT
     for svc in product cart order user inventory notification product_v2; do
         var="$(tr '[:lower:]' '[:upper:]' <<<"$svc")_PORT"
-        printf -v "$var" '%s' "$(free_port)"
+        ms_free_port "$var"
         export "${var?}"
     done
-    MS_GATEWAY_PORT="$(free_port)"
+    ms_free_port MS_GATEWAY_PORT
     export MS_GATEWAY_PORT
     GW="http://127.0.0.1:$MS_GATEWAY_PORT"
 

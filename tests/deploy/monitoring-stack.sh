@@ -11,24 +11,8 @@ STACK_PG_PORT=""
 STACK_REDIS_PORT=""
 declare -A STACK_PORT=()
 declare -A STACK_PID=()
-STACK_TAKEN=" "
-
-# Prints a free TCP port on 127.0.0.1 that this stack has not handed out yet.
-stack_free_port()
-{
-    local port tries=0
-    while ((tries++ < 200)); do
-        port=$((20000 + RANDOM % 30000))
-        [[ $STACK_TAKEN == *" $port "* ]] && continue
-        if [[ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]; then
-            STACK_TAKEN+="$port "
-            echo "$port"
-            return 0
-        fi
-    done
-    echo "error: no free port found" >&2
-    return 1
-}
+# shellcheck source-path=SCRIPTDIR source=lib/ports.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib/ports.sh"
 
 # stack_start ROOT BINARY_DIR: starts PostgreSQL, Redis and the six services; fails on the first
 # thing that does not come up (stack_stop still cleans up what did).
@@ -38,10 +22,10 @@ stack_start()
     STACK_DIR="$(mktemp -d /tmp/ms-monitoring.XXXXXX)"
     chmod 755 "$STACK_DIR" # the postgres user must reach the cluster directory below it
     mkdir -p "$STACK_DIR/log" "$STACK_DIR/metrics"
-    STACK_PG_PORT="$(stack_free_port)" || return 1
-    STACK_REDIS_PORT="$(stack_free_port)" || return 1
+    ms_free_port STACK_PG_PORT || return 1
+    ms_free_port STACK_REDIS_PORT || return 1
     for svc in "${STACK_SERVICES[@]}"; do
-        STACK_PORT[$svc]="$(stack_free_port)" || return 1
+        ms_free_port "STACK_PORT[$svc]" || return 1
     done
 
     PG_FAST=1 bash "$root/scripts/pg.sh" start "$STACK_DIR/pg" "$STACK_PG_PORT" || return 1

@@ -83,7 +83,7 @@ grep -m1 'unknown metric http_request_total' "$WORK/typo.out" | sed 's/^FAIL: /a
 echo "ok: the planted typo is reported"
 
 step "native Prometheus (prometheus.native.yml) on the running suite"
-PROM_PORT="$(stack_free_port)"
+ms_free_port PROM_PORT
 mkdir -p "$WORK/prometheus"
 sed_args=(-e "s|\\.\\./rules/alerts\\.yml|$MON/rules/alerts.yml|")
 for s in "${STACK_SERVICES[@]}"; do

@@ -1,6 +1,8 @@
 /* Test helpers for processes, ports and scratch directories. */
 #include "proc.h"
 
+#include "ms/rand.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,21 +19,41 @@
 
 extern char **environ;
 
+/* Can a socket bind 127.0.0.1:port right now? */
+static bool bindable(int port)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok;
+
+    if (fd < 0)
+        return false;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok = bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0;
+    close(fd);
+    return ok;
+}
+
 int ms_test_free_port(void)
 {
-    struct sockaddr_in addr = {.sin_family = AF_INET};
-    socklen_t len = sizeof(addr);
-    int fd, port = -1;
+    /* Ports come from 10000..19999: below the kernel's ephemeral range (32768..), where the
+     * outgoing connections of tests running alongside would race the service for the bind,
+     * and below the 20000..31999 the shell checks of tests/deploy use. The last ports handed
+     * out are remembered, since their services may not have bound them yet. */
+    static int given[64];
+    static size_t ngiven;
 
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
-        port = ntohs(addr.sin_port);
-    close(fd);
-    return port;
+    for (int tries = 0; tries < 500; tries++) {
+        int port = 10000 + (int)ms_rand_below(10000);
+        bool seen = false;
+        for (size_t i = 0; i < ngiven && i < 64; i++)
+            seen = seen || given[i] == port;
+        if (seen || !bindable(port))
+            continue;
+        given[ngiven++ % 64] = port;
+        return port;
+    }
+    return -1;
 }
 
 /* Whether entry ("NAME=VALUE") sets the same variable as override. */

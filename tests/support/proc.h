@@ -4,8 +4,9 @@
 
 #include <sys/types.h>
 
-/* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read back, closed).
- * -1 on failure. Another process may take it before the caller binds it; tests accept that. */
+/* A TCP port on 127.0.0.1 that could be bound a moment ago, from 10000..19999 (below the
+ * kernel's ephemeral range) and not among the last ones handed out by this process. -1 when
+ * none is found. Another process may take it before the caller binds it; tests accept that. */
 int ms_test_free_port(void);
 
 /* Starts argv[0] (searched in PATH) with argv, the current environment plus the NAME=VALUE

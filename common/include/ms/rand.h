@@ -5,7 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A 64-bit pseudo-random number from this thread's generator, seeded from getrandom(). */
+/* A 64-bit pseudo-random number from this thread's generator, seeded from getrandom(), and
+ * seeded afresh in a child after fork (so forked processes never repeat each other). */
 uint64_t ms_rand64(void);
 
 /* A uniform integer in [0, bound); bound must be > 0. */
