@@ -41,6 +41,23 @@ bool ms_migrator_done(const struct ms_migrator *m)
     return atomic_load(&((struct ms_migrator *)m)->done);
 }
 
+int ms_migrator_query(struct ms_migrator *m, const char *sql, int nparams,
+                      const char *const *params, PGresult **out)
+{
+    *out = NULL;
+    if (!ms_migrator_done(m))
+        return MS_EUNAVAIL;
+    return ms_pg_pool_query(m->pool, sql, nparams, params, out);
+}
+
+int ms_migrator_acquire(struct ms_migrator *m, struct ms_pg_conn **conn)
+{
+    *conn = NULL;
+    if (!ms_migrator_done(m))
+        return MS_EUNAVAIL;
+    return ms_pg_acquire(m->pool, conn);
+}
+
 int ms_migrator_check(void *migrator)
 {
     struct ms_migrator *m = migrator;

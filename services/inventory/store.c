@@ -98,10 +98,7 @@ static const char *num(char buf[NUM_LEN], long long v)
  * is an outage, so say so. */
 static int acquire(struct inventory_svc *svc, struct ms_pg_conn **conn)
 {
-    *conn = NULL;
-    if (!ms_migrator_done(&svc->migrator))
-        return MS_EUNAVAIL;
-    return ms_pg_acquire(svc->pg, conn);
+    return ms_migrator_acquire(&svc->migrator, conn);
 }
 
 /* Runs one statement. Every input was validated before it got here, so a constraint or data

@@ -36,10 +36,7 @@ void notification_svc_init(struct notification_svc *svc, const struct notify_str
 static int query(struct notification_svc *svc, const char *sql, int n, const char *const *params,
                  PGresult **out)
 {
-    /* before the schema exists every query would fail as a bug; it is an outage, say so */
-    if (!ms_migrator_done(&svc->migrator))
-        return MS_EUNAVAIL;
-    return ms_pg_pool_query(svc->pg, sql, n, params, out);
+    return ms_migrator_query(&svc->migrator, sql, n, params, out);
 }
 
 int notification_store_record(struct notification_svc *svc, const struct order_event *ev,

@@ -86,7 +86,7 @@ static int outbox_round(struct order_svc *svc, struct ms_pg_conn *conn)
 static int outbox_publish(struct order_svc *svc)
 {
     struct ms_pg_conn *conn = NULL;
-    int rc = ms_migrator_done(&svc->migrator) ? ms_pg_acquire(svc->pg, &conn) : MS_EUNAVAIL;
+    int rc = ms_migrator_acquire(&svc->migrator, &conn);
 
     if (rc == 0)
         rc = outbox_round(svc, conn);
@@ -111,11 +111,10 @@ static void reservations_finish(struct order_svc *svc)
 {
     PGresult *res = NULL;
 
-    if (!ms_migrator_done(&svc->migrator) ||
-        ms_pg_pool_query(svc->pg,
-                         "SELECT id::text FROM orders WHERE NOT reservation_committed "
-                         "ORDER BY created_at LIMIT 20",
-                         0, NULL, &res) != 0) {
+    if (ms_migrator_query(&svc->migrator,
+                          "SELECT id::text FROM orders WHERE NOT reservation_committed "
+                          "ORDER BY created_at LIMIT 20",
+                          0, NULL, &res) != 0) {
         PQclear(res);
         return;
     }

@@ -85,10 +85,7 @@ static void cache_put(struct product_svc *svc, const char *key, const char *text
 static int query(struct product_svc *svc, const char *sql, int n, const char *const *params,
                  PGresult **out)
 {
-    /* before the schema exists every query would fail as a 500; it is an outage, say so */
-    if (!ms_migrator_done(&svc->migrator))
-        return MS_EUNAVAIL;
-    return ms_pg_pool_query(svc->pg, sql, n, params, out);
+    return ms_migrator_query(&svc->migrator, sql, n, params, out);
 }
 
 static int dump_new(json_t *doc, char **out, size_t *len)

@@ -47,10 +47,7 @@ static int query_user(struct user_svc *svc, const char *sql, int n, const char *
     PGresult *res = NULL;
     int rc;
 
-    /* before the schema exists every query would fail as a 500; it is an outage, say so */
-    if (!ms_migrator_done(&svc->migrator))
-        return MS_EUNAVAIL;
-    rc = ms_pg_pool_query(svc->pg, sql, n, params, &res);
+    rc = ms_migrator_query(&svc->migrator, sql, n, params, &res);
     if (rc == 0 && PQntuples(res) == 1)
         row_to_user(res, u);
     else if (rc == 0)

@@ -31,6 +31,13 @@ bool ms_migrator_done(const struct ms_migrator *m);
 /* Readiness check (ms_check_fn): 0 when migrated and PostgreSQL answers, else MS_EUNAVAIL. */
 int ms_migrator_check(void *migrator);
 
+/* ms_pg_pool_query and ms_pg_acquire for a service's own schema: before the migrations are in,
+ * every statement would fail as a bug (no such table); it is an outage, so these answer
+ * MS_EUNAVAIL (a 503) instead, without touching PostgreSQL. *out / *conn are NULL on failure. */
+int ms_migrator_query(struct ms_migrator *m, const char *sql, int nparams,
+                      const char *const *params, PGresult **out);
+int ms_migrator_acquire(struct ms_migrator *m, struct ms_pg_conn **conn);
+
 struct ms_server;
 
 /* What every service with a database does: registers the critical readiness check "postgres"
