@@ -10,7 +10,8 @@ PACKAGES=(
     postgresql redis-server curl procps iproute2
     clang-format clang-tidy cppcheck shellcheck
     nginx prometheus yamllint
-    podman podman-compose runc debootstrap netavark aardvark-dns
+    podman podman-compose runc debootstrap netavark aardvark-dns iptables
+    runit wrk chromium
 )
 
 missing=()

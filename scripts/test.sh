@@ -3,7 +3,9 @@
 # built with ASan+UBSan. Each section runs even when an earlier one failed (a failed build skips
 # its own tests); the exit status is non-zero when any section failed.
 # MS_TEST_SKIP_ASAN=1 skips the sanitizer section, for quick local runs only; CI never sets it.
-# The deploy checks (tests/deploy) run in the first pass only: they test files and containers.
+# The deploy checks (tests/deploy) and the system tests (tests/system: the whole native stack under
+# load, chaos, browsers and labs) run in the first pass only: they test files, containers and
+# processes working together, and the sanitizer pass re-runs every test of the C code itself.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
@@ -55,8 +57,8 @@ main()
     else
         ms_export_sanitizer_options
         if section "sanitizer build ($MS_ASAN_BUILD_DIR)" ms_build_asan; then
-            # the deploy checks test files and containers, not C code: once is enough
-            section "tests under ASan+UBSan" run_ctest "$MS_ASAN_BUILD_DIR" -LE deploy || true
+            # the deploy and system checks test files, containers and whole stacks: once is enough
+            section "tests under ASan+UBSan" run_ctest "$MS_ASAN_BUILD_DIR" -LE 'deploy|system' || true
         fi
     fi
 
