@@ -30,6 +30,7 @@ order         3003  ORDER_PORT         order
 user          3004  USER_PORT          user
 inventory     3005  INVENTORY_PORT     inventory
 notification  3006  NOTIFICATION_PORT  notification
+frontend      3000  FRONTEND_PORT      -
 '
 
 # Beside the table's services `make up` runs the product canary (the product binary with

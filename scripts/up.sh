@@ -126,7 +126,7 @@ print_table()
         case $name in
         gateway)
             printf '%-14s %-24s %s\n' "$name" "$(ms_instance_url "$name")" \
-                "/products /cart /orders /users /inventory /notifications /healthz"
+                "/ (the shop) /products /cart /orders /users /inventory /notifications /healthz"
             ;;
         product-v2)
             printf '%-14s %-24s %s\n' "$name" "$(ms_instance_url "$name")" \

@@ -6,8 +6,9 @@
 # and DNS names; `nginx -t` accepts nginx.conf with each (the compose names resolved through a
 # private /etc/hosts in a mount namespace).
 # Live: scripts/up.sh (MS_UP_NO_BUILD=1, the binaries of $MS_BINARY_DIR) starts PostgreSQL, Redis,
-# the six services, the product canary and nginx, all on free loopback ports in a temporary
-# directory; then through the gateway: the routes, the 90/10 split, x-user-type: vip, the 504 after
+# the six services, the storefront (frontend), the product canary and nginx, all on free loopback
+# ports in a temporary directory; then through the gateway: the storefront's page and files
+# (ETag, 304, caching), the routes, the 90/10 split, x-user-type: vip, the 504 after
 # 0.5 s with the JSON envelope, a purchase, 413/404 envelopes, x-request-id and trace headers,
 # keep-alive to the upstreams, the JSON access log, and passive failure detection with product v2
 # stopped. scripts/down.sh stops it all by PID (also from the EXIT trap). About 40 s.
@@ -155,6 +156,7 @@ order order:3003
 user user:3004 
 inventory inventory:3005 
 notification notification:3006 
+frontend frontend:3000 
 EOF
     awk "$list" "$GW_DIR/upstreams.compose.conf" >"$T/compose.got"
     diff "$T/compose.want" "$T/compose.got" >&2 ||
@@ -183,11 +185,11 @@ EOF
     groups="$(grep -cE '^[[:space:]]*upstream[[:space:]]' "$GW_DIR/upstreams.native.conf")"
     primaries="$(grep -E '^[[:space:]]*server[[:space:]]' "$GW_DIR/upstreams.native.conf" |
         grep -v backup | grep -cE 'max_fails=[1-9][0-9]* +fail_timeout=[0-9]+s')" || true
-    [[ $groups == 7 && $primaries == 7 ]] ||
-        fail "expected 7 groups, each with a primary server with max_fails and fail_timeout"
-    [[ "$(grep -cE '^[[:space:]]*keepalive[[:space:]]+[0-9]+;' "$GW_DIR/upstreams.native.conf")" == 7 ]] ||
+    [[ $groups == 8 && $primaries == 8 ]] ||
+        fail "expected 8 groups, each with a primary server with max_fails and fail_timeout"
+    [[ "$(grep -cE '^[[:space:]]*keepalive[[:space:]]+[0-9]+;' "$GW_DIR/upstreams.native.conf")" == 8 ]] ||
         fail "every upstream group needs keepalive"
-    ok "7 upstream groups with max_fails/fail_timeout and keepalive"
+    ok "8 upstream groups with max_fails/fail_timeout and keepalive"
 
     # nginx -t: native, rendered the way make up does it (ms_gateway_render).
     mkdir -p "$T/native"
@@ -208,7 +210,7 @@ EOF
     mkdir -p "$T/compose/conf"
     cp "$GW_DIR/nginx.conf" "$T/compose/conf/nginx.conf"
     cp "$GW_DIR/upstreams.compose.conf" "$T/compose/conf/upstreams.conf"
-    printf '127.0.0.1 localhost\n127.0.0.2 product product-v2 cart order user inventory notification\n' \
+    printf '127.0.0.1 localhost\n127.0.0.2 product product-v2 cart order user inventory notification frontend\n' \
         >"$T/compose/hosts"
     local nt=("$NGINX" -t -q -p "$T/compose/" -c "$T/compose/conf/nginx.conf" -e stderr)
     if unshare --mount -- true 2>/dev/null; then
@@ -235,7 +237,7 @@ start_stack()
     ms_free_port MS_REDIS_PORT
     # shellcheck disable=SC2031 # lib.sh, sourced in subshells above, sets its own copies
     export MS_PG_PORT MS_REDIS_PORT
-    for svc in product cart order user inventory notification product_v2; do
+    for svc in product cart order user inventory notification frontend product_v2; do
         var="$(tr '[:lower:]' '[:upper:]' <<<"$svc")_PORT"
         ms_free_port "$var"
         export "${var?}"
@@ -249,7 +251,7 @@ start_stack()
         fail "up.sh's table does not show the gateway URL"
     grep -qE "^product-v2 +http://127\.0\.0\.1:$PRODUCT_V2_PORT " "$T/up.log" ||
         fail "up.sh's table does not show the product canary"
-    ok "up.sh started PostgreSQL, Redis, 6 services, product v2 (:$PRODUCT_V2_PORT) and the gateway (:$MS_GATEWAY_PORT)"
+    ok "up.sh started PostgreSQL, Redis, 6 services, the frontend, product v2 (:$PRODUCT_V2_PORT) and the gateway (:$MS_GATEWAY_PORT)"
 
     bash "$ROOT/scripts/up.sh" >"$T/up2.log" 2>&1 || fail "scripts/up.sh failed when run again"
     if ! grep -q '^gateway: already running' "$T/up2.log" ||
@@ -314,6 +316,42 @@ check_routes()
     conns="$(ss -Htn state established "( dport = :$PRODUCT_PORT )" | wc -l)"
     ((conns >= 1)) || fail "no idle keep-alive connection from the gateway to product v1 left"
     ok "keep-alive: $conns connection(s) to product v1 stay open after the burst"
+}
+
+# The storefront through the gateway: the page and the files it names, with the frontend's
+# ETag, 304 and caching rules passed through; the services' probes stay unexposed.
+check_storefront()
+{
+    local tag asset
+    req GET /
+    expect_code 200 "GET /"
+    [[ "$(header content-type)" == "text/html; charset=utf-8" ]] || fail "GET /: content type $(header content-type)"
+    grep -q '<!doctype html>' "$T/body" || fail "GET / is not the storefront's page: $(head -c 200 "$T/body")"
+    [[ -n "$(header x-request-id)" && "$(header x-service-version)" == v1 ]] ||
+        fail "GET /: no x-request-id or x-service-version from the frontend"
+    tag="$(header etag)"
+    [[ $tag =~ ^\"[0-9a-f]+\"$ ]] || fail "GET /: no strong ETag ($tag)"
+    rm -f "$T/body" # curl writes no file when no body comes
+    req GET / -H "If-None-Match: $tag"
+    expect_code 304 "GET / with If-None-Match"
+    [[ ! -s $T/body && "$(header etag)" == "$tag" ]] || fail "the 304 has a body or another ETag"
+    req GET /
+    asset="$(grep -oE '/assets/[a-z0-9._-]+\.js\?v=[0-9a-f]+' "$T/body" | head -n 1)"
+    [[ -n $asset ]] || fail "the page names no versioned script"
+    req GET "$asset"
+    expect_code 200 "GET $asset"
+    [[ "$(header cache-control)" == "public, max-age=31536000, immutable" ]] ||
+        fail "GET $asset: Cache-Control $(header cache-control)"
+    [[ "$(header content-type)" == "text/javascript; charset=utf-8" ]] || fail "GET $asset: $(header content-type)"
+    req HEAD /images/products/wall-clock.svg -I
+    expect_code 200 "HEAD /images/products/wall-clock.svg"
+    [[ "$(header content-type)" == "image/svg+xml" ]] || fail "product image: $(header content-type)"
+    local p
+    for p in /ready /metrics /health /admin/faults /assets/ /index.htm; do
+        req GET "$p" -H "x-request-id: gw-hidden-$RANDOM"
+        expect_code 404 "GET $p through the gateway"
+    done
+    ok "storefront: / (text/html, ETag, 304), $asset (immutable), a product image; /ready /metrics /health /admin stay 404"
 }
 
 check_timeout()
@@ -465,6 +503,7 @@ main()
     check_time
     start_stack
     check_routes
+    check_storefront
     check_time
     check_timeout
     check_purchase
