@@ -22,19 +22,22 @@ for pkg in "${PACKAGES[@]}"; do
     fi
 done
 
-# The offline validators of tests/deploy (Kubernetes models, JSON Schema), pinned by its
-# package-lock.json; installed again only when the lock file changed.
+# The npm packages of the tests, each folder pinned by its package-lock.json and installed again
+# only when the lock file changed: tests/deploy (the offline validators: Kubernetes models, JSON
+# Schema) and tests/system/browser (playwright-core, driving Debian's chromium).
 npm_tools()
 {
-    local dir="$ROOT/tests/deploy"
+    local dir
     if ! command -v npm >/dev/null; then
         echo "error: npm is missing (Node.js 20 or newer is needed for tests/deploy)" >&2
         exit 1
     fi
-    if [[ ! -f $dir/node_modules/.package-lock.json || $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
-        echo "install-deps: npm ci in tests/deploy"
-        npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
-    fi
+    for dir in "$ROOT/tests/deploy" "$ROOT/tests/system/browser"; do
+        if [[ ! -f $dir/node_modules/.package-lock.json || $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
+            echo "install-deps: npm ci in ${dir#"$ROOT"/}"
+            npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+        fi
+    done
 }
 ROOT="$(cd "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
 
