@@ -26,7 +26,7 @@ COPY tools/ tools/
 RUN cmake -S . -B /build -DMS_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
     && cmake --build /build -j "$(nproc)" \
     && mkdir /out \
-    && for svc in product cart order user inventory notification; do \
+    && for svc in product cart order user inventory notification frontend; do \
         cp "/build/services/$svc/$svc" "/out/$svc" || exit 1; \
     done \
     && cc -O2 -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -94,3 +94,11 @@ COPY --from=build /out/notification /usr/local/bin/notification
 ENV PORT=3006
 EXPOSE 3006
 CMD ["/usr/local/bin/notification"]
+
+# The storefront: its page, scripts, styles and product images are compiled into the binary.
+FROM runtime AS frontend
+LABEL org.opencontainers.image.title="microshop frontend"
+COPY --from=build /out/frontend /usr/local/bin/frontend
+ENV PORT=3000
+EXPOSE 3000
+CMD ["/usr/local/bin/frontend"]

@@ -10,8 +10,9 @@
 # builds every image (one build stage for all service targets) and the stand-ins; checks the
 # images (uid 10001, SIGTERM, healthcheck, one binary each); starts the stack without Grafana with
 # podman-compose on the fixed gateway port 8080 and free loopback ports for the rest; polls every
-# container's healthcheck (podman runs none by itself); checks Prometheus scrapes all 7 targets
-# and loaded the rules; through the gateway: a purchase (user, cart, order 201, notification),
+# container's healthcheck (podman runs none by itself); checks Prometheus scrapes all 8 targets
+# and loaded the rules; through the gateway: the storefront's page and an asset from the frontend
+# container, a purchase (user, cart, order 201, notification),
 # the 90/10 split over 600 requests and x-user-type: vip, the 0.5 s product timeout (504) with
 # delays injected into both product versions; kills a service's main process from the host and
 # times its return (restart policy); stops one service gracefully (exit 0). Tears it all down on
@@ -24,7 +25,7 @@ ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && 
 
 PROJECT=microshop-ci
 GATEWAY_PORT=8080
-SERVICES=(product cart order user inventory notification)
+SERVICES=(product cart order user inventory notification frontend)
 # Every container CI starts: all but grafana, which has no stand-in (docker-compose.ci.yml).
 STACK=(postgres redis "${SERVICES[@]}" product-v2 gateway prometheus)
 STANDINS=(postgres redis nginx prometheus)
@@ -308,7 +309,7 @@ start_stack()
     # Fixed: the gateway (8080, the thing under test). Free ports for everything else.
     local var
     for var in PRODUCT_PORT PRODUCT_V2_PORT CART_PORT ORDER_PORT USER_PORT INVENTORY_PORT \
-        NOTIFICATION_PORT PROMETHEUS_PORT GRAFANA_PORT; do
+        NOTIFICATION_PORT FRONTEND_PORT PROMETHEUS_PORT GRAFANA_PORT; do
         export "$var=$(free_port)"
     done
     export GATEWAY_PORT
@@ -362,11 +363,11 @@ check_prometheus()
     while ((SECONDS < deadline)); do
         up="$(curl -sS -m 5 "$url/api/v1/targets?state=active" | grep -o '"health":"up"' | wc -l)" ||
             up=0
-        ((up >= 7)) && break
+        ((up >= 8)) && break
         sleep 1
     done
-    ((up >= 7)) || fail "Prometheus scrapes $up of 7 targets"
-    ok "Prometheus scrapes all 7 service targets (product v1 and v2, by compose DNS names)"
+    ((up >= 8)) || fail "Prometheus scrapes $up of 8 targets"
+    ok "Prometheus scrapes all 8 service targets (product v1 and v2, the frontend, by compose DNS names)"
     rules="$(curl -sS -m 5 "$url/api/v1/rules" | grep -o '"type":"alerting"' | wc -l)"
     ((rules > 0)) || fail "Prometheus loaded no alerting rules from monitoring/rules/"
     ok "Prometheus loaded $rules alerting rules from the mounted monitoring/rules/"
@@ -375,7 +376,14 @@ check_prometheus()
 journey()
 {
     phase journey
-    local r uid oid email="compose-$$-$RANDOM@example.com" deadline
+    local r uid oid email="compose-$$-$RANDOM@example.com" deadline asset
+    r="$(http GET "$GW/")"
+    [[ $r == 200* && $r == *'<!doctype html>'* ]] || fail "GET / through the gateway: ${r:0:200}"
+    asset="$(grep -oE '/assets/app\.js\?v=[0-9a-f]+' <<<"$r")" || fail "the page names no versioned app.js"
+    r="$(curl -sS -m 5 -o /dev/null -w '%{http_code} %{content_type} %header{cache-control}' "$GW$asset")"
+    [[ $r == "200 text/javascript; charset=utf-8 public, max-age=31536000, immutable" ]] ||
+        fail "GET $asset through the gateway: $r"
+    ok "the storefront through the gateway: the page and $asset (immutable) from the frontend container"
     r="$(http POST "$GW/users" "{\"email\":\"$email\",\"name\":\"Compose Check\"}")"
     [[ $r == 201* ]] || fail "POST /users: $r"
     uid="$(json_field "$r" id)"

@@ -30,7 +30,7 @@ const MUTATIONS = [
   ["AuthorizationPolicy principal typo", "istio/sidecar/authorization-policy.yaml", /sa\/cart\n/, "sa/carts\n", /principal cluster.local\/ns\/ecommerce\/sa\/carts is no ServiceAccount/],
   ["AuthorizationPolicy extra caller", "istio/ambient/authorization-policy.yaml", /sa\/cart\n/, "sa/notification\n", /product admits the ServiceAccounts \[notification,order\]/],
   ["AuthorizationPolicy selector typo", "istio/sidecar/authorization-policy.yaml", /app: inventory/, "app: inventory-v1", /selector .*inventory-v1.* matches no pod/],
-  ["AuthorizationPolicy L7 at ztunnel", "istio/ambient/authorization-policy.yaml", /ports: \["3001"/, 'paths: ["/metrics"]\n            ports: ["3001"', /ztunnel enforces this policy/],
+  ["AuthorizationPolicy L7 at ztunnel", "istio/ambient/authorization-policy.yaml", /ports: \["3000"/, 'paths: ["/metrics"]\n            ports: ["3000"', /ztunnel enforces this policy/],
   ["Chaos Mesh selector typo", "chaos/chaos-mesh/network-chaos.yaml", /app: inventory/, "app: inventroy", /labelSelectors .*inventroy.* match no Deployment/],
   ["Chaos Mesh namespace", "chaos/chaos-mesh/pod-chaos.yaml", /- ecommerce/, "- default", /namespaces must be \[ecommerce\]/],
   ["Chaos Mesh schema typo", "chaos/chaos-mesh/network-chaos.yaml", /latency:/, "laterncy:", /unknown field "laterncy"/],

@@ -21,6 +21,11 @@ const EDGE = {
   "/users": "user",
   "/inventory": "inventory",
   "/notifications": "notification",
+  "/": "frontend",
+  "/index.html": "frontend",
+  "/config.json": "frontend",
+  "/assets": "frontend",
+  "/images/products": "frontend",
 };
 const PRODUCT_TIMEOUT_MS = 500;
 // Who may call whom (least privilege): the apps whose pods call each app, besides the edge
@@ -32,6 +37,7 @@ const CALLERS = {
   user: ["order"],
   inventory: ["order"],
   notification: [],
+  frontend: [],
   postgres: ["product", "order", "user", "inventory", "notification"],
   redis: ["product", "cart", "order", "notification"],
 };
@@ -239,7 +245,8 @@ export async function checkTree(root, opts = {}) {
   // The proxy_read_timeout of the nginx location serving PREFIX, or null.
   function nginxTimeout(conf, prefix) {
     const esc = prefix.replace(/\//g, "\\/");
-    const loc = new RegExp(`location\\s+(?:[~=^]+\\s*)?[^{]*${esc}[^{]*\\{`, "g");
+    // "/" is the page alone (location = /); any other prefix is the first location naming it.
+    const loc = prefix === "/" ? /location\s+=\s*\/\s*\{/g : new RegExp(`location\\s+(?:[~=^]+\\s*)?[^{]*${esc}[^{]*\\{`, "g");
     const m = loc.exec(conf);
     if (!m) return null;
     let depth = 1;

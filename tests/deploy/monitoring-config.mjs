@@ -27,7 +27,7 @@ const PORTS = {};
 const lib = readFileSync(path.join(root, "scripts/lib.sh"), "utf8");
 for (const m of lib.match(/MS_SERVICE_TABLE='([^']*)'/)[1].matchAll(/^(\w+)\s+(\d+)\s/gm)) PORTS[m[1]] = Number(m[2]);
 const SERVICES = Object.keys(PORTS);
-if (SERVICES.length !== 6) fail(`scripts/lib.sh: expected 6 services in MS_SERVICE_TABLE, found ${SERVICES.join(", ")}`);
+if (SERVICES.length !== 7) fail(`scripts/lib.sh: expected 7 services (six and the frontend) in MS_SERVICE_TABLE, found ${SERVICES.join(", ")}`);
 
 /* ---------------------------------------------------------------- Kubernetes */
 

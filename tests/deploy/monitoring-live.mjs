@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Checks a running Prometheus that scrapes the running suite:
 //   node tests/deploy/monitoring-live.mjs up PROMETHEUS_URL
-//     waits (bounded) until it is ready and scrapes all six targets successfully;
+//     waits (bounded) until it is ready and scrapes all seven targets successfully;
 //   node tests/deploy/monitoring-live.mjs check PROMETHEUS_URL RULES.yml DASHBOARD.json...
-//     (after traffic) waits until the recording rules show a request rate for all six services; then
+//     (after traffic) waits until the recording rules show a request rate for all seven services; then
 // every rule of RULES.yml must be loaded and evaluate without error, and every dashboard query
 // (Grafana variables filled in: all services, a 1m rate interval) must be answered without
 // error. Prints how many queries returned data. Exits 1 on any error.
@@ -50,16 +50,16 @@ try {
     await until("every target up", 40, async () => {
       const t = (await api("/api/v1/targets")).activeTargets;
       const down = t.filter((x) => x.health !== "up");
-      return (t.length === 6 && down.length === 0) || `${t.length} targets, not up: ${down.map((x) => `${x.scrapeUrl} ${x.health} ${x.lastError}`).join("; ")}`;
+      return (t.length === 7 && down.length === 0) || `${t.length} targets, not up: ${down.map((x) => `${x.scrapeUrl} ${x.health} ${x.lastError}`).join("; ")}`;
     });
-    console.log("ok: 6 targets up");
+    console.log("ok: 7 targets up");
     process.exit(0);
   }
   await until("recording rules with data", 60, async () => {
     const r = await query("service:http_requests:rate5m > 0");
-    return r.result.length === 6 || `${r.result.length} of 6 services with a request rate`;
+    return r.result.length === 7 || `${r.result.length} of 7 services with a request rate`;
   });
-  console.log("ok: service:http_requests:rate5m has a rate for all 6 services");
+  console.log("ok: service:http_requests:rate5m has a rate for all 7 services");
   // Every rule evaluated at least once more after the data arrived.
   await sleep(6000);
 } catch (e) {

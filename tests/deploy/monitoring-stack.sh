@@ -5,7 +5,7 @@
 # lazily created series exist, and finally each service's /metrics in $STACK_DIR/metrics/<svc>.prom.
 # Source it; it sets no shell options. stack_stop stops everything stack_start started, by PID.
 
-STACK_SERVICES=(product user inventory cart notification order)
+STACK_SERVICES=(product user inventory cart notification order frontend)
 STACK_DIR=""
 STACK_PG_PORT=""
 STACK_REDIS_PORT=""
@@ -14,8 +14,8 @@ declare -A STACK_PID=()
 # shellcheck source-path=SCRIPTDIR source=lib/ports.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib/ports.sh"
 
-# stack_start ROOT BINARY_DIR: starts PostgreSQL, Redis and the six services; fails on the first
-# thing that does not come up (stack_stop still cleans up what did).
+# stack_start ROOT BINARY_DIR: starts PostgreSQL, Redis, the six services and the frontend; fails
+# on the first thing that does not come up (stack_stop still cleans up what did).
 stack_start()
 {
     local root="$1" bindir="$2" svc upper other bin db
@@ -43,7 +43,7 @@ stack_start()
             "LOG_LEVEL=warn" "REDIS_URL=redis://127.0.0.1:$STACK_REDIS_PORT/0"
             "RESERVATION_REAP_INTERVAL_S=1")
         db="$svc"
-        [[ $svc == cart ]] || envs+=("DATABASE_URL=postgresql://ms@127.0.0.1:$STACK_PG_PORT/$db")
+        [[ $svc == cart || $svc == frontend ]] || envs+=("DATABASE_URL=postgresql://ms@127.0.0.1:$STACK_PG_PORT/$db")
         for other in "${STACK_SERVICES[@]}"; do
             upper="$(tr '[:lower:]' '[:upper:]' <<<"$other")"
             envs+=("${upper}_URL=http://127.0.0.1:${STACK_PORT[$other]}")
@@ -114,6 +114,7 @@ stack_traffic()
         return 1
     }
     stack_expect 200 GET user "/users/$uid" || return 1
+    stack_expect 200 GET frontend "/" || return 1
     stack_expect 200 GET product "/products/1" || return 1
     stack_expect 200 GET product "/products/1" || return 1
     stack_expect 200 GET product "/products?limit=2" || return 1

@@ -59,7 +59,7 @@ node "$DEPLOY/monitoring-dashboards.mjs" --check
 step "Kubernetes (CRD schemas), Prometheus targets, Grafana provisioning"
 node "$DEPLOY/monitoring-config.mjs"
 
-step "the real suite: PostgreSQL, Redis and six services from $BIN_DIR"
+step "the real suite: PostgreSQL, Redis, six services and the frontend from $BIN_DIR"
 stack_start "$ROOT" "$BIN_DIR"
 echo "ok: started; ports: pg $STACK_PG_PORT redis $STACK_REDIS_PORT" \
     "$(for s in "${STACK_SERVICES[@]}"; do printf '%s %s ' "$s" "${STACK_PORT[$s]}"; done)"

@@ -14,7 +14,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { index, loadDocuments, renderKustomize, selects, validateDocuments } from "./validate.mjs";
 
-export const SERVICES = ["product", "cart", "order", "user", "inventory", "notification"];
+export const SERVICES = ["product", "cart", "order", "user", "inventory", "notification", "frontend"];
 const WORKLOADS = [...SERVICES, "product-v2"];
 const NAMESPACE = "ecommerce";
 const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"]);
