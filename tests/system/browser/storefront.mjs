@@ -78,6 +78,37 @@ async function backstage(page) {
   };
 }
 
+// The contrast ratio (WCAG 2) of the first element matching each selector: its text colour
+// against the first opaque background behind it. Returns [{selector, ratio}].
+async function contrasts(page, selectors) {
+  return page.evaluate((sels) => {
+    const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+      const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    return sels.map((selector) => {
+      const el = document.querySelector(selector);
+      if (!el) return { selector, ratio: 0, missing: true };
+      let bg = null;
+      for (let n = el; n && !bg; n = n.parentElement) {
+        const c = rgb(getComputedStyle(n).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3] === 1)) bg = c.slice(0, 3);
+      }
+      const fg = rgb(getComputedStyle(el).color).slice(0, 3);
+      const [a, b] = [lum(fg), lum(bg || [255, 255, 255])].sort((x, y) => y - x);
+      return { selector, ratio: Math.round(((a + 0.05) / (b + 0.05)) * 100) / 100 };
+    });
+  }, selectors);
+}
+
+async function expectContrast(page, selectors, what) {
+  const got = await contrasts(page, selectors);
+  const low = got.filter((c) => !(c.ratio >= 4.5));
+  check(low.length === 0, `${what}: text contrast below 4.5:1: ${JSON.stringify(low)}`);
+  return Math.min(...got.map((c) => c.ratio));
+}
+
 const banner = (page) => page.getByRole("alert").filter({ hasText: "Try again" });
 const heading = (page, name) => page.getByRole("heading", { level: 1, name, exact: true });
 
@@ -108,6 +139,10 @@ async function journey(page, email) {
   await until("27 products in the grid", async () => (await products(page).count()) === 27);
   check(await page.getByRole("link", { name: "Cast Iron Skillet" }).isVisible(), "Cast Iron Skillet is listed");
   check(await page.getByText("$34.99").first().isVisible(), "prices are shown in dollars");
+  await shot(page, "catalog");
+  const min = await expectContrast(page, ["h1", ".card-title a", ".price", ".card .button", ".top nav a",
+    ".brand", ".toolbar label", ".toolbar .muted", "#bs-call", ".calls dt", ".vip"], "catalog");
+  ok(`catalog text contrast at least 4.5:1 (lowest ${min}:1)`);
   ok("catalog: 27 products with names and prices");
 
   await page.getByLabel("Category").selectOption({ label: "Books" });
@@ -226,6 +261,7 @@ async function degradedCart(page) {
     check(await page.getByRole("link", { name: "Item #24" }).isVisible(), "the line is still there, by id");
     check((await page.getByRole("link", { name: "Checkout" }).count()) === 0, "no checkout without prices");
     await shot(page, "cart-degraded");
+    await expectContrast(page, [".notice-title", ".notice p", ".line-name a", ".total"], "degraded cart");
     ok("degraded cart (product v1 delayed 2 s): 'Prices are temporarily unavailable', the line kept, no checkout");
   } finally {
     await faults([PRODUCTS[0]], null);
@@ -249,6 +285,7 @@ async function slowCatalog(page) {
     check(await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Orders" }).isEnabled(),
       "the page stays usable");
     await shot(page, "banner-504");
+    await expectContrast(page, [".banner-title", ".banner p", ".banner .button"], "banner");
     ok(`product v1 and v2 delayed 2 s: banner "${text.split("\n")[0]}" after ${bs.latency} (504)`);
   } finally {
     await faults(PRODUCTS, null);
@@ -294,6 +331,7 @@ async function vipBadge(page) {
   let bs = await backstage(page);
   check(bs.version === "v2", `VIP requests answered by v2: ${JSON.stringify(bs)}`);
   await shot(page, "catalog-vip");
+  await expectContrast(page, [".badge", ".sale-note", "body.is-vip .vip"], "SALE badge");
   ok("VIP switch (keyboard): all 27 products carry the SALE badge, x-service-version v2");
 
   await vip.click();
@@ -309,7 +347,7 @@ async function vipBadge(page) {
   }
   check(bs.version === "v1", "v1 answered within 20 reloads");
   check((await page.locator(".badge").count()) === 0, "no SALE badge from v1");
-  await shot(page, "catalog");
+  await shot(page, "catalog-v1");
   ok("VIP off: v1 answers and no product carries a badge");
 }
 
