@@ -12,12 +12,14 @@
 # 0.5 s with the JSON envelope, a purchase, 413/404 envelopes, x-request-id and trace headers,
 # keep-alive to the upstreams, the JSON access log, and passive failure detection with product v2
 # stopped. scripts/down.sh stops it all by PID (also from the EXIT trap). About 40 s.
+# shellcheck disable=SC2031 # lib.sh, sourced in subshells, sets its own MS_DATA_DIR; the
+# script's own is exported by ms_stack_env (lib/stack.sh)
 set -euo pipefail
 
 ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
 BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
-# shellcheck source-path=SCRIPTDIR source=lib/ports.sh
-. "$ROOT/tests/deploy/lib/ports.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/stack.sh
+. "$ROOT/tests/deploy/lib/stack.sh"
 GW_DIR="$ROOT/gateway"
 T=""
 CHECKS=0
@@ -36,26 +38,12 @@ ok()
     echo "ok [$((SECONDS - START))s]: $*"
 }
 
-# Stops everything up.sh started (down.sh signals only PIDs that are our processes).
+# Stops everything up.sh started.
 cleanup()
 {
     local rc=$?
     trap - EXIT
-    if [[ -n $T && -d $T/data ]]; then
-        if [[ $rc != 0 ]]; then
-            local f
-            for f in "$T"/up.log "$T"/data/log/*.log; do
-                [[ -f $f ]] || continue
-                echo "---- last lines of ${f#"$T"/} ----" >&2
-                tail -n 15 "$f" >&2
-            done
-        fi
-        env -u MS_UP_NO_BUILD MS_DATA_DIR="$T/data" MS_BUILD_DIR="$BIN_DIR" \
-            bash "$ROOT/scripts/down.sh" >"$T/down.log" 2>&1 || cat "$T/down.log" >&2
-    fi
-    if [[ -n $T ]]; then
-        rm -rf "$T"
-    fi
+    ms_stack_teardown "$T" "$BIN_DIR" "$rc"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -229,21 +217,7 @@ EOF
 
 start_stack()
 {
-    local svc var
-    # shellcheck disable=SC2031 # lib.sh, sourced in subshells above, sets its own copies
-    export MS_DATA_DIR="$T/data" MS_BUILD_DIR="$BIN_DIR" MS_UP_NO_BUILD=1 PG_FAST=1 REDIS_FAST=1
-    export MS_BIND_ADDRESS=127.0.0.1 MS_ADMIN_ENABLED=true
-    ms_free_port MS_PG_PORT
-    ms_free_port MS_REDIS_PORT
-    # shellcheck disable=SC2031 # lib.sh, sourced in subshells above, sets its own copies
-    export MS_PG_PORT MS_REDIS_PORT
-    for svc in product cart order user inventory notification frontend product_v2; do
-        var="$(tr '[:lower:]' '[:upper:]' <<<"$svc")_PORT"
-        ms_free_port "$var"
-        export "${var?}"
-    done
-    ms_free_port MS_GATEWAY_PORT
-    export MS_GATEWAY_PORT
+    ms_stack_env "$T" "$BIN_DIR" || fail "no free ports"
     GW="http://127.0.0.1:$MS_GATEWAY_PORT"
 
     bash "$ROOT/scripts/up.sh" >"$T/up.log" 2>&1 || fail "scripts/up.sh failed (see its log below)"

@@ -15,8 +15,8 @@ ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && 
 BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
 BROWSER_DIR="$ROOT/tests/system/browser"
 ARTIFACTS="$BIN_DIR/artifacts/frontend"
-# shellcheck source-path=SCRIPTDIR source=../deploy/lib/ports.sh
-. "$ROOT/tests/deploy/lib/ports.sh"
+# shellcheck source-path=SCRIPTDIR source=../deploy/lib/stack.sh
+. "$ROOT/tests/deploy/lib/stack.sh"
 T=""
 START=$SECONDS
 
@@ -31,44 +31,19 @@ ok()
     echo "ok [$((SECONDS - START))s]: $*"
 }
 
-# Stops everything up.sh started (down.sh signals only PIDs that are our processes).
+# Stops everything up.sh started.
 cleanup()
 {
     local rc=$?
     trap - EXIT
-    if [[ -n $T && -d $T/data ]]; then
-        if [[ $rc != 0 ]]; then
-            local f
-            for f in "$T"/up.log "$T"/data/log/*.log; do
-                [[ -f $f ]] || continue
-                echo "---- last lines of ${f#"$T"/} ----" >&2
-                tail -n 15 "$f" >&2
-            done
-        fi
-        env -u MS_UP_NO_BUILD MS_DATA_DIR="$T/data" MS_BUILD_DIR="$BIN_DIR" \
-            bash "$ROOT/scripts/down.sh" >"$T/down.log" 2>&1 || cat "$T/down.log" >&2
-    fi
-    if [[ -n $T ]]; then
-        rm -rf "$T"
-    fi
+    ms_stack_teardown "$T" "$BIN_DIR" "$rc"
     exit "$rc"
 }
 trap cleanup EXIT
 
 start_stack()
 {
-    local svc var
-    export MS_DATA_DIR="$T/data" MS_BUILD_DIR="$BIN_DIR" MS_UP_NO_BUILD=1 PG_FAST=1 REDIS_FAST=1
-    export MS_BIND_ADDRESS=127.0.0.1 MS_ADMIN_ENABLED=true
-    for var in MS_PG_PORT MS_REDIS_PORT MS_GATEWAY_PORT; do
-        ms_free_port "$var"
-        export "${var?}"
-    done
-    for svc in product cart order user inventory notification frontend product_v2; do
-        var="$(tr '[:lower:]' '[:upper:]' <<<"$svc")_PORT"
-        ms_free_port "$var"
-        export "${var?}"
-    done
+    ms_stack_env "$T" "$BIN_DIR" || fail "no free ports"
     bash "$ROOT/scripts/up.sh" >"$T/up.log" 2>&1 || fail "scripts/up.sh failed (see its log below)"
     grep -qE "^frontend +http://127\.0\.0\.1:$FRONTEND_PORT " "$T/up.log" ||
         fail "up.sh did not start the frontend: $(cat "$T/up.log")"

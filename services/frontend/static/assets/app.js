@@ -424,17 +424,34 @@ const degradedNote = () =>
       "Refresh prices"),
   );
 
-async function cartView(ctx) {
-  const user = requireUser(ctx, "cart");
-  if (!user) return;
-  loading(ctx, "Your cart");
-  const cart = await loadCart(ctx, user, "Your cart");
-  if (!cart) return;
+/* The signed-in user and their cart, for a view titled title; null when there is nothing to
+ * show beyond what this already showed (sign-in, the banner, an empty cart). */
+async function userCart(ctx, title, why) {
+  const user = requireUser(ctx, why);
+  if (!user) return null;
+  loading(ctx, title);
+  const cart = await loadCart(ctx, user, title);
+  if (!cart) return null;
   if (cart.items.length === 0) {
-    page(ctx, "Your cart", h("p", {}, "Your cart is empty."),
+    page(ctx, title, h("p", {}, "Your cart is empty."),
       h("p", {}, h("a", { href: "#/" }, "Browse the catalog")));
-    return;
+    return null;
   }
+  return { user, cart };
+}
+
+/* A table of order or cart lines: rows of [item, quantity, price]. */
+function itemsTable(caption, rows) {
+  return h("table", { class: "summary" },
+    h("caption", { class: "visually-hidden" }, caption),
+    h("thead", {}, h("tr", {}, ["Item", "Quantity", "Price"].map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, String(c)))))));
+}
+
+async function cartView(ctx) {
+  const got = await userCart(ctx, "Your cart", "cart");
+  if (!got) return;
+  const { user, cart } = got;
   page(
     ctx,
     "Your cart",
@@ -488,15 +505,9 @@ async function placeOrder(user, cart, button, errorBox) {
 }
 
 async function checkoutView(ctx) {
-  const user = requireUser(ctx, "checkout");
-  if (!user) return;
-  loading(ctx, "Checkout");
-  const cart = await loadCart(ctx, user, "Checkout");
-  if (!cart) return;
-  if (cart.items.length === 0) {
-    page(ctx, "Checkout", h("p", {}, "Your cart is empty."), h("p", {}, h("a", { href: "#/" }, "Browse the catalog")));
-    return;
-  }
+  const got = await userCart(ctx, "Checkout", "checkout");
+  if (!got) return;
+  const { user, cart } = got;
   const errorBox = h("div", { class: "error", role: "alert" });
   const button = h("button", { type: "button", class: "button primary" }, "Place order");
   button.addEventListener("click", () => placeOrder(user, cart, button, errorBox));
@@ -504,13 +515,8 @@ async function checkoutView(ctx) {
     ctx,
     "Checkout",
     cart.degraded ? degradedNote() : null,
-    h("table", { class: "summary" },
-      h("caption", { class: "visually-hidden" }, "Order summary"),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Item"), h("th", { scope: "col" }, "Quantity"),
-        h("th", { scope: "col" }, "Price"))),
-      h("tbody", {}, cart.items.map((l) => h("tr", {}, h("td", {}, l.name || `Item #${l.product_id}`),
-        h("td", {}, String(l.quantity)),
-        h("td", {}, l.price_cents == null ? "—" : money(l.price_cents * l.quantity)))))),
+    itemsTable("Order summary", cart.items.map((l) => [l.name || `Item #${l.product_id}`, l.quantity,
+      l.price_cents == null ? "—" : money(l.price_cents * l.quantity)])),
     h("p", { class: "total" }, "Total: ",
       h("strong", {}, cart.total_cents == null ? "unavailable" : money(cart.total_cents))),
     h("p", { class: "muted" }, `The confirmation goes to ${user.email}.`),
@@ -546,12 +552,8 @@ async function orderView(ctx) {
       h("dt", {}, "Placed"), h("dd", {}, when(o.created_at)),
       h("dt", {}, "Total"), h("dd", {}, money(o.total_cents, o.currency)),
       h("dt", {}, "Confirmation email"), email),
-    h("table", { class: "summary" },
-      h("caption", { class: "visually-hidden" }, "Items in this order"),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Item"), h("th", { scope: "col" }, "Quantity"),
-        h("th", { scope: "col" }, "Price"))),
-      h("tbody", {}, o.items.map((l) => h("tr", {}, h("td", {}, l.name), h("td", {}, String(l.quantity)),
-        h("td", {}, money(l.unit_price_cents * l.quantity, o.currency)))))),
+    itemsTable("Items in this order", o.items.map((l) => [l.name, l.quantity,
+      money(l.unit_price_cents * l.quantity, o.currency)])),
     h("p", {}, h("a", { href: "#/orders" }, "All your orders"), " · ", h("a", { href: "#/" }, "Keep shopping")),
   );
   for (let i = 0; i < 20 && ctx.alive(); i++) {
