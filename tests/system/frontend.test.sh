@@ -4,11 +4,11 @@
 # the nginx gateway on free loopback ports in a temporary directory; tests/system/browser/
 # storefront.mjs then drives Debian's chromium headless through playwright-core against the
 # gateway: the whole purchase from catalog to confirmation and order history with the email
-# status, the banner and its retry when injected delays push the product service past the
-# gateway's 0.5 s (and the order service past the page's own time limit), the degraded cart, the
-# SALE badge with the VIP switch, keyboard use and phone width. Screenshots of the main pages are
-# kept in $MS_BINARY_DIR/artifacts/frontend/ (printed at the end). scripts/down.sh stops it all
-# by PID (also from the EXIT trap). About 45 s.
+# status; the banner and its retry when injected faults make the product service answer 503 or
+# push it past the gateway's 0.5 s (and the order service past the page's own time limit); the
+# degraded cart; the SALE badge with the VIP switch; keyboard use, contrast and phone width.
+# Screenshots of the main pages are kept in $MS_BINARY_DIR/artifacts/frontend/ (printed at the
+# end). scripts/down.sh stops it all by PID (also from the EXIT trap). About 20 s.
 set -euo pipefail
 
 ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"

@@ -296,6 +296,27 @@ async function slowCatalog(page) {
   ok("faults cleared: Try again brings the 27 products back and the banner goes");
 }
 
+async function unavailableProduct(page) {
+  await faults(PRODUCTS, { abort_status: 503, abort_percent: 100 });
+  try {
+    await page.getByRole("link", { name: "Wall Clock" }).click();
+    await banner(page).waitFor({ timeout: 5000 });
+    const text = await banner(page).innerText();
+    check(text.includes("The product service is temporarily unavailable") && text.includes("HTTP 503"),
+      `banner text: ${text}`);
+    const bs = await backstage(page);
+    check(bs.status === "503" && bs.call === "GET /products/27", `the strip shows the 503: ${JSON.stringify(bs)}`);
+    await shot(page, "banner-503");
+    ok(`product v1 and v2 answering 503: banner "${text.split("\n")[0]}"`);
+  } finally {
+    await faults(PRODUCTS, null);
+  }
+  await banner(page).getByRole("button", { name: "Try again" }).click();
+  await view(page, "Wall Clock");
+  check((await banner(page).count()) === 0, "the banner is gone");
+  ok("faults cleared: Try again shows the product page");
+}
+
 async function clientTimeout(page) {
   await faults([ORDER], { delay_ms: 8000, delay_percent: 100 });
   let t0;
@@ -438,6 +459,7 @@ async function main() {
     await signBackIn(page, email);
     await degradedCart(page);
     await slowCatalog(page);
+    await unavailableProduct(page);
     await clientTimeout(page);
     await vipBadge(page);
     await keyboard(context);
