@@ -62,9 +62,11 @@ void access_observe(struct ms_server *srv, const struct request *r, bool complet
     int status = (r->answered && completed) ? r->res.status : 499;
     double secs = (double)(ms_now_ns() - r->start_ns) / 1e9;
     const char *method = method_label(r->req.method);
-    char code[8];
+    char code[8] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
+                    (char)('0' + status % 10), '\0'};
 
-    snprintf(code, sizeof(code), "%d", status);
+    if (status < 100 || status > 999) /* every HTTP status has three digits; just in case */
+        snprintf(code, sizeof(code), "%d", status);
     ms_counter_inc(ms_series_get(
         srv->requests_total, (const char *const[]){srv->cfg.service, method, r->req.route, code}));
     ms_histogram_observe(

@@ -1,6 +1,7 @@
 /* JSON-lines logging to stdout. */
 #include "ms/log.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -166,11 +167,46 @@ static bool put_string(struct line *l, const char *s)
     return true;
 }
 
+/* Decimal digits of v, by hand: the access line has numbers on every request. */
+static void put_uint(struct line *l, unsigned long long v, int min_digits)
+{
+    char digits[24];
+    int n = 0;
+
+    do {
+        digits[sizeof(digits) - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v || n < min_digits);
+    put(l, digits + sizeof(digits) - n, (size_t)n);
+}
+
+static void put_int(struct line *l, long long v)
+{
+    if (v < 0)
+        put(l, "-", 1);
+    put_uint(l, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v, 1);
+}
+
+/* Milliseconds with three decimals ("12.345"); false for what is not a sane duration. */
+static bool put_ms(struct line *l, double ms)
+{
+    long long us;
+
+    if (!(ms > -1e12 && ms < 1e12)) /* also NaN */
+        return false;
+    us = llround(ms * 1000.0);
+    if (us < 0) {
+        put(l, "-", 1);
+        us = -us;
+    }
+    put_uint(l, (unsigned long long)us / 1000, 1);
+    put(l, ".", 1);
+    put_uint(l, (unsigned long long)us % 1000, 3);
+    return true;
+}
+
 static bool put_field(struct line *l, const struct ms_log_field *f)
 {
-    char num[32];
-    int n;
-
     if (f->type == MS_LOG_STR && !f->str)
         return true;
     put(l, ",\"", 2);
@@ -178,10 +214,11 @@ static bool put_field(struct line *l, const struct ms_log_field *f)
     put(l, "\":", 2);
     if (f->type == MS_LOG_STR)
         return put_string(l, f->str);
-    n = f->type == MS_LOG_INT ? snprintf(num, sizeof(num), "%lld", f->num)
-                              : snprintf(num, sizeof(num), "%.3f", f->ms);
-    put(l, num, n > 0 ? (size_t)n : 0);
-    return n > 0 && (size_t)n < sizeof(num);
+    if (f->type == MS_LOG_INT) {
+        put_int(l, f->num);
+        return true;
+    }
+    return put_ms(l, f->ms);
 }
 
 /* The same line through jansson: for what the fast path cannot write. */

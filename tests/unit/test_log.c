@@ -4,6 +4,7 @@
 #include <check.h>
 #include <jansson.h>
 #include <regex.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,37 @@ START_TEST(test_log_fields_time_is_rfc3339_utc_with_milliseconds)
     ck_assert_msg(regexec(&re, str_of("time"), 0, NULL, 0) == 0, "time %s", str_of("time"));
     regfree(&re);
     ck_assert_str_eq(str_of("level"), "warn");
+}
+END_TEST
+
+START_TEST(test_log_fields_formats_numbers)
+{
+    const struct ms_log_field f[] = {
+        {.key = "a", .type = MS_LOG_INT, .num = 0},
+        {.key = "b", .type = MS_LOG_INT, .num = -42},
+        {.key = "c", .type = MS_LOG_INT, .num = INT64_MIN},
+        {.key = "d", .type = MS_LOG_MS, .ms = 0.0004},
+        {.key = "e", .type = MS_LOG_MS, .ms = 0.0305},
+        {.key = "f", .type = MS_LOG_MS, .ms = 1999.9996},
+        {.key = "g", .type = MS_LOG_MS, .ms = -2.5},
+    };
+    const char *text;
+
+    ms_log_fields(MS_LOG_INFO, f, sizeof(f) / sizeof(f[0]));
+    text = ms_test_capture_text(&capture);
+    ck_assert_msg(strstr(text, ",\"a\":0,\"b\":-42,\"c\":-9223372036854775808,\"d\":0.000,"
+                               "\"e\":0.031,\"f\":2000.000,\"g\":-2.500}\n"),
+                  "unexpected line: %s", text);
+}
+END_TEST
+
+START_TEST(test_log_fields_odd_duration_goes_through_jansson)
+{
+    const struct ms_log_field f[] = {{.key = "duration_ms", .type = MS_LOG_MS, .ms = 1e300}};
+
+    ms_log_fields(MS_LOG_INFO, f, 1);
+    only_line();
+    ck_assert(json_real_value(json_object_get(doc, "duration_ms")) == 1e300);
 }
 END_TEST
 
@@ -172,6 +204,8 @@ static Suite *log_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_log_fields_writes_prefix_then_fields_in_order);
     tcase_add_test(tc, test_log_fields_time_is_rfc3339_utc_with_milliseconds);
+    tcase_add_test(tc, test_log_fields_formats_numbers);
+    tcase_add_test(tc, test_log_fields_odd_duration_goes_through_jansson);
     tcase_add_test(tc, test_log_fields_escapes_strings);
     tcase_add_test(tc, test_log_fields_leaves_null_strings_out);
     tcase_add_test(tc, test_log_fields_non_ascii_goes_through_jansson);
