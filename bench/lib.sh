@@ -135,3 +135,33 @@ service_env()
     done
 }
 
+
+# Prints the PIDs serving a bench: PostgreSQL (postmaster and backends), Redis, every process of
+# the stack (services, canary, gateway and their children) and of the ceilings; never wrk's.
+server_pids()
+{
+    local pm f pid
+    pm="$(head -n 1 "$T/data/pg/data/postmaster.pid" 2>/dev/null)" || pm=""
+    for pid in $pm "$(cat "$T/data/redis/redis.pid" 2>/dev/null)" "${PIDS[@]}"; do
+        [[ $pid =~ ^[0-9]+$ ]] || continue
+        echo "$pid"
+        pgrep -P "$pid" || true
+    done
+    for f in "$T"/data/run/*.pid; do
+        [[ -f $f ]] || continue
+        pid="$(<"$f")"
+        echo "$pid"
+        pgrep -P "$pid" || true
+    done
+}
+
+# Prints the CPU time (clock ticks, user + system, all threads) used so far by server_pids.
+server_cpu_ticks()
+{
+    local pid total=0 t
+    for pid in $(server_pids | sort -u); do
+        t="$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null)" || continue
+        total=$((total + t))
+    done
+    echo "$total"
+}

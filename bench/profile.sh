@@ -74,8 +74,7 @@ profile_case()
                 fn = $0; sub(/^[ 0-9,]+ \([ 0-9.]+%\) +/, "", fn); sub(/ \[.*$/, "", fn)
                 sub("^" root "/", "", fn)
                 if (fn ~ /clone.S|start_thread|^\?\?\?:0x/ || seen[fn]++) next
-                printf "%10.0f  %s\n", n / r, fn
-                if (++shown == top) exit
+                if (shown++ < top) printf "%10.0f  %s\n", n / r, fn
             }'
 }
 

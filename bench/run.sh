@@ -9,7 +9,8 @@
 # all of them; the table shows medians over the rounds. Everything is stopped by PID at the end.
 #
 # Settings: BENCH_SECONDS (10 per case and round), BENCH_ROUNDS (3), BENCH_CONNECTIONS (32, the
-# GETs), BENCH_ORDER_CONNECTIONS ("8 32": a row each), BENCH_WRK_THREADS (2), BENCH_NO_BUILD=1
+# GETs), BENCH_ORDER_CONNECTIONS ("8 32": a row each), BENCH_WRK_THREADS (2), BENCH_CASES (some of
+# hello nginx product list cart orders8 orders32 ...; default all), BENCH_NO_BUILD=1
 # (use MS_BUILD_DIR as it is), BENCH_PG_FAST=1 (PostgreSQL without fsync; default: durable, as
 # make up runs it), BENCH_KEEP=1 (keep the temporary directory).
 set -euo pipefail
@@ -27,6 +28,7 @@ ROUNDS="${BENCH_ROUNDS:-3}"
 CONNECTIONS="${BENCH_CONNECTIONS:-32}"
 ORDER_CONNECTIONS="${BENCH_ORDER_CONNECTIONS:-8 32}"
 WRK_THREADS="${BENCH_WRK_THREADS:-2}"
+CASES="${BENCH_CASES:-}"
 # ---- measuring -----------------------------------------------------------------------------
 
 # Prints "rps p50_ms p99_ms errors" from wrk --latency output in file $1; errors are non-2xx
@@ -51,15 +53,24 @@ parse_wrk()
         }' "$1"
 }
 
-# run_case NAME CONNECTIONS URL [WRK_ARGS...]: one wrk run, its figures appended to results.
+# run_case NAME CONNECTIONS URL [WRK_ARGS...]: one wrk run, its figures appended to results:
+# name rps p50 p99 errors cpu_us (the CPU time every server process used, per request).
 run_case()
 {
-    local name="$1" conns="$2" url="$3" out figures
+    local name="$1" conns="$2" url="$3" out figures t0 t1 rps
     shift 3
+    if [[ -n $CASES && " $CASES " != *" $name "* ]]; then
+        return 0
+    fi
     out="$T/wrk-$name-$ROUND.out"
+    t0="$(server_cpu_ticks)"
     wrk -t "$WRK_THREADS" -c "$conns" -d "${SECONDS_PER_CASE}s" --timeout 10s --latency "$@" \
         "$url" >"$out" 2>&1 || die "wrk failed for $name: $(cat "$out")"
+    t1="$(server_cpu_ticks)"
     figures="$(parse_wrk "$out")" || die "cannot read wrk's output for $name: $(cat "$out")"
+    read -r rps _ <<<"$figures"
+    figures+=" $(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v r="$rps" -v s="$SECONDS_PER_CASE" \
+        'BEGIN { printf "%.0f", (r > 0 ? d / hz * 1e6 / (r * s) : 0) }')"
     echo "$name $figures" >>"$T/results"
     printf '  round %d %-14s %s\n' "$ROUND" "$name" "$figures"
 }
@@ -67,6 +78,7 @@ run_case()
 run_rounds()
 {
     local c
+    : >"$T/results"
     for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
         run_case hello "$CONNECTIONS" "http://127.0.0.1:$HELLO_PORT/"
         run_case nginx "$CONNECTIONS" "http://127.0.0.1:$NGINX_PORT/"
@@ -135,15 +147,18 @@ print_endpoints()
 {
     local hello name label rps p50 p99 ratio target verdict c
     hello="$(column hello 2)"
-    printf '\n%-40s %9s %8s %8s %9s %7s  %s\n' endpoint "req/s" "p50 ms" "p99 ms" "vs hello" errors \
-        "target: verdict"
+    printf '\n%-40s %9s %8s %8s %9s %8s %7s  %s\n' endpoint "req/s" "p50 ms" "p99 ms" "vs hello" \
+        "CPU us" errors "target: verdict"
     row()
     {
         name="$1" label="$2" target="$3" verdict="$4"
         rps="$(column "$name" 2)" p50="$(column "$name" 3)" p99="$(column "$name" 4)"
-        ratio="$(awk -v a="$rps" -v b="$hello" 'BEGIN { printf "%.0f %%", b > 0 ? 100 * a / b : 0 }')"
-        printf '%-40s %9.0f %8.2f %8.2f %9s %7s  %s\n' "$label" "$rps" "$p50" "$p99" "$ratio" \
-            "$(errors_of "$name")" "$target${verdict:+: $verdict}"
+        ratio="$(awk -v a="$rps" -v b="$hello" 'BEGIN { if (b + 0 > 0) printf "%.0f %%", 100 * a / b; else print "-" }')"
+        if [[ $rps == - ]]; then
+            return 0 # not run (BENCH_CASES)
+        fi
+        printf '%-40s %9.0f %8.2f %8.2f %9s %8s %7s  %s\n' "$label" "$rps" "$p50" "$p99" "$ratio" \
+            "$(column "$name" 6)" "$(errors_of "$name")" "$target${verdict:+: $verdict}"
     }
     row hello "ceiling: MHD hello-world (server.c opts)" "the ceiling" ""
     row nginx "ceiling: nginx return 200" "the other ceiling" ""
@@ -197,6 +212,7 @@ print_header()
     echo "machine  $cpu, $(nproc) cores, $os, Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "build    $MS_BUILD_DIR ($(awk -F= '/^CMAKE_BUILD_TYPE:/ { print $2 }' "$MS_BUILD_DIR/CMakeCache.txt")), PostgreSQL $([[ $PG_FAST == 1 ]] && echo "without fsync (BENCH_PG_FAST=1)" || echo "durable (fsync on, as make up)")"
     echo "load     $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), $WRK_THREADS threads, GETs $CONNECTIONS connections, POST /orders $ORDER_CONNECTIONS; straight to each service"
+    echo "CPU us   CPU time of every server process (the service and what it calls, PostgreSQL, Redis; not wrk) per request"
 }
 
 main()
