@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make load`: runs one load-test scenario (scenarios.lua) with wrk against the shop and prints
+# `make load`: runs one load-test scenario (wrk/scenarios.lua) with wrk against the shop and prints
 # requests/s, latency percentiles and the answers by status, expected ones marked.
 #
 #   load-test/run.sh [--scenario NAME] [--connections N] [--duration D] [--rate R]
@@ -32,7 +32,10 @@
 set -euo pipefail
 
 HERE="$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
-# In the repository, lib.sh knows make up's ports; the Kubernetes Job has only this folder.
+# The wrk scripts: load-test/wrk/ in the repository; the Kubernetes Job mounts them from a
+# ConfigMap and sets LOAD_SCRIPTS.
+SCRIPTS="${LOAD_SCRIPTS:-$HERE/wrk}"
+# In the repository, lib.sh knows make up's ports; the image of the Kubernetes Job has no lib.sh.
 if [[ -f $HERE/../scripts/lib.sh ]]; then
     # shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
     . "$HERE/../scripts/lib.sh"
@@ -63,13 +66,13 @@ die()
 # The scenario names, from scenarios.lua's `    name = { ... },` lines.
 scenario_names()
 {
-    sed -nE 's/^    ([a-z][a-z0-9_]*) = \{.*/\1/p' "$HERE/scenarios.lua"
+    sed -nE 's/^    ([a-z][a-z0-9_]*) = \{.*/\1/p' "$SCRIPTS/scenarios.lua"
 }
 
 # The flows (with their weights) of scenario $1, as scenarios.lua writes them.
 scenario_flows()
 {
-    sed -nE "s/^    $1 = \\{ *(.*) *\\},?\$/\\1/p" "$HERE/scenarios.lua"
+    sed -nE "s/^    $1 = \\{ *(.*) *\\},?\$/\\1/p" "$SCRIPTS/scenarios.lua"
 }
 
 parse_args()
@@ -183,7 +186,7 @@ main()
     LOAD_SCENARIO="$SCENARIO" LOAD_VUS="$CONNECTIONS" LOAD_RATE="$RATE" LOAD_THINK_MS="$THINK_MS" \
         LOAD_RUN="${LOAD_RUN:-$(date +%s)$$}" LOAD_PRODUCTS="$ids" LOAD_TARGET="$LABEL" \
         wrk -t "$CONNECTIONS" -c "$CONNECTIONS" -d "$DURATION" --timeout "$TIMEOUT" \
-        -s "$HERE/microshop.lua" "$BASE" >"$out" 2>&1 || rc=$?
+        -s "$SCRIPTS/microshop.lua" "$BASE" >"$out" 2>&1 || rc=$?
     summary="$(grep -m1 '^summary ' "$out" || true)"
     if [[ -z $summary ]]; then
         cat "$out" >&2
