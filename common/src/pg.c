@@ -338,8 +338,8 @@ static void prepared_name(char *buf, size_t cap, size_t index)
 static int prepare(struct ms_pg_conn *conn, const char *sql, int nparams, char *name, size_t cap)
 {
     uint64_t hash = hash_sql(sql);
-    struct prepared *p;
     PGresult *res;
+    char *copy;
     int rc;
 
     for (size_t i = 0; i < conn->nprepared; i++) {
@@ -350,9 +350,8 @@ static int prepare(struct ms_pg_conn *conn, const char *sql, int nparams, char *
     }
     if (conn->nprepared == PREPARED_MAX)
         return 0;
-    p = &conn->prepared[conn->nprepared];
-    p->sql = strdup(sql);
-    if (p->sql == NULL)
+    copy = strdup(sql);
+    if (copy == NULL)
         return 0;
     prepared_name(name, cap, conn->nprepared);
     res = PQprepare(conn->pg, name, sql, nparams, NULL);
@@ -360,11 +359,10 @@ static int prepare(struct ms_pg_conn *conn, const char *sql, int nparams, char *
     rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : check_result(conn, res);
     PQclear(res);
     if (rc < 0) {
-        free(p->sql);
+        free(copy);
         return rc;
     }
-    p->hash = hash;
-    conn->nprepared++;
+    conn->prepared[conn->nprepared++] = (struct prepared){.sql = copy, .hash = hash};
     return 1;
 }
 

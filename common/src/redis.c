@@ -331,15 +331,18 @@ static size_t format_command(char *buf, size_t cap, int argc, const char **argv,
         size_t n = argvlen ? argvlen[i] : strlen(argv[i]);
         if (len + n + 32 > cap)
             return 0;
-        memcpy(buf + len, "\r\n$", 3);
-        len += 3;
+        buf[len++] = '\r';
+        buf[len++] = '\n';
+        buf[len++] = '$';
         len += put_uint(buf + len, n);
-        memcpy(buf + len, "\r\n", 2);
-        memcpy(buf + len + 2, argv[i], n);
-        len += n + 2;
+        buf[len++] = '\r';
+        buf[len++] = '\n';
+        memcpy(buf + len, argv[i], n);
+        len += n;
     }
-    memcpy(buf + len, "\r\n", 2);
-    return len + 2;
+    buf[len++] = '\r';
+    buf[len++] = '\n';
+    return len;
 }
 
 /* Queues the command in the context's output buffer. It fails on allocation alone, and then the

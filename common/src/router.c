@@ -175,8 +175,8 @@ static void allow_add(char *allow, size_t cap, const char *method)
     if (allow_has(allow, method) || len + mlen + 3 > cap)
         return;
     if (len) {
-        memcpy(allow + len, ", ", 2);
-        len += 2;
+        allow[len++] = ',';
+        allow[len++] = ' ';
     }
     memcpy(allow + len, method, mlen + 1); /* on every match, so no snprintf */
 }

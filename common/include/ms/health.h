@@ -28,8 +28,9 @@ void ms_health_free(struct ms_health *h);
 int ms_health_add(struct ms_health *h, const char *name, ms_check_fn fn, void *ctx, bool critical);
 
 /* The readiness answer: evaluates the checks unless a result younger than MS_HEALTH_CACHE_MS
- * (MS_HEALTH_UNREADY_CACHE_MS when it was unready) exists (one evaluation at a time; concurrent probes wait for it and share it), then writes
- * a malloc'd JSON body {"status":"ready"|"unready"|"draining","checks":{"postgres":
+ * (MS_HEALTH_UNREADY_CACHE_MS when it was unready) exists (one evaluation at a time; concurrent
+ * probes wait for it and share it), then writes a malloc'd JSON body
+ * {"status":"ready"|"unready"|"draining","checks":{"postgres":
  * {"status":"up"|"down","critical":true,"error":"..."}}} to *body. Returns the HTTP status:
  * 200 when ready and not draining, else 503; -1 on allocation failure. */
 int ms_health_report(struct ms_health *h, bool draining, int64_t now_ms, char **body, size_t *len);
