@@ -171,7 +171,7 @@ planted()
     while (($(jobs -rp | wc -l) >= 3)); do
         wait -n || true
     done
-    planted_one "$@" >"$SCRATCH/planted-$1.out" 2>&1 &
+    "${PLANTED_RUNNER:-planted_one}" "$@" >"$SCRATCH/planted-${PLANTED_RUNNER:-planted_one}-$1.out" 2>&1 &
 }
 planted_one()
 {
@@ -240,13 +240,11 @@ if [[ -d istio/gateway-api ]]; then
     planted edge-gateway k8s/components/edge/edge-service.yaml 'gateway-name: microshop-gateway' 'gateway-name: microshop-gw' \
         'selects the pods of Gateway microshop-gw'
 fi
-# planted_load NAME FILE OLD NEW EXPECTED: the same for load-checks.mjs on a copy of what it reads.
+# planted_load NAME FILE OLD NEW EXPECTED: the same for load-checks.mjs on a copy of what it reads
+# (in the background with the others, through planted's slots).
 planted_load()
 {
-    while (($(jobs -rp | wc -l) >= 3)); do
-        wait -n || true
-    done
-    planted_load_one "$@" >"$SCRATCH/planted-load-$1.out" 2>&1 &
+    PLANTED_RUNNER=planted_load_one planted "$@"
 }
 planted_load_one()
 {
