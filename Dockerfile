@@ -102,3 +102,23 @@ COPY --from=build /out/frontend /usr/local/bin/frontend
 ENV PORT=3000
 EXPOSE 3000
 CMD ["/usr/local/bin/frontend"]
+
+# ---- wrk: the load generator of the Kubernetes Jobs in load-test/k8s -----------------------------
+# Debian's wrk (4.1: no constant-rate mode; see load-test/run.sh), curl and bash, and load-test/run.sh
+# as the entry point. The scenarios (load-test/wrk/*.lua) are not in the image: the Jobs mount
+# them from a ConfigMap at /load-test, so editing a scenario needs no rebuild.
+#   docker build --target wrk -t localhost/microshop/wrk:latest .
+FROM ${DEBIAN_IMAGE} AS wrk
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends wrk curl ca-certificates \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
+    && groupadd --system --gid 10001 microshop \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin microshop
+COPY load-test/run.sh /usr/local/bin/microshop-load
+LABEL org.opencontainers.image.title="microshop load generator" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.vendor="microshop"
+ENV LOAD_SCRIPTS=/load-test
+USER 10001:10001
+ENTRYPOINT ["bash", "/usr/local/bin/microshop-load"]

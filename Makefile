@@ -2,7 +2,7 @@
 LIB := . scripts/lib.sh &&
 MAKEFLAGS += --no-print-directory
 
-.PHONY: build up down test lint asan clean format fuzz
+.PHONY: build up down test lint asan clean format fuzz load bench
 .DEFAULT_GOAL := build
 
 build:
@@ -25,6 +25,15 @@ asan:
 
 fuzz:
 	@bash scripts/fuzz.sh
+
+# A wrk scenario against the running shop (make up): LOAD_SCENARIO, LOAD_CONNECTIONS, LOAD_RATE,
+# LOAD_DURATION, LOAD_TARGET, ... (see load-test/run.sh).
+load:
+	@bash load-test/run.sh
+
+# The benchmark table: its own stack on free ports, ceilings, endpoints, RSS, time to ready.
+bench:
+	@bash bench/run.sh
 
 clean:
 	rm -rf build build-asan

@@ -9,10 +9,10 @@ cd "$MS_ROOT"
 C_FILES=()   # sources and headers in common/ services/ tests/
 C_SOURCES=() # the .c files among them
 TIDY_SOURCES=()
-mapfile -t C_FILES < <(ms_c_files common services tests tools)
+mapfile -t C_FILES < <(ms_c_files common services tests tools bench)
 mapfile -t C_SOURCES < <(printf '%s\n' "${C_FILES[@]}" | grep '\.c$' || true)
 # Tests are long Check suites: clang-tidy's function-size limits are for common/ and services/.
-mapfile -t TIDY_SOURCES < <(printf '%s\n' "${C_SOURCES[@]}" | grep -E '^(common|services|tools)/' || true)
+mapfile -t TIDY_SOURCES < <(printf '%s\n' "${C_SOURCES[@]}" | grep -E '^(common|services|tools|bench)/' || true)
 
 lint_format()
 {

@@ -38,15 +38,22 @@ static void log_access(struct ms_server *srv, const struct request *r, int statu
                                   ? MS_LOG_DEBUG
                                   : MS_LOG_INFO;
     char trace_buf[40];
-    const char *trace_id;
 
     if (!srv->cfg.access_log || !ms_log_enabled(level))
         return;
-    trace_id = ms_trace_id(&r->req.trace, trace_buf, sizeof(trace_buf));
-    ms_log_json_new(level, json_pack("{s:s,s:s,s:s,s:i,s:f,s:s,s:s*}", "event", "access", "method",
-                                     method_label(r->req.method), "route", r->req.route, "status",
-                                     status, "duration_ms", secs * 1000.0, "request_id",
-                                     r->req.request_id, "trace_id", trace_id));
+    /* one line per request, so written without building a JSON object */
+    const struct ms_log_field fields[] = {
+        {.key = "event", .type = MS_LOG_STR, .str = "access"},
+        {.key = "method", .type = MS_LOG_STR, .str = method_label(r->req.method)},
+        {.key = "route", .type = MS_LOG_STR, .str = r->req.route},
+        {.key = "status", .type = MS_LOG_INT, .num = status},
+        {.key = "duration_ms", .type = MS_LOG_MS, .ms = secs * 1000.0},
+        {.key = "request_id", .type = MS_LOG_STR, .str = r->req.request_id},
+        {.key = "trace_id",
+         .type = MS_LOG_STR,
+         .str = ms_trace_id(&r->req.trace, trace_buf, sizeof(trace_buf))},
+    };
+    ms_log_fields(level, fields, sizeof(fields) / sizeof(fields[0]));
 }
 
 void access_observe(struct ms_server *srv, const struct request *r, bool completed)
@@ -55,9 +62,11 @@ void access_observe(struct ms_server *srv, const struct request *r, bool complet
     int status = (r->answered && completed) ? r->res.status : 499;
     double secs = (double)(ms_now_ns() - r->start_ns) / 1e9;
     const char *method = method_label(r->req.method);
-    char code[8];
+    char code[8] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
+                    (char)('0' + status % 10), '\0'};
 
-    snprintf(code, sizeof(code), "%d", status);
+    if (status < 100 || status > 999) /* every HTTP status has three digits; just in case */
+        snprintf(code, sizeof(code), "%d", status);
     ms_counter_inc(ms_series_get(
         srv->requests_total, (const char *const[]){srv->cfg.service, method, r->req.route, code}));
     ms_histogram_observe(

@@ -2,9 +2,11 @@
 #include "ms/depconfig.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "ms/config.h"
 #include "ms/err.h"
+#include "ms/server.h"
 
 int ms_pg_config_from_env(struct ms_pg_config *cfg, const char *name, const char *default_url)
 {
@@ -18,11 +20,27 @@ int ms_pg_config_from_env(struct ms_pg_config *cfg, const char *name, const char
     return 0;
 }
 
+/* One Redis connection per worker thread, so no request waits for a free one: with fewer,
+ * workers queue on the pool's lock and condition variable for every cache read. Redis takes
+ * thousands of clients (PostgreSQL, whose connections are processes, keeps a small pool). A bad
+ * THREADS is reported by the server's configuration; here it falls back to its default. */
+static int default_redis_pool_size(void)
+{
+    const char *threads = getenv("THREADS");
+    char *end;
+    long n;
+
+    if (!threads || !*threads)
+        return ms_server_default_threads();
+    n = strtol(threads, &end, 10);
+    return (*end || n < 1 || n > 256) ? ms_server_default_threads() : (int)n;
+}
+
 int ms_redis_config_from_env(struct ms_redis_config *cfg, const char *name, const char *default_url)
 {
     *cfg = (struct ms_redis_config){.name = name};
     if (ms_config_str("REDIS_URL", default_url, 1024, &cfg->url) ||
-        ms_config_i("REDIS_POOL_SIZE", 4, 1, 256, &cfg->size) ||
+        ms_config_i("REDIS_POOL_SIZE", default_redis_pool_size(), 1, 256, &cfg->size) ||
         ms_config_i("REDIS_CONNECT_TIMEOUT_MS", 200, 1, 60000, &cfg->connect_timeout_ms) ||
         ms_config_i("REDIS_TIMEOUT_MS", 200, 1, 60000, &cfg->command_timeout_ms) ||
         ms_config_i("REDIS_ACQUIRE_TIMEOUT_MS", 200, 1, 60000, &cfg->acquire_timeout_ms))

@@ -8,12 +8,24 @@
 
 #include <assert.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* How long, after a failed connect, every checkout needing a new connection fails at once. */
 #define CONNECT_THROTTLE_MS 250
+
+/* Statements with parameters are prepared once per session and then only bound and executed:
+ * with PQexecParams PostgreSQL parsed, analysed and planned every one of them again, which was
+ * most of the database's CPU time per order. A service runs a few dozen distinct statements;
+ * past this many per session the rest run unprepared. */
+#define PREPARED_MAX 48
+
+struct prepared {
+    char *sql; /* the text it was prepared from (owned); its name is "ms_<index>" */
+    uint64_t hash;
+};
 
 struct ms_pg_conn {
     PGconn *pg; /* NULL while the slot is closed */
@@ -22,6 +34,8 @@ struct ms_pg_conn {
     bool broken; /* the connection was lost while checked out: closed on release */
     char sqlstate[6];
     char error[256];
+    struct prepared prepared[PREPARED_MAX]; /* on this session; emptied when it closes */
+    size_t nprepared;
 };
 
 struct ms_pg_pool {
@@ -85,6 +99,7 @@ static int conn_open(void *ctx, size_t slot)
     }
     PQsetNoticeProcessor(conn->pg, ignore_notice, NULL);
     conn->broken = false;
+    conn->nprepared = 0;
     return 0;
 }
 
@@ -115,6 +130,14 @@ static bool conn_alive(void *ctx, size_t slot)
            !server_hung_up(conn->pg);
 }
 
+/* The session's prepared statements die with it. */
+static void forget_prepared(struct ms_pg_conn *conn)
+{
+    for (size_t i = 0; i < conn->nprepared; i++)
+        free(conn->prepared[i].sql);
+    conn->nprepared = 0;
+}
+
 static void conn_close(void *ctx, size_t slot)
 {
     struct ms_pg_conn *conn = &((struct ms_pg_pool *)ctx)->conns[slot];
@@ -122,6 +145,7 @@ static void conn_close(void *ctx, size_t slot)
     PQfinish(conn->pg);
     conn->pg = NULL;
     conn->broken = false;
+    forget_prepared(conn);
 }
 
 static const struct ms_pool_ops pg_ops = {
@@ -259,6 +283,10 @@ static int map_error(struct ms_pg_conn *conn)
         return MS_ECONFLICT;
     if (strcmp(state, "57014") == 0)
         return MS_ETIMEDOUT;
+    /* "cached plan must not change result type": the schema changed under a prepared statement;
+     * a new session prepares afresh */
+    if (strcmp(state, "0A000") == 0)
+        conn->broken = true;
     if (strncmp(state, "22", 2) == 0)
         return MS_EINVAL;
     if (strncmp(state, "53", 2) == 0) /* out of connections, memory or disk on the server */
@@ -289,14 +317,70 @@ static int check_result(struct ms_pg_conn *conn, const PGresult *res)
     return map_error(conn);
 }
 
+static uint64_t hash_sql(const char *sql)
+{
+    uint64_t h = 14695981039346656037u; /* FNV-1a */
+
+    for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+        h = (h ^ *p) * 1099511628211u;
+    return h;
+}
+
+static void prepared_name(char *buf, size_t cap, size_t index)
+{
+    snprintf(buf, cap, "ms_%zu", index);
+}
+
+/* The name of sql's prepared statement on this session, preparing it on first use: 1 with
+ * *name set, 0 when it is to run unprepared (the session's table is full), or the error of
+ * preparing it (kept in conn, as a failed PQexecParams would have). The text is compared, not
+ * just its address: a caller may build statements in a reused buffer. */
+static int prepare(struct ms_pg_conn *conn, const char *sql, int nparams, char *name, size_t cap)
+{
+    uint64_t hash = hash_sql(sql);
+    PGresult *res;
+    char *copy;
+    int rc;
+
+    for (size_t i = 0; i < conn->nprepared; i++) {
+        if (conn->prepared[i].hash == hash && strcmp(conn->prepared[i].sql, sql) == 0) {
+            prepared_name(name, cap, i);
+            return 1;
+        }
+    }
+    if (conn->nprepared == PREPARED_MAX)
+        return 0;
+    copy = strdup(sql);
+    if (copy == NULL)
+        return 0;
+    prepared_name(name, cap, conn->nprepared);
+    res = PQprepare(conn->pg, name, sql, nparams, NULL);
+    /* a failure counts as the statement's (it would have failed to run the same way) */
+    rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : check_result(conn, res);
+    PQclear(res);
+    if (rc < 0) {
+        free(copy);
+        return rc;
+    }
+    conn->prepared[conn->nprepared++] = (struct prepared){.sql = copy, .hash = hash};
+    return 1;
+}
+
 int ms_pg_query(struct ms_pg_conn *conn, const char *sql, int nparams, const char *const *params,
                 PGresult **out)
 {
+    char name[32];
     PGresult *res;
-    int rc;
+    int rc = 0;
 
     *out = NULL;
-    res = PQexecParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    /* Statements without parameters (BEGIN, COMMIT, SET ...) are cheap to plan: left as they are */
+    if (nparams > 0)
+        rc = prepare(conn, sql, nparams, name, sizeof(name));
+    if (rc < 0)
+        return rc;
+    res = rc == 1 ? PQexecPrepared(conn->pg, name, nparams, params, NULL, NULL, 0)
+                  : PQexecParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0);
     rc = check_result(conn, res);
     if (rc < 0) {
         PQclear(res);

@@ -170,11 +170,15 @@ static bool allow_has(const char *allow, const char *method)
  * patterns may match one path). */
 static void allow_add(char *allow, size_t cap, const char *method)
 {
-    size_t len = strlen(allow);
+    size_t len = strlen(allow), mlen = strlen(method);
 
-    if (allow_has(allow, method) || len + strlen(method) + 3 > cap)
+    if (allow_has(allow, method) || len + mlen + 3 > cap)
         return;
-    snprintf(allow + len, cap - len, "%s%s", len ? ", " : "", method);
+    if (len) {
+        allow[len++] = ',';
+        allow[len++] = ' ';
+    }
+    memcpy(allow + len, method, mlen + 1); /* on every match, so no snprintf */
 }
 
 static void bind_params(const struct compiled_route *c, char *const *segs, struct ms_match *m)

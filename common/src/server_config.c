@@ -7,7 +7,7 @@
 
 /* Handlers block on PostgreSQL, Redis and other services, so a worker per core would leave
  * cores idle while they wait: four per core keeps them busy without a thread per connection. */
-static int default_threads(void)
+int ms_server_default_threads(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -20,7 +20,7 @@ int ms_server_config_load(struct ms_server_config *cfg, const char *service, int
     if (ms_config_str("SERVICE_VERSION", "v1", 32, &cfg->version) ||
         ms_config_str("BIND_ADDRESS", "0.0.0.0", 64, &cfg->bind_address) ||
         ms_config_i("PORT", default_port, 0, 65535, &cfg->port) ||
-        ms_config_i("THREADS", default_threads(), 1, 256, &cfg->threads) ||
+        ms_config_i("THREADS", ms_server_default_threads(), 1, 256, &cfg->threads) ||
         ms_config_int("MAX_BODY_BYTES", 65536, 1, 16 << 20, &cfg->body_max) ||
         ms_config_i("MAX_CONNECTIONS", 1000, 1, 100000, &cfg->max_connections) ||
         ms_config_i("CONNECTION_TIMEOUT_S", 15, 1, 3600, &cfg->connection_timeout_s) ||

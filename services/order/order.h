@@ -89,7 +89,11 @@ int stock_release(struct order_svc *svc, const char *order_id);
 int cart_clear(struct order_svc *svc, long long user_id);
 
 /* store.c: orders, idempotency keys and the outbox in PostgreSQL */
-int order_insert(struct order_svc *svc, const struct checkout *co, const char *idem_key);
+/* Writes the order, its lines, its event and the key's link in one statement. 0 once it is
+ * stored, with *json (malloc'd) the order's document as order_document_get would read it, or
+ * NULL if that could not be made; else the error, and nothing was stored. */
+int order_insert(struct order_svc *svc, const struct checkout *co, const char *idem_key,
+                 char **json, size_t *len);
 int order_mark_committed(struct order_svc *svc, const char *id);
 int order_document_get(struct order_svc *svc, const char *id, char **json, size_t *len);
 int order_list_for_user(struct order_svc *svc, long long user_id, char **json, size_t *len);

@@ -81,7 +81,7 @@ int checkout_run(struct order_svc *svc, struct checkout *co, const char *idem_ke
     rc = stock_reserve(svc, co, e);
     if (rc)
         return release_if_unsure(svc, co, rc);
-    rc = order_insert(svc, co, idem_key);
+    rc = order_insert(svc, co, idem_key, json, len);
     if (rc) {
         /* if inventory is down too, its reaper releases the reservation later */
         stock_release(svc, co->order_id);
@@ -89,9 +89,10 @@ int checkout_run(struct order_svc *svc, struct checkout *co, const char *idem_ke
         return MS_EUNAVAIL;
     }
     follow_up(svc, co);
-    rc = order_document_get(svc, co->order_id, json, len);
-    if (rc)
+    if (!*json) {
         snprintf(e->msg, sizeof(e->msg), "order %s was placed but cannot be read back",
                  co->order_id);
-    return rc ? MS_EUNAVAIL : 0;
+        return MS_EUNAVAIL;
+    }
+    return 0;
 }

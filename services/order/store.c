@@ -9,19 +9,33 @@
 #include "order.h"
 
 /* The order, its lines, its event and the link from its idempotency key ($7, may be NULL) in
- * one statement, so one transaction: either all exist or none does. */
+ * one statement, so one transaction: either all exist or none does. It answers with the order's
+ * document, built from what it wrote exactly as order_document() builds it from the tables (the
+ * same keys, types and order), which saves reading the order back. */
 static const char sql_insert[] =
     "WITH o AS (INSERT INTO orders (id, user_id, email, status, total_cents) "
-    "           VALUES ($1, $2, $3, 'confirmed', $4) RETURNING id, created_at), "
+    "           VALUES ($1, $2, $3, 'confirmed', $4) "
+    "           RETURNING id, user_id, status, total_cents, currency, created_at), "
     "i AS (INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_cents) "
     "      SELECT o.id, (x->>'product_id')::int, x->>'name', (x->>'quantity')::int, "
     "             (x->>'unit_price_cents')::int FROM o CROSS JOIN json_array_elements($5::json) "
-    "x), "
-    "k AS (UPDATE idempotency_keys SET order_id = o.id FROM o WHERE key = $7) "
-    "INSERT INTO outbox (stream, fields) "
-    "SELECT $6, jsonb_build_object('type', 'order.confirmed', 'order_id', o.id::text, "
-    "    'user_id', $2::text, 'email', $3::text, 'total_cents', $4::text, 'created_at', "
-    "    to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) FROM o";
+    "x RETURNING product_id, name, quantity, unit_price_cents), "
+    "k AS (UPDATE idempotency_keys SET order_id = o.id FROM o WHERE key = $7), "
+    "e AS (INSERT INTO outbox (stream, fields) "
+    "      SELECT $6, jsonb_build_object('type', 'order.confirmed', 'order_id', o.id::text, "
+    "          'user_id', $2::text, 'email', $3::text, 'total_cents', $4::text, 'created_at', "
+    "          to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) "
+    "      FROM o) "
+    "SELECT json_build_object("
+    "    'id', o.id, 'user_id', o.user_id, 'status', o.status, "
+    "    'items', (SELECT coalesce(json_agg(json_build_object("
+    "                  'product_id', i.product_id, 'name', i.name, "
+    "                  'quantity', i.quantity, 'unit_price_cents', i.unit_price_cents) "
+    "              ORDER BY i.product_id), '[]'::json) FROM i), "
+    "    'total_cents', o.total_cents, 'currency', o.currency, "
+    "    'created_at', to_char(o.created_at AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
+    "::text FROM o";
 
 static int query(struct order_svc *svc, const char *sql, int n, const char *const *params,
                  PGresult **out)
@@ -71,7 +85,8 @@ static json_t *lines_json(const struct checkout *co)
     return items;
 }
 
-int order_insert(struct order_svc *svc, const struct checkout *co, const char *idem_key)
+int order_insert(struct order_svc *svc, const struct checkout *co, const char *idem_key,
+                 char **json, size_t *len)
 {
     char user[24], total[24];
     json_t *items = lines_json(co);
@@ -81,10 +96,15 @@ int order_insert(struct order_svc *svc, const struct checkout *co, const char *i
     PGresult *res = NULL;
     int rc = MS_ENOMEM;
 
+    *json = NULL;
     snprintf(user, sizeof(user), "%lld", co->user_id);
     snprintf(total, sizeof(total), "%lld", co->total_cents);
     if (items_text)
         rc = query(svc, sql_insert, 7, params, &res);
+    /* stored from here on: a document that cannot be made leaves *json NULL, not an error */
+    if (rc == 0 && PQntuples(res) == 1 &&
+        compact(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), json, len) != 0)
+        *json = NULL;
     PQclear(res);
     free(items_text);
     json_decref(items);

@@ -6,11 +6,15 @@
 #   2. cross-file checks (tests/deploy/lib/k8s-checks.mjs): Service selectors, named target
 #      ports, ports against PORT and README.md, PDB/HPA targets, ServiceAccounts, probes,
 #      Secrets against the PostgreSQL init script, security settings, shutdown timing;
-#   3. yamllint (tests/deploy/yamllint.yaml) over every YAML file in k8s/ istio/ chaos/ monitoring/;
+#  2b. the load-test Jobs (load-test/k8s/<scenario>, tests/deploy/lib/load-checks.mjs): rendered
+#      and validated the same way, and cross-checked against load-test/wrk, the Dockerfile's wrk
+#      target, the Gateway's Service and the edge AuthorizationPolicy;
+#   3. yamllint (tests/deploy/yamllint.yaml) over every YAML file in k8s/ istio/ chaos/ monitoring/
+#      load-test/;
 #   4. scripts/lab/*.sh: shellcheck, bash -n, and --dry-run for every mesh mode and runtime,
 #      whose commands must cover every service and name only paths that exist;
 #   5. typos planted in copies (a misspelled field, a quoted number, a wrong port name, ...)
-#      must each make the matching check fail.
+#      must each make the matching check fail (those of 2b too).
 set -euo pipefail
 
 ROOT="${MS_SOURCE_DIR:-$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)}"
@@ -20,6 +24,7 @@ cd "$ROOT"
 
 DEPLOY="$ROOT/tests/deploy"
 CHECKS="$DEPLOY/lib/k8s-checks.mjs"
+LOAD_CHECKS="$DEPLOY/lib/load-checks.mjs"
 SCRATCH="$(mktemp -d)"
 trap 'rm -rf -- "$SCRATCH"' EXIT
 started=$SECONDS
@@ -44,8 +49,13 @@ fi
 # The CLI on the rendered overlay, as a user would run it.
 node "$DEPLOY/validate.mjs" k8s/overlays/kind || fail "validate.mjs k8s/overlays/kind"
 
+ms_section "2b. load-test/k8s: render, validate and cross-check the load Jobs"
+if ! node "$LOAD_CHECKS" "$ROOT"; then
+    fail "load-test/k8s has problems (listed above)"
+fi
+
 ms_section "3. yamllint"
-mapfile -t yaml_files < <(find k8s istio chaos monitoring -type f \( -name '*.yaml' -o -name '*.yml' \) 2>/dev/null | sort)
+mapfile -t yaml_files < <(find k8s istio chaos monitoring load-test -type f \( -name '*.yaml' -o -name '*.yml' \) 2>/dev/null | sort)
 if yamllint -s -c "$DEPLOY/yamllint.yaml" "${yaml_files[@]}"; then
     echo "yamllint: ${#yaml_files[@]} files clean"
 else
@@ -161,7 +171,7 @@ planted()
     while (($(jobs -rp | wc -l) >= 3)); do
         wait -n || true
     done
-    planted_one "$@" >"$SCRATCH/planted-$1.out" 2>&1 &
+    "${PLANTED_RUNNER:-planted_one}" "$@" >"$SCRATCH/planted-${PLANTED_RUNNER:-planted_one}-$1.out" 2>&1 &
 }
 planted_one()
 {
@@ -230,6 +240,43 @@ if [[ -d istio/gateway-api ]]; then
     planted edge-gateway k8s/components/edge/edge-service.yaml 'gateway-name: microshop-gateway' 'gateway-name: microshop-gw' \
         'selects the pods of Gateway microshop-gw'
 fi
+# planted_load NAME FILE OLD NEW EXPECTED: the same for load-checks.mjs on a copy of what it reads
+# (in the background with the others, through planted's slots).
+planted_load()
+{
+    PLANTED_RUNNER=planted_load_one planted "$@"
+}
+planted_load_one()
+{
+    local name="$1" file="$2" old="$3" new="$4" expected="$5" dir="$SCRATCH/load-$1" out
+    mkdir -p "$dir/istio"
+    cp -r load-test Dockerfile "$dir/"
+    cp -r istio/mesh istio/gateway-api "$dir/istio/"
+    mutate "$dir/$file" "$old" "$new" || { echo "FAIL: planted '$name': could not plant it"; return 0; }
+    if out="$(node "$LOAD_CHECKS" "$dir" 2>&1)"; then
+        echo "FAIL: planted '$name' ($file: $old -> $new) was not caught"
+    elif ! grep -qF -- "$expected" <<<"$out"; then
+        echo "FAIL: planted '$name' failed, but without '$expected':"$'\n'"$out"
+    else
+        echo "caught load $name: $(grep -F -- "$expected" <<<"$out" | head -n 1 | sed 's/^ *//')"
+    fi
+    rm -rf -- "$dir"
+}
+planted_load field load-test/k8s/base/job.yaml 'restartPolicy: Never' 'restartPolcy: Never' \
+    'unknown field "restartPolcy" (did you mean "restartPolicy"?)'
+planted_load scenario load-test/k8s/browse/kustomization.yaml 'value: browse' 'value: brwse' \
+    'LOAD_SCENARIO brwse is not a scenario of load-test/wrk/scenarios.lua'
+planted_load target load-test/k8s/base/job.yaml 'http://microshop-gateway-istio.' 'http://microshop-gw-istio.' \
+    'is not the Service of a Gateway in istio/gateway-api'
+planted_load mount load-test/k8s/base/job.yaml 'mountPath: /load-test' 'mountPath: /scripts' \
+    'nothing is mounted at LOAD_SCRIPTS (/load-test)'
+planted_load method load-test/wrk/microshop.lua '"POST /users (once per VU)"' '"PATCH /users (once per VU)"' \
+    'PATCH /users is not admitted by the edge AuthorizationPolicy'
+planted_load image Dockerfile ' AS wrk' ' AS wrk2' 'Dockerfile: has no target wrk'
+planted_load deadline load-test/k8s/base/job.yaml 'activeDeadlineSeconds: 900' 'activeDeadlineSeconds: 300' \
+    'activeDeadlineSeconds 300 leaves no minute past LOAD_DURATION (600 s)'
+planted_load overlay load-test/wrk/scenarios.lua '    mixed = {' '    soak = { browse = 1 },\n    mixed = {' \
+    'load-test/k8s: no overlay for scenario soak'
 planted_results
 
 # yamllint on a copy with a duplicate key and a truthy "yes".

@@ -223,6 +223,150 @@ START_TEST(test_pg_release_rolls_back_an_open_transaction)
 }
 END_TEST
 
+/* ---- prepared statements (one per statement text and session) ---- */
+
+/* Runs sql with one parameter on conn and returns the first value as a number. */
+static long scalar1(struct ms_pg_conn *conn, const char *sql, const char *param)
+{
+    const char *params[] = {param};
+    PGresult *res = NULL;
+    long value;
+    int rc = ms_pg_query(conn, sql, 1, params, &res);
+
+    ck_assert_msg(rc == 0, "%s: %s", sql, ms_pg_last_error(conn));
+    value = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return value;
+}
+
+static long prepared_count(struct ms_pg_conn *conn, const char *sql)
+{
+    return scalar1(conn, "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", sql);
+}
+
+START_TEST(test_pg_statement_with_params_is_prepared_once_per_session)
+{
+    static const char sql[] = "SELECT $1::int + 1";
+    struct ms_pg_pool *pool = pool_on(db_url, "prepared", 1, 1000, 2000);
+    struct ms_pg_conn *conn = NULL;
+
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    ck_assert_int_eq(scalar1(conn, sql, "1"), 2);
+    ck_assert_int_eq(scalar1(conn, sql, "41"), 42);
+    ck_assert_int_eq(prepared_count(conn, sql), 1);
+    ms_pg_release(pool, conn);
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0); /* the same session, kept by the pool */
+    ck_assert_int_eq(scalar1(conn, sql, "9"), 10);
+    ck_assert_int_eq(prepared_count(conn, sql), 1);
+    ms_pg_release(pool, conn);
+    /* preparing is not a statement of its own in the counts: 5 queries, 5 ok */
+    ck_assert(ms_test_has_sample("db_queries_total{pool=\"prepared\",result=\"ok\"} 5"));
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+START_TEST(test_pg_new_text_in_a_reused_buffer_is_prepared_anew)
+{
+    struct ms_pg_pool *pool = pool_on(db_url, "reused", 1, 1000, 2000);
+    struct ms_pg_conn *conn = NULL;
+    char sql[64];
+
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    snprintf(sql, sizeof(sql), "SELECT $1::int + 1");
+    ck_assert_int_eq(scalar1(conn, sql, "1"), 2);
+    snprintf(sql, sizeof(sql), "SELECT $1::int * 10");
+    ck_assert_int_eq(scalar1(conn, sql, "1"), 10);
+    ms_pg_release(pool, conn);
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+START_TEST(test_pg_more_statements_than_are_prepared_still_run)
+{
+    struct ms_pg_pool *pool = pool_on(db_url, "many", 1, 1000, 2000);
+    struct ms_pg_conn *conn = NULL;
+    char sql[64];
+
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 100; i++) {
+            snprintf(sql, sizeof(sql), "SELECT $1::int + %d", i);
+            ck_assert_int_eq(scalar1(conn, sql, "1000"), 1000 + i);
+        }
+    }
+    ms_pg_release(pool, conn);
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+/* A new session has no prepared statements: after the old one died, statements are prepared
+ * again instead of failing with "prepared statement does not exist". */
+START_TEST(test_pg_statements_are_prepared_again_on_a_new_session)
+{
+    static const char sql[] = "SELECT $1::int * 2";
+    struct ms_pg_pool *pool = pool_on(db_url, "reprepare", 1, 1000, 2000);
+    struct ms_pg_pool *killer = pool_on(db_url, "killer", 1, 1000, 2000);
+    struct ms_pg_conn *conn = NULL;
+    char pid[16];
+
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    ck_assert_int_eq(scalar1(conn, sql, "21"), 42);
+    {
+        PGresult *res = NULL;
+        ck_assert_int_eq(ms_pg_query(conn, "SELECT pg_backend_pid()", 0, NULL, &res), 0);
+        snprintf(pid, sizeof(pid), "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+    }
+    ms_pg_release(pool, conn);
+    {
+        struct ms_pg_conn *k = NULL;
+        ck_assert_int_eq(ms_pg_acquire(killer, &k), 0);
+        ck_assert_int_eq(scalar1(k, "SELECT pg_terminate_backend($1::int)::int", pid), 1);
+        ms_pg_release(killer, k);
+    }
+    ms_sleep_ms(100);                                /* the session's end reaches its socket */
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0); /* the dead session is noticed: a new one */
+    ck_assert_int_eq(scalar1(conn, sql, "50"), 100);
+    ck_assert_int_eq(prepared_count(conn, sql), 1);
+    ms_pg_release(pool, conn);
+    ms_pg_pool_free(killer);
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+/* A table changed under a prepared SELECT *: PostgreSQL refuses the old plan's row type once;
+ * the session is dropped and the next one prepares the statement for the new table. */
+START_TEST(test_pg_schema_change_under_a_prepared_statement_recovers)
+{
+    static const char sql[] = "SELECT * FROM shapes WHERE id = $1";
+    struct ms_pg_pool *pool = pool_on(db_url, "shapes", 1, 1000, 2000);
+    const char *params[] = {"1"};
+    struct ms_pg_conn *conn = NULL;
+    PGresult *res = NULL;
+    int rc;
+
+    exec_ok(pool, "CREATE TABLE shapes (id int PRIMARY KEY)");
+    exec_ok(pool, "INSERT INTO shapes VALUES (1)");
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    ck_assert_int_eq(scalar1(conn, sql, "1"), 1);
+    ck_assert_int_eq(ms_pg_exec(conn, "ALTER TABLE shapes ADD COLUMN sides int DEFAULT 4"), 0);
+    rc = ms_pg_query(conn, sql, 1, params, &res);
+    if (rc == 0) { /* a PostgreSQL that re-plans silently is fine too */
+        ck_assert_int_eq(PQnfields(res), 2);
+        PQclear(res);
+    }
+    ms_pg_release(pool, conn);
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    ck_assert_int_eq(ms_pg_query(conn, sql, 1, params, &res), 0);
+    ck_assert_int_eq(PQnfields(res), 2);
+    ck_assert_str_eq(PQgetvalue(res, 0, 1), "4");
+    PQclear(res);
+    ms_pg_release(pool, conn);
+    exec_ok(pool, "DROP TABLE shapes");
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
 /* Migration 2 holds several statements; migration 1 sleeps so that concurrent migrators
  * overlap. */
 static const struct ms_migration migrations[] = {
@@ -404,6 +548,11 @@ static Suite *pg_suite(void)
     tcase_add_test(pool, test_pg_statement_timeout_is_timedout);
     tcase_add_test(pool, test_pg_acquire_times_out_when_all_connections_are_out);
     tcase_add_test(pool, test_pg_release_rolls_back_an_open_transaction);
+    tcase_add_test(pool, test_pg_statement_with_params_is_prepared_once_per_session);
+    tcase_add_test(pool, test_pg_new_text_in_a_reused_buffer_is_prepared_anew);
+    tcase_add_test(pool, test_pg_more_statements_than_are_prepared_still_run);
+    tcase_add_test(pool, test_pg_statements_are_prepared_again_on_a_new_session);
+    tcase_add_test(pool, test_pg_schema_change_under_a_prepared_statement_recovers);
     tcase_add_test(pool, test_pg_unreachable_server_fails_at_acquire);
     tcase_add_test(pool, test_pg_migrate_applies_each_once_and_reruns_idempotently);
     tcase_add_test(pool, test_pg_migrate_failure_rolls_back_that_migration);

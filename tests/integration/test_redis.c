@@ -84,6 +84,33 @@ START_TEST(test_redis_set_get_is_binary_safe)
 }
 END_TEST
 
+/* Commands are formatted by hand into a 1 KiB buffer, by hiredis when larger: values of every
+ * length around that limit, and a large one, come back intact. */
+START_TEST(test_redis_commands_around_the_format_buffer_round_trip)
+{
+    static char value[9000];
+    struct ms_redis_pool *pool = pool_on(url, "sizes", 1, 200);
+    const char *get[] = {"GET", "sized"};
+    redisReply *reply = NULL;
+
+    for (size_t i = 0; i < sizeof(value); i++)
+        value[i] = (char)('a' + i % 26);
+    for (size_t n = 940; n <= sizeof(value); n += n < 1060 ? 1 : 7000) {
+        const char *set[] = {"SET", "sized", value};
+        const size_t set_len[] = {3, 5, n};
+        ck_assert_int_eq(ms_redis_call(pool, &reply, 3, set, set_len), 0);
+        ck_assert_int_eq(reply->type, REDIS_REPLY_STATUS);
+        freeReplyObject(reply);
+        reply = call(pool, 2, get);
+        ck_assert_int_eq(reply->type, REDIS_REPLY_STRING);
+        ck_assert_uint_eq(reply->len, n);
+        ck_assert_mem_eq(reply->str, value, n);
+        freeReplyObject(reply);
+    }
+    ms_redis_pool_free(pool);
+}
+END_TEST
+
 START_TEST(test_redis_error_reply_is_returned_to_the_caller)
 {
     struct ms_redis_pool *pool = pool_on(url, "errreply", 1, 200);
@@ -253,6 +280,7 @@ static Suite *redis_suite(void)
 
     tcase_add_unchecked_fixture(pool, server_up, server_down);
     tcase_add_test(pool, test_redis_set_get_is_binary_safe);
+    tcase_add_test(pool, test_redis_commands_around_the_format_buffer_round_trip);
     tcase_add_test(pool, test_redis_error_reply_is_returned_to_the_caller);
     tcase_add_test(pool, test_redis_pipeline_multi_exec);
     tcase_add_test(pool, test_redis_unread_pipeline_replies_do_not_leak_to_next_holder);

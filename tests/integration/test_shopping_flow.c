@@ -204,8 +204,8 @@ START_TEST(test_journey_from_sign_up_to_notification)
 {
     long long user = new_user();
     long long before = stock_field(6, "available");
-    char path[128], email_path[128];
-    json_t *order, *cart, *items;
+    char path[128], email_path[128], *posted, *read_back;
+    json_t *order, *cart, *items, *got;
     const char *id;
 
     json_decref(call_ok(MS_SVC_PRODUCT, "GET", "/products?category=books", NULL, 200));
@@ -232,7 +232,15 @@ START_TEST(test_journey_from_sign_up_to_notification)
     ck_assert_int_eq(stock_field(6, "available"), before - 2);
     ck_assert_int_eq(cart_lines(user), 0);
     snprintf(path, sizeof(path), "/orders/%s", id);
-    json_decref(call_ok(MS_SVC_ORDER, "GET", path, NULL, 200));
+    got = call_ok(MS_SVC_ORDER, "GET", path, NULL, 200);
+    /* the answer to the POST (built as the order is written) is the order as it is read back,
+     * keys in the same order */
+    posted = json_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    read_back = json_dumps(got, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    ck_assert_str_eq(posted, read_back);
+    free(posted);
+    free(read_back);
+    json_decref(got);
     ck_assert_int_eq(orders_of(user), 1);
     snprintf(path, sizeof(path), "/notifications?order_id=%s", id);
     ck_assert_int_eq(wait_notifications(path, 1, 10000), 1);

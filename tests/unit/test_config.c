@@ -1,5 +1,5 @@
 /* Environment readers: defaults, strict values, the one-line error on stderr naming the
- * variable, and *out left alone on failure. */
+ * variable, and *out left alone on failure; the Redis pool's default size (depconfig). */
 #include <check.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -9,7 +9,9 @@
 
 #include "capture.h"
 #include "ms/config.h"
+#include "ms/depconfig.h"
 #include "ms/err.h"
+#include "ms/server.h"
 #include "runner.h"
 
 #define VAR "MS_TEST_CONFIG_VAR"
@@ -394,12 +396,70 @@ START_TEST(test_config_str_error_line_names_variable)
 }
 END_TEST
 
+/* ---- dependency settings (depconfig) ---- */
+
+static void unset_pool_vars(void)
+{
+    unsetenv("THREADS");
+    unsetenv("REDIS_POOL_SIZE");
+    unsetenv("REDIS_URL");
+}
+
+START_TEST(test_depconfig_redis_pool_defaults_to_default_threads)
+{
+    struct ms_redis_config cfg;
+
+    ck_assert_int_eq(ms_redis_config_from_env(&cfg, "product", "redis://127.0.0.1:6379/0"), 0);
+    ck_assert_int_eq(cfg.size, ms_server_default_threads());
+}
+END_TEST
+
+START_TEST(test_depconfig_redis_pool_follows_threads)
+{
+    struct ms_redis_config cfg;
+
+    ck_assert_int_eq(setenv("THREADS", "13", 1), 0);
+    ck_assert_int_eq(ms_redis_config_from_env(&cfg, "product", "redis://127.0.0.1:6379/0"), 0);
+    ck_assert_int_eq(cfg.size, 13);
+}
+END_TEST
+
+START_TEST(test_depconfig_redis_pool_size_wins_over_threads)
+{
+    struct ms_redis_config cfg;
+
+    ck_assert_int_eq(setenv("THREADS", "13", 1), 0);
+    ck_assert_int_eq(setenv("REDIS_POOL_SIZE", "3", 1), 0);
+    ck_assert_int_eq(ms_redis_config_from_env(&cfg, "product", "redis://127.0.0.1:6379/0"), 0);
+    ck_assert_int_eq(cfg.size, 3);
+}
+END_TEST
+
+START_TEST(test_depconfig_redis_pool_ignores_bad_threads)
+{
+    struct ms_redis_config cfg;
+
+    ck_assert_int_eq(setenv("THREADS", "lots", 1), 0);
+    ck_assert_int_eq(ms_redis_config_from_env(&cfg, "product", "redis://127.0.0.1:6379/0"), 0);
+    ck_assert_int_eq(cfg.size, ms_server_default_threads());
+}
+END_TEST
+
+START_TEST(test_depconfig_default_threads_is_four_per_cpu_at_most_64)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    ck_assert_int_eq(ms_server_default_threads(), cpus < 16 ? (int)cpus * 4 : 64);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *ints = tcase_create("int");
     TCase *bools = tcase_create("bool");
     TCase *strs = tcase_create("str");
+    TCase *deps = tcase_create("depconfig");
 
     tcase_add_checked_fixture(ints, setup, teardown);
     tcase_add_test(ints, test_config_int_unset_gives_default);
@@ -445,6 +505,14 @@ static Suite *config_suite(void)
     tcase_add_test(strs, test_config_str_rejects_over_max_len);
     tcase_add_test(strs, test_config_str_error_line_names_variable);
     suite_add_tcase(s, strs);
+
+    tcase_add_checked_fixture(deps, unset_pool_vars, unset_pool_vars);
+    tcase_add_test(deps, test_depconfig_redis_pool_defaults_to_default_threads);
+    tcase_add_test(deps, test_depconfig_redis_pool_follows_threads);
+    tcase_add_test(deps, test_depconfig_redis_pool_size_wins_over_threads);
+    tcase_add_test(deps, test_depconfig_redis_pool_ignores_bad_threads);
+    tcase_add_test(deps, test_depconfig_default_threads_is_four_per_cpu_at_most_64);
+    suite_add_tcase(s, deps);
     return s;
 }
 

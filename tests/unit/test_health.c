@@ -1,5 +1,5 @@
-/* Readiness: critical and non-critical checks, draining, the JSON body and the one-second
- * cache, driven with injected time. */
+/* Readiness: critical and non-critical checks, draining, the JSON body and the cache (one
+ * second when ready, 0.1 s when unready), driven with injected time. */
 #include <check.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -238,6 +238,30 @@ START_TEST(test_health_cache_window_restarts_at_each_evaluation)
 }
 END_TEST
 
+START_TEST(test_health_unready_result_is_rechecked_after_short_window)
+{
+    pg.result = MS_EUNAVAIL;
+    ck_assert_int_eq(report(false, 0), 503);
+    pg.result = 0; /* e.g. the migrations finished just after the first probe */
+    ck_assert_int_eq(report(false, MS_HEALTH_UNREADY_CACHE_MS - 1), 503);
+    ck_assert_int_eq(atomic_load(&pg.calls), 1);
+    ck_assert_int_eq(report(false, MS_HEALTH_UNREADY_CACHE_MS), 200);
+    ck_assert_int_eq(atomic_load(&pg.calls), 2);
+}
+END_TEST
+
+START_TEST(test_health_ready_again_keeps_the_long_window)
+{
+    pg.result = MS_EUNAVAIL;
+    report(false, 0);
+    pg.result = 0;
+    ck_assert_int_eq(report(false, MS_HEALTH_UNREADY_CACHE_MS), 200);
+    pg.result = MS_EUNAVAIL;
+    ck_assert_int_eq(report(false, MS_HEALTH_UNREADY_CACHE_MS + MS_HEALTH_CACHE_MS - 1), 200);
+    ck_assert_int_eq(atomic_load(&pg.calls), 2);
+}
+END_TEST
+
 START_TEST(test_health_rejects_check_past_max)
 {
     struct dep deps[MS_HEALTH_MAX_CHECKS + 1];
@@ -333,6 +357,8 @@ static Suite *health_suite(void)
     tcase_add_test(caching, test_health_cache_reruns_checks_after_window);
     tcase_add_test(caching, test_health_cache_expiry_picks_up_new_result);
     tcase_add_test(caching, test_health_cache_window_restarts_at_each_evaluation);
+    tcase_add_test(caching, test_health_unready_result_is_rechecked_after_short_window);
+    tcase_add_test(caching, test_health_ready_again_keeps_the_long_window);
     tcase_add_test(caching, test_health_concurrent_probes_share_one_evaluation);
     suite_add_tcase(s, caching);
 

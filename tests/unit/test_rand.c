@@ -32,6 +32,29 @@ START_TEST(test_uuid4_has_the_version_4_layout)
 }
 END_TEST
 
+START_TEST(test_uuid4_differs_each_time)
+{
+    char a[MS_UUID_LEN + 1], b[MS_UUID_LEN + 1];
+
+    ms_uuid4(a, sizeof(a));
+    ms_uuid4(b, sizeof(b));
+    ck_assert_str_ne(a, b);
+}
+END_TEST
+
+START_TEST(test_uuid4_is_cut_short_in_a_small_buffer)
+{
+    char id[MS_UUID_LEN + 1], small[9] = "xxxxxxxx";
+
+    memset(id, 'x', sizeof(id));
+    ms_uuid4(small, sizeof(small));
+    ck_assert_uint_eq(strlen(small), 8);
+    ck_assert_uint_eq(strspn(small, "0123456789abcdef"), 8);
+    ms_uuid4(id, 0); /* writes nothing */
+    ck_assert_int_eq(id[0], 'x');
+}
+END_TEST
+
 /* Two children forked after the parent drew a number must not draw the same numbers. */
 START_TEST(test_forked_children_do_not_repeat_each_other)
 {
@@ -63,6 +86,8 @@ static Suite *rand_suite(void)
 
     tcase_add_test(tc, test_rand_below_stays_below_its_bound);
     tcase_add_test(tc, test_uuid4_has_the_version_4_layout);
+    tcase_add_test(tc, test_uuid4_differs_each_time);
+    tcase_add_test(tc, test_uuid4_is_cut_short_in_a_small_buffer);
     tcase_add_test(tc, test_forked_children_do_not_repeat_each_other);
     suite_add_tcase(s, tc);
     return s;

@@ -12,8 +12,9 @@
  * 0 or MS_EINVAL (reported, naming the variable). */
 int ms_pg_config_from_env(struct ms_pg_config *cfg, const char *name, const char *default_url);
 
-/* REDIS_URL (default default_url), REDIS_POOL_SIZE (4), REDIS_CONNECT_TIMEOUT_MS (200),
- * REDIS_TIMEOUT_MS (200), REDIS_ACQUIRE_TIMEOUT_MS (200). 0 or MS_EINVAL. */
+/* REDIS_URL (default default_url), REDIS_POOL_SIZE (THREADS: a connection per worker),
+ * REDIS_CONNECT_TIMEOUT_MS (200), REDIS_TIMEOUT_MS (200), REDIS_ACQUIRE_TIMEOUT_MS (200).
+ * 0 or MS_EINVAL. */
 int ms_redis_config_from_env(struct ms_redis_config *cfg, const char *name,
                              const char *default_url);
 

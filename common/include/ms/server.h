@@ -35,6 +35,9 @@ struct ms_server_config {
  * MS_CONFIG_EXIT). */
 int ms_server_config_load(struct ms_server_config *cfg, const char *service, int default_port);
 
+/* THREADS's default: four workers per CPU (handlers wait on I/O), at most 64. */
+int ms_server_default_threads(void);
+
 struct ms_server;
 
 /* Creates a server for cfg (copied) whose handlers get svc as req->svc. Blocks SIGTERM and
