@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "framing.h"
 #include "ms/clock.h"
 #include "ms/err.h"
 #include "ms/json.h"
@@ -70,13 +71,25 @@ static void route_request(struct request *r)
         req->body_max = req->match.route->body_max;
 }
 
-static struct request *request_begin(struct ms_server *srv, struct MHD_Connection *conn,
-                                     const char *url, const char *method)
+/* MHD calls this with the raw request target, before it splits or decodes it, and keeps what
+ * it returns as the request's context: the request starts here, so that on_request can tell
+ * whether the target held a NUL byte (see framing_problem). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct request *r = calloc(1, sizeof(*r));
 
-    if (!r)
-        return NULL;
+    (void)cls;
+    (void)conn;
+    if (r) {
+        r->raw_target = uri;
+        r->raw_target_len = uri ? strlen(uri) : 0;
+    }
+    return r;
+}
+
+static void request_begin(struct request *r, struct ms_server *srv, struct MHD_Connection *conn,
+                          const char *url, const char *method)
+{
     r->srv = srv;
     r->start_ns = ms_now_ns();
     r->req.method = method;
@@ -91,7 +104,6 @@ static struct request *request_begin(struct ms_server *srv, struct MHD_Connectio
     r->res.route = r->req.route;
     atomic_fetch_add(&srv->in_flight, 1);
     ms_gauge_add(srv->in_flight_gauge, 1);
-    return r;
 }
 
 static void request_free(struct request *r)
@@ -219,7 +231,10 @@ static enum MHD_Result serve(struct request *r)
 {
     struct ms_res *res = &r->res;
 
-    if (!r->req.match.route) {
+    if (r->refusal) {
+        /* answered before the body is read, so MHD closes the connection after it */
+        ms_res_error(res, MS_EINVAL, "malformed request: %s", r->refusal);
+    } else if (!r->req.match.route) {
         if (r->req.match.allow[0]) {
             ms_res_header(res, "Allow", r->req.match.allow);
             ms_res_error_status(res, 405, "method_not_allowed",
@@ -249,12 +264,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     struct request *r = *ctx;
 
-    (void)version;
-    if (!r) {
-        r = request_begin(cls, conn, url, method);
-        if (!r)
-            return MHD_NO;
-        *ctx = r;
+    if (!r) /* on_uri could not allocate it */
+        return MHD_NO;
+    if (!r->srv) {
+        request_begin(r, cls, conn, url, method);
+        r->refusal = framing_problem(conn, r->raw_target, r->raw_target_len, version);
+        if (r->refusal)
+            return serve(r); /* answered now; MHD closes rather than read the body */
         if (r->req.match.route && declared_too_big(&r->req)) {
             r->req.body_too_big = true;
             return serve(r); /* answered now; MHD closes rather than read the body */
@@ -281,6 +297,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     if (!r)
         return;
     *ctx = NULL;
+    if (!r->srv) { /* MHD refused the request itself (431, 400...) before it began */
+        free(r);
+        return;
+    }
     access_observe(srv, r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     request_free(r);
     ms_gauge_add(srv->in_flight_gauge, -1);
@@ -431,7 +451,8 @@ static struct MHD_Daemon *start_daemon(struct ms_server *srv, const struct socka
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+        MHD_OPTION_END);
 }
 
 int ms_server_start(struct ms_server *srv)

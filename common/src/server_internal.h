@@ -32,7 +32,10 @@ struct request {
     struct delay_node delay;
     struct ms_server *srv;
     int64_t start_ns;
-    int fault_abort; /* the abort status rolled for this request, 0 for none */
+    const char *raw_target; /* the target as MHD first saw it, in MHD's buffer; see on_uri */
+    size_t raw_target_len;
+    const char *refusal; /* why the request is refused before routing (framing.h), or NULL */
+    int fault_abort;     /* the abort status rolled for this request, 0 for none */
     bool faults_rolled;
     bool answered;
 };
