@@ -64,3 +64,18 @@ const char *framing_problem(struct MHD_Connection *conn, const char *raw_target,
         return "Content-Length is given more than once";
     return NULL;
 }
+
+const char *framing_cut_query(char *target)
+{
+    char *query = target ? strchr(target, '?') : NULL;
+    size_t params = 1;
+
+    if (!query)
+        return NULL;
+    for (const char *p = query + 1; *p; p++)
+        params += *p == '&';
+    if (params <= FRAMING_QUERY_PARAMS_MAX)
+        return NULL;
+    query[1] = '\0';
+    return "the query string has more than 64 parameters";
+}

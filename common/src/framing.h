@@ -20,4 +20,14 @@ struct MHD_Connection;
 const char *framing_problem(struct MHD_Connection *conn, const char *raw_target, size_t raw_len,
                             const char *version);
 
+/* No endpoint takes more query parameters than this. */
+enum { FRAMING_QUERY_PARAMS_MAX = 64 };
+
+/* Called on the raw target before MHD splits its query: when the query has more than
+ * FRAMING_QUERY_PARAMS_MAX parameters, cuts it off (MHD then parses none) and returns why the
+ * request must be refused; else NULL. libmicrohttpd 0.9.75 stores each parameter in the
+ * connection's memory pool, and when they do not fit it queues a 431 it then never sends: the
+ * connection would hang until its timeout. */
+const char *framing_cut_query(char *target);
+
 #endif

@@ -83,6 +83,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     if (r) {
         r->raw_target = uri;
         r->raw_target_len = uri ? strlen(uri) : 0;
+        /* the target lies in MHD's own writable read buffer, which MHD itself cuts up next */
+        r->refusal = framing_cut_query((char *)uri);
     }
     return r;
 }
@@ -268,7 +270,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_NO;
     if (!r->srv) {
         request_begin(r, cls, conn, url, method);
-        r->refusal = framing_problem(conn, r->raw_target, r->raw_target_len, version);
+        if (!r->refusal)
+            r->refusal = framing_problem(conn, r->raw_target, r->raw_target_len, version);
         if (r->refusal)
             return serve(r); /* answered now; MHD closes rather than read the body */
         if (r->req.match.route && declared_too_big(&r->req)) {
