@@ -79,3 +79,14 @@ const char *framing_cut_query(char *target)
     query[1] = '\0';
     return "the query string has more than 64 parameters";
 }
+
+bool framing_method_known(const char *method)
+{
+    static const char *const methods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                          "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strcmp(method, methods[i]) == 0)
+            return true;
+    return false;
+}

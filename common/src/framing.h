@@ -1,5 +1,6 @@
 /* Internal to the server: what it refuses before routing. Requests whose length or target a
- * proxy in front could read differently from libmicrohttpd (the stuff of request smuggling). */
+ * proxy in front could read differently from libmicrohttpd (the stuff of request smuggling),
+ * and methods HTTP does not define. */
 #ifndef MS_FRAMING_H
 #define MS_FRAMING_H
 
@@ -29,5 +30,8 @@ enum { FRAMING_QUERY_PARAMS_MAX = 64 };
  * connection's memory pool, and when they do not fit it queues a 431 it then never sends: the
  * connection would hang until its timeout. */
 const char *framing_cut_query(char *target);
+
+/* Whether method is one HTTP defines (RFC 9110 and PATCH); any other is answered 501. */
+bool framing_method_known(const char *method);
 
 #endif

@@ -236,6 +236,9 @@ static enum MHD_Result serve(struct request *r)
     if (r->refusal) {
         /* answered before the body is read, so MHD closes the connection after it */
         ms_res_error(res, MS_EINVAL, "malformed request: %s", r->refusal);
+    } else if (!framing_method_known(r->req.method)) {
+        ms_res_error_status(res, 501, "not_implemented", "method %s is not implemented",
+                            r->req.method);
     } else if (!r->req.match.route) {
         if (r->req.match.allow[0]) {
             ms_res_header(res, "Allow", r->req.match.allow);
@@ -272,7 +275,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         request_begin(r, cls, conn, url, method);
         if (!r->refusal)
             r->refusal = framing_problem(conn, r->raw_target, r->raw_target_len, version);
-        if (r->refusal)
+        if (r->refusal || !framing_method_known(method))
             return serve(r); /* answered now; MHD closes rather than read the body */
         if (r->req.match.route && declared_too_big(&r->req)) {
             r->req.body_too_big = true;
