@@ -9,33 +9,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bytes.h"
+
 /* Longest request a case may build, repetitions included. */
 #define REQUEST_MAX ((size_t)64 << 20)
 
-struct bytes {
-    char *data;
-    size_t len, cap;
-};
-
-static int bytes_add(struct bytes *b, const char *s, size_t n)
+/* Appends to a request being built, refusing to grow it past REQUEST_MAX. */
+static int bytes_add(struct ms_test_bytes *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > REQUEST_MAX)
-        return -1;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        char *grown;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        grown = realloc(b->data, cap);
-        if (!grown)
-            return -1;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
+    return b->len + n + 1 > REQUEST_MAX ? -1 : ms_test_bytes_add(b, s, n);
 }
 
 static int fail(char *err, size_t cap, const char *fmt, ...)
@@ -76,7 +58,7 @@ static int letter_byte(char c)
 }
 
 /* One escape at in[*i] (just past the backslash), appended to out. */
-static int one_escape(const char *in, size_t len, size_t *i, struct bytes *out, char *err,
+static int one_escape(const char *in, size_t len, size_t *i, struct ms_test_bytes *out, char *err,
                       size_t cap)
 {
     char c = *i < len ? in[*i] : '\0';
@@ -97,13 +79,14 @@ static int one_escape(const char *in, size_t len, size_t *i, struct bytes *out, 
     return bytes_add(out, &b, 1);
 }
 
-static int unescape_into(const char *in, size_t len, struct bytes *out, bool in_repeat, char *err,
-                         size_t cap);
+static int unescape_into(const char *in, size_t len, struct ms_test_bytes *out, bool in_repeat,
+                         char *err, size_t cap);
 
 /* \{N:text}: in[*i] is the '{'. */
-static int repeat(const char *in, size_t len, size_t *i, struct bytes *out, char *err, size_t cap)
+static int repeat(const char *in, size_t len, size_t *i, struct ms_test_bytes *out, char *err,
+                  size_t cap)
 {
-    struct bytes unit = {0};
+    struct ms_test_bytes unit = {0};
     char *end;
     unsigned long n;
     size_t start, stop;
@@ -129,8 +112,8 @@ static int repeat(const char *in, size_t len, size_t *i, struct bytes *out, char
     return rc;
 }
 
-static int unescape_into(const char *in, size_t len, struct bytes *out, bool in_repeat, char *err,
-                         size_t cap)
+static int unescape_into(const char *in, size_t len, struct ms_test_bytes *out, bool in_repeat,
+                         char *err, size_t cap)
 {
     size_t i = 0;
 
@@ -161,7 +144,7 @@ static int unescape_into(const char *in, size_t len, struct bytes *out, bool in_
 
 char *hostile_unescape(const char *in, size_t len, size_t *out_len, char *err, size_t errcap)
 {
-    struct bytes out = {0};
+    struct ms_test_bytes out = {0};
 
     if (unescape_into(in, len, &out, false, err, errcap) || bytes_add(&out, "", 0)) {
         free(out.data);
@@ -319,7 +302,7 @@ static int field(struct hostile_case *c, struct build *b, const char *key, const
 
 /* Appends one head line, unescaped, with its line end; "Content-Length: auto" is left for
  * later and its place remembered in *auto_at. */
-static int head_line(struct bytes *req, const char *line, size_t len, const struct build *b,
+static int head_line(struct ms_test_bytes *req, const char *line, size_t len, const struct build *b,
                      size_t *auto_at, char *err, size_t cap)
 {
     static const char auto_cl[] = "Content-Length: auto";
@@ -340,11 +323,11 @@ static int head_line(struct bytes *req, const char *line, size_t len, const stru
 }
 
 /* Puts "Content-Length: <body length>" where the head asked for it. */
-static int fill_auto_length(struct bytes *req, size_t at, size_t body_len)
+static int fill_auto_length(struct ms_test_bytes *req, size_t at, size_t body_len)
 {
     char line[64];
     int n = snprintf(line, sizeof(line), "Content-Length: %zu", body_len);
-    struct bytes out = {0};
+    struct ms_test_bytes out = {0};
     int rc = bytes_add(&out, req->data, at) || bytes_add(&out, line, (size_t)n) ||
              bytes_add(&out, req->data + at, req->len - at);
 
@@ -356,7 +339,7 @@ static int fill_auto_length(struct bytes *req, size_t at, size_t body_len)
 static int build_request(struct hostile_case *c, const struct build *b, const char *text,
                          size_t len, char *err, size_t cap)
 {
-    struct bytes req = {0};
+    struct ms_test_bytes req = {0};
     size_t i = 0, auto_at = (size_t)-1, body_len = 0;
     char *body = NULL;
     int rc = 0;

@@ -40,17 +40,8 @@ static const char get_one[] = "GET /products/1 HTTP/1.1\r\nHost: hostile\r\n\r\n
 
 static void deps_up(void)
 {
-    char *db, *rd;
-
-    ck_assert_int_eq(ms_test_pg_start(&pg), 0);
-    ck_assert_int_eq(ms_test_pg_createdb(&pg, "product"), 0);
-    ck_assert_int_eq(ms_test_redis_start(&redis), 0);
-    db = ms_test_pg_url(&pg, "product");
-    rd = ms_test_redis_url(&redis);
-    snprintf(db_env, sizeof(db_env), "DATABASE_URL=%s", db);
-    snprintf(redis_env, sizeof(redis_env), "REDIS_URL=%s", rd);
-    free(db);
-    free(rd);
+    ck_assert_int_eq(ms_test_deps_start(&pg, &redis, "product", db_env, redis_env, sizeof(db_env)),
+                     0);
 }
 
 static void deps_down(void)

@@ -1,6 +1,8 @@
 /* Digests of PostgreSQL databases and of Redis, over connections kept for the whole suite. */
 #include "snapshot.h"
 
+#include "bytes.h"
+
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
@@ -19,53 +21,25 @@ static struct {
 static redisContext *redis_conn;
 static int redis_port;
 
-/* A growing text buffer; on allocation failure it turns NULL and stays so. */
+/* Builds a digest; once an append fails it stays failed, and the digest is NULL. */
 struct text {
-    char *s;
-    size_t len, cap;
+    struct ms_test_bytes b;
     bool failed;
 };
 
-static void text_fail(struct text *t)
-{
-    free(t->s);
-    *t = (struct text){.failed = true};
-}
-
-static void text_add(struct text *t, const char *s, size_t n)
-{
-    if (t->failed)
-        return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 1024;
-        char *grown;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        grown = realloc(t->s, cap);
-        if (!grown) {
-            text_fail(t);
-            return;
-        }
-        t->s = grown;
-        t->cap = cap;
-    }
-    memcpy(t->s + t->len, s, n);
-    t->len += n;
-    t->s[t->len] = '\0';
-}
-
 static void text_str(struct text *t, const char *s)
 {
-    text_add(t, s, strlen(s));
+    if (!t->failed && ms_test_bytes_str(&t->b, s) != 0)
+        t->failed = true;
 }
 
 static char *text_done(struct text *t)
 {
-    if (t->failed)
+    if (t->failed) {
+        ms_test_bytes_free(&t->b);
         return NULL;
-    if (!t->s)
-        return strdup("");
-    return t->s;
+    }
+    return t->b.data ? t->b.data : strdup("");
 }
 
 static PGconn *pg_conn(struct ms_test_pg *pg, const char *db)
@@ -307,7 +281,7 @@ char *ms_test_redis_digest(struct ms_test_redis *redis, const char *skip_prefix)
             text_str(&t, keys[i]);
             text_str(&t, line);
         } else {
-            text_fail(&t);
+            t.failed = true;
         }
         freeReplyObject(type);
         free(keys[i]);

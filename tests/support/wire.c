@@ -13,12 +13,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "ms/clock.h"
 
 /* What has arrived so far. */
 struct inbox {
-    char *data;
-    size_t len, cap;
+    struct ms_test_bytes b;
     size_t head_len; /* up to and including the blank line; 0 until it has arrived */
 };
 
@@ -35,25 +35,6 @@ int ms_test_wire_connect(int port)
         return -1;
     }
     return fd;
-}
-
-static int inbox_add(struct inbox *in, const char *data, size_t n)
-{
-    if (in->len + n + 1 > in->cap) {
-        size_t cap = in->cap ? in->cap : 4096;
-        char *grown;
-        while (cap < in->len + n + 1)
-            cap *= 2;
-        grown = realloc(in->data, cap);
-        if (!grown)
-            return -1;
-        in->data = grown;
-        in->cap = cap;
-    }
-    memcpy(in->data + in->len, data, n);
-    in->len += n;
-    in->data[in->len] = '\0';
-    return 0;
 }
 
 /* The value of header name in a head block (lines after the status line), or NULL. */
@@ -112,17 +93,17 @@ static bool parse(struct inbox *in, bool no_body, struct ms_test_wire *w)
     size_t have;
 
     if (!in->head_len) {
-        blank = in->data ? strstr(in->data, "\r\n\r\n") : NULL;
+        blank = in->b.data ? strstr(in->b.data, "\r\n\r\n") : NULL;
         if (!blank)
             return false;
-        in->head_len = (size_t)(blank - in->data) + 4;
+        in->head_len = (size_t)(blank - in->b.data) + 4;
         free(w->head);
-        w->head = strndup(in->data, in->head_len - 4);
+        w->head = strndup(in->b.data, in->head_len - 4);
         if (!w->head || sscanf(w->head, "HTTP/1.%*1[01] %3ld", &w->status) != 1)
             w->status = 0;
     }
     want = body_length(w->head ? w->head : "", w->status, no_body);
-    have = in->len - in->head_len;
+    have = in->b.len - in->head_len;
     if (want >= 0 && have < (size_t)want)
         return false;
     if (want < 0 && !w->eof)
@@ -132,7 +113,7 @@ static bool parse(struct inbox *in, bool no_body, struct ms_test_wire *w)
     w->body = malloc(w->body_len + 1);
     if (!w->body)
         return false;
-    memcpy(w->body, in->data + in->head_len, w->body_len);
+    memcpy(w->body, in->b.data + in->head_len, w->body_len);
     w->body[w->body_len] = '\0';
     return true;
 }
@@ -156,7 +137,7 @@ static void receive_some(struct ms_test_wire *w, struct inbox *in)
     ssize_t n = recv(w->fd, buf, sizeof(buf), 0);
 
     if (n > 0) {
-        if (inbox_add(in, buf, (size_t)n) != 0)
+        if (ms_test_bytes_add(&in->b, buf, (size_t)n) != 0)
             w->eof = true;
     } else if (n == 0) {
         w->eof = true;
@@ -192,7 +173,7 @@ int ms_test_wire_exchange(int port, const void *req, size_t len, bool no_body, l
     }
     if (!w->complete && w->eof)
         w->complete = parse(&in, no_body, w);
-    free(in.data);
+    ms_test_bytes_free(&in.b);
     w->seconds = (double)(ms_now_ms() - start) / 1000.0;
     return w->complete ? 0 : -1;
 }
