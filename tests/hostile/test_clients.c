@@ -274,29 +274,45 @@ static size_t socket_inodes(pid_t pid, unsigned long *inodes, size_t cap)
     return n;
 }
 
-/* How many client connections on its port the process pid holds (open or half-closed, not
- * yet closed by it): /proc/net/tcp rows for the port whose socket is one of pid's. */
+/* Marks in seen[] the sockets of inodes (sorted, n) that /proc/net/tcp lists as connections on
+ * port (any state but LISTEN). */
+static void mark_connections(int port, const unsigned long *inodes, size_t n, bool *seen)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    char line[512];
+
+    while (f && fgets(line, sizeof(line), f)) {
+        unsigned local_port, state;
+        unsigned long inode;
+        const unsigned long *hit;
+        if (sscanf(line, " %*d: %*8x:%4x %*8x:%*4x %2x %*8x:%*8x %*2x:%*8x %*8x %*u %*d %lu",
+                   &local_port, &state, &inode) != 3 ||
+            (int)local_port != port || state == 0x0a /* LISTEN */)
+            continue;
+        hit = bsearch(&inode, inodes, n, sizeof(*inodes), by_inode);
+        if (hit)
+            seen[hit - inodes] = true;
+    }
+    if (f)
+        fclose(f);
+}
+
+/* How many client connections on its port the process pid holds (open or half-closed, not yet
+ * closed by it). /proc/net/tcp is no snapshot: read while connections come and go it can list
+ * a socket twice or skip one, so sockets are counted once each, over two readings. */
 static int connections_of(pid_t pid, int port)
 {
     static unsigned long inodes[FLOOD + 256];
-    size_t ninodes = socket_inodes(pid, inodes, sizeof(inodes) / sizeof(inodes[0]));
-    FILE *f = fopen("/proc/net/tcp", "r");
-    char line[512];
-    int n = 0;
+    static bool seen[FLOOD + 256];
+    size_t n = socket_inodes(pid, inodes, sizeof(inodes) / sizeof(inodes[0]));
+    int count = 0;
 
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f)) {
-        unsigned local_port, state;
-        unsigned long inode;
-        if (sscanf(line, " %*d: %*8x:%4x %*8x:%*4x %2x %*8x:%*8x %*2x:%*8x %*8x %*u %*d %lu",
-                   &local_port, &state, &inode) == 3 &&
-            (int)local_port == port && state != 0x0a /* LISTEN */ &&
-            bsearch(&inode, inodes, ninodes, sizeof(*inodes), by_inode))
-            n++;
-    }
-    fclose(f);
-    return n;
+    memset(seen, 0, n * sizeof(*seen));
+    mark_connections(port, inodes, n, seen);
+    mark_connections(port, inodes, n, seen);
+    for (size_t i = 0; i < n; i++)
+        count += seen[i];
+    return count;
 }
 
 /* Polls until pid holds want connections on port; the count it ended at. */
