@@ -30,6 +30,12 @@ void access_metrics_init(struct ms_server *srv)
     srv->in_flight_gauge = ms_series_get(
         ms_gauge_family("http_requests_in_flight", "Requests being served now.", "service"),
         (const char *const[]){srv->cfg.service});
+    srv->client_timeouts = ms_series_get(
+        ms_counter_family("http_client_timeouts_total",
+                          "Connections closed because the client did not send a whole request "
+                          "within CONNECTION_TIMEOUT_S.",
+                          "service"),
+        (const char *const[]){srv->cfg.service});
 }
 
 static void log_access(struct ms_server *srv, const struct request *r, int status, double secs)

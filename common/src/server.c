@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "framing.h"
 #include "ms/clock.h"
 #include "ms/err.h"
 #include "ms/json.h"
@@ -70,13 +71,36 @@ static void route_request(struct request *r)
         req->body_max = req->match.route->body_max;
 }
 
-static struct request *request_begin(struct ms_server *srv, struct MHD_Connection *conn,
-                                     const char *url, const char *method)
+/* The deadline MHD keeps as the connection's socket context (on_connection). */
+static struct deadline_conn *connection_deadline(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return info ? info->socket_context : NULL;
+}
+
+/* MHD calls this with the raw request target, before it splits or decodes it, and keeps what
+ * it returns as the request's context: the request starts here, so that on_request can tell
+ * whether the target held a NUL byte (see framing_problem). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct request *r = calloc(1, sizeof(*r));
 
-    if (!r)
-        return NULL;
+    (void)cls;
+    (void)conn;
+    if (r) {
+        r->raw_target = uri;
+        r->raw_target_len = uri ? strlen(uri) : 0;
+        /* the target lies in MHD's own writable read buffer, which MHD itself cuts up next */
+        r->refusal = framing_cut_query((char *)uri);
+    }
+    return r;
+}
+
+static void request_begin(struct request *r, struct ms_server *srv, struct MHD_Connection *conn,
+                          const char *url, const char *method)
+{
     r->srv = srv;
     r->start_ns = ms_now_ns();
     r->req.method = method;
@@ -86,12 +110,12 @@ static struct request *request_begin(struct ms_server *srv, struct MHD_Connectio
     r->req.svc = srv->svc;
     r->req.path_copy = strdup(url);
     r->res.request_id = r->req.request_id;
+    r->deadline = connection_deadline(conn);
     capture_trace(&r->req);
     route_request(r);
     r->res.route = r->req.route;
     atomic_fetch_add(&srv->in_flight, 1);
     ms_gauge_add(srv->in_flight_gauge, 1);
-    return r;
 }
 
 static void request_free(struct request *r)
@@ -219,7 +243,14 @@ static enum MHD_Result serve(struct request *r)
 {
     struct ms_res *res = &r->res;
 
-    if (!r->req.match.route) {
+    deadline_conn_serving(r->deadline); /* read whole: no deadline while it is served */
+    if (r->refusal) {
+        /* answered before the body is read, so MHD closes the connection after it */
+        ms_res_error(res, MS_EINVAL, "malformed request: %s", r->refusal);
+    } else if (!framing_method_known(r->req.method)) {
+        ms_res_error_status(res, 501, "not_implemented", "method %s is not implemented",
+                            r->req.method);
+    } else if (!r->req.match.route) {
         if (r->req.match.allow[0]) {
             ms_res_header(res, "Allow", r->req.match.allow);
             ms_res_error_status(res, 405, "method_not_allowed",
@@ -249,12 +280,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     struct request *r = *ctx;
 
-    (void)version;
-    if (!r) {
-        r = request_begin(cls, conn, url, method);
-        if (!r)
-            return MHD_NO;
-        *ctx = r;
+    if (!r) /* on_uri could not allocate it */
+        return MHD_NO;
+    if (!r->srv) {
+        request_begin(r, cls, conn, url, method);
+        if (!r->refusal)
+            r->refusal = framing_problem(conn, r->raw_target, r->raw_target_len, version);
+        if (r->refusal || !framing_method_known(method))
+            return serve(r); /* answered now; MHD closes rather than read the body */
         if (r->req.match.route && declared_too_big(&r->req)) {
             r->req.body_too_big = true;
             return serve(r); /* answered now; MHD closes rather than read the body */
@@ -281,10 +314,32 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     if (!r)
         return;
     *ctx = NULL;
+    if (!r->srv) { /* MHD refused the request itself (431, 400...) before it began */
+        free(r);
+        return;
+    }
     access_observe(srv, r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    deadline_conn_waiting(&srv->deadlines, r->deadline); /* for the next request on it */
     request_free(r);
     ms_gauge_add(srv->in_flight_gauge, -1);
     atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+/* Gives every connection its deadline when MHD opens it, and drops it before MHD closes the
+ * socket (see deadline.h). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct ms_server *srv = cls;
+    const union MHD_ConnectionInfo *info;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = info ? deadline_conn_open(&srv->deadlines, info->connect_fd) : NULL;
+    } else {
+        deadline_conn_close(&srv->deadlines, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static int hex_value(char c)
@@ -430,8 +485,9 @@ static struct MHD_Daemon *start_daemon(struct ms_server *srv, const struct socka
         MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_END);
 }
 
 int ms_server_start(struct ms_server *srv)
@@ -446,9 +502,15 @@ int ms_server_start(struct ms_server *srv)
     }
     if (delay_queue_start(&srv->delays))
         return MS_ENOMEM;
+    if (deadline_watch_start(&srv->deadlines, (int64_t)srv->cfg.connection_timeout_s * 1000,
+                             srv->client_timeouts)) {
+        delay_queue_stop(&srv->delays);
+        return MS_ENOMEM;
+    }
     srv->daemon = start_daemon(srv, &addr, ipv6);
     if (!srv->daemon) {
         ms_logf(MS_LOG_ERROR, "cannot listen on %s:%d", srv->cfg.bind_address, srv->cfg.port);
+        deadline_watch_stop(&srv->deadlines);
         delay_queue_stop(&srv->delays);
         return MS_EUNAVAIL;
     }
@@ -508,6 +570,7 @@ int ms_server_drain(struct ms_server *srv)
     srv->daemon = NULL;
     if (listener != MHD_INVALID_SOCKET)
         close(listener); /* MHD leaves the quiesced socket to us, to close after the stop */
+    deadline_watch_stop(&srv->deadlines); /* every connection is closed now */
     delay_queue_stop(&srv->delays);
     ms_log_json_new(MS_LOG_INFO,
                     json_pack("{s:s,s:i}", "event", "stopped", "abandoned", (int)left));

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "deadline.h"
 #include "delay.h"
 #include "ms/metrics.h"
 #include "ms/server.h"
@@ -15,6 +16,7 @@ struct ms_server {
     struct ms_router *router;
     struct ms_health *health;
     struct delay_queue delays;
+    struct deadline_watch deadlines;
     struct MHD_Daemon *daemon;
     int port;
     atomic_bool draining;  /* set once by the shutdown path; read by /ready and responses */
@@ -23,6 +25,7 @@ struct ms_server {
     struct ms_family *duration;
     struct ms_family *faults_total;
     struct ms_series *in_flight_gauge;
+    struct ms_series *client_timeouts;
 };
 
 /* One request's whole state, from its headers to MHD's completion notice. */
@@ -30,9 +33,13 @@ struct request {
     struct ms_req req;
     struct ms_res res;
     struct delay_node delay;
+    struct deadline_conn *deadline; /* the connection's, owned by the server's watch */
     struct ms_server *srv;
     int64_t start_ns;
-    int fault_abort; /* the abort status rolled for this request, 0 for none */
+    const char *raw_target; /* the target as MHD first saw it, in MHD's buffer; see on_uri */
+    size_t raw_target_len;
+    const char *refusal; /* why the request is refused before routing (framing.h), or NULL */
+    int fault_abort;     /* the abort status rolled for this request, 0 for none */
     bool faults_rolled;
     bool answered;
 };

@@ -192,3 +192,19 @@ char *ms_test_redis_url(struct ms_test_redis *redis)
         return NULL;
     return url;
 }
+
+int ms_test_deps_start(struct ms_test_pg *pg, struct ms_test_redis *redis, const char *db,
+                       char *db_env, char *redis_env, size_t cap)
+{
+    char *db_url, *redis_url;
+
+    if (ms_test_pg_start(pg) || ms_test_pg_createdb(pg, db) || ms_test_redis_start(redis))
+        return -1;
+    db_url = ms_test_pg_url(pg, db);
+    redis_url = ms_test_redis_url(redis);
+    snprintf(db_env, cap, "DATABASE_URL=%s", db_url ? db_url : "");
+    snprintf(redis_env, cap, "REDIS_URL=%s", redis_url ? redis_url : "");
+    free(db_url);
+    free(redis_url);
+    return db_url && redis_url ? 0 : -1;
+}

@@ -3,6 +3,8 @@
 #ifndef MS_TEST_DEPS_H
 #define MS_TEST_DEPS_H
 
+#include <stddef.h>
+
 struct ms_test_pg {
     char *dir; /* the cluster's directory under /tmp; NULL when not started */
     int port;
@@ -46,5 +48,11 @@ void ms_test_redis_stop(struct ms_test_redis *redis);
 
 /* redis://127.0.0.1:PORT/0, malloc'd. */
 char *ms_test_redis_url(struct ms_test_redis *redis);
+
+/* A suite's usual start: PostgreSQL with database db, and Redis; "DATABASE_URL=<url>" and
+ * "REDIS_URL=<url>" are written to db_env and redis_env (cap bytes each), ready to pass to the
+ * services. 0 or -1. */
+int ms_test_deps_start(struct ms_test_pg *pg, struct ms_test_redis *redis, const char *db,
+                       char *db_env, char *redis_env, size_t cap);
 
 #endif

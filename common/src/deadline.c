@@ -1,0 +1,119 @@
+/* The deadline watchdog: a thread that looks at every connection a few times a second. */
+#include "deadline.h"
+
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "ms/clock.h"
+#include "ms/err.h"
+#include "ms/metrics.h"
+
+/* How often the watchdog looks, at most: a connection is cut at most this late. */
+enum { TICK_MS = 200 };
+
+/* Shuts every connection past its deadline; called with the lock held, so none of them can be
+ * closed (and its descriptor reused) meanwhile. */
+static void shut_overdue(struct deadline_watch *w, int64_t now)
+{
+    for (struct deadline_conn *c = w->head; c; c = c->next) {
+        int64_t due = atomic_load(&c->due_ms);
+        /* compare and swap: a request read whole just now keeps its connection */
+        if (due && now >= due && atomic_compare_exchange_strong(&c->due_ms, &due, 0)) {
+            shutdown(c->fd, SHUT_RDWR); /* MHD sees the end of the stream and closes it */
+            ms_counter_inc(w->closed);
+        }
+    }
+}
+
+static void *run(void *arg)
+{
+    struct deadline_watch *w = arg;
+    int64_t tick = w->timeout_ms / 4 < TICK_MS ? w->timeout_ms / 4 : TICK_MS;
+
+    pthread_mutex_lock(&w->lock);
+    while (!w->stopping) {
+        int64_t due = ms_now_ms() + (tick > 0 ? tick : 1);
+        struct timespec ts = {.tv_sec = due / 1000, .tv_nsec = (due % 1000) * 1000000};
+        pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+        shut_overdue(w, ms_now_ms());
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+int deadline_watch_start(struct deadline_watch *w, int64_t timeout_ms, struct ms_series *closed)
+{
+    pthread_condattr_t attr;
+
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    w->head = NULL;
+    w->timeout_ms = timeout_ms;
+    w->closed = closed;
+    w->stopping = false;
+    if (pthread_create(&w->thread, NULL, run, w) != 0)
+        return MS_ENOMEM;
+    w->started = true;
+    return 0;
+}
+
+void deadline_watch_stop(struct deadline_watch *w)
+{
+    if (!w->started)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    w->started = false;
+}
+
+struct deadline_conn *deadline_conn_open(struct deadline_watch *w, int fd)
+{
+    struct deadline_conn *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    atomic_store(&c->due_ms, ms_now_ms() + w->timeout_ms);
+    pthread_mutex_lock(&w->lock);
+    c->next = w->head;
+    if (w->head)
+        w->head->prev = c;
+    w->head = c;
+    pthread_mutex_unlock(&w->lock);
+    return c;
+}
+
+void deadline_conn_close(struct deadline_watch *w, struct deadline_conn *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&w->lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&w->lock);
+    free(c);
+}
+
+void deadline_conn_serving(struct deadline_conn *c)
+{
+    if (c)
+        atomic_store(&c->due_ms, 0);
+}
+
+void deadline_conn_waiting(const struct deadline_watch *w, struct deadline_conn *c)
+{
+    if (c)
+        atomic_store(&c->due_ms, ms_now_ms() + w->timeout_ms);
+}
