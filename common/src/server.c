@@ -2,6 +2,7 @@
  * when its headers arrive, fed its body, served on the final call, and counted when MHD says
  * it is complete. */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -164,7 +165,7 @@ static enum MHD_Result queue_response(struct request *r)
     MHD_add_response_header(resp, "x-service-version", r->srv->cfg.version);
     for (size_t i = 0; i < res->nheaders; i++)
         MHD_add_response_header(resp, res->headers[i].name, res->headers[i].value);
-    if (atomic_load(&r->srv->draining))
+    if (atomic_load(&r->srv->closing))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     ok = MHD_queue_response(r->req.conn, (unsigned)res->status, resp);
     MHD_destroy_response(resp);
@@ -330,6 +331,11 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 
 /* ---- the server's life ---- */
 
+enum {
+    DRAIN_LINGER_MS = 250,    /* no request for this long while draining: only idle ones left */
+    ACCEPT_QUEUED_MAX = 1024, /* connections taken from the queue when giving the port up */
+};
+
 struct ms_server *ms_server_new(const struct ms_server_config *cfg, void *svc)
 {
     struct ms_server *srv = calloc(1, sizeof(*srv));
@@ -474,15 +480,59 @@ static void wait_for_signal(void)
                                            sig == SIGTERM ? "SIGTERM" : "SIGINT"));
 }
 
-/* Waits until no request is in flight or the drain period is over; returns how many remain. */
+static unsigned open_connections(struct ms_server *srv)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+    return info ? info->num_connections : 0;
+}
+
+/* Waits until every connection is closed (each answer now says Connection: close), or no request
+ * has been in flight for DRAIN_LINGER_MS (what is left are idle keep-alive connections, which
+ * the stop closes), or the drain period is over. Returns how many requests remain. */
 static long drain(struct ms_server *srv)
 {
-    int64_t deadline = ms_now_ms() + srv->cfg.drain_ms;
+    int64_t now = ms_now_ms(), deadline = now + srv->cfg.drain_ms, idle_since = now;
     long left;
 
-    while ((left = atomic_load(&srv->in_flight)) > 0 && ms_now_ms() < deadline)
+    while (now < deadline && open_connections(srv) > 0) {
+        left = atomic_load(&srv->in_flight);
+        if (left > 0)
+            idle_since = now;
+        else if (now - idle_since >= DRAIN_LINGER_MS)
+            break;
         ms_sleep_ms(5);
-    return left;
+        now = ms_now_ms();
+    }
+    return atomic_load(&srv->in_flight);
+}
+
+/* Gives the port up to whoever else listens on it: SO_REUSEPORT (MHD's LISTENING_ADDRESS_REUSE)
+ * lets a new instance bind the same port before this one stops, and the kernel spreads new
+ * connections over both. After MHD_quiesce_daemon no thread accepts here any more, so the
+ * connections already queued on this socket are handed to MHD, and shutdown() then takes the
+ * socket out of the group at once: from then on every new connection goes to the other
+ * instance, none waits here to be reset when the socket closes. The descriptor itself stays
+ * valid until the daemon has stopped, as MHD requires. A connection that arrives between the
+ * last accept and shutdown() is still reset, unless net.ipv4.tcp_migrate_req=1 moves it to the
+ * other listener. */
+static void leave_port(struct ms_server *srv, MHD_socket listener)
+{
+    int flags = fcntl(listener, F_GETFL);
+
+    if (flags >= 0)
+        fcntl(listener, F_SETFL, flags | O_NONBLOCK);
+    for (int i = 0; i < ACCEPT_QUEUED_MAX; i++) {
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof(addr);
+        int fd = accept4(listener, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            break; /* none left (EAGAIN), or nothing more this socket can give */
+        /* MHD closes the socket itself if it cannot take it */
+        MHD_add_connection(srv->daemon, fd, (struct sockaddr *)&addr, len);
+    }
+    shutdown(listener, SHUT_RDWR);
 }
 
 int ms_server_wait_and_drain(struct ms_server *srv)
@@ -502,6 +552,10 @@ int ms_server_drain(struct ms_server *srv)
     if (srv->cfg.shutdown_delay_ms)
         ms_sleep_ms(srv->cfg.shutdown_delay_ms);
     listener = MHD_quiesce_daemon(srv->daemon);
+    if (listener != MHD_INVALID_SOCKET)
+        leave_port(srv, listener);
+    /* Only now: a client told to reconnect earlier could have been queued here again. */
+    atomic_store(&srv->closing, true);
     delay_queue_flush(&srv->delays); /* delayed requests are answered now, not dropped */
     left = drain(srv);
     MHD_stop_daemon(srv->daemon);

@@ -17,7 +17,8 @@ struct ms_server {
     struct delay_queue delays;
     struct MHD_Daemon *daemon;
     int port;
-    atomic_bool draining;  /* set once by the shutdown path; read by /ready and responses */
+    atomic_bool draining;  /* set once by the shutdown path; read by /ready and the faults */
+    atomic_bool closing;   /* set once the port is given up: every answer closes its connection */
     atomic_long in_flight; /* requests begun and not completed */
     struct ms_family *requests_total;
     struct ms_family *duration;

@@ -1,13 +1,17 @@
 /* The common server in-process, over real HTTP: trace context flowing from an incoming
  * request to the calls made while serving it, body limits without Content-Length, JSON bodies,
- * keep-alive, and the 500 for a handler that gives no answer. */
+ * keep-alive, the 500 for a handler that gives no answer, and two servers sharing a port while
+ * one of them drains (the hand-over of a rolling restart). */
 #include <check.h>
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http.h"
+#include "ms/clock.h"
 #include "ms/http_client.h"
 #include "ms/server.h"
 #include "runner.h"
@@ -301,10 +305,167 @@ START_TEST(test_connections_are_kept_alive)
 }
 END_TEST
 
+/* ---- hand-over: a second server on the same port takes over while the first drains ---- */
+
+/* Clients 0..2 ask /whoami over kept-alive connections, clients 3 and 4 ask /slow (requests are
+ * in flight while the first server drains), client 5 opens a new connection per request. */
+enum { HANDOVER_SLOW_CLIENTS = 3, HANDOVER_FRESH_CLIENT = 5, HANDOVER_CLIENTS = 6 };
+
+/* Phases of the hand-over, as the clients see them. */
+enum { BEFORE_DRAIN, DRAINING, AFTER_DRAIN, HANDOVER_DONE, NPHASES = AFTER_DRAIN + 1 };
+
+static atomic_int handover_phase;
+
+struct handover_client {
+    pthread_t thread;
+    int port;
+    const char *path;
+    bool fresh_connections;   /* a new connection per request, else keep-alive */
+    long answers[NPHASES][2]; /* per phase: answered by server "a", by server "b" */
+    long failures;
+    char first_failure[200];
+};
+
+/* Answers which server this is: req->svc is its name. */
+static void whoami(struct ms_req *req, struct ms_res *res)
+{
+    ms_res_body_copy(res, 200, "text/plain", req->svc, strlen(req->svc));
+}
+
+/* The same after 200 ms, holding a worker thread. */
+static void whoami_slowly(struct ms_req *req, struct ms_res *res)
+{
+    ms_sleep_ms(200);
+    whoami(req, res);
+}
+
+static const struct ms_route whoami_routes[] = {{"GET", "/whoami", whoami, 0, 0},
+                                                {"GET", "/slow", whoami_slowly, 0, 0}};
+
+static size_t keep_first_byte(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    char *who = userdata;
+
+    if (size * nmemb > 0 && !*who)
+        *who = ptr[0];
+    return size * nmemb;
+}
+
+static void handover_record(struct handover_client *c, int phase, CURLcode cc, long status,
+                            char who)
+{
+    if (cc == CURLE_OK && status == 200 && (who == 'a' || who == 'b')) {
+        c->answers[phase][who - 'a']++;
+        return;
+    }
+    if (c->failures++ == 0)
+        snprintf(c->first_failure, sizeof(c->first_failure), "phase %d: %s, HTTP %ld", phase,
+                 curl_easy_strerror(cc), status);
+}
+
+/* Asks /whoami until the test is done, counting who answered in which phase and every failure. */
+static void *handover_client_run(void *arg)
+{
+    struct handover_client *c = arg;
+    CURL *h = curl_easy_init();
+    char url[64];
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", c->port, c->path);
+    while (atomic_load(&handover_phase) != HANDOVER_DONE) {
+        int phase = atomic_load(&handover_phase);
+        char who = 0;
+        long status = 0;
+        CURLcode cc;
+
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 3000L);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_first_byte);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &who);
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, c->fresh_connections ? 1L : 0L);
+        curl_easy_setopt(h, CURLOPT_FORBID_REUSE, c->fresh_connections ? 1L : 0L);
+        cc = curl_easy_perform(h);
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        if (phase != HANDOVER_DONE)
+            handover_record(c, phase, cc, status, who);
+        if (c->fresh_connections)
+            ms_sleep_ms(1);
+    }
+    curl_easy_cleanup(h);
+    return NULL;
+}
+
+/* A server called name on on_port (0: any free one). */
+static struct ms_server *handover_server(const char *name, int on_port)
+{
+    struct ms_server_config cfg;
+    struct ms_server *s;
+    char port_text[16];
+
+    snprintf(port_text, sizeof(port_text), "%d", on_port);
+    setenv("PORT", port_text, 1);
+    setenv("BIND_ADDRESS", "127.0.0.1", 1);
+    setenv("THREADS", "4", 1);
+    ck_assert_int_eq(ms_server_config_load(&cfg, "handover", 0), 0);
+    s = ms_server_new(&cfg, (void *)name);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(ms_server_add_routes(s, whoami_routes, 2), 0);
+    ck_assert_int_eq(ms_server_start(s), 0);
+    return s;
+}
+
+/* Server a and server b share a port (SO_REUSEPORT) under steady load, over kept-alive and
+ * fresh connections, with slow requests in flight; a drains as on SIGTERM. No request fails
+ * (none is queued on a's socket after a gave the port up), a leaves soon, and from the end of
+ * a's drain only b answers. */
+START_TEST(test_a_second_server_on_the_port_takes_over_without_a_failed_request)
+{
+    struct handover_client clients[HANDOVER_CLIENTS] = {0};
+    struct ms_server *a = handover_server("a", 0), *b;
+    int64_t drain_start, drain_ms;
+    long both[2] = {0, 0}, after_a = 0, after_b = 0;
+
+    b = handover_server("b", ms_server_port(a));
+    atomic_store(&handover_phase, BEFORE_DRAIN);
+    for (int i = 0; i < HANDOVER_CLIENTS; i++) {
+        clients[i].port = ms_server_port(a);
+        clients[i].path =
+            i >= HANDOVER_SLOW_CLIENTS && i < HANDOVER_FRESH_CLIENT ? "/slow" : "/whoami";
+        clients[i].fresh_connections = i == HANDOVER_FRESH_CLIENT;
+        ck_assert_int_eq(pthread_create(&clients[i].thread, NULL, handover_client_run, &clients[i]),
+                         0);
+    }
+    ms_sleep_ms(500);
+    atomic_store(&handover_phase, DRAINING);
+    drain_start = ms_now_ms();
+    ms_server_drain(a);
+    drain_ms = ms_now_ms() - drain_start;
+    atomic_store(&handover_phase, AFTER_DRAIN);
+    ms_sleep_ms(300);
+    atomic_store(&handover_phase, HANDOVER_DONE);
+    for (int i = 0; i < HANDOVER_CLIENTS; i++) {
+        pthread_join(clients[i].thread, NULL);
+        ck_assert_msg(clients[i].failures == 0, "client %d: %ld failed requests, the first: %s", i,
+                      clients[i].failures, clients[i].first_failure);
+        both[0] += clients[i].answers[BEFORE_DRAIN][0];
+        both[1] += clients[i].answers[BEFORE_DRAIN][1];
+        after_a += clients[i].answers[AFTER_DRAIN][0];
+        after_b += clients[i].answers[AFTER_DRAIN][1];
+    }
+    ck_assert_msg(both[0] > 0 && both[1] > 0, "before the drain a answered %ld, b %ld", both[0],
+                  both[1]);
+    ck_assert_msg(after_a == 0 && after_b > 0, "after the drain a answered %ld, b %ld", after_a,
+                  after_b);
+    ck_assert_msg(drain_ms < 3000, "a took %lld ms to drain", (long long)drain_ms);
+    ms_server_free(a);
+    ms_server_free(b);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
     Suite *s = suite_create("server");
-    TCase *tc = tcase_create("in-process");
+    TCase *tc = tcase_create("in-process"), *handover;
 
     tcase_add_unchecked_fixture(tc, server_up, server_down);
     tcase_add_test(tc, test_trace_headers_reach_outgoing_calls);
@@ -318,6 +479,10 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_query_only_refuses_unknown_and_repeated_parameters);
     tcase_add_test(tc, test_connections_are_kept_alive);
     suite_add_tcase(s, tc);
+    handover = tcase_create("hand-over");
+    tcase_set_timeout(handover, 30);
+    tcase_add_test(handover, test_a_second_server_on_the_port_takes_over_without_a_failed_request);
+    suite_add_tcase(s, handover);
     return s;
 }
 
