@@ -1,4 +1,5 @@
-/* Readiness checks and their one-second cache, so probes never hammer the databases. */
+/* Readiness checks and their cache (a second when ready, a tenth when not), so probes never
+ * hammer the databases. */
 #include "ms/health.h"
 
 #include <jansson.h>
@@ -95,7 +96,8 @@ int ms_health_report(struct ms_health *h, bool draining, int64_t now_ms, char **
     bool ready;
 
     pthread_mutex_lock(&h->lock);
-    if (!h->evaluated || now_ms - h->evaluated_at_ms >= MS_HEALTH_CACHE_MS)
+    if (!h->evaluated ||
+        now_ms - h->evaluated_at_ms >= (h->ready ? MS_HEALTH_CACHE_MS : MS_HEALTH_UNREADY_CACHE_MS))
         evaluate(h, now_ms);
     ready = h->ready && !draining;
     status = draining ? "draining" : (h->ready ? "ready" : "unready");

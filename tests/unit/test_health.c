@@ -1,5 +1,5 @@
 /* Readiness: critical and non-critical checks, draining, the JSON body and the one-second
- * cache, driven with injected time. */
+ * cache (shorter for an unready result), driven with injected time. */
 #include <check.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -229,6 +229,19 @@ START_TEST(test_health_cache_expiry_picks_up_new_result)
 }
 END_TEST
 
+START_TEST(test_health_unready_result_is_rechecked_after_a_tenth)
+{
+    pg.result = MS_EUNAVAIL;
+    ck_assert_int_eq(report(false, 0), 503);
+    pg.result = 0;
+    ck_assert_int_eq(report(false, MS_HEALTH_UNREADY_CACHE_MS - 1), 503); /* cached */
+    ck_assert_int_eq(report(false, MS_HEALTH_UNREADY_CACHE_MS), 200);
+    ck_assert_int_eq(atomic_load(&pg.calls), 2);
+    ck_assert_int_eq(report(false, MS_HEALTH_UNREADY_CACHE_MS + MS_HEALTH_CACHE_MS - 1), 200);
+    ck_assert_int_eq(atomic_load(&pg.calls), 2); /* a ready result is kept a whole second */
+}
+END_TEST
+
 START_TEST(test_health_cache_window_restarts_at_each_evaluation)
 {
     report(false, 0);
@@ -330,6 +343,7 @@ static Suite *health_suite(void)
     tcase_add_test(caching, test_health_first_report_runs_every_check_once);
     tcase_add_test(caching, test_health_cache_skips_checks_within_window);
     tcase_add_test(caching, test_health_cache_serves_old_result_within_window);
+    tcase_add_test(caching, test_health_unready_result_is_rechecked_after_a_tenth);
     tcase_add_test(caching, test_health_cache_reruns_checks_after_window);
     tcase_add_test(caching, test_health_cache_expiry_picks_up_new_result);
     tcase_add_test(caching, test_health_cache_window_restarts_at_each_evaluation);

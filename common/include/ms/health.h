@@ -10,7 +10,12 @@
  * its own timeout; keep those short (a probe waits for all checks). */
 typedef int (*ms_check_fn)(void *ctx);
 
-enum { MS_HEALTH_MAX_CHECKS = 8, MS_HEALTH_CACHE_MS = 1000 };
+/* A ready result is kept for MS_HEALTH_CACHE_MS; an unready one only for
+ * MS_HEALTH_UNREADY_CACHE_MS, so that a service turns ready as soon as it is (a process
+ * restarted by its supervisor is probed before its migrations have run, and would otherwise say
+ * 503 for a whole second after it could serve), while a dependency that is down is still asked
+ * at most ten times a second. */
+enum { MS_HEALTH_MAX_CHECKS = 8, MS_HEALTH_CACHE_MS = 1000, MS_HEALTH_UNREADY_CACHE_MS = 100 };
 
 struct ms_health;
 
@@ -23,8 +28,9 @@ void ms_health_free(struct ms_health *h);
 int ms_health_add(struct ms_health *h, const char *name, ms_check_fn fn, void *ctx, bool critical);
 
 /* The readiness answer: evaluates the checks unless a result younger than MS_HEALTH_CACHE_MS
- * exists (one evaluation at a time; concurrent probes wait for it and share it), then writes
- * a malloc'd JSON body {"status":"ready"|"unready"|"draining","checks":{"postgres":
+ * (MS_HEALTH_UNREADY_CACHE_MS when it was unready) exists (one evaluation at a time; concurrent
+ * probes wait for it and share it), then writes a malloc'd JSON body
+ * {"status":"ready"|"unready"|"draining","checks":{"postgres":
  * {"status":"up"|"down","critical":true,"error":"..."}}} to *body. Returns the HTTP status:
  * 200 when ready and not draining, else 503; -1 on allocation failure. */
 int ms_health_report(struct ms_health *h, bool draining, int64_t now_ms, char **body, size_t *len);
