@@ -4,10 +4,12 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "ms/clock.h"
@@ -333,6 +335,7 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 
 enum {
     DRAIN_LINGER_MS = 250,    /* no request for this long while draining: only idle ones left */
+    JOIN_POLL_MS = 10,        /* how often a process waiting to join its port checks readiness */
     ACCEPT_QUEUED_MAX = 1024, /* connections taken from the queue when giving the port up */
 };
 
@@ -440,30 +443,105 @@ static struct MHD_Daemon *start_daemon(struct ms_server *srv, const struct socka
         MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
 }
 
+/* Succeeds when binding addr needs SO_REUSEPORT: another socket of ours (same user, also with
+ * SO_REUSEPORT) already holds it, as in a rolling restart. A port held by anything else is not
+ * shared, and listening on it fails as it always did. */
+static bool port_shared(const struct sockaddr_storage *addr, bool ipv6)
+{
+    socklen_t len = ipv6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    bool shared = false;
+    int one = 1;
+
+    for (int reuse_port = 0; reuse_port <= 1; reuse_port++) {
+        int fd = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int rc;
+        if (fd < 0)
+            return false;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (reuse_port)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        rc = bind(fd, (const struct sockaddr *)addr, len); /* bound, never listening */
+        close(fd);
+        if (!reuse_port && rc == 0)
+            return false; /* nobody holds it */
+        shared = reuse_port && rc == 0;
+    }
+    return shared;
+}
+
+static int listen_now(struct ms_server *srv)
+{
+    const union MHD_DaemonInfo *info;
+    struct MHD_Daemon *daemon = start_daemon(srv, &srv->addr, srv->ipv6);
+
+    if (!daemon) {
+        ms_logf(MS_LOG_ERROR, "cannot listen on %s:%d", srv->cfg.bind_address, srv->cfg.port);
+        return MS_EUNAVAIL;
+    }
+    info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
+    if (!srv->port) /* a joiner's port is set before it starts, for ms_server_port */
+        srv->port = info ? info->port : srv->cfg.port;
+    srv->daemon = daemon;
+    ms_log_json_new(MS_LOG_INFO, json_pack("{s:s,s:s,s:i,s:s,s:i}", "event", "listening", "address",
+                                           srv->cfg.bind_address, "port", srv->port, "version",
+                                           srv->cfg.version, "threads", srv->cfg.threads));
+    return 0;
+}
+
+/* The joiner thread: listens once the readiness checks pass (see ms_server_start). */
+static void *join_when_ready(void *arg)
+{
+    struct ms_server *srv = arg;
+
+    while (!atomic_load(&srv->stop_joining)) {
+        char *body = NULL;
+        size_t len = 0;
+        int status = ms_health_report(srv->health, false, ms_now_ms(), &body, &len);
+        free(body);
+        if (status == 200) {
+            if (listen_now(srv) != 0) {
+                srv->start_error = MS_EUNAVAIL;
+                raise(SIGTERM); /* taken by ms_server_wait_and_drain, which reports the error */
+            }
+            break;
+        }
+        ms_sleep_ms(JOIN_POLL_MS);
+    }
+    return NULL;
+}
+
 int ms_server_start(struct ms_server *srv)
 {
-    struct sockaddr_storage addr;
-    const union MHD_DaemonInfo *info;
-    bool ipv6;
+    int rc;
 
-    if (bind_address(&srv->cfg, &addr, &ipv6)) {
+    if (bind_address(&srv->cfg, &srv->addr, &srv->ipv6)) {
         ms_logf(MS_LOG_ERROR, "BIND_ADDRESS %s is not an IP address", srv->cfg.bind_address);
         return MS_EINVAL;
     }
     if (delay_queue_start(&srv->delays))
         return MS_ENOMEM;
-    srv->daemon = start_daemon(srv, &addr, ipv6);
-    if (!srv->daemon) {
-        ms_logf(MS_LOG_ERROR, "cannot listen on %s:%d", srv->cfg.bind_address, srv->cfg.port);
-        delay_queue_stop(&srv->delays);
-        return MS_EUNAVAIL;
+    srv->delays_running = true;
+    /* A process started on the port of a running one (a rolling restart's new instance) joins it
+     * only once ready, as Kubernetes adds a pod to its Service only once ready: listening at once
+     * would have the kernel hand it connections that it could only answer 503 (its migrations
+     * not run yet). Alone on its port it listens at once, so /health answers while its
+     * dependencies are still down. */
+    if (srv->cfg.port != 0 && port_shared(&srv->addr, srv->ipv6)) {
+        srv->port = srv->cfg.port;
+        ms_log_json_new(
+            MS_LOG_INFO,
+            json_pack("{s:s,s:i}", "event", "port_shared_joining_when_ready", "port", srv->port));
+        if (pthread_create(&srv->joiner, NULL, join_when_ready, srv) == 0) {
+            srv->joining = true;
+            return 0;
+        }
     }
-    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = info ? info->port : srv->cfg.port;
-    ms_log_json_new(MS_LOG_INFO, json_pack("{s:s,s:s,s:i,s:s,s:i}", "event", "listening", "address",
-                                           srv->cfg.bind_address, "port", srv->port, "version",
-                                           srv->cfg.version, "threads", srv->cfg.threads));
-    return 0;
+    rc = listen_now(srv);
+    if (rc) {
+        delay_queue_stop(&srv->delays);
+        srv->delays_running = false;
+    }
+    return rc;
 }
 
 static void wait_for_signal(void)
@@ -538,7 +616,18 @@ static void leave_port(struct ms_server *srv, MHD_socket listener)
 int ms_server_wait_and_drain(struct ms_server *srv)
 {
     wait_for_signal();
-    return ms_server_drain(srv);
+    ms_server_drain(srv);
+    return srv->start_error;
+}
+
+/* Stops a joiner still waiting for readiness; afterwards srv->daemon no longer changes. */
+static void stop_joining(struct ms_server *srv)
+{
+    if (!srv->joining)
+        return;
+    atomic_store(&srv->stop_joining, true);
+    pthread_join(srv->joiner, NULL);
+    srv->joining = false;
 }
 
 int ms_server_drain(struct ms_server *srv)
@@ -546,8 +635,13 @@ int ms_server_drain(struct ms_server *srv)
     MHD_socket listener;
     long left;
 
-    if (!srv->daemon)
+    stop_joining(srv);
+    if (!srv->daemon) { /* never started, or it never got to listen */
+        if (srv->delays_running)
+            delay_queue_stop(&srv->delays);
+        srv->delays_running = false;
         return 0;
+    }
     atomic_store(&srv->draining, true); /* /ready answers 503 from now on */
     if (srv->cfg.shutdown_delay_ms)
         ms_sleep_ms(srv->cfg.shutdown_delay_ms);
@@ -563,6 +657,7 @@ int ms_server_drain(struct ms_server *srv)
     if (listener != MHD_INVALID_SOCKET)
         close(listener); /* MHD leaves the quiesced socket to us, to close after the stop */
     delay_queue_stop(&srv->delays);
+    srv->delays_running = false;
     ms_log_json_new(MS_LOG_INFO,
                     json_pack("{s:s,s:i}", "event", "stopped", "abandoned", (int)left));
     return 0;

@@ -1,7 +1,8 @@
 /* The common server in-process, over real HTTP: trace context flowing from an incoming
  * request to the calls made while serving it, body limits without Content-Length, JSON bodies,
  * keep-alive, the 500 for a handler that gives no answer, and two servers sharing a port while
- * one of them drains (the hand-over of a rolling restart). */
+ * one of them drains (the hand-over of a rolling restart), the second joining only once ready. */
+#include <arpa/inet.h>
 #include <check.h>
 #include <curl/curl.h>
 #include <pthread.h>
@@ -9,9 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "http.h"
 #include "ms/clock.h"
+#include "ms/err.h"
 #include "ms/http_client.h"
 #include "ms/server.h"
 #include "runner.h"
@@ -462,6 +466,119 @@ START_TEST(test_a_second_server_on_the_port_takes_over_without_a_failed_request)
 }
 END_TEST
 
+static atomic_int joiner_ready_result; /* what the check of the joining server returns */
+
+static int joiner_check(void *ctx)
+{
+    (void)ctx;
+    return atomic_load(&joiner_ready_result);
+}
+
+/* Asks /whoami over n new connections; counts the answers of a and b. */
+static void ask_fresh(int on_port, int n, long *a_answers, long *b_answers)
+{
+    char url[64];
+    CURL *h = curl_easy_init();
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/whoami", on_port);
+    for (int i = 0; i < n; i++) {
+        char who = 0;
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 3000L);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_first_byte);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &who);
+        ck_assert_int_eq(curl_easy_perform(h), CURLE_OK);
+        *a_answers += who == 'a';
+        *b_answers += who == 'b';
+    }
+    curl_easy_cleanup(h);
+}
+
+/* A server started on a port that another one serves listens only once it is ready: until then
+ * every connection goes to the first; then the kernel shares them. */
+START_TEST(test_a_server_joins_a_served_port_only_once_ready)
+{
+    struct ms_server_config cfg;
+    struct ms_server *a = handover_server("a", 0), *b;
+    char port_text[16];
+    long a_answers = 0, b_answers = 0;
+    int64_t deadline;
+
+    atomic_store(&joiner_ready_result, MS_EUNAVAIL);
+    snprintf(port_text, sizeof(port_text), "%d", ms_server_port(a));
+    setenv("PORT", port_text, 1);
+    ck_assert_int_eq(ms_server_config_load(&cfg, "handover", 0), 0);
+    b = ms_server_new(&cfg, (void *)"b");
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(ms_server_add_routes(b, whoami_routes, 2), 0);
+    ck_assert_int_eq(ms_server_add_check(b, "dependency", joiner_check, NULL, true), 0);
+    ck_assert_int_eq(ms_server_start(b), 0);
+    ck_assert_int_eq(ms_server_port(b), ms_server_port(a));
+    ms_sleep_ms(200);
+    ask_fresh(ms_server_port(a), 40, &a_answers, &b_answers);
+    ck_assert_msg(a_answers == 40 && b_answers == 0, "b unready: a answered %ld, b %ld", a_answers,
+                  b_answers);
+    atomic_store(&joiner_ready_result, 0);
+    deadline = ms_now_ms() + 3000;
+    while (b_answers == 0 && ms_now_ms() < deadline)
+        ask_fresh(ms_server_port(a), 10, &a_answers, &b_answers);
+    ck_assert_msg(b_answers > 0, "b ready: it never answered");
+    ms_server_free(a);
+    ms_server_free(b);
+}
+END_TEST
+
+/* A server waiting to join its port can still be stopped. */
+START_TEST(test_a_server_waiting_to_join_stops_cleanly)
+{
+    struct ms_server_config cfg;
+    struct ms_server *a = handover_server("a", 0), *b;
+    char port_text[16];
+
+    atomic_store(&joiner_ready_result, MS_EUNAVAIL);
+    snprintf(port_text, sizeof(port_text), "%d", ms_server_port(a));
+    setenv("PORT", port_text, 1);
+    ck_assert_int_eq(ms_server_config_load(&cfg, "handover", 0), 0);
+    b = ms_server_new(&cfg, (void *)"b");
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(ms_server_add_check(b, "dependency", joiner_check, NULL, true), 0);
+    ck_assert_int_eq(ms_server_start(b), 0);
+    ms_sleep_ms(50);
+    ck_assert_int_eq(ms_server_drain(b), 0);
+    ms_server_free(b);
+    ms_server_free(a);
+}
+END_TEST
+
+/* A port held by a socket that does not share (no SO_REUSEPORT) is not joined: the start fails
+ * at once, as it always did. */
+START_TEST(test_a_port_held_by_a_socket_that_does_not_share_fails_the_start)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(addr);
+    struct ms_server_config cfg;
+    struct ms_server *b;
+    char port_text[16];
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    ck_assert_int_eq(listen(fd, 8), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+    snprintf(port_text, sizeof(port_text), "%d", ntohs(addr.sin_port));
+    setenv("PORT", port_text, 1);
+    ck_assert_int_eq(ms_server_config_load(&cfg, "handover", 0), 0);
+    b = ms_server_new(&cfg, (void *)"b");
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(ms_server_start(b), MS_EUNAVAIL);
+    ms_server_free(b);
+    close(fd);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
     Suite *s = suite_create("server");
@@ -482,6 +599,9 @@ static Suite *server_suite(void)
     handover = tcase_create("hand-over");
     tcase_set_timeout(handover, 30);
     tcase_add_test(handover, test_a_second_server_on_the_port_takes_over_without_a_failed_request);
+    tcase_add_test(handover, test_a_server_joins_a_served_port_only_once_ready);
+    tcase_add_test(handover, test_a_server_waiting_to_join_stops_cleanly);
+    tcase_add_test(handover, test_a_port_held_by_a_socket_that_does_not_share_fails_the_start);
     suite_add_tcase(s, handover);
     return s;
 }

@@ -53,19 +53,24 @@ int ms_server_add_check(struct ms_server *srv, const char *name, ms_check_fn fn,
                         bool critical);
 
 /* Starts listening. The socket has SO_REUSEPORT, so a second instance can bind the same port
- * while this one runs (a rolling restart: the kernel spreads new connections over both).
- * 0, or MS_EUNAVAIL when the port cannot be bound (logged). */
+ * while this one runs (a rolling restart: the kernel spreads new connections over both). A
+ * server that finds its port served that way by another process of ours listens only once its
+ * readiness checks pass (a thread waits for it), so that it is handed no connection it could
+ * only refuse; alone on its port it listens at once. 0, or MS_EUNAVAIL when the port cannot be
+ * bound (logged). */
 int ms_server_start(struct ms_server *srv);
 
 /* The port actually bound (useful with PORT=0). */
 int ms_server_port(const struct ms_server *srv);
 
-/* Blocks until SIGTERM or SIGINT, then shuts down gracefully: /ready turns 503 at once,
- * serving (keep-alive included) goes on for shutdown_delay_ms; then the port is given up (the
- * connections already queued are taken, and new ones go to any other instance on the port),
- * delayed requests are resumed, every answer from then on closes its connection, and the
+/* Blocks until SIGTERM or SIGINT, then shuts down gracefully (it returns MS_EUNAVAIL, after
+ * the same shutdown, when a server waiting to join its port could not listen once ready): /ready
+ * turns 503 at once, serving (keep-alive included) goes on for shutdown_delay_ms; then the port is
+ * given up (the connections already queued are taken, and new ones go to any other instance on the
+ * port), delayed requests are resumed, every answer from then on closes its connection, and the
  * daemon stops once all connections are closed, or no request has come for a quarter of a
- * second (idle keep-alive connections are closed then), or after drain_ms. Returns 0. */
+ * second (idle keep-alive connections are closed then), or after drain_ms. Returns 0, or the
+ * error above. */
 int ms_server_wait_and_drain(struct ms_server *srv);
 
 /* The same shutdown without waiting for a signal (tests, embedding). Returns 0; a no-op when
