@@ -432,9 +432,11 @@ ms_sv_write()
     {
         echo '#!/usr/bin/env bash'
         echo "# Written by scripts/up.sh: runsv runs this to start $name, and again whenever it exits."
+        echo '# `run surge` starts a second process beside the supervised one, for a rolling restart'
+        echo "# (chaos/local/rolling-restart.sh): it shares the port and writes no PID file."
         printf 'exec >>%q 2>&1 </dev/null\n' "$log"
-        printf 'echo "$$" >%q\n' "$pidf"
-        printf 'printf '\''\\n==== %%s: starting %%s (pid %%s) ====\\n'\'' "$(date -Is)" %q "$$"\n' "$name"
+        printf 'if [[ ${1:-} != surge ]]; then echo "$$" >%q; fi\n' "$pidf"
+        printf 'printf '\''\\n==== %%s: starting %%s%%s (pid %%s) ====\\n'\'' "$(date -Is)" %q "${1:+ ($1)}" "$$"\n' "$name"
         printf 'exec setsid'
         printf ' %q' "$@"
         printf '\n'

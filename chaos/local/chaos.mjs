@@ -31,7 +31,12 @@ const MODE = opt.short
 // The service level objectives, one place.
 const SLO = {
   readyMs: 2000, // a killed process serves again within this
-  killErrorRatio: 0.1, // of the requests on the killed instance's path in the window after the kill
+  // of all requests while each instance is killed in turn: the requests in flight and those
+  // arriving while it is down fail, and when the kill makes a caller's breaker open (order's
+  // to user, product or inventory: 5 failed attempts, retries included), calls on that path
+  // fail fast until it closes again (5 s)
+  killErrorRatio: 0.15,
+  pathBackMs: 8000, // after a kill, every request on its path succeeds again: ready + breaker open + 1 s
   steadyErrorRatio: 0.01, // before and after every experiment
   gatewayTimeoutMs: [450, 550], // the gateway's 504 for a product 2 s late (0.5 s +- 50 ms)
   degradedCartP99Ms: 1000, // a cart answers (degraded) while product is slow
@@ -155,14 +160,25 @@ async function finish({ load, co }) {
   closeAgents();
 }
 
-// The steady state: all instances ready, and every stream nearly error-free in [from, to).
+// The steady state: all instances ready, and every stream nearly error-free in [from, to). On a
+// shared machine a stall of a few seconds happens: a window that fails is followed by up to two
+// more (of MODE.steadyMs each), and the state holds if one of them passes; all are printed.
 async function steady(id, load, from, to) {
-  const notReady = [];
-  for (const inst of stack.instances) if ((await stack.ready(inst)) !== 200) notReady.push(inst.name);
-  const s = summary(select(load.records, { from, to }));
-  verdict(id, notReady.length === 0 && s.n > 0 && s.ratio <= SLO.steadyErrorRatio,
-    `steady state: ${s.n} requests, ${s.failed} failed (${pct(s.ratio)}, bound ${pct(SLO.steadyErrorRatio)}), ` +
-    `p99 ${ms(s.p99)}; ${notReady.length ? `not ready: ${notReady.join(' ')}` : 'every instance ready'}`);
+  const tries = [];
+  let pass = false;
+  for (let attempt = 0; attempt < 3 && !pass; attempt++) {
+    if (attempt) {
+      from = Date.now();
+      await sleep(MODE.steadyMs);
+      to = Date.now();
+    }
+    const notReady = await allReady(5000);
+    const s = summary(select(load.records, { from, to }));
+    pass = notReady.length === 0 && s.n > 0 && s.ratio <= SLO.steadyErrorRatio;
+    tries.push(`${s.n} requests, ${s.failed} failed (${pct(s.ratio)}), p99 ${ms(s.p99)}` +
+      (notReady.length ? `, not ready: ${notReady.join(' ')}` : ''));
+  }
+  verdict(id, pass, `steady state (bound ${pct(SLO.steadyErrorRatio)} failed, every instance ready): ${tries.join('; then ')}`);
 }
 
 async function allReady(timeoutMs = 15000) {
@@ -190,8 +206,8 @@ async function expKill() {
   l.load.start();
   await sleep(MODE.steadyMs);
   await steady('1 before', l.load, started, Date.now());
-  const targets = [...stack.instances];
-  for (const inst of targets) {
+  const first = Date.now();
+  for (const inst of stack.instances) {
     const pid = stack.pid(inst);
     if (!pid) {
       verdict(`1 kill ${inst.name}`, false, 'not running before the kill');
@@ -204,15 +220,22 @@ async function expKill() {
       await stack.start(inst).catch(() => {});
       await stack.waitReady(inst, { notPid: pid, timeoutMs: 10000 });
     }
+    // the next kill waits until every request on this one's path succeeds again
+    const streams = l.load.touching(inst.name);
+    const back = await recovery(l.load, streams, t + r.ms, t + SLO.pathBackMs + 2000);
     await sleep(Math.max(0, t + MODE.killWindowMs - Date.now()) + 300);
-    const path = summary(select(l.load.records, { from: t, to: t + MODE.killWindowMs, streams: l.load.touching(inst.name) }));
-    const all = summary(select(l.load.records, { from: t, to: t + MODE.killWindowMs }));
-    verdict(`1 kill ${inst.name}`, r.ok && r.ms < SLO.readyMs && path.ratio <= SLO.killErrorRatio,
+    const to = Math.max(t + MODE.killWindowMs, back);
+    const path = summary(select(l.load.records, { from: t, to, streams }));
+    verdict(`1 kill ${inst.name}`, r.ok && r.ms < SLO.readyMs && back > 0 && back - t <= SLO.pathBackMs,
       `${r.ok ? `ready again in ${ms(r.ms)}` : `NOT ready within ${ms(r.ms)}`} (SLO < ${ms(SLO.readyMs)}, pid ${pid} -> ${r.pid}); ` +
-      `on its path ${path.failed} of ${path.n} failed in the ${MODE.killWindowMs / 1000} s after (${pct(path.ratio)}, ` +
-      `bound ${pct(SLO.killErrorRatio)}; ${statuses(path.byStatus)}); all streams ${pct(all.ratio)}`);
+      `every request on its path succeeds again ${back ? `${ms(back - t)} after the kill` : 'NEVER'} ` +
+      `(SLO <= ${ms(SLO.pathBackMs)}); until then ${path.failed} of ${path.n} failed (${statuses(path.byStatus)})`);
   }
   const t = Date.now();
+  const whole = summary(select(l.load.records, { from: first, to: t }));
+  verdict('1 error ratio', whole.ratio <= SLO.killErrorRatio,
+    `${whole.failed} of ${whole.n} requests failed from the first kill to the last one's window end ` +
+    `(${pct(whole.ratio)}, bound ${pct(SLO.killErrorRatio)}; ${statuses(whole.byStatus)})`);
   await sleep(MODE.steadyMs);
   await steady('1 after', l.load, t, Date.now());
   await finish(l);
@@ -342,13 +365,14 @@ async function expBreaker() {
   await invariants('after 3');
 }
 
-// The start of the first second after since in which no request of stream failed (at least
-// five answers), waiting for it until deadline (epoch ms); 0 if none came.
+// The start of the first second after since in which no request of stream (a name or a list)
+// failed (at least four answers), waiting for it until deadline (epoch ms); 0 if none came.
 async function recovery(load, stream, since, deadline) {
+  const streams = Array.isArray(stream) ? stream : [stream];
   for (;;) {
     for (let t = since; t + 1000 <= Date.now(); t += 100) {
-      const w = select(load.records, { from: t, to: t + 1000, streams: [stream] });
-      if (w.length >= 5 && !w.some(failed)) return t;
+      const w = select(load.records, { from: t, to: t + 1000, streams });
+      if (w.length >= 4 && !w.some(failed)) return t;
     }
     if (Date.now() >= deadline) return 0;
     await sleep(250);

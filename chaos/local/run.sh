@@ -10,7 +10,8 @@
 #   chaos/local/run.sh --target compose      see chaos/README.md: not offered (the reasons there)
 #
 # --short: shorter windows and a 20 s combined run (CI: tests/system/chaos.test.sh). --keep: leave
-# the stack running and print how to stop it. MS_UP_NO_BUILD=1 with MS_BUILD_DIR: no build, the
+# the stack running, its settings (MS_DATA_DIR, the ports, the chaos settings) in a file to source
+# for --use-running and scripts/down.sh, and print how to stop it. MS_UP_NO_BUILD=1 with MS_BUILD_DIR: no build, the
 # binaries there. Exit status 1 when a verdict failed, 2 on bad usage.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../../scripts/lib.sh
@@ -47,7 +48,15 @@ cleanup()
     trap - EXIT
     if ((OWN_STACK)) && [[ -n $T ]]; then
         if ((KEEP)); then
-            echo "chaos: the stack keeps running; stop it with: MS_DATA_DIR=$T/data $(stack_vars) bash scripts/down.sh"
+            local vars=()
+            mapfile -t vars < <(stack_vars)
+            {
+                printf 'export MS_DATA_DIR=%q' "$MS_DATA_DIR"
+                printf ' %q' "${vars[@]}" "${CHAOS_ENV[@]}"
+                echo
+            } >"$T/stack.env"
+            echo "chaos: the stack keeps running, its settings in $T/stack.env; stop it with:"
+            echo "chaos:   (. $T/stack.env && bash scripts/down.sh && rm -r $T)"
         else
             if ((rc != 0)) && [[ -d $T/data/log ]]; then
                 rm -rf "$T.logs"
@@ -61,14 +70,15 @@ cleanup()
     exit "$rc"
 }
 
-# The port variables of the stack, as NAME=VALUE words.
+# The port variables of the stack, NAME=VALUE, one a line.
 stack_vars()
 {
-    local name out=()
+    local name
     for name in $(ms_services) product-v2 gateway; do
-        out+=("$(ms_instance_port_var "$name")=$(ms_instance_port "$name")")
+        echo "$(ms_instance_port_var "$name")=$(ms_instance_port "$name")"
     done
-    echo "${out[*]} MS_PG_PORT=$MS_PG_PORT MS_REDIS_PORT=$MS_REDIS_PORT"
+    echo "MS_PG_PORT=$MS_PG_PORT"
+    echo "MS_REDIS_PORT=$MS_REDIS_PORT"
 }
 
 start_stack()
