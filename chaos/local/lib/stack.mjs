@@ -41,8 +41,10 @@ export class Stack {
     }
   }
 
-  pids() {
-    return Object.fromEntries(this.instances.map((i) => [i.name, this.pid(i)]));
+  // {name: pid} of every instance (pid() may return a promise: the compose stack asks podman).
+  async pids() {
+    const pids = await Promise.all(this.instances.map((i) => this.pid(i)));
+    return Object.fromEntries(this.instances.map((i, k) => [i.name, pids[k]]));
   }
 
   async ready(inst) {
@@ -55,7 +57,7 @@ export class Stack {
   async waitReady(inst, { notPid = 0, timeoutMs = 10000, everyMs = 10, since = Date.now() } = {}) {
     const deadline = since + timeoutMs;
     for (;;) {
-      const pid = this.pid(inst);
+      const pid = await this.pid(inst);
       if (pid && pid !== notPid && (await this.ready(inst)) === 200)
         return { ok: true, ms: Date.now() - since, pid };
       if (Date.now() >= deadline) return { ok: false, ms: Date.now() - since, pid };
@@ -130,4 +132,75 @@ export function metric(text, name, labels = {}) {
     if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[4]);
   }
   return sum;
+}
+
+// The compose stack (run.sh --target compose): the same verbs through podman. A PID is the host
+// PID of a container's main process (kill -9 of it is a crash: the restart policy brings the
+// container back); stopping an instance is `podman stop` (a manual stop: it stays stopped);
+// PostgreSQL and Redis are containers too, and psql runs inside PostgreSQL's.
+export class ComposeStack extends Stack {
+  async pid(inst) {
+    try {
+      const { stdout } = await run('podman', ['inspect', '-f', '{{.State.Pid}} {{.State.Status}}', inst.container], { timeout: 10000 });
+      const [pid, status] = stdout.trim().split(' ');
+      return status === 'running' && Number(pid) > 0 ? Number(pid) : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  async stop(inst) {
+    await run('podman', ['stop', '-t', '20', inst.container], { timeout: 40000 });
+  }
+
+  async start(inst) {
+    await run('podman', ['start', inst.container], { timeout: 40000 });
+  }
+
+  async psql(db, sql) {
+    const { stdout } = await run(
+      'podman',
+      ['exec', '-e', `PGPASSWORD=${this.pgPassword}`, this.pgContainer, 'psql', '-h', '127.0.0.1', '-U', this.pgUser, '-d', db, '-XAtq', '-F', '\t', '-c', sql],
+      { timeout: 30000, maxBuffer: 64 << 20 },
+    );
+    return stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+  }
+
+  // Polls cmd (run inside container) until it succeeds, for at most 30 s.
+  async until(container, cmd) {
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      try {
+        await run('podman', ['exec', container, ...cmd], { timeout: 5000 });
+        return;
+      } catch (e) {
+        if (Date.now() > deadline) throw new Error(`${container}: ${cmd.join(' ')} still fails: ${e.message}`);
+        await sleep(100);
+      }
+    }
+  }
+
+  redisStop() {
+    return run('podman', ['stop', '-t', '10', this.redisContainer], { timeout: 30000 });
+  }
+
+  async redisStart() {
+    await run('podman', ['start', this.redisContainer], { timeout: 30000 });
+    await this.until(this.redisContainer, ['redis-cli', 'ping']);
+  }
+
+  pgStop() {
+    return run('podman', ['stop', '-t', '30', this.pgContainer], { timeout: 60000 });
+  }
+
+  async pgStart() {
+    await run('podman', ['start', this.pgContainer], { timeout: 30000 });
+    await this.until(this.pgContainer, ['pg_isready', '-h', '127.0.0.1', '-U', this.pgUser]);
+  }
+}
+
+// The stack that stack.json describes, native or compose.
+export function loadStack(file) {
+  const target = JSON.parse(readFileSync(file, 'utf8')).target;
+  return target === 'compose' ? new ComposeStack(file) : new Stack(file);
 }
