@@ -389,6 +389,23 @@ async function recovery(load, stream, since, deadline) {
   }
 }
 
+// Stops a store, keeps it down for downMs and starts it again (also when stopping failed).
+// Resolves to {from, to, back}: when it was down, when the start began (the end of the outage
+// window) and when the start was done.
+async function outage(stop, start, downMs) {
+  let from;
+  let to;
+  try {
+    await stop();
+    from = Date.now();
+    await sleep(downMs);
+  } finally {
+    to = Date.now();
+    await start();
+  }
+  return { from, to, back: Date.now() };
+}
+
 // ---- 4. Redis stopped ----
 
 async function expRedis() {
@@ -401,18 +418,7 @@ async function expRedis() {
   await steady('4 before', l.load, started, Date.now());
   const pids = await stack.pids();
   const cacheErrors0 = metric(await stack.metrics(product), 'cache_requests_total', { result: 'error' });
-  let from;
-  let to;
-  let back;
-  try {
-    await stack.redisStop();
-    from = Date.now();
-    await sleep(MODE.redisDownMs);
-  } finally {
-    to = Date.now(); // the window ends where Redis starts again
-    await stack.redisStart();
-    back = Date.now();
-  }
+  const { from, to, back } = await outage(() => stack.redisStop(), () => stack.redisStart(), MODE.redisDownMs);
   const productStreams = ['gw-product', 'gw-list', 'direct-product', 'direct-product-v2'];
   const ps = summary(select(l.load.records, { from: from + 200, to, streams: productStreams }));
   const cacheErrors = metric(await stack.metrics(product), 'cache_requests_total', { result: 'error' }) - cacheErrors0;
@@ -493,18 +499,7 @@ async function expPostgres() {
       await sleep(100);
     }
   })();
-  let from;
-  let to;
-  let back;
-  try {
-    await stack.pgStop();
-    from = Date.now();
-    await sleep(MODE.pgDownMs);
-  } finally {
-    to = Date.now();
-    await stack.pgStart();
-    back = Date.now();
-  }
+  const { from, to, back } = await outage(() => stack.pgStop(), () => stack.pgStart(), MODE.pgDownMs);
   const readies = await Promise.all(dbInstances.map((i) => stack.waitReady(i, { timeoutMs: 15000, everyMs: 50, since: back })));
   watching = false;
   await watcher;

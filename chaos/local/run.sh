@@ -23,6 +23,8 @@ set -euo pipefail
 . "$MS_ROOT/tests/deploy/lib/ports.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/compose.sh
 . "$MS_ROOT/chaos/local/lib/compose.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/native.sh
+. "$MS_ROOT/chaos/local/lib/native.sh"
 
 HERE="$MS_ROOT/chaos/local"
 T=""
@@ -91,18 +93,8 @@ stack_vars()
 
 start_stack()
 {
-    local name var
     T="$(mktemp -d /tmp/ms-chaos.XXXXXX)"
     chmod 755 "$T" # PostgreSQL runs as postgres, nginx's workers as nobody under root
-    export MS_DATA_DIR="$T/data" PG_FAST=1 MS_BIND_ADDRESS=127.0.0.1 MS_ADMIN_ENABLED=true
-    ms_free_port MS_PG_PORT
-    ms_free_port MS_REDIS_PORT
-    export MS_PG_PORT MS_REDIS_PORT
-    for name in $(ms_services) product-v2 gateway; do
-        var="$(ms_instance_port_var "$name")"
-        ms_free_port "$var"
-        export "${var?}"
-    done
     export "${CHAOS_ENV[@]}"
     if [[ ${MS_UP_NO_BUILD:-0} != 1 ]]; then
         ms_section "build ($MS_BUILD_DIR)"
@@ -111,8 +103,8 @@ start_stack()
             ms_die "the build failed"
         }
     fi
-    ms_section "the stack (scripts/up.sh, data in $MS_DATA_DIR)"
-    if ! MS_UP_NO_BUILD=1 bash "$MS_ROOT/scripts/up.sh" >"$T/up.log" 2>&1; then
+    ms_section "the stack (scripts/up.sh, data in $T/data)"
+    if ! chaos_stack_up "$T" "$T/up.log"; then
         tail -n 40 "$T/up.log" >&2
         ms_die "scripts/up.sh failed"
     fi

@@ -474,6 +474,25 @@ static int joiner_check(void *ctx)
     return atomic_load(&joiner_ready_result);
 }
 
+/* Server b, started on on_port with a critical check failing (joiner_ready_result). */
+static struct ms_server *joining_server(int on_port)
+{
+    struct ms_server_config cfg;
+    struct ms_server *b;
+    char port_text[16];
+
+    atomic_store(&joiner_ready_result, MS_EUNAVAIL);
+    snprintf(port_text, sizeof(port_text), "%d", on_port);
+    setenv("PORT", port_text, 1);
+    ck_assert_int_eq(ms_server_config_load(&cfg, "handover", 0), 0);
+    b = ms_server_new(&cfg, (void *)"b");
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(ms_server_add_routes(b, whoami_routes, 2), 0);
+    ck_assert_int_eq(ms_server_add_check(b, "dependency", joiner_check, NULL, true), 0);
+    ck_assert_int_eq(ms_server_start(b), 0);
+    return b;
+}
+
 /* Asks /whoami over n new connections; counts the answers of a and b. */
 static void ask_fresh(int on_port, int n, long *a_answers, long *b_answers)
 {
@@ -501,21 +520,10 @@ static void ask_fresh(int on_port, int n, long *a_answers, long *b_answers)
  * every connection goes to the first; then the kernel shares them. */
 START_TEST(test_a_server_joins_a_served_port_only_once_ready)
 {
-    struct ms_server_config cfg;
-    struct ms_server *a = handover_server("a", 0), *b;
-    char port_text[16];
+    struct ms_server *a = handover_server("a", 0), *b = joining_server(ms_server_port(a));
     long a_answers = 0, b_answers = 0;
     int64_t deadline;
 
-    atomic_store(&joiner_ready_result, MS_EUNAVAIL);
-    snprintf(port_text, sizeof(port_text), "%d", ms_server_port(a));
-    setenv("PORT", port_text, 1);
-    ck_assert_int_eq(ms_server_config_load(&cfg, "handover", 0), 0);
-    b = ms_server_new(&cfg, (void *)"b");
-    ck_assert_ptr_nonnull(b);
-    ck_assert_int_eq(ms_server_add_routes(b, whoami_routes, 2), 0);
-    ck_assert_int_eq(ms_server_add_check(b, "dependency", joiner_check, NULL, true), 0);
-    ck_assert_int_eq(ms_server_start(b), 0);
     ck_assert_int_eq(ms_server_port(b), ms_server_port(a));
     ms_sleep_ms(200);
     ask_fresh(ms_server_port(a), 40, &a_answers, &b_answers);
@@ -534,18 +542,8 @@ END_TEST
 /* A server waiting to join its port can still be stopped. */
 START_TEST(test_a_server_waiting_to_join_stops_cleanly)
 {
-    struct ms_server_config cfg;
-    struct ms_server *a = handover_server("a", 0), *b;
-    char port_text[16];
+    struct ms_server *a = handover_server("a", 0), *b = joining_server(ms_server_port(a));
 
-    atomic_store(&joiner_ready_result, MS_EUNAVAIL);
-    snprintf(port_text, sizeof(port_text), "%d", ms_server_port(a));
-    setenv("PORT", port_text, 1);
-    ck_assert_int_eq(ms_server_config_load(&cfg, "handover", 0), 0);
-    b = ms_server_new(&cfg, (void *)"b");
-    ck_assert_ptr_nonnull(b);
-    ck_assert_int_eq(ms_server_add_check(b, "dependency", joiner_check, NULL, true), 0);
-    ck_assert_int_eq(ms_server_start(b), 0);
     ms_sleep_ms(50);
     ck_assert_int_eq(ms_server_drain(b), 0);
     ms_server_free(b);

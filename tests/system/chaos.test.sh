@@ -4,7 +4,7 @@
 # directory, kept for the checks that follow; every verdict must pass. Then that the runner fails
 # when it should:
 #   - without the supervisor for one instance (runit told `sv once`: run, but do not restart),
-#     experiment 1 fails for that instance, and only for it;
+#     experiment 1 fails for that instance, and for no other;
 #   - with invariants broken behind the shop's back in PostgreSQL (an order without reservation,
 #     stock reserved that no reservation holds), --check fails, naming each; before, it passes.
 # scripts/down.sh stops the stack (also from the EXIT trap). About 2.5 minutes.
@@ -16,17 +16,8 @@ RUN="$ROOT/chaos/local/run.sh"
 T=""
 ENV_FILE=""
 START=$SECONDS
-
-fail()
-{
-    echo "FAIL: $*" >&2
-    exit 1
-}
-
-ok()
-{
-    echo "ok [$((SECONDS - START))s]: $*"
-}
+# shellcheck source-path=SCRIPTDIR source=lib/chaos.sh
+. "$ROOT/tests/system/lib/chaos.sh"
 
 cleanup()
 {
@@ -95,8 +86,10 @@ main()
     ((rc == 1)) || fail "experiment 1 without a supervisor for cart exited $rc, not 1: $(grep -E '^(PASS|FAIL)' "$T/nosup.log")"
     grep -q '^FAIL  1 kill cart .*NOT ready within' "$T/nosup.log" ||
         fail "no FAIL verdict for cart left down: $(grep -E '^(PASS|FAIL)' "$T/nosup.log")"
-    [[ "$(grep -c '^FAIL ' "$T/nosup.log")" == 1 ]] ||
-        fail "other verdicts failed too: $(grep '^FAIL ' "$T/nosup.log")"
+    # a cart down for 5 s may also push the experiment's error ratio over its bound; nothing else
+    if grep '^FAIL ' "$T/nosup.log" | grep -vE '^FAIL  1 (kill cart|error ratio) '; then
+        fail "other verdicts failed too"
+    fi
     ok "without its supervisor: $(grep '^FAIL  1 kill cart' "$T/nosup.log" | cut -c1-110)..."
 
     # Planted invariant violations, behind the services' back.

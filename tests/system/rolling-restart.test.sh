@@ -13,22 +13,17 @@ set -euo pipefail
 
 ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
 BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
+# shellcheck source-path=SCRIPTDIR source=../../scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=../deploy/lib/ports.sh
 . "$ROOT/tests/deploy/lib/ports.sh"
+# shellcheck source-path=SCRIPTDIR source=../../chaos/local/lib/native.sh
+. "$ROOT/chaos/local/lib/native.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/chaos.sh
+. "$ROOT/tests/system/lib/chaos.sh"
 T=""
 LOAD_PID=""
 START=$SECONDS
-
-fail()
-{
-    echo "FAIL: $*" >&2
-    exit 1
-}
-
-ok()
-{
-    echo "ok [$((SECONDS - START))s]: $*"
-}
 
 cleanup()
 {
@@ -58,20 +53,9 @@ trap cleanup EXIT
 
 start_stack()
 {
-    local name var
-    export MS_DATA_DIR="$T/data" MS_BUILD_DIR="$BIN_DIR" MS_UP_NO_BUILD=1 PG_FAST=1 REDIS_FAST=1
-    export MS_BIND_ADDRESS=127.0.0.1 MS_ADMIN_ENABLED=true
-    ms_free_port MS_PG_PORT
-    ms_free_port MS_REDIS_PORT
-    export MS_PG_PORT MS_REDIS_PORT
-    # shellcheck source-path=SCRIPTDIR source=../../scripts/lib.sh
-    . "$ROOT/scripts/lib.sh"
-    for name in $(ms_services) product-v2 gateway; do
-        var="$(ms_instance_port_var "$name")"
-        ms_free_port "$var"
-        export "${var?}"
-    done
-    bash "$ROOT/scripts/up.sh" >"$T/up.log" 2>&1 || fail "scripts/up.sh failed"
+    local name
+    export MS_BUILD_DIR="$BIN_DIR" REDIS_FAST=1
+    chaos_stack_up "$T" "$T/up.log" || fail "scripts/up.sh failed"
     mapfile -t INSTANCES < <(
         for name in $(ms_services) product-v2; do
             if ms_service_pid "$name" >/dev/null; then
