@@ -458,7 +458,7 @@ ms_sv_write()
         mv -f "$dir/finish.new" "$dir/finish" && mv -f "$dir/run.new" "$dir/run"
 }
 
-# Starts our runsvdir in the background (its own session, log run/runsvdir.log under log/) unless
+# Starts our runsvdir in the background (its own session, output in log/runsvdir.log) unless
 # it runs; prints its PID. Start it after writing the service directories: it scans at once, and
 # then only every five seconds.
 ms_runsvdir_start()
