@@ -93,6 +93,8 @@ compose_down()
         timeout 60 podman stop -t 5 $ids >/dev/null 2>&1 || true
     fi
     (cd "$MS_ROOT" && timeout 180 "${CHAOS_COMPOSE[@]}" down -v) >/dev/null 2>&1 || true
+    # podman-compose 1.0.3 leaves the project's network behind
+    podman network rm "${CHAOS_COMPOSE_PROJECT}_default" >/dev/null 2>&1 || true
 }
 
 compose_url()
