@@ -2,7 +2,7 @@
 LIB := . scripts/lib.sh &&
 MAKEFLAGS += --no-print-directory
 
-.PHONY: build up down test lint asan clean format fuzz load bench
+.PHONY: build up down test lint asan clean format fuzz load bench chaos
 .DEFAULT_GOAL := build
 
 build:
@@ -13,6 +13,11 @@ up:
 
 down:
 	@bash scripts/down.sh
+
+# The local chaos experiments on a stack of their own (chaos/README.md); CHAOS_ARGS=--short for
+# the CI-sized run, CHAOS_ARGS=--use-running against `make up`'s stack.
+chaos:
+	@bash chaos/local/run.sh $(CHAOS_ARGS)
 
 test:
 	@bash scripts/test.sh

@@ -1,14 +1,71 @@
 #!/usr/bin/env bash
-# `make down`: stops what `make up` started: every service named by a PID file under .data/run/,
-# the product canary (product-v2) and the gateway (nginx) included (SIGTERM, then SIGKILL after
-# 10 s), then Redis and PostgreSQL through their scripts. A PID whose process is not our service
-# binary (for the gateway: an nginx master with our prefix) is never signalled. Running it again
-# does nothing.
+# `make down`: stops what `make up` started: first the supervisor, runit (our runsvdir, then
+# every instance under .data/sv/ through `sv`: SIGTERM, SIGKILL after 10 s, and its runsv), then
+# any service still named by a PID file under .data/run/ (one started without the supervisor),
+# the product canary (product-v2) and the gateway (nginx) included, then Redis and PostgreSQL
+# through their scripts. A PID whose process is not ours (our service binary; for the gateway an
+# nginx master with our prefix; runsvdir watching our .data/sv) is never signalled. Running it
+# again does nothing.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 STOP_TIMEOUT=10
+
+# Stops runit: runsvdir first, so that it restarts no runsv; then every supervised instance (sv
+# force-stop: SIGTERM, SIGKILL after STOP_TIMEOUT) and its runsv (sv exit), and removes the
+# service directories (up.sh writes them again).
+stop_supervisor()
+{
+    local pid dir name dirs=() names=() running=" " deadline
+    if pid="$(ms_runsvdir_pid)"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        deadline=$((SECONDS + STOP_TIMEOUT))
+        while ms_pid_running "$pid" && ((SECONDS < deadline)); do
+            sleep 0.05
+        done
+        echo "runsvdir: stopped"
+    fi
+    rm -f "$(ms_pid_file runsvdir)"
+    shopt -s nullglob
+    for dir in "$(ms_sv_dir)"/*/; do
+        name="$(basename "$dir")"
+        if ms_sv_state "$name" >/dev/null; then
+            if pid="$(ms_service_pid "$name")"; then
+                echo "$name: stopping (pid $pid)"
+                running+="$name "
+            fi
+            dirs+=("${dir%/}")
+            names+=("$name")
+        else
+            rm -rf "$dir"
+        fi
+    done
+    shopt -u nullglob
+    ((${#dirs[@]})) || return 0
+    # sv sends every command first, then waits for all of them at once.
+    sv -w "$STOP_TIMEOUT" force-stop "${dirs[@]}" >/dev/null || true
+    sv exit "${dirs[@]}" >/dev/null || true
+    deadline=$((SECONDS + STOP_TIMEOUT))
+    for name in "${names[@]}"; do
+        while ms_sv_state "$name" >/dev/null && ((SECONDS < deadline)); do
+            sleep 0.05
+        done
+        if pid="$(ms_service_pid "$name")"; then
+            echo "$name: still running (pid $pid) after sv force-stop" >&2
+        else
+            if [[ $running == *" $name "* ]]; then
+                echo "$name: stopped"
+            else
+                echo "$name: not running"
+            fi
+            rm -f "$(ms_pid_file "$name")"
+        fi
+        if ! ms_sv_state "$name" >/dev/null; then
+            rm -rf "$(ms_sv_dir "$name")"
+        fi
+    done
+}
 
 stop_services()
 {
@@ -65,6 +122,7 @@ stop_store()
 main()
 {
     local rc=0
+    stop_supervisor
     stop_services
     stop_store redis redis || rc=1
     stop_store pg pg || rc=1

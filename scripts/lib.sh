@@ -378,3 +378,117 @@ ms_gateway_render()
             print out rest
         }' "$src/upstreams.native.conf" >"$dest/upstreams.conf"
 }
+
+# ---- the supervisor (runit) ----
+# `make up` runs every instance (the table's services, product-v2, the gateway) as a runit service:
+# $MS_DATA_DIR/sv/<name>/ holds its `run` script (written by up.sh) and `finish` script; one
+# `runsv` per directory starts `run`, restarts it whenever it exits (at once if it had run for a
+# second, else after one second) and keeps its state in sv/<name>/supervise/; one `runsvdir`
+# (PID file run/runsvdir.pid) starts a runsv for every directory and restarts a runsv that dies.
+# `run` writes the instance's PID to run/<name>.pid before it execs the binary, so that file
+# always names the running process; `finish` removes it. Control with `sv` and the directory:
+#   sv status .data/sv/cart    sv restart .data/sv/cart    sv stop .data/sv/cart
+
+# Prints the directory runsvdir watches, or the service directory of instance $1.
+ms_sv_dir()
+{
+    echo "$MS_DATA_DIR/sv${1:+/$1}"
+}
+
+# Prints the PID of our runsvdir (the one watching ms_sv_dir); fails when it is not running.
+ms_runsvdir_pid()
+{
+    local file pid exe cmdline
+    file="$(ms_pid_file runsvdir)"
+    [[ -f $file ]] || return 1
+    pid="$(<"$file")"
+    ms_pid_running "$pid" || return 1
+    exe="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
+    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+    [[ ${exe##*/} == runsvdir && $cmdline == *" $(ms_sv_dir) "* ]] || return 1
+    echo "$pid"
+}
+
+# Prints the state runsv reports for instance $1 (run, down, finish); fails when no runsv
+# supervises it.
+ms_sv_state()
+{
+    local out
+    out="$(sv status "$(ms_sv_dir "$1")" 2>/dev/null)" || return 1
+    echo "${out%%:*}"
+}
+
+# ms_sv_write NAME COMMAND...: writes the run and finish scripts of instance NAME, for COMMAND
+# (each word quoted as given) run in its own session (setsid: a process group of its own, which
+# finish can clean up), its output appended to ms_log_file NAME.
+ms_sv_write()
+{
+    local name="$1" dir log pidf
+    shift
+    dir="$(ms_sv_dir "$name")"
+    log="$(ms_log_file "$name")"
+    pidf="$(ms_pid_file "$name")"
+    mkdir -p "$dir" || return 1
+    # shellcheck disable=SC2016 # the $ expressions belong to the scripts written
+    {
+        echo '#!/usr/bin/env bash'
+        echo "# Written by scripts/up.sh: runsv runs this to start $name, and again whenever it exits."
+        echo '# `run surge` starts a second process beside the supervised one, for a rolling restart'
+        echo "# (chaos/local/rolling-restart.sh): it shares the port and writes no PID file."
+        printf 'exec >>%q 2>&1 </dev/null\n' "$log"
+        printf 'if [[ ${1:-} != surge ]]; then echo "$$" >%q; fi\n' "$pidf"
+        printf 'printf '\''\\n==== %%s: starting %%s%%s (pid %%s) ====\\n'\'' "$(date -Is)" %q "${1:+ ($1)}" "$$"\n' "$name"
+        printf 'exec setsid'
+        printf ' %q' "$@"
+        printf '\n'
+    } >"$dir/run.new" || return 1
+    # shellcheck disable=SC2016 # the $ expressions belong to the scripts written
+    {
+        echo '#!/usr/bin/env bash'
+        echo "# Written by scripts/up.sh: runsv runs this after $name exited (\$1 status, \$2 signal)."
+        echo "# Kills what is left of its process group (nginx workers outlive a killed master and"
+        echo "# would keep the port) and removes the PID file; then runsv starts ./run again."
+        printf 'pid="$(cat %q 2>/dev/null)"\n' "$pidf"
+        echo 'if [[ $pid =~ ^[0-9]+$ ]]; then'
+        echo '    kill -KILL -- "-$pid" 2>/dev/null'
+        echo 'fi'
+        printf 'rm -f %q\n' "$pidf"
+        echo 'exit 0'
+    } >"$dir/finish.new" || return 1
+    chmod 755 "$dir/run.new" "$dir/finish.new" &&
+        mv -f "$dir/finish.new" "$dir/finish" && mv -f "$dir/run.new" "$dir/run"
+}
+
+# Starts our runsvdir in the background (its own session, output in log/runsvdir.log) unless
+# it runs; prints its PID. Start it after writing the service directories: it scans at once, and
+# then only every five seconds.
+ms_runsvdir_start()
+{
+    local dir pid
+    if pid="$(ms_runsvdir_pid)"; then
+        echo "$pid"
+        return 0
+    fi
+    dir="$(ms_sv_dir)"
+    mkdir -p "$dir" "$MS_DATA_DIR/run" "$MS_DATA_DIR/log" || return 1
+    # runsvdir waits a second before a scan of a directory changed within the current second.
+    touch -d '-2 seconds' "$dir"
+    # The last argument is runsvdir's message area (errors of its runsv processes show in ps).
+    nohup setsid runsvdir -P "$dir" "log: ........................................" \
+        </dev/null >>"$(ms_log_file runsvdir)" 2>&1 &
+    pid=$!
+    echo "$pid" >"$(ms_pid_file runsvdir)"
+    echo "$pid"
+}
+
+# ms_sv_wait_pid NAME TIMEOUT: waits until instance NAME's process runs its binary (runsvdir may
+# take five seconds to notice a new directory); prints its PID, or fails after TIMEOUT seconds.
+ms_sv_wait_pid()
+{
+    local deadline=$((SECONDS + $2)) pid
+    while ! pid="$(ms_service_pid "$1")"; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.05
+    done
+    echo "$pid"
+}

@@ -1,21 +1,55 @@
 #!/usr/bin/env bash
-# `make up`: builds the suite, starts PostgreSQL, Redis and every built service in the background
-# under .data/, the product canary (v2, port PRODUCT_V2_PORT, default 3011) beside product, and,
-# when nginx is installed, the gateway (gateway/nginx.conf on MS_GATEWAY_PORT, default 8080);
-# waits until each answers /ready (the gateway /healthz), prints where they listen. Running it
-# again starts only what is not running (and reloads a running gateway whose configuration
-# changed). `make down` stops it all.
+# `make up`: builds the suite, starts PostgreSQL and Redis under .data/, and runs every built
+# service, the product canary (v2, port PRODUCT_V2_PORT, default 3011) beside product, and, when
+# nginx is installed, the gateway (gateway/nginx.conf on MS_GATEWAY_PORT, default 8080) under
+# runit: one runsv per instance (.data/sv/<name>/) restarts it whenever it exits, one runsvdir
+# (in the background, PID file .data/run/runsvdir.pid) watches them all (see the supervisor
+# section of lib.sh). Waits until each answers /ready (the gateway /healthz) and prints where they
+# listen. Running it again starts only what is not running (and reloads a running gateway whose
+# configuration changed). `make down` stops it all.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 READY_TIMEOUT=30
 
-# start_service NAME [SERVICE [ENV...]]: starts instance NAME of SERVICE (default: NAME) in the
-# background, in its own session, logging to .data/log/<NAME>.log, with the extra ENV settings.
-start_service()
+# service_env NAME SERVICE [ENV...]: prints, one a line, the environment of instance NAME of
+# SERVICE: its port, bind address, the stores, every upstream URL, and the extra ENV settings.
+service_env()
 {
-    local name="$1" service="${2:-$1}" pid port db bin log
+    local name="$1" service="$2" db other upper
+    db="$(ms_service_db "$service")"
+    echo "PORT=$(ms_instance_port "$name")"
+    echo "SERVICE_NAME=$service"
+    echo "LOG_LEVEL=info"
+    echo "BIND_ADDRESS=${MS_BIND_ADDRESS:-127.0.0.1}"
+    echo "ADMIN_ENABLED=${MS_ADMIN_ENABLED:-true}"
+    echo "REDIS_URL=redis://127.0.0.1:$MS_REDIS_PORT/0"
+    if [[ -n $db ]]; then
+        echo "DATABASE_URL=postgresql://ms@127.0.0.1:$MS_PG_PORT/$db"
+    fi
+    # Every service gets every upstream URL; each reads the ones it needs.
+    for other in $(ms_services); do
+        upper="$(tr '[:lower:]' '[:upper:]' <<<"$other")"
+        echo "${upper}_URL=$(ms_service_url "$other")"
+    done
+    # A restarted notification process goes on as the same stream consumer, so it re-reads what
+    # it had read but not acknowledged instead of leaving it to a claim NOTIFICATION_CLAIM_IDLE_MS
+    # later (in a container the default, hostname-pid, is just as stable: the pid is 1).
+    if [[ $service == notification ]]; then
+        echo "NOTIFICATION_CONSUMER=${NOTIFICATION_CONSUMER:-$(hostname)-$name}"
+    fi
+    if (($# > 2)); then
+        printf '%s\n' "${@:3}"
+    fi
+}
+
+# prepare_service NAME [SERVICE [ENV...]]: unless instance NAME of SERVICE (default: NAME) runs,
+# writes its runit service directory (ms_sv_write): the binary with service_env's settings,
+# logging to .data/log/<NAME>.log. Sets nothing running: runsv starts it.
+prepare_service()
+{
+    local name="$1" service="${2:-$1}" pid port envs=() unset_db=()
     if pid="$(ms_service_pid "$name")"; then
         echo "$name: already running (pid $pid)"
         return 0
@@ -25,36 +59,33 @@ start_service()
         ms_die "$name: port $port is taken by another process; set $(ms_instance_port_var "$name")" \
             "to use another port"
     fi
-    db="$(ms_service_db "$service")"
-    bin="$(ms_service_bin "$service")"
-    log="$(ms_log_file "$name")"
-
-    local envs=(
-        "PORT=$port" "SERVICE_NAME=$service" "LOG_LEVEL=info"
-        "BIND_ADDRESS=${MS_BIND_ADDRESS:-127.0.0.1}" "ADMIN_ENABLED=${MS_ADMIN_ENABLED:-true}"
-        "REDIS_URL=redis://127.0.0.1:$MS_REDIS_PORT/0"
-    )
-    local unset_db=()
-    if [[ -n $db ]]; then
-        envs+=("DATABASE_URL=postgresql://ms@127.0.0.1:$MS_PG_PORT/$db")
-    else
+    mapfile -t envs < <(service_env "$name" "$service" "${@:3}")
+    if [[ -z "$(ms_service_db "$service")" ]]; then
         unset_db=(-u DATABASE_URL)
     fi
-    # Every service gets every upstream URL; each reads the ones it needs.
-    local other upper
-    for other in $(ms_services); do
-        upper="$(tr '[:lower:]' '[:upper:]' <<<"$other")"
-        envs+=("${upper}_URL=$(ms_service_url "$other")")
-    done
-    envs+=("${@:3}")
+    ms_sv_write "$name" env "${unset_db[@]}" "${envs[@]}" "$(ms_service_bin "$service")" ||
+        ms_die "$name: cannot write its service directory $(ms_sv_dir "$name")"
+    PREPARED+=("$name")
+}
 
-    printf '\n==== %s: starting %s on port %s ====\n' "$(date -Is)" "$name" "$port" >>"$log"
-    # nohup and setsid exec in place (this shell's children are never group leaders), so $! is
-    # the service's own PID.
-    nohup setsid env "${unset_db[@]}" "${envs[@]}" "$bin" >>"$log" 2>&1 </dev/null &
-    pid=$!
-    echo "$pid" >"$(ms_pid_file "$name")"
-    echo "$name: started (pid $pid, log $log)"
+# Has runsv start every prepared instance (runsvdir starts a runsv for a new directory; a
+# supervised instance that is down, e.g. after `sv stop`, is brought up) and prints each PID.
+start_prepared()
+{
+    local name pid
+    for name in "${PREPARED[@]}"; do
+        if [[ "$(ms_sv_state "$name")" == down ]]; then
+            sv up "$(ms_sv_dir "$name")" >/dev/null
+        fi
+    done
+    for name in "${PREPARED[@]}"; do
+        if ! pid="$(ms_sv_wait_pid "$name" 15)"; then
+            echo "---- last lines of $(ms_log_file "$name") ----" >&2
+            tail -n 40 "$(ms_log_file "$name")" >&2 || true
+            ms_die "$name: runit did not start it; \`make down\` stops what was started"
+        fi
+        echo "$name: started (pid $pid, log $(ms_log_file "$name"))"
+    done
 }
 
 # Waits for instance $1's /ready (the gateway's /healthz); on failure shows the end of its log
@@ -62,7 +93,7 @@ start_service()
 await_service()
 {
     local name="$1" pid log url
-    pid="$(<"$(ms_pid_file "$name")")"
+    pid="$(ms_sv_wait_pid "$name" 15)" || pid=""
     log="$(ms_log_file "$name")"
     url="$(ms_instance_url "$name")/ready"
     if [[ $name == gateway ]]; then
@@ -76,15 +107,14 @@ await_service()
     echo "$name: ready"
 }
 
-# Starts the gateway (nginx) with gateway/nginx.conf and the native upstreams, rendered into
+# Prepares the gateway (nginx) with gateway/nginx.conf and the native upstreams, rendered into
 # .data/gateway/conf/ (ms_gateway_render); nginx's prefix is .data/gateway/, so it needs no root.
 # A running gateway whose rendered configuration changed is reloaded (SIGHUP).
-start_gateway()
+prepare_gateway()
 {
-    local nginx prefix pid port log
+    local nginx prefix pid port
     nginx="$(ms_nginx_bin)"
     prefix="$(ms_gateway_prefix)"
-    log="$(ms_log_file gateway)"
     rm -rf "$prefix/conf.next"
     ms_gateway_render "$prefix/conf.next" || ms_die "gateway: could not write its configuration"
     if ! "$nginx" -t -q -p "$prefix/" -c "$prefix/conf.next/nginx.conf" -e stderr; then
@@ -109,12 +139,9 @@ start_gateway()
     fi
     rm -rf "$prefix/conf"
     mv "$prefix/conf.next" "$prefix/conf"
-    printf '\n==== %s: starting gateway on port %s ====\n' "$(date -Is)" "$port" >>"$log"
-    nohup setsid "$nginx" -p "$prefix/" -c "$prefix/conf/nginx.conf" -e stderr \
-        -g 'daemon off;' >>"$log" 2>&1 </dev/null &
-    pid=$!
-    echo "$pid" >"$(ms_pid_file gateway)"
-    echo "gateway: started (pid $pid, log $log)"
+    ms_sv_write gateway "$nginx" -p "$prefix/" -c "$prefix/conf/nginx.conf" -e stderr \
+        -g 'daemon off;' || ms_die "gateway: cannot write its service directory"
+    PREPARED+=(gateway)
 }
 
 print_table()
@@ -179,26 +206,32 @@ main()
     fi
     bash "$MS_ROOT/scripts/redis.sh" start "$MS_DATA_DIR/redis" "$MS_REDIS_PORT"
 
-    ms_section "services"
+    ms_section "services, under runit ($(ms_sv_dir))"
+    PREPARED=()
     for name in "${services[@]}"; do
-        start_service "$name"
+        prepare_service "$name"
     done
-    local started=("${services[@]}")
+    local started=("${services[@]}") gateway=0
     if [[ " ${services[*]} " == *" product "* ]]; then
-        start_service product-v2 product "SERVICE_VERSION=v2"
+        prepare_service product-v2 product "SERVICE_VERSION=v2"
         started+=(product-v2)
     fi
+    if ms_nginx_bin >/dev/null; then
+        prepare_gateway
+        gateway=1
+    else
+        echo "warning: nginx is not installed, so no gateway; scripts/install-deps.sh installs it" >&2
+    fi
+    # One runsvdir for all of them, started after their directories exist so that its first scan
+    # finds them all (a running one notices new directories within five seconds).
+    echo "runsvdir: pid $(ms_runsvdir_start)"
+    start_prepared
     for name in "${started[@]}"; do
         await_service "$name"
     done
-
-    ms_section "gateway (port $(ms_instance_port gateway))"
-    if ms_nginx_bin >/dev/null; then
-        start_gateway
+    if ((gateway)); then
         await_service gateway
         started+=(gateway)
-    else
-        echo "warning: nginx is not installed, so no gateway; scripts/install-deps.sh installs it" >&2
     fi
     print_table "${started[@]}"
 }

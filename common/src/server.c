@@ -2,11 +2,14 @@
  * when its headers arrive, fed its body, served on the final call, and counted when MHD says
  * it is complete. */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "framing.h"
@@ -188,7 +191,7 @@ static enum MHD_Result queue_response(struct request *r)
     MHD_add_response_header(resp, "x-service-version", r->srv->cfg.version);
     for (size_t i = 0; i < res->nheaders; i++)
         MHD_add_response_header(resp, res->headers[i].name, res->headers[i].value);
-    if (atomic_load(&r->srv->draining))
+    if (atomic_load(&r->srv->closing))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     ok = MHD_queue_response(r->req.conn, (unsigned)res->status, resp);
     MHD_destroy_response(resp);
@@ -385,6 +388,12 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 
 /* ---- the server's life ---- */
 
+enum {
+    DRAIN_LINGER_MS = 250,    /* no request for this long while draining: only idle ones left */
+    JOIN_POLL_MS = 10,        /* how often a process waiting to join its port checks readiness */
+    ACCEPT_QUEUED_MAX = 1024, /* connections taken from the queue when giving the port up */
+};
+
 struct ms_server *ms_server_new(const struct ms_server_config *cfg, void *svc)
 {
     struct ms_server *srv = calloc(1, sizeof(*srv));
@@ -490,16 +499,76 @@ static struct MHD_Daemon *start_daemon(struct ms_server *srv, const struct socka
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_END);
 }
 
-int ms_server_start(struct ms_server *srv)
+/* Succeeds when binding addr needs SO_REUSEPORT: another socket of ours (same user, also with
+ * SO_REUSEPORT) already holds it, as in a rolling restart. A port held by anything else is not
+ * shared, and listening on it fails as it always did. */
+static bool port_shared(const struct sockaddr_storage *addr, bool ipv6)
 {
-    struct sockaddr_storage addr;
-    const union MHD_DaemonInfo *info;
-    bool ipv6;
+    socklen_t len = ipv6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    bool shared = false;
+    int one = 1;
 
-    if (bind_address(&srv->cfg, &addr, &ipv6)) {
-        ms_logf(MS_LOG_ERROR, "BIND_ADDRESS %s is not an IP address", srv->cfg.bind_address);
-        return MS_EINVAL;
+    for (int reuse_port = 0; reuse_port <= 1; reuse_port++) {
+        int fd = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int rc;
+        if (fd < 0)
+            return false;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (reuse_port)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        rc = bind(fd, (const struct sockaddr *)addr, len); /* bound, never listening */
+        close(fd);
+        if (!reuse_port && rc == 0)
+            return false; /* nobody holds it */
+        shared = reuse_port && rc == 0;
     }
+    return shared;
+}
+
+static int listen_now(struct ms_server *srv)
+{
+    const union MHD_DaemonInfo *info;
+    struct MHD_Daemon *daemon = start_daemon(srv, &srv->addr, srv->ipv6);
+
+    if (!daemon) {
+        ms_logf(MS_LOG_ERROR, "cannot listen on %s:%d", srv->cfg.bind_address, srv->cfg.port);
+        return MS_EUNAVAIL;
+    }
+    info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
+    if (!srv->port) /* a joiner's port is set before it starts, for ms_server_port */
+        srv->port = info ? info->port : srv->cfg.port;
+    srv->daemon = daemon;
+    ms_log_json_new(MS_LOG_INFO, json_pack("{s:s,s:s,s:i,s:s,s:i}", "event", "listening", "address",
+                                           srv->cfg.bind_address, "port", srv->port, "version",
+                                           srv->cfg.version, "threads", srv->cfg.threads));
+    return 0;
+}
+
+/* The joiner thread: listens once the readiness checks pass (see ms_server_start). */
+static void *join_when_ready(void *arg)
+{
+    struct ms_server *srv = arg;
+
+    while (!atomic_load(&srv->stop_joining)) {
+        char *body = NULL;
+        size_t len = 0;
+        int status = ms_health_report(srv->health, false, ms_now_ms(), &body, &len);
+        free(body);
+        if (status == 200) {
+            if (listen_now(srv) != 0) {
+                srv->start_error = MS_EUNAVAIL;
+                raise(SIGTERM); /* taken by ms_server_wait_and_drain, which reports the error */
+            }
+            break;
+        }
+        ms_sleep_ms(JOIN_POLL_MS);
+    }
+    return NULL;
+}
+
+/* Starts the server's own threads beside MHD's: the delay queue and the deadline watch. */
+static int helpers_start(struct ms_server *srv)
+{
     if (delay_queue_start(&srv->delays))
         return MS_ENOMEM;
     if (deadline_watch_start(&srv->deadlines, (int64_t)srv->cfg.connection_timeout_s * 1000,
@@ -507,19 +576,50 @@ int ms_server_start(struct ms_server *srv)
         delay_queue_stop(&srv->delays);
         return MS_ENOMEM;
     }
-    srv->daemon = start_daemon(srv, &addr, ipv6);
-    if (!srv->daemon) {
-        ms_logf(MS_LOG_ERROR, "cannot listen on %s:%d", srv->cfg.bind_address, srv->cfg.port);
-        deadline_watch_stop(&srv->deadlines);
-        delay_queue_stop(&srv->delays);
-        return MS_EUNAVAIL;
-    }
-    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = info ? info->port : srv->cfg.port;
-    ms_log_json_new(MS_LOG_INFO, json_pack("{s:s,s:s,s:i,s:s,s:i}", "event", "listening", "address",
-                                           srv->cfg.bind_address, "port", srv->port, "version",
-                                           srv->cfg.version, "threads", srv->cfg.threads));
+    srv->helpers_running = true;
     return 0;
+}
+
+/* Stops what helpers_start started, if it did; only once no connection is left. */
+static void helpers_stop(struct ms_server *srv)
+{
+    if (!srv->helpers_running)
+        return;
+    deadline_watch_stop(&srv->deadlines);
+    delay_queue_stop(&srv->delays);
+    srv->helpers_running = false;
+}
+
+int ms_server_start(struct ms_server *srv)
+{
+    int rc;
+
+    if (bind_address(&srv->cfg, &srv->addr, &srv->ipv6)) {
+        ms_logf(MS_LOG_ERROR, "BIND_ADDRESS %s is not an IP address", srv->cfg.bind_address);
+        return MS_EINVAL;
+    }
+    rc = helpers_start(srv);
+    if (rc)
+        return rc;
+    /* A process started on the port of a running one (a rolling restart's new instance) joins it
+     * only once ready, as Kubernetes adds a pod to its Service only once ready: listening at once
+     * would have the kernel hand it connections that it could only answer 503 (its migrations
+     * not run yet). Alone on its port it listens at once, so /health answers while its
+     * dependencies are still down. */
+    if (srv->cfg.port != 0 && port_shared(&srv->addr, srv->ipv6)) {
+        srv->port = srv->cfg.port;
+        ms_log_json_new(
+            MS_LOG_INFO,
+            json_pack("{s:s,s:i}", "event", "port_shared_joining_when_ready", "port", srv->port));
+        if (pthread_create(&srv->joiner, NULL, join_when_ready, srv) == 0) {
+            srv->joining = true;
+            return 0;
+        }
+    }
+    rc = listen_now(srv);
+    if (rc)
+        helpers_stop(srv);
+    return rc;
 }
 
 static void wait_for_signal(void)
@@ -536,21 +636,76 @@ static void wait_for_signal(void)
                                            sig == SIGTERM ? "SIGTERM" : "SIGINT"));
 }
 
-/* Waits until no request is in flight or the drain period is over; returns how many remain. */
+static unsigned open_connections(struct ms_server *srv)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+    return info ? info->num_connections : 0;
+}
+
+/* Waits until every connection is closed (each answer now says Connection: close), or no request
+ * has been in flight for DRAIN_LINGER_MS (what is left are idle keep-alive connections, which
+ * the stop closes), or the drain period is over. Returns how many requests remain. */
 static long drain(struct ms_server *srv)
 {
-    int64_t deadline = ms_now_ms() + srv->cfg.drain_ms;
+    int64_t now = ms_now_ms(), deadline = now + srv->cfg.drain_ms, idle_since = now;
     long left;
 
-    while ((left = atomic_load(&srv->in_flight)) > 0 && ms_now_ms() < deadline)
+    while (now < deadline && open_connections(srv) > 0) {
+        left = atomic_load(&srv->in_flight);
+        if (left > 0)
+            idle_since = now;
+        else if (now - idle_since >= DRAIN_LINGER_MS)
+            break;
         ms_sleep_ms(5);
-    return left;
+        now = ms_now_ms();
+    }
+    return atomic_load(&srv->in_flight);
+}
+
+/* Gives the port up to whoever else listens on it: SO_REUSEPORT (MHD's LISTENING_ADDRESS_REUSE)
+ * lets a new instance bind the same port before this one stops, and the kernel spreads new
+ * connections over both. After MHD_quiesce_daemon no thread accepts here any more, so the
+ * connections already queued on this socket are handed to MHD, and shutdown() then takes the
+ * socket out of the group at once: from then on every new connection goes to the other
+ * instance, none waits here to be reset when the socket closes. The descriptor itself stays
+ * valid until the daemon has stopped, as MHD requires. A connection that arrives between the
+ * last accept and shutdown() is still reset, unless net.ipv4.tcp_migrate_req=1 moves it to the
+ * other listener. */
+static void leave_port(struct ms_server *srv, MHD_socket listener)
+{
+    int flags = fcntl(listener, F_GETFL);
+
+    if (flags >= 0)
+        fcntl(listener, F_SETFL, flags | O_NONBLOCK);
+    for (int i = 0; i < ACCEPT_QUEUED_MAX; i++) {
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof(addr);
+        int fd = accept4(listener, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            break; /* none left (EAGAIN), or nothing more this socket can give */
+        /* MHD closes the socket itself if it cannot take it */
+        MHD_add_connection(srv->daemon, fd, (struct sockaddr *)&addr, len);
+    }
+    shutdown(listener, SHUT_RDWR);
 }
 
 int ms_server_wait_and_drain(struct ms_server *srv)
 {
     wait_for_signal();
-    return ms_server_drain(srv);
+    ms_server_drain(srv);
+    return srv->start_error;
+}
+
+/* Stops a joiner still waiting for readiness; afterwards srv->daemon no longer changes. */
+static void stop_joining(struct ms_server *srv)
+{
+    if (!srv->joining)
+        return;
+    atomic_store(&srv->stop_joining, true);
+    pthread_join(srv->joiner, NULL);
+    srv->joining = false;
 }
 
 int ms_server_drain(struct ms_server *srv)
@@ -558,20 +713,26 @@ int ms_server_drain(struct ms_server *srv)
     MHD_socket listener;
     long left;
 
-    if (!srv->daemon)
+    stop_joining(srv);
+    if (!srv->daemon) { /* never started, or it never got to listen */
+        helpers_stop(srv);
         return 0;
+    }
     atomic_store(&srv->draining, true); /* /ready answers 503 from now on */
     if (srv->cfg.shutdown_delay_ms)
         ms_sleep_ms(srv->cfg.shutdown_delay_ms);
     listener = MHD_quiesce_daemon(srv->daemon);
+    if (listener != MHD_INVALID_SOCKET)
+        leave_port(srv, listener);
+    /* Only now: a client told to reconnect earlier could have been queued here again. */
+    atomic_store(&srv->closing, true);
     delay_queue_flush(&srv->delays); /* delayed requests are answered now, not dropped */
     left = drain(srv);
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
     if (listener != MHD_INVALID_SOCKET)
         close(listener); /* MHD leaves the quiesced socket to us, to close after the stop */
-    deadline_watch_stop(&srv->deadlines); /* every connection is closed now */
-    delay_queue_stop(&srv->delays);
+    helpers_stop(srv); /* every connection is closed now */
     ms_log_json_new(MS_LOG_INFO,
                     json_pack("{s:s,s:i}", "event", "stopped", "abandoned", (int)left));
     return 0;

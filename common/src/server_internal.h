@@ -2,6 +2,8 @@
 #ifndef MS_SERVER_INTERNAL_H
 #define MS_SERVER_INTERNAL_H
 
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -17,9 +19,20 @@ struct ms_server {
     struct ms_health *health;
     struct delay_queue delays;
     struct deadline_watch deadlines;
-    struct MHD_Daemon *daemon;
+    struct MHD_Daemon *daemon; /* set by ms_server_start, or by the joiner thread */
     int port;
-    atomic_bool draining;  /* set once by the shutdown path; read by /ready and responses */
+    struct sockaddr_storage addr; /* BIND_ADDRESS and PORT */
+    bool ipv6;
+    bool helpers_running; /* delays and deadlines were started and not yet stopped */
+    /* A process that found its port served by another waits in the joiner thread until it is
+     * ready, then listens (ms_server_start); the drain stops and joins it before it reads daemon.
+     */
+    pthread_t joiner;
+    bool joining;
+    atomic_bool stop_joining;
+    int start_error;       /* the joiner could not listen: ms_server_wait_and_drain returns it */
+    atomic_bool draining;  /* set once by the shutdown path; read by /ready and the faults */
+    atomic_bool closing;   /* set once the port is given up: every answer closes its connection */
     atomic_long in_flight; /* requests begun and not completed */
     struct ms_family *requests_total;
     struct ms_family *duration;

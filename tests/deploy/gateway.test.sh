@@ -406,7 +406,8 @@ check_passive_failure()
         sleep 0.5
     done
     pid="$(<"$MS_DATA_DIR/run/product-v2.pid")"
-    kill -TERM "$pid"
+    # make up runs it under runit, which restarts a process that exits: stop it the runit way
+    sv stop "$MS_DATA_DIR/sv/product-v2" >/dev/null || fail "sv stop product-v2 failed"
     for i in $(seq 100); do
         alive "$pid" || break
         sleep 0.1

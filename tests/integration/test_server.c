@@ -1,13 +1,21 @@
 /* The common server in-process, over real HTTP: trace context flowing from an incoming
  * request to the calls made while serving it, body limits without Content-Length, JSON bodies,
- * keep-alive, and the 500 for a handler that gives no answer. */
+ * keep-alive, the 500 for a handler that gives no answer, and two servers sharing a port while
+ * one of them drains (the hand-over of a rolling restart), the second joining only once ready. */
+#include <arpa/inet.h>
 #include <check.h>
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "http.h"
+#include "ms/clock.h"
+#include "ms/err.h"
 #include "ms/http_client.h"
 #include "ms/server.h"
 #include "runner.h"
@@ -301,10 +309,278 @@ START_TEST(test_connections_are_kept_alive)
 }
 END_TEST
 
+/* ---- hand-over: a second server on the same port takes over while the first drains ---- */
+
+/* Clients 0..2 ask /whoami over kept-alive connections, clients 3 and 4 ask /slow (requests are
+ * in flight while the first server drains), client 5 opens a new connection per request. */
+enum { HANDOVER_SLOW_CLIENTS = 3, HANDOVER_FRESH_CLIENT = 5, HANDOVER_CLIENTS = 6 };
+
+/* Phases of the hand-over, as the clients see them. */
+enum { BEFORE_DRAIN, DRAINING, AFTER_DRAIN, HANDOVER_DONE, NPHASES = AFTER_DRAIN + 1 };
+
+static atomic_int handover_phase;
+
+struct handover_client {
+    pthread_t thread;
+    int port;
+    const char *path;
+    bool fresh_connections;   /* a new connection per request, else keep-alive */
+    long answers[NPHASES][2]; /* per phase: answered by server "a", by server "b" */
+    long failures;
+    char first_failure[200];
+};
+
+/* Answers which server this is: req->svc is its name. */
+static void whoami(struct ms_req *req, struct ms_res *res)
+{
+    ms_res_body_copy(res, 200, "text/plain", req->svc, strlen(req->svc));
+}
+
+/* The same after 200 ms, holding a worker thread. */
+static void whoami_slowly(struct ms_req *req, struct ms_res *res)
+{
+    ms_sleep_ms(200);
+    whoami(req, res);
+}
+
+static const struct ms_route whoami_routes[] = {{"GET", "/whoami", whoami, 0, 0},
+                                                {"GET", "/slow", whoami_slowly, 0, 0}};
+
+static size_t keep_first_byte(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    char *who = userdata;
+
+    if (size * nmemb > 0 && !*who)
+        *who = ptr[0];
+    return size * nmemb;
+}
+
+static void handover_record(struct handover_client *c, int phase, CURLcode cc, long status,
+                            char who)
+{
+    if (cc == CURLE_OK && status == 200 && (who == 'a' || who == 'b')) {
+        c->answers[phase][who - 'a']++;
+        return;
+    }
+    if (c->failures++ == 0)
+        snprintf(c->first_failure, sizeof(c->first_failure), "phase %d: %s, HTTP %ld", phase,
+                 curl_easy_strerror(cc), status);
+}
+
+/* Asks /whoami until the test is done, counting who answered in which phase and every failure. */
+static void *handover_client_run(void *arg)
+{
+    struct handover_client *c = arg;
+    CURL *h = curl_easy_init();
+    char url[64];
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", c->port, c->path);
+    while (atomic_load(&handover_phase) != HANDOVER_DONE) {
+        int phase = atomic_load(&handover_phase);
+        char who = 0;
+        long status = 0;
+        CURLcode cc;
+
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 3000L);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_first_byte);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &who);
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, c->fresh_connections ? 1L : 0L);
+        curl_easy_setopt(h, CURLOPT_FORBID_REUSE, c->fresh_connections ? 1L : 0L);
+        cc = curl_easy_perform(h);
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        if (phase != HANDOVER_DONE)
+            handover_record(c, phase, cc, status, who);
+        if (c->fresh_connections)
+            ms_sleep_ms(1);
+    }
+    curl_easy_cleanup(h);
+    return NULL;
+}
+
+/* A server called name on on_port (0: any free one). */
+static struct ms_server *handover_server(const char *name, int on_port)
+{
+    struct ms_server_config cfg;
+    struct ms_server *s;
+    char port_text[16];
+
+    snprintf(port_text, sizeof(port_text), "%d", on_port);
+    setenv("PORT", port_text, 1);
+    setenv("BIND_ADDRESS", "127.0.0.1", 1);
+    setenv("THREADS", "4", 1);
+    ck_assert_int_eq(ms_server_config_load(&cfg, "handover", 0), 0);
+    s = ms_server_new(&cfg, (void *)name);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(ms_server_add_routes(s, whoami_routes, 2), 0);
+    ck_assert_int_eq(ms_server_start(s), 0);
+    return s;
+}
+
+/* Server a and server b share a port (SO_REUSEPORT) under steady load, over kept-alive and
+ * fresh connections, with slow requests in flight; a drains as on SIGTERM. No request fails
+ * (none is queued on a's socket after a gave the port up), a leaves soon, and from the end of
+ * a's drain only b answers. */
+START_TEST(test_a_second_server_on_the_port_takes_over_without_a_failed_request)
+{
+    struct handover_client clients[HANDOVER_CLIENTS] = {0};
+    struct ms_server *a = handover_server("a", 0), *b;
+    int64_t drain_start, drain_ms;
+    long both[2] = {0, 0}, after_a = 0, after_b = 0;
+
+    b = handover_server("b", ms_server_port(a));
+    atomic_store(&handover_phase, BEFORE_DRAIN);
+    for (int i = 0; i < HANDOVER_CLIENTS; i++) {
+        clients[i].port = ms_server_port(a);
+        clients[i].path =
+            i >= HANDOVER_SLOW_CLIENTS && i < HANDOVER_FRESH_CLIENT ? "/slow" : "/whoami";
+        clients[i].fresh_connections = i == HANDOVER_FRESH_CLIENT;
+        ck_assert_int_eq(pthread_create(&clients[i].thread, NULL, handover_client_run, &clients[i]),
+                         0);
+    }
+    ms_sleep_ms(500);
+    atomic_store(&handover_phase, DRAINING);
+    drain_start = ms_now_ms();
+    ms_server_drain(a);
+    drain_ms = ms_now_ms() - drain_start;
+    atomic_store(&handover_phase, AFTER_DRAIN);
+    ms_sleep_ms(300);
+    atomic_store(&handover_phase, HANDOVER_DONE);
+    for (int i = 0; i < HANDOVER_CLIENTS; i++) {
+        pthread_join(clients[i].thread, NULL);
+        ck_assert_msg(clients[i].failures == 0, "client %d: %ld failed requests, the first: %s", i,
+                      clients[i].failures, clients[i].first_failure);
+        both[0] += clients[i].answers[BEFORE_DRAIN][0];
+        both[1] += clients[i].answers[BEFORE_DRAIN][1];
+        after_a += clients[i].answers[AFTER_DRAIN][0];
+        after_b += clients[i].answers[AFTER_DRAIN][1];
+    }
+    ck_assert_msg(both[0] > 0 && both[1] > 0, "before the drain a answered %ld, b %ld", both[0],
+                  both[1]);
+    ck_assert_msg(after_a == 0 && after_b > 0, "after the drain a answered %ld, b %ld", after_a,
+                  after_b);
+    ck_assert_msg(drain_ms < 3000, "a took %lld ms to drain", (long long)drain_ms);
+    ms_server_free(a);
+    ms_server_free(b);
+}
+END_TEST
+
+static atomic_int joiner_ready_result; /* what the check of the joining server returns */
+
+static int joiner_check(void *ctx)
+{
+    (void)ctx;
+    return atomic_load(&joiner_ready_result);
+}
+
+/* Server b, started on on_port with a critical check failing (joiner_ready_result). */
+static struct ms_server *joining_server(int on_port)
+{
+    struct ms_server_config cfg;
+    struct ms_server *b;
+    char port_text[16];
+
+    atomic_store(&joiner_ready_result, MS_EUNAVAIL);
+    snprintf(port_text, sizeof(port_text), "%d", on_port);
+    setenv("PORT", port_text, 1);
+    ck_assert_int_eq(ms_server_config_load(&cfg, "handover", 0), 0);
+    b = ms_server_new(&cfg, (void *)"b");
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(ms_server_add_routes(b, whoami_routes, 2), 0);
+    ck_assert_int_eq(ms_server_add_check(b, "dependency", joiner_check, NULL, true), 0);
+    ck_assert_int_eq(ms_server_start(b), 0);
+    return b;
+}
+
+/* Asks /whoami over n new connections; counts the answers of a and b. */
+static void ask_fresh(int on_port, int n, long *a_answers, long *b_answers)
+{
+    char url[64];
+    CURL *h = curl_easy_init();
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/whoami", on_port);
+    for (int i = 0; i < n; i++) {
+        char who = 0;
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 3000L);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_first_byte);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &who);
+        ck_assert_int_eq(curl_easy_perform(h), CURLE_OK);
+        *a_answers += who == 'a';
+        *b_answers += who == 'b';
+    }
+    curl_easy_cleanup(h);
+}
+
+/* A server started on a port that another one serves listens only once it is ready: until then
+ * every connection goes to the first; then the kernel shares them. */
+START_TEST(test_a_server_joins_a_served_port_only_once_ready)
+{
+    struct ms_server *a = handover_server("a", 0), *b = joining_server(ms_server_port(a));
+    long a_answers = 0, b_answers = 0;
+    int64_t deadline;
+
+    ck_assert_int_eq(ms_server_port(b), ms_server_port(a));
+    ms_sleep_ms(200);
+    ask_fresh(ms_server_port(a), 40, &a_answers, &b_answers);
+    ck_assert_msg(a_answers == 40 && b_answers == 0, "b unready: a answered %ld, b %ld", a_answers,
+                  b_answers);
+    atomic_store(&joiner_ready_result, 0);
+    deadline = ms_now_ms() + 3000;
+    while (b_answers == 0 && ms_now_ms() < deadline)
+        ask_fresh(ms_server_port(a), 10, &a_answers, &b_answers);
+    ck_assert_msg(b_answers > 0, "b ready: it never answered");
+    ms_server_free(a);
+    ms_server_free(b);
+}
+END_TEST
+
+/* A server waiting to join its port can still be stopped. */
+START_TEST(test_a_server_waiting_to_join_stops_cleanly)
+{
+    struct ms_server *a = handover_server("a", 0), *b = joining_server(ms_server_port(a));
+
+    ms_sleep_ms(50);
+    ck_assert_int_eq(ms_server_drain(b), 0);
+    ms_server_free(b);
+    ms_server_free(a);
+}
+END_TEST
+
+/* A port held by a socket that does not share (no SO_REUSEPORT) is not joined: the start fails
+ * at once, as it always did. */
+START_TEST(test_a_port_held_by_a_socket_that_does_not_share_fails_the_start)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(addr);
+    struct ms_server_config cfg;
+    struct ms_server *b;
+    char port_text[16];
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    ck_assert_int_eq(listen(fd, 8), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+    snprintf(port_text, sizeof(port_text), "%d", ntohs(addr.sin_port));
+    setenv("PORT", port_text, 1);
+    ck_assert_int_eq(ms_server_config_load(&cfg, "handover", 0), 0);
+    b = ms_server_new(&cfg, (void *)"b");
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(ms_server_start(b), MS_EUNAVAIL);
+    ms_server_free(b);
+    close(fd);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
     Suite *s = suite_create("server");
-    TCase *tc = tcase_create("in-process");
+    TCase *tc = tcase_create("in-process"), *handover;
 
     tcase_add_unchecked_fixture(tc, server_up, server_down);
     tcase_add_test(tc, test_trace_headers_reach_outgoing_calls);
@@ -318,6 +594,13 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_query_only_refuses_unknown_and_repeated_parameters);
     tcase_add_test(tc, test_connections_are_kept_alive);
     suite_add_tcase(s, tc);
+    handover = tcase_create("hand-over");
+    tcase_set_timeout(handover, 30);
+    tcase_add_test(handover, test_a_second_server_on_the_port_takes_over_without_a_failed_request);
+    tcase_add_test(handover, test_a_server_joins_a_served_port_only_once_ready);
+    tcase_add_test(handover, test_a_server_waiting_to_join_stops_cleanly);
+    tcase_add_test(handover, test_a_port_held_by_a_socket_that_does_not_share_fails_the_start);
+    suite_add_tcase(s, handover);
     return s;
 }
 

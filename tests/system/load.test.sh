@@ -169,7 +169,8 @@ check_failures()
     ok "unknown scenario, checkout --target native and an unreachable target: exit 2 with a reason"
 
     pid="$(ms_service_pid cart)" || fail "cart is not running"
-    kill -TERM "$pid"
+    # runit would restart a killed cart at once: `sv stop` keeps it down
+    sv stop "$(ms_sv_dir cart)" >/dev/null || fail "sv stop cart failed"
     while ms_pid_running "$pid"; do
         sleep 0.1
     done

@@ -55,15 +55,25 @@ int ms_server_add_routes(struct ms_server *srv, const struct ms_route *routes, s
 int ms_server_add_check(struct ms_server *srv, const char *name, ms_check_fn fn, void *ctx,
                         bool critical);
 
-/* Starts listening. 0, or MS_EUNAVAIL when the port cannot be bound (logged). */
+/* Starts listening. The socket has SO_REUSEPORT, so a second instance can bind the same port
+ * while this one runs (a rolling restart: the kernel spreads new connections over both). A
+ * server that finds its port served that way by another process of ours listens only once its
+ * readiness checks pass (a thread waits for it), so that it is handed no connection it could
+ * only refuse; alone on its port it listens at once. 0, or MS_EUNAVAIL when the port cannot be
+ * bound (logged). */
 int ms_server_start(struct ms_server *srv);
 
 /* The port actually bound (useful with PORT=0). */
 int ms_server_port(const struct ms_server *srv);
 
-/* Blocks until SIGTERM or SIGINT, then shuts down gracefully: /ready turns 503 at once,
- * serving goes on for shutdown_delay_ms, the listener closes, in-flight requests get up to
- * drain_ms to finish, delayed requests are resumed, and the daemon stops. Returns 0. */
+/* Blocks until SIGTERM or SIGINT, then shuts down gracefully (it returns MS_EUNAVAIL, after
+ * the same shutdown, when a server waiting to join its port could not listen once ready): /ready
+ * turns 503 at once, serving (keep-alive included) goes on for shutdown_delay_ms; then the port is
+ * given up (the connections already queued are taken, and new ones go to any other instance on the
+ * port), delayed requests are resumed, every answer from then on closes its connection, and the
+ * daemon stops once all connections are closed, or no request has come for a quarter of a
+ * second (idle keep-alive connections are closed then), or after drain_ms. Returns 0, or the
+ * error above. */
 int ms_server_wait_and_drain(struct ms_server *srv);
 
 /* The same shutdown without waiting for a signal (tests, embedding). Returns 0; a no-op when

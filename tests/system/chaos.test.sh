@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The local chaos experiments, short (chaos/local/run.sh --short: every experiment with shorter
+# windows and a 20 s combined run) on a stack of their own on free loopback ports in a temporary
+# directory, kept for the checks that follow; every verdict must pass. Then that the runner fails
+# when it should:
+#   - without the supervisor for one instance (runit told `sv once`: run, but do not restart),
+#     experiment 1 fails for that instance, and for no other;
+#   - with invariants broken behind the shop's back in PostgreSQL (an order without reservation,
+#     stock reserved that no reservation holds), --check fails, naming each; before, it passes.
+# scripts/down.sh stops the stack (also from the EXIT trap). About 2.5 minutes.
+set -euo pipefail
+
+ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
+BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
+RUN="$ROOT/chaos/local/run.sh"
+T=""
+ENV_FILE=""
+START=$SECONDS
+# shellcheck source-path=SCRIPTDIR source=lib/chaos.sh
+. "$ROOT/tests/system/lib/chaos.sh"
+
+cleanup()
+{
+    local rc=$?
+    trap - EXIT
+    if [[ -n $ENV_FILE && -f $ENV_FILE ]]; then
+        (
+            # shellcheck disable=SC1090 # written by run.sh --keep
+            . "$ENV_FILE"
+            bash "$ROOT/scripts/down.sh" >/dev/null 2>&1 || true
+        )
+        rm -rf "$(dirname "$ENV_FILE")"
+    fi
+    if [[ -n $T ]]; then
+        rm -rf "$T"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+
+# runner OUT ARGS...: runs chaos/local/run.sh against the kept stack; its output in OUT.
+runner()
+{
+    local out="$1"
+    shift
+    (
+        # shellcheck disable=SC1090 # written by run.sh --keep
+        . "$ENV_FILE"
+        bash "$RUN" --use-running "$@"
+    ) >"$out" 2>&1
+}
+
+main()
+{
+    [[ -x $BIN_DIR/services/order/order ]] || fail "$BIN_DIR/services/order/order is not built"
+    T="$(mktemp -d /tmp/ms-chaos-test.XXXXXX)"
+    shellcheck -x "${BASH_SOURCE[0]}" "$RUN" || fail "shellcheck"
+
+    local rc=0
+    MS_UP_NO_BUILD=1 MS_BUILD_DIR="$BIN_DIR" bash "$RUN" --short --keep >"$T/short.log" 2>&1 || rc=$?
+    ENV_FILE="$(sed -n 's/^chaos: the stack keeps running, its settings in \(.*\); stop it with:$/\1/p' "$T/short.log")"
+    if ((rc != 0)); then
+        grep -E '^(FAIL|chaos:)' "$T/short.log" >&2 || tail -n 40 "$T/short.log" >&2
+        fail "chaos/local/run.sh --short failed (exit $rc)"
+    fi
+    [[ -f $ENV_FILE ]] || fail "run.sh --keep did not say where the stack's settings are: $(tail -n 5 "$T/short.log")"
+    local verdicts
+    verdicts="$(grep -cE '^PASS ' "$T/short.log")" || true
+    grep -q '^FAIL ' "$T/short.log" && fail "a verdict failed, yet run.sh exited 0"
+    for id in '1 kill order' '1 kill gateway' '2 gateway 504' '2 cart degrades' '3 breaker opens' \
+        '3 orders fail fast' '3 recovery' '4 products served' '4 carts 503 fast' '4 back within 2 s' \
+        '5 unready while down' '5 no restart' '5 no connection leak' '6 all delivered once' \
+        'combined' 'invariants after combined'; do
+        grep -q "^PASS  $id " "$T/short.log" || fail "no PASS verdict '$id': $(grep -E '^(PASS|FAIL)' "$T/short.log")"
+    done
+    ok "run.sh --short: $verdicts verdicts, all PASS ($(grep '^chaos: .* verdicts' "$T/short.log"))"
+
+    # No supervisor for cart: runit runs it but does not restart it.
+    local svdir
+    # shellcheck disable=SC1090 # written by run.sh --keep
+    svdir="$(. "$ENV_FILE" && echo "$MS_DATA_DIR/sv/cart")"
+    sv once "$svdir" >/dev/null || fail "sv once $svdir"
+    rc=0
+    runner "$T/nosup.log" --short --only 1 || rc=$?
+    sv up "$svdir" >/dev/null || true
+    ((rc == 1)) || fail "experiment 1 without a supervisor for cart exited $rc, not 1: $(grep -E '^(PASS|FAIL)' "$T/nosup.log")"
+    grep -q '^FAIL  1 kill cart .*NOT ready within' "$T/nosup.log" ||
+        fail "no FAIL verdict for cart left down: $(grep -E '^(PASS|FAIL)' "$T/nosup.log")"
+    # a cart down for 5 s may also push the experiment's error ratio over its bound; nothing else
+    if grep '^FAIL ' "$T/nosup.log" | grep -vE '^FAIL  1 (kill cart|error ratio) '; then
+        fail "other verdicts failed too"
+    fi
+    ok "without its supervisor: $(grep '^FAIL  1 kill cart' "$T/nosup.log" | cut -c1-110)..."
+
+    # Planted invariant violations, behind the services' back.
+    runner "$T/check0.log" --check || fail "--check on the stack as the run left it failed: $(cat "$T/check0.log")"
+    (
+        # shellcheck disable=SC1090 # written by run.sh --keep
+        . "$ENV_FILE"
+        psql -h 127.0.0.1 -p "$MS_PG_PORT" -U ms -d order -XAtq -c \
+            "INSERT INTO orders (id, user_id, email, status, total_cents)
+             VALUES (gen_random_uuid(), 1, 'planted@example.com', 'confirmed', 100)"
+    ) || fail "could not plant an order"
+    rc=0
+    runner "$T/check1.log" --check || rc=$?
+    if ((rc != 1)) || ! grep -q 'violated: .*order without its reservation committed' "$T/check1.log" ||
+        ! grep -q 'lost or doubled notification' "$T/check1.log"; then
+        fail "an order without reservation or notification was not caught (exit $rc): $(cat "$T/check1.log")"
+    fi
+    ok "planted order without reservation: $(grep -o 'violated: .*' "$T/check1.log")"
+    (
+        # shellcheck disable=SC1090 # written by run.sh --keep
+        . "$ENV_FILE"
+        psql -h 127.0.0.1 -p "$MS_PG_PORT" -U ms -d inventory -XAtq -c \
+            "UPDATE stock SET reserved = reserved + 1 WHERE product_id = 1"
+    ) || fail "could not plant reserved stock"
+    rc=0
+    runner "$T/check2.log" --check || rc=$?
+    if ((rc != 1)) || ! grep -q 'violated: .*oversold or lost stock' "$T/check2.log"; then
+        fail "reserved stock without a reservation was not caught (exit $rc): $(cat "$T/check2.log")"
+    fi
+    ok "planted reserved stock: $(grep -o 'stock: .*' "$T/check2.log")"
+    echo "chaos: all checks passed in $((SECONDS - START)) s"
+}
+
+main "$@"
