@@ -11,7 +11,7 @@ PACKAGES=(
     clang-format clang-tidy cppcheck shellcheck
     nginx prometheus yamllint
     podman podman-compose runc debootstrap netavark aardvark-dns iptables
-    runit wrk chromium
+    runit wrk chromium jq
 )
 
 missing=()
