@@ -18,8 +18,10 @@ MS_BUILD_DIR="$(ms_abspath "${MS_BUILD_DIR:-$MS_ROOT/build}")"
 MS_ASAN_BUILD_DIR="$(ms_abspath "${MS_ASAN_BUILD_DIR:-$MS_ROOT/build-asan}")"
 
 # Non-default ports, so a system PostgreSQL or Redis is never touched.
-MS_PG_PORT="${MS_PG_PORT:-55432}"
-MS_REDIS_PORT="${MS_REDIS_PORT:-56379}"
+MS_PG_DEFAULT_PORT=55432
+MS_REDIS_DEFAULT_PORT=56379
+MS_PG_PORT="${MS_PG_PORT:-$MS_PG_DEFAULT_PORT}"
+MS_REDIS_PORT="${MS_REDIS_PORT:-$MS_REDIS_DEFAULT_PORT}"
 
 # Every service, in start order: name, default port, variable overriding the port, database
 # ("-" for none). Add a service here and everything else follows.

@@ -192,16 +192,20 @@ function portMap() {
   return map;
 }
 
-export function rewritePorts(text, map) {
-  return text.replace(/\b(localhost|127\.0\.0\.1):(\d+)\b/g, (all, host, port) =>
+// The lab as it runs against the test's stack: localhost:PORT and 127.0.0.1:PORT with a default
+// port of make up get the port in use, and the data folder `.data/` becomes MS_DATA_DIR.
+export function rewriteForStack(text, map, dataDir = process.env.MS_DATA_DIR) {
+  const ported = text.replace(/\b(localhost|127\.0\.0\.1):(\d+)\b/g, (all, host, port) =>
     map.has(port) ? `${host}:${map.get(port)}` : all);
+  return dataDir ? ported.replace(/(^|[\s'"=(:])\.data\//gm, `$1${dataDir}/`) : ported;
 }
 
 // Turns one expected line into a matcher for a whole output line.
 export function lineMatcher(line) {
   const re = / \(re\)$/.test(line);
   if (re) return new RegExp(`^(?:${line.replace(/ \(re\)$/, "")})$`);
-  const escaped = line.trim().split("...").map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  // literal text, but "..." is any text and a run of blanks any run of blanks (column widths)
+  const escaped = line.trim().split("...").map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/\s+/g, "\\s+"));
   return new RegExp(`^\\s*${escaped.join(".*")}\\s*$`);
 }
 
@@ -271,12 +275,12 @@ async function runLab(file, lab, map) {
   try {
     for (const [i, s] of steps(lab).entries()) {
       const started = Date.now();
-      const { status, output } = await shell.run(i, rewritePorts(s.block.text, map), s.timeout);
+      const { status, output } = await shell.run(i, rewriteForStack(s.block.text, map), s.timeout);
       const took = ((Date.now() - started) / 1000).toFixed(1);
       let why = null;
       if (status === null) why = `did not finish within ${s.timeout} s`;
       else if (status !== 0) why = `exited with status ${status}`;
-      else if (s.expected) why = compare(rewritePorts(s.expected.text, map), output);
+      else if (s.expected) why = compare(rewriteForStack(s.expected.text, map), output);
       if (!why) {
         console.log(`  ok   ${file}:${s.block.line} (${took} s)`);
         continue;

@@ -13,10 +13,8 @@ ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && 
 BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
-# shellcheck source=tests/deploy/lib/ports.sh
-. "$ROOT/tests/deploy/lib/ports.sh"
-# shellcheck source=tests/system/lib/stack.sh
-. "$ROOT/tests/system/lib/stack.sh"
+# shellcheck source=tests/deploy/lib/stack.sh
+. "$ROOT/tests/deploy/lib/stack.sh"
 cd "$ROOT"
 
 T="$(mktemp -d /tmp/ms-labs.XXXXXX)"
@@ -24,8 +22,7 @@ cleanup()
 {
     local rc=$?
     trap - EXIT
-    ms_stack_down || rc=1
-    rm -rf -- "$T"
+    ms_stack_teardown "$T" "$BIN_DIR" "$rc"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -69,7 +66,7 @@ node tests/system/labs.mjs check "${LABS[@]}" || fail "the labs have problems (l
 
 ms_section "the native stack (scripts/up.sh on free ports)"
 ms_stack_env "$T" "$BIN_DIR"
-ms_stack_up "$T/up.log" || fail "the stack did not come up"
+bash scripts/up.sh >"$T/up.log" 2>&1 || fail "scripts/up.sh failed (its log is below)"
 LAB_PORTS="$(ms_stack_port_map)"
 export LAB_PORTS
 echo "ok: up; ports $LAB_PORTS"
