@@ -18,8 +18,10 @@ MS_BUILD_DIR="$(ms_abspath "${MS_BUILD_DIR:-$MS_ROOT/build}")"
 MS_ASAN_BUILD_DIR="$(ms_abspath "${MS_ASAN_BUILD_DIR:-$MS_ROOT/build-asan}")"
 
 # Non-default ports, so a system PostgreSQL or Redis is never touched.
-MS_PG_PORT="${MS_PG_PORT:-55432}"
-MS_REDIS_PORT="${MS_REDIS_PORT:-56379}"
+MS_PG_DEFAULT_PORT=55432
+MS_REDIS_DEFAULT_PORT=56379
+MS_PG_PORT="${MS_PG_PORT:-$MS_PG_DEFAULT_PORT}"
+MS_REDIS_PORT="${MS_REDIS_PORT:-$MS_REDIS_DEFAULT_PORT}"
 
 # Every service, in start order: name, default port, variable overriding the port, database
 # ("-" for none). Add a service here and everything else follows.
@@ -327,8 +329,48 @@ ms_gateway_prefix()
     echo "$MS_DATA_DIR/gateway"
 }
 
+# ms_gateway_reload PID: makes the nginx master PID load its configuration again (SIGHUP) and
+# waits, up to 5 s, until the workers of the old configuration have exited, so that once it
+# returns every new connection is served by the new configuration. Fails when PID is no master.
+ms_gateway_reload()
+{
+    local master="$1" old deadline
+    old="$(pgrep -P "$master" | sort)"
+    kill -HUP "$master" || return 1
+    deadline=$((SECONDS + 5))
+    while ((SECONDS < deadline)); do
+        # still one of the old workers among the master's children?
+        if [[ -z "$(comm -12 <(echo "$old") <(pgrep -P "$master" | sort))" ]]; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "warning: gateway: old workers still running 5 s after the reload" >&2
+}
+
+# ms_canary_rewrite PERCENT: copies nginx.conf from stdin to stdout with the canary's share in
+# split_clients set to PERCENT % (the file says 10 %): 0 sends every request to v1, 100 every
+# request to v2 (nginx wants no 0 % entry, and nothing left for "*" past 100 %).
+ms_canary_rewrite()
+{
+    local pct="$1" v2_re='^([[:space:]]*)10% product_v2;[[:space:]]*$'
+    if ! [[ $pct =~ ^[0-9]{1,3}$ ]] || ((10#$pct > 100)); then
+        echo "error: MS_CANARY_PERCENT='$pct' is not a percentage from 0 to 100" >&2
+        return 1
+    fi
+    pct=$((10#$pct))
+    awk -v pct="$pct" -v v2_re="$v2_re" '
+        $0 ~ v2_re { found++; if (pct == 0) next; indent = $0; sub(/[^[:space:]].*/, "", indent)
+                     if (pct == 100) { print indent "* product_v2;"; skip_default = 1; next }
+                     print indent pct "% product_v2;"; next }
+        skip_default && /^[[:space:]]*\*[[:space:]]+product_v1;/ { skip_default = 0; next }
+        { print }
+        END { if (found != 1) { print "error: nginx.conf must have exactly one \"10% product_v2;\" line" > "/dev/stderr"; exit 1 } }'
+}
+
 # ms_gateway_render DEST_DIR: writes DEST_DIR/nginx.conf, gateway/nginx.conf listening on
-# MS_BIND_ADDRESS (default 127.0.0.1) and MS_GATEWAY_PORT, and DEST_DIR/upstreams.conf,
+# MS_BIND_ADDRESS (default 127.0.0.1) and MS_GATEWAY_PORT with MS_CANARY_PERCENT (0..100,
+# default 10) of the product requests going to v2 (ms_canary_rewrite), and DEST_DIR/upstreams.conf,
 # gateway/upstreams.native.conf with each 127.0.0.1:<default port> of a service (3011 for the
 # canary) turned into the port that service uses now (PRODUCT_PORT, PRODUCT_V2_PORT, ...).
 ms_gateway_render()
@@ -352,7 +394,8 @@ ms_gateway_render()
         echo "error: $src/nginx.conf must have exactly one 'listen 8080;' line" >&2
         return 1
     fi
-    sed -E "s/$listen_re/\1$bind:$port;/" "$src/nginx.conf" >"$dest/nginx.conf" || return 1
+    sed -E "s/$listen_re/\1$bind:$port;/" "$src/nginx.conf" |
+        ms_canary_rewrite "${MS_CANARY_PERCENT:-10}" >"$dest/nginx.conf" || return 1
 
     awk -v map="$map" '
         BEGIN {

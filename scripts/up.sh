@@ -127,7 +127,7 @@ prepare_gateway()
         else
             rm -rf "$prefix/conf"
             mv "$prefix/conf.next" "$prefix/conf"
-            kill -HUP "$pid"
+            ms_gateway_reload "$pid"
             echo "gateway: already running (pid $pid), configuration reloaded"
         fi
         return 0

@@ -46,3 +46,18 @@ ms_stack_teardown()
     fi
     rm -rf "$dir"
 }
+
+# ms_stack_port_map: prints "DEFAULT=PORT" pairs, each default port of `make up` (the services of
+# the table, the canary, the gateway, PostgreSQL, Redis) with the port ms_stack_env gave it.
+ms_stack_port_map()
+{
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    bash -c '. "$1/scripts/lib.sh" || exit 1
+        pairs=()
+        while read -r name dport var _; do
+            [[ -n $name ]] && pairs+=("$dport=${!var}")
+        done <<<"$MS_SERVICE_TABLE"
+        pairs+=("$MS_PRODUCT_V2_DEFAULT_PORT=$PRODUCT_V2_PORT" "$MS_GATEWAY_DEFAULT_PORT=$MS_GATEWAY_PORT")
+        pairs+=("$MS_PG_DEFAULT_PORT=$MS_PG_PORT" "$MS_REDIS_DEFAULT_PORT=$MS_REDIS_PORT")
+        echo "${pairs[*]}"' _ "$MS_STACK_ROOT"
+}
