@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # What bench/run.sh and bench/profile.sh share: a stack of their own (scripts/up.sh on free
 # loopback ports, data in $T/data), the ceilings, the data the cases read, and the teardown.
-# Source it after scripts/lib.sh and tests/deploy/lib/ports.sh; it sets no shell options.
+# Source it after scripts/lib.sh and scripts/stack.sh; it sets no shell options.
 
 T=""
 PIDS=()
@@ -46,15 +46,10 @@ cleanup()
 # The stack (scripts/up.sh) on free ports, its data in $T/data.
 start_stack()
 {
-    local svc var
-    export MS_DATA_DIR="$T/data" MS_UP_NO_BUILD=1 MS_BIND_ADDRESS=127.0.0.1 MS_ADMIN_ENABLED=false
-    export REDIS_FAST=1 PG_FAST="${BENCH_PG_FAST:-0}"
-    for var in MS_PG_PORT MS_REDIS_PORT MS_GATEWAY_PORT PRODUCT_V2_PORT HELLO_PORT NGINX_PORT; do
-        ms_free_port "$var"
-        export "${var?}"
-    done
-    for svc in $(ms_services); do
-        var="$(ms_service_port_var "$svc")"
+    local var
+    ms_stack_env "$T" "$MS_BUILD_DIR" || die "no free ports"
+    export MS_ADMIN_ENABLED=false PG_FAST="${BENCH_PG_FAST:-0}"
+    for var in HELLO_PORT NGINX_PORT; do
         ms_free_port "$var"
         export "${var?}"
     done

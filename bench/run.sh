@@ -18,8 +18,8 @@ set -euo pipefail
 ROOT="$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
-# shellcheck source-path=SCRIPTDIR source=../tests/deploy/lib/ports.sh
-. "$ROOT/tests/deploy/lib/ports.sh"
+# shellcheck source-path=SCRIPTDIR source=../scripts/stack.sh
+. "$ROOT/scripts/stack.sh"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$ROOT/bench/lib.sh"
 

@@ -19,8 +19,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../../scripts/lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
-# shellcheck source-path=SCRIPTDIR source=../../tests/deploy/lib/ports.sh
-. "$MS_ROOT/tests/deploy/lib/ports.sh"
+# shellcheck source-path=SCRIPTDIR source=../../scripts/stack.sh
+. "$MS_ROOT/scripts/stack.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/compose.sh
 . "$MS_ROOT/chaos/local/lib/compose.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/native.sh

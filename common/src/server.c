@@ -732,7 +732,7 @@ int ms_server_drain(struct ms_server *srv)
     srv->daemon = NULL;
     if (listener != MHD_INVALID_SOCKET)
         close(listener); /* MHD leaves the quiesced socket to us, to close after the stop */
-    helpers_stop(srv); /* every connection is closed now */
+    helpers_stop(srv);   /* every connection is closed now */
     ms_log_json_new(MS_LOG_INFO,
                     json_pack("{s:s,s:i}", "event", "stopped", "abandoned", (int)left));
     return 0;

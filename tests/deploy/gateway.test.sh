@@ -18,8 +18,10 @@ set -euo pipefail
 
 ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
 BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
-# shellcheck source-path=SCRIPTDIR source=lib/stack.sh
-. "$ROOT/tests/deploy/lib/stack.sh"
+# shellcheck source-path=SCRIPTDIR source=../../scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../../scripts/stack.sh
+. "$ROOT/scripts/stack.sh"
 GW_DIR="$ROOT/gateway"
 T=""
 CHECKS=0
@@ -43,7 +45,7 @@ cleanup()
 {
     local rc=$?
     trap - EXIT
-    ms_stack_teardown "$T" "$BIN_DIR" "$rc"
+    ms_stack_teardown "$T" "$rc"
     exit "$rc"
 }
 trap cleanup EXIT

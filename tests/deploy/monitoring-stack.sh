@@ -11,8 +11,8 @@ STACK_PG_PORT=""
 STACK_REDIS_PORT=""
 declare -A STACK_PORT=()
 declare -A STACK_PID=()
-# shellcheck source-path=SCRIPTDIR source=lib/ports.sh
-. "$(dirname -- "${BASH_SOURCE[0]}")/lib/ports.sh"
+# shellcheck source-path=SCRIPTDIR source=../../scripts/stack.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/../../scripts/stack.sh"
 
 # stack_start ROOT BINARY_DIR: starts PostgreSQL, Redis, the six services and the frontend; fails
 # on the first thing that does not come up (stack_stop still cleans up what did).

@@ -15,8 +15,10 @@ ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && 
 BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
 BROWSER_DIR="$ROOT/tests/system/browser"
 ARTIFACTS="$BIN_DIR/artifacts/frontend"
-# shellcheck source-path=SCRIPTDIR source=../deploy/lib/stack.sh
-. "$ROOT/tests/deploy/lib/stack.sh"
+# shellcheck source-path=SCRIPTDIR source=../../scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../../scripts/stack.sh
+. "$ROOT/scripts/stack.sh"
 T=""
 START=$SECONDS
 
@@ -36,7 +38,7 @@ cleanup()
 {
     local rc=$?
     trap - EXIT
-    ms_stack_teardown "$T" "$BIN_DIR" "$rc"
+    ms_stack_teardown "$T" "$rc"
     exit "$rc"
 }
 trap cleanup EXIT

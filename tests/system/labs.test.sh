@@ -13,8 +13,8 @@ ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && 
 BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
-# shellcheck source=tests/deploy/lib/stack.sh
-. "$ROOT/tests/deploy/lib/stack.sh"
+# shellcheck source=scripts/stack.sh
+. "$ROOT/scripts/stack.sh"
 cd "$ROOT"
 
 T="$(mktemp -d /tmp/ms-labs.XXXXXX)"
@@ -22,7 +22,7 @@ cleanup()
 {
     local rc=$?
     trap - EXIT
-    ms_stack_teardown "$T" "$BIN_DIR" "$rc"
+    ms_stack_teardown "$T" "$rc"
     exit "$rc"
 }
 trap cleanup EXIT

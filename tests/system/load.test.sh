@@ -12,8 +12,8 @@ ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && 
 export MS_BUILD_DIR="${MS_BINARY_DIR:-$ROOT/build}"
 # shellcheck source-path=SCRIPTDIR source=../../scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
-# shellcheck source-path=SCRIPTDIR source=../deploy/lib/ports.sh
-. "$ROOT/tests/deploy/lib/ports.sh"
+# shellcheck source-path=SCRIPTDIR source=../../scripts/stack.sh
+. "$ROOT/scripts/stack.sh"
 # shellcheck source-path=SCRIPTDIR source=../../bench/lib.sh
 . "$ROOT/bench/lib.sh"
 

@@ -15,8 +15,8 @@ ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && 
 BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
 # shellcheck source-path=SCRIPTDIR source=../../scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
-# shellcheck source-path=SCRIPTDIR source=../deploy/lib/ports.sh
-. "$ROOT/tests/deploy/lib/ports.sh"
+# shellcheck source-path=SCRIPTDIR source=../../scripts/stack.sh
+. "$ROOT/scripts/stack.sh"
 # shellcheck source-path=SCRIPTDIR source=../../chaos/local/lib/native.sh
 . "$ROOT/chaos/local/lib/native.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/chaos.sh

@@ -4,7 +4,7 @@
 # (/work/shared/CONTAINERS.md), as a project of its own on free loopback ports. The service
 # images are built from this tree with a tag of their own (localhost/microshop-chaos/<name>), so
 # the images other checks build and use (localhost/microshop/<name>:latest) are never replaced.
-# Source it after scripts/lib.sh and tests/deploy/lib/ports.sh; it sets no shell options.
+# Source it after scripts/lib.sh and scripts/stack.sh; it sets no shell options.
 
 CHAOS_COMPOSE_SERVICES=(product cart order user inventory notification)
 CHAOS_COMPOSE_STANDINS=(postgres redis nginx)
