@@ -39,6 +39,7 @@ struct checkout {
     char email[ORDER_EMAIL_MAX + 1]; /* from the user service */
     long long total_cents;
     char order_id[40]; /* also the inventory reservation id */
+    bool idem_lost;    /* its Idempotency-Key got an order from another request: answer that */
 };
 
 /* Results counted by orders_total{result}. */
@@ -91,7 +92,8 @@ int cart_clear(struct order_svc *svc, long long user_id);
 /* store.c: orders, idempotency keys and the outbox in PostgreSQL */
 /* Writes the order, its lines, its event and the key's link in one statement. 0 once it is
  * stored, with *json (malloc'd) the order's document as order_document_get would read it, or
- * NULL if that could not be made; else the error, and nothing was stored. */
+ * NULL if that could not be made; MS_ECONFLICT when idem_key already has an order (another
+ * request with the key bought first); else the error. Nothing is stored unless it returns 0. */
 int order_insert(struct order_svc *svc, const struct checkout *co, const char *idem_key,
                  char **json, size_t *len);
 int order_mark_committed(struct order_svc *svc, const char *id);

@@ -75,6 +75,12 @@ static void create_order(struct ms_req *req, struct ms_res *res)
     if (checkout_or_400(req, res, &co, key) || (key && idem_begin_or_answer(req, res, key)))
         return;
     rc = checkout_run(req->svc, &co, key, &doc, &len, &e);
+    if (co.idem_lost) {
+        /* This request stalled past the claim TTL and a retry took its key over and bought:
+         * the retry's answer is this request's answer too, as for any replay. */
+        idem_begin_or_answer(req, res, key);
+        return;
+    }
     order_count(req->svc, rc);
     if (rc)
         ms_res_error(res, rc, "%s", e.msg);

@@ -82,6 +82,12 @@ int checkout_run(struct order_svc *svc, struct checkout *co, const char *idem_ke
     if (rc)
         return release_if_unsure(svc, co, rc);
     rc = order_insert(svc, co, idem_key, json, len);
+    if (rc == MS_ECONFLICT) {
+        stock_release(svc, co->order_id); /* the other request's order holds the stock */
+        co->idem_lost = true;
+        snprintf(e->msg, sizeof(e->msg), "another request with this Idempotency-Key bought first");
+        return rc;
+    }
     if (rc) {
         /* if inventory is down too, its reaper releases the reservation later */
         stock_release(svc, co->order_id);

@@ -9,18 +9,24 @@
 #include "order.h"
 
 /* The order, its lines, its event and the link from its idempotency key ($7, may be NULL) in
- * one statement, so one transaction: either all exist or none does. It answers with the order's
+ * one statement, so one transaction: either all exist or none does. With a key, the order is
+ * written only if the key has no order yet: a request that stalled past the claim TTL while a
+ * retry took its key over must not buy a second time (the key's row lock makes the later of
+ * two such writers see the earlier one's order and write nothing). It answers with the order's
  * document, built from what it wrote exactly as order_document() builds it from the tables (the
- * same keys, types and order), which saves reading the order back. */
+ * same keys, types and order), which saves reading the order back; no row when nothing was
+ * written. */
 static const char sql_insert[] =
-    "WITH o AS (INSERT INTO orders (id, user_id, email, status, total_cents) "
-    "           VALUES ($1, $2, $3, 'confirmed', $4) "
-    "           RETURNING id, user_id, status, total_cents, currency, created_at), "
+    "WITH k AS (UPDATE idempotency_keys SET order_id = $1::uuid "
+    "           WHERE key = $7::text AND order_id IS NULL RETURNING key), "
+    "o AS (INSERT INTO orders (id, user_id, email, status, total_cents) "
+    "      SELECT $1::uuid, $2::bigint, $3::text, 'confirmed', $4::bigint "
+    "      WHERE $7::text IS NULL OR EXISTS (SELECT 1 FROM k) "
+    "      RETURNING id, user_id, status, total_cents, currency, created_at), "
     "i AS (INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_cents) "
     "      SELECT o.id, (x->>'product_id')::int, x->>'name', (x->>'quantity')::int, "
     "             (x->>'unit_price_cents')::int FROM o CROSS JOIN json_array_elements($5::json) "
     "x RETURNING product_id, name, quantity, unit_price_cents), "
-    "k AS (UPDATE idempotency_keys SET order_id = o.id FROM o WHERE key = $7), "
     "e AS (INSERT INTO outbox (stream, fields) "
     "      SELECT $6, jsonb_build_object('type', 'order.confirmed', 'order_id', o.id::text, "
     "          'user_id', $2::text, 'email', $3::text, 'total_cents', $4::text, 'created_at', "
@@ -101,6 +107,8 @@ int order_insert(struct order_svc *svc, const struct checkout *co, const char *i
     snprintf(total, sizeof(total), "%lld", co->total_cents);
     if (items_text)
         rc = query(svc, sql_insert, 7, params, &res);
+    if (rc == 0 && PQntuples(res) == 0)
+        rc = MS_ECONFLICT; /* the key got its order from another request meanwhile */
     /* stored from here on: a document that cannot be made leaves *json NULL, not an error */
     if (rc == 0 && PQntuples(res) == 1 &&
         compact(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), json, len) != 0)

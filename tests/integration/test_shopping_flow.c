@@ -410,6 +410,45 @@ START_TEST(test_claim_left_by_a_dead_request_is_taken_over_by_a_retry)
 }
 END_TEST
 
+/* A request that stalls past the claim TTL (inventory answering slowly) has its key taken over
+ * by a retry; whichever of the two writes second must not make a second order, and answers
+ * with the first one's. */
+START_TEST(test_stalled_request_and_its_takeover_make_one_order)
+{
+    static const char *const slow_env[] = {
+        "ADMIN_ENABLED=true",        "IDEMPOTENCY_CLAIM_TTL_S=1",
+        "INVENTORY_TIMEOUT_MS=8000", "INVENTORY_PER_TRY_TIMEOUT_MS=8000",
+        "INVENTORY_RETRIES=0",       NULL};
+    long long user = new_user(), before = stock_field(9, "available");
+    struct buyer b[2];
+    char key[64];
+    pthread_t t[2];
+
+    ck_assert_int_eq(ms_test_stack_stop_one(&st, MS_SVC_ORDER, SIGTERM), 0);
+    order_customised = true;
+    ck_assert_int_eq(ms_test_stack_start_one(&st, MS_SVC_ORDER, slow_env), 0);
+    snprintf(key, sizeof(key), "stalled-%lld", user);
+    for (int i = 0; i < 2; i++) {
+        memset(&b[i], 0, sizeof(b[i]));
+        direct_body(b[i].body, sizeof(b[i].body), user, 9, 1);
+        b[i].key = key;
+    }
+    json_decref(call_ok(MS_SVC_INVENTORY, "PUT", "/admin/faults",
+                        "{\"delay_ms\":2000,\"delay_percent\":100}", 200));
+    pthread_create(&t[0], NULL, buy, &b[0]);
+    ms_sleep_ms(1300); /* the first request's claim is now older than the TTL */
+    pthread_create(&t[1], NULL, buy, &b[1]);
+    pthread_join(t[0], NULL);
+    pthread_join(t[1], NULL);
+    json_decref(call_ok(MS_SVC_INVENTORY, "DELETE", "/admin/faults", NULL, 200));
+    ck_assert_int_eq(b[0].status, 201);
+    ck_assert_int_eq(b[1].status, 201);
+    ck_assert_str_eq(b[0].order_id, b[1].order_id);
+    ck_assert_int_eq(orders_of(user), 1);
+    ck_assert_int_eq(stock_field(9, "available"), before - 1); /* the loser's stock given back */
+}
+END_TEST
+
 /* ---- failures ---- */
 
 START_TEST(test_inventory_down_order_fails_fast_and_leaves_nothing)
@@ -593,6 +632,7 @@ static Suite *shopping_suite(void)
     tcase_add_test(tc, test_fifty_parallel_orders_for_ten_in_stock);
     tcase_add_test(tc, test_one_idempotency_key_twenty_times_makes_one_order);
     tcase_add_test(tc, test_claim_left_by_a_dead_request_is_taken_over_by_a_retry);
+    tcase_add_test(tc, test_stalled_request_and_its_takeover_make_one_order);
     tcase_add_test(tc, test_inventory_down_order_fails_fast_and_leaves_nothing);
     tcase_add_test(tc, test_breaker_opens_on_failing_inventory_and_closes_after);
     tcase_add_test(tc, test_notification_stopped_during_thirty_orders_loses_none);
