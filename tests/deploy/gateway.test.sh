@@ -330,6 +330,21 @@ check_storefront()
     ok "storefront: / (text/html, ETag, 304), $asset (immutable), a product image; /ready /metrics /health /admin stay 404"
 }
 
+# Every request whose id starts with $1 was one upstream attempt (nginx lists each address it
+# tried in upstream_addr) and nginx answered it within 0.6 s: a retry would double the wait.
+check_one_attempt()
+{
+    grep "\"request_id\":\"$1" "$MS_DATA_DIR/log/gateway.log" >"$T/slow.jsonl" || fail "no access line for $1*"
+    node -e '
+        const lines = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n");
+        for (const l of lines) {
+            const e = JSON.parse(l);
+            if (e.upstream_addr.includes(",") || e.request_time_s > 0.6)
+                throw new Error("retried or slow: " + e.upstream_addr + " in " + e.request_time_s + " s");
+        }
+    ' "$T/slow.jsonl" || fail "a timed-out request was tried again by the gateway"
+}
+
 check_timeout()
 {
     local port i t0
@@ -343,10 +358,12 @@ check_timeout()
         expect_envelope deadline_exceeded "gw-slow-$i" "504 from the gateway"
         t0+="$TIME "
     done
-    # The median of five within 0.5 s +- 0.1 s; none slow enough to be another retry (> 0.8 s).
+    # What the learner sees: the median of five within 0.5 s +- 0.1 s. A client on a busy machine
+    # can wait for the accept, so the one-attempt-only check reads nginx's own account below.
     # shellcheck disable=SC2086 # one word per time
-    printf '%s\n' $t0 | sort -n | awk '{ t[NR] = $1 } END { exit !(t[3] >= 0.4 && t[3] <= 0.6 && t[5] < 0.8) }' ||
+    printf '%s\n' $t0 | sort -n | awk '{ t[NR] = $1 } END { exit !(t[3] >= 0.4 && t[3] <= 0.6) }' ||
         fail "504s after $t0 s: expected a median of 0.5 s +- 0.1 s"
+    check_one_attempt gw-slow-
     req GET /products/1 -H 'x-user-type: vip'
     expect_code 504 "vip GET /products/1 with product delayed 2 s"
     FAULTS_CLEARED=0
