@@ -21,7 +21,14 @@ enum {
     INVENTORY_RESERVATION_ID_MAX = 64,
 };
 
-enum reservation_status { RESERVATION_HELD, RESERVATION_COMMITTED, RESERVATION_RELEASED };
+/* held → committed (sold) or released (given back by its client), both final; held → expired
+ * (given back by the reaper), which a late commit may still turn into committed. */
+enum reservation_status {
+    RESERVATION_HELD,
+    RESERVATION_COMMITTED,
+    RESERVATION_RELEASED,
+    RESERVATION_EXPIRED,
+};
 
 /* The result label values of inventory_reservations_total, in this order. */
 enum inventory_result {
@@ -31,9 +38,11 @@ enum inventory_result {
     RESULT_NOT_FOUND,    /* no stock row for an item, or no such reservation: 404 */
     RESULT_INVALID,      /* the request failed validation: 400 */
     RESULT_COMMITTED,    /* held → committed */
-    RESULT_RELEASED,     /* held → released by a client */
-    RESULT_EXPIRED,      /* held → released by the reaper */
-    RESULT_CONFLICT,     /* commit of a released or release of a committed reservation: 409 */
+    RESULT_RELEASED,     /* held or expired → released by a client */
+    RESULT_EXPIRED,      /* held → expired by the reaper */
+    RESULT_REVIVED,      /* expired → committed: a late commit took the stock again */
+    RESULT_CONFLICT,     /* commit of a released or release of a committed reservation, or a
+                            late commit whose stock has gone meanwhile: 409 */
     RESULT_UNAVAILABLE,  /* PostgreSQL down or too slow: 503 */
     RESULT_COUNT
 };
@@ -100,7 +109,7 @@ int reservation_id_or_400(struct ms_req *req, struct ms_res *res, const char **i
  * product_id, status held. Any invalid field, unknown field or repeated product: 400. */
 int reservation_or_400(struct ms_req *req, struct ms_res *res, struct reservation *out);
 
-/* "held", "committed", "released". */
+/* "held", "committed", "released", "expired". */
 const char *reservation_status_name(enum reservation_status status);
 
 /* Parses a status stored in PostgreSQL. 0 or MS_EINTERNAL (the CHECK makes that a bug). */
@@ -137,13 +146,17 @@ int inventory_store_reserve(struct inventory_svc *svc, const struct reservation 
 int inventory_store_get_reservation(struct inventory_svc *svc, const char *id,
                                     struct reservation *out);
 
-/* Moves a held reservation to target (committed or released) in one transaction, settling its
- * stock: a commit drops reserved, a release moves reserved back to available. A reservation
- * already at target is left alone (*changed false). 0 with the reservation in out;
- * MS_ENOTFOUND; MS_ECONFLICT when it is at the other final status (out says which);
+/* Moves a reservation to target in one transaction, settling its stock. From held: a commit
+ * drops reserved; a release or an expiry moves reserved back to available. From expired: a
+ * commit takes the stock from available again, all items or none; a release only records
+ * that the client gave up (the stock went back at expiry). A reservation already at target is
+ * left alone. 0 with the reservation in out and what happened in *done (RESULT_COMMITTED,
+ * _RELEASED, _EXPIRED, _REVIVED, or _REPLAYED when nothing moved); MS_ENOTFOUND; MS_ECONFLICT
+ * when no such move exists or a late commit finds too little stock (out says the status);
  * MS_EUNAVAIL / MS_ETIMEDOUT. */
 int inventory_store_settle(struct inventory_svc *svc, const char *id,
-                           enum reservation_status target, struct reservation *out, bool *changed);
+                           enum reservation_status target, struct reservation *out,
+                           enum inventory_result *done);
 
 /* Up to cap ids of reservations held for more than ttl_s seconds, oldest first, into ids.
  * 0 with *n set, MS_EUNAVAIL / MS_ETIMEDOUT. */

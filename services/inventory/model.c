@@ -14,7 +14,7 @@
 static const char id_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-";
 #define ID_RULE "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'"
 
-static const char *const status_names[] = {"held", "committed", "released"};
+static const char *const status_names[] = {"held", "committed", "released", "expired"};
 
 static bool reservation_id_valid(const char *id)
 {

@@ -1,6 +1,7 @@
 /* The reaper: a background thread that releases reservations held longer than their time to
  * live, so an order orchestrator that crashed between reserving and committing never leaves
- * stock stranded. Each expiry is an ordinary release, in its own transaction. */
+ * stock stranded. An expired reservation's stock is back on sale, but an order that was only
+ * slow may still commit it: inventory_store_settle then takes the stock again if it can. */
 #include "inventory.h"
 #include "ms/clock.h"
 #include "ms/err.h"
@@ -9,26 +10,27 @@
 /* Reservations listed per query; a full batch is followed at once by another. */
 enum { REAP_BATCH = 100 };
 
-/* Releases one expired reservation through the very code a client's release runs. True when
- * this call released it. */
+/* Gives back one reservation held past its time to live, in its own transaction. True when
+ * this call expired it. */
 static bool expire(struct inventory_svc *svc, const char *id)
 {
     struct reservation r;
-    bool changed = false;
-    int rc = inventory_store_settle(svc, id, RESERVATION_RELEASED, &r, &changed);
+    enum inventory_result done = RESULT_REPLAYED;
+    int rc = inventory_store_settle(svc, id, RESERVATION_EXPIRED, &r, &done);
+    bool expired = rc == 0 && done == RESULT_EXPIRED;
 
-    if (rc == 0 && changed) {
+    if (expired) {
         inventory_count(svc, RESULT_EXPIRED);
         ms_log_json_new(MS_LOG_INFO, json_pack("{s:s,s:s,s:i,s:i}", "event", "reservation_expired",
                                                "reservation_id", id, "ttl_s", svc->reaper.ttl_s,
                                                "items", (int)r.nitems));
     } else if (rc != 0 && rc != MS_ECONFLICT) {
-        /* MS_ECONFLICT: committed since it was listed, which is its owner's right */
+        /* MS_ECONFLICT: settled by its owner since it was listed, which is its owner's right */
         ms_log_json_new(MS_LOG_WARN,
                         json_pack("{s:s,s:s,s:s}", "event", "reservation_expire_failed",
                                   "reservation_id", id, "error", ms_strerror(rc)));
     }
-    return rc == 0 && changed;
+    return expired;
 }
 
 /* One pass: releases what has expired, a batch at a time while whole batches go, then refreshes

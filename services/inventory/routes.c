@@ -122,7 +122,9 @@ static void settle_failed(struct inventory_svc *svc, struct ms_res *res, int rc,
                           const struct reservation *r, enum reservation_status target)
 {
     inventory_count(svc, result_of(rc, RESULT_CONFLICT));
-    if (rc == MS_ECONFLICT)
+    if (rc == MS_ECONFLICT && r->status == RESERVATION_EXPIRED)
+        ms_res_error(res, rc, "reservation %s expired and its stock has been taken since", id);
+    else if (rc == MS_ECONFLICT)
         ms_res_error(res, rc, "reservation %s is %s and cannot be %s", id,
                      reservation_status_name(r->status), reservation_status_name(target));
     else if (rc == MS_ENOTFOUND)
@@ -131,13 +133,13 @@ static void settle_failed(struct inventory_svc *svc, struct ms_res *res, int rc,
         ms_res_error(res, rc, "cannot settle reservation %s: %s", id, ms_strerror(rc));
 }
 
-/* Commit and release: held → target; a reservation already at target answers as it is. */
-static void settle(struct ms_req *req, struct ms_res *res, enum reservation_status target,
-                   enum inventory_result done)
+/* Commit and release (see inventory_store_settle); a reservation already at target answers as
+ * it is. */
+static void settle(struct ms_req *req, struct ms_res *res, enum reservation_status target)
 {
     struct inventory_svc *svc = req->svc;
     struct reservation r;
-    bool changed = false;
+    enum inventory_result done = RESULT_REPLAYED;
     const char *id;
     int rc;
 
@@ -145,25 +147,25 @@ static void settle(struct ms_req *req, struct ms_res *res, enum reservation_stat
         inventory_count(svc, RESULT_INVALID);
         return;
     }
-    rc = inventory_store_settle(svc, id, target, &r, &changed);
+    rc = inventory_store_settle(svc, id, target, &r, &done);
     if (rc) {
         settle_failed(svc, res, rc, id, &r, target);
         return;
     }
-    inventory_count(svc, changed ? done : RESULT_REPLAYED);
+    inventory_count(svc, done);
     ms_res_json_new(res, 200, reservation_to_json(&r));
 }
 
 /* POST /inventory/reservations/{id}/commit: the order went through; the stock is sold. */
 static void commit_reservation(struct ms_req *req, struct ms_res *res)
 {
-    settle(req, res, RESERVATION_COMMITTED, RESULT_COMMITTED);
+    settle(req, res, RESERVATION_COMMITTED);
 }
 
 /* POST /inventory/reservations/{id}/release: the order is off; the stock is free again. */
 static void release_reservation(struct ms_req *req, struct ms_res *res)
 {
-    settle(req, res, RESERVATION_RELEASED, RESULT_RELEASED);
+    settle(req, res, RESERVATION_RELEASED);
 }
 
 /* Bodies: {"available":N} is tiny; 50 items fit in 16 KiB with room for whitespace. Commit and

@@ -26,10 +26,10 @@ static const char sql_insert_reservation[] =
 /* Takes one item's stock only if there is enough, and records the item: no row inserted means
  * the product was short or has no stock row. */
 static const char sql_take_item[] =
-    "WITH taken AS (UPDATE stock SET available = available - $3, reserved = reserved + $3, "
-    "updated_at = now() WHERE product_id = $2 AND available >= $3 RETURNING product_id) "
+    "WITH taken AS (UPDATE stock SET available = available - $2, reserved = reserved + $2, "
+    "updated_at = now() WHERE product_id = $1 AND available >= $2 RETURNING product_id) "
     "INSERT INTO reservation_items (reservation_id, product_id, quantity) "
-    "SELECT $1, product_id, $3 FROM taken";
+    "SELECT $3, product_id, $2 FROM taken";
 
 static const char sql_available[] = "SELECT available FROM stock WHERE product_id = $1";
 
@@ -49,6 +49,12 @@ static const char sql_settle_item[] =
     "UPDATE stock SET available = available + $3, reserved = reserved - $2, updated_at = now() "
     "WHERE product_id = $1";
 
+/* Takes one item's stock again for a late commit of an expired reservation: straight from
+ * available to sold, and only if there is enough. */
+static const char sql_take_again[] =
+    "UPDATE stock SET available = available - $2, updated_at = now() "
+    "WHERE product_id = $1 AND available >= $2";
+
 static const char sql_set_status[] =
     "UPDATE reservations SET status = $2, updated_at = now() WHERE id = $1";
 
@@ -63,8 +69,8 @@ static const char sql_count_held[] = "SELECT count(*) FROM reservations WHERE st
 void inventory_svc_init(struct inventory_svc *svc)
 {
     static const char *const results[RESULT_COUNT] = {
-        "held",      "replayed", "insufficient", "not_found", "invalid",
-        "committed", "released", "expired",      "conflict",  "unavailable",
+        "held",     "replayed", "insufficient", "not_found", "invalid",     "committed",
+        "released", "expired",  "revived",      "conflict",  "unavailable",
     };
     struct ms_family *total = ms_counter_family("inventory_reservations_total",
                                                 "Reservation outcomes, by result.", "result");
@@ -232,26 +238,40 @@ static int explain_shortfall(struct ms_pg_conn *conn, const struct reservation_i
     return rc;
 }
 
-/* Takes every item's stock, in the items' (ascending product) order; stops at the first item
- * that cannot be taken. */
-static int take_items(struct ms_pg_conn *conn, const struct reservation *want,
-                      struct shortfall *miss)
+/* Runs sql once per item of r, in the items' (ascending product) order, with $1 the product,
+ * $2 the quantity and, when n is 3, $3 the reservation id. Stops at the first item whose
+ * statement changed no row: MS_ECONFLICT with that item's index in *short_at. */
+static int take_each(struct ms_pg_conn *conn, const struct reservation *r, const char *sql, int n,
+                     size_t *short_at)
 {
     char product[NUM_LEN], quantity[NUM_LEN];
-    const char *params[] = {want->id, product, quantity};
+    const char *params[] = {product, quantity, r->id};
     int rc = 0;
 
-    for (size_t i = 0; rc == 0 && i < want->nitems; i++) {
+    for (size_t i = 0; rc == 0 && i < r->nitems; i++) {
         PGresult *res = NULL;
 
-        num(product, want->items[i].product_id);
-        num(quantity, want->items[i].quantity);
-        rc = run(conn, sql_take_item, 3, params, &res);
-        if (rc == 0 && strcmp(PQcmdTuples(res), "1") != 0)
-            rc = explain_shortfall(conn, &want->items[i], miss);
+        num(product, r->items[i].product_id);
+        num(quantity, r->items[i].quantity);
+        rc = run(conn, sql, n, params, &res);
+        if (rc == 0 && strcmp(PQcmdTuples(res), "1") != 0) {
+            *short_at = i;
+            rc = MS_ECONFLICT;
+        }
         PQclear(res);
     }
     return rc;
+}
+
+/* Takes every item's stock for a new reservation; at the first item that cannot be taken,
+ * says why in *miss. */
+static int take_items(struct ms_pg_conn *conn, const struct reservation *want,
+                      struct shortfall *miss)
+{
+    size_t at = 0;
+    int rc = take_each(conn, want, sql_take_item, 3, &at);
+
+    return rc == MS_ECONFLICT ? explain_shortfall(conn, &want->items[at], miss) : rc;
 }
 
 int inventory_store_reserve(struct inventory_svc *svc, const struct reservation *want,
@@ -290,46 +310,83 @@ int inventory_store_get_reservation(struct inventory_svc *svc, const char *id,
     return rc;
 }
 
-/* held → target: settles every item's stock, in ascending product order, then the status. */
-static int transition(struct ms_pg_conn *conn, struct reservation *r,
-                      enum reservation_status target)
+/* held → target: settles every item's stock, in ascending product order. */
+static int settle_items(struct ms_pg_conn *conn, const struct reservation *r,
+                        enum reservation_status target)
 {
     char product[NUM_LEN], quantity[NUM_LEN], back[NUM_LEN];
-    const char *item_params[] = {product, quantity, back};
-    const char *status_params[] = {r->id, reservation_status_name(target)};
+    const char *params[] = {product, quantity, back};
     int rc = 0;
 
-    if (r->status != RESERVATION_HELD)
-        return MS_ECONFLICT;
     for (size_t i = 0; rc == 0 && i < r->nitems; i++) {
         num(product, r->items[i].product_id);
         num(quantity, r->items[i].quantity);
-        num(back, target == RESERVATION_RELEASED ? r->items[i].quantity : 0);
-        rc = exec(conn, sql_settle_item, 3, item_params);
+        num(back, target == RESERVATION_COMMITTED ? 0 : r->items[i].quantity);
+        rc = exec(conn, sql_settle_item, 3, params);
     }
-    if (rc == 0)
-        rc = exec(conn, sql_set_status, 2, status_params);
     return rc;
 }
 
+/* expired → committed: takes every item's stock from available again. MS_ECONFLICT at the
+ * first item short of stock; the caller's transaction is then rolled back, so none is taken. */
+static int take_again(struct ms_pg_conn *conn, const struct reservation *r)
+{
+    size_t at = 0;
+
+    return take_each(conn, r, sql_take_again, 2, &at);
+}
+
+/* What moving from one status to another counts as; RESULT_COUNT when there is no such move. */
+static enum inventory_result move_of(enum reservation_status from, enum reservation_status to)
+{
+    if (from == to)
+        return RESULT_REPLAYED;
+    if (from == RESERVATION_HELD)
+        return to == RESERVATION_COMMITTED  ? RESULT_COMMITTED
+               : to == RESERVATION_RELEASED ? RESULT_RELEASED
+                                            : RESULT_EXPIRED;
+    if (from == RESERVATION_EXPIRED && to == RESERVATION_COMMITTED)
+        return RESULT_REVIVED;
+    if (from == RESERVATION_EXPIRED && to == RESERVATION_RELEASED)
+        return RESULT_RELEASED; /* the stock went back at expiry: the status only */
+    return RESULT_COUNT;
+}
+
+/* r's status → target, its stock settled to match; *done says which move it was. */
+static int transition(struct ms_pg_conn *conn, const struct reservation *r,
+                      enum reservation_status target, enum inventory_result *done)
+{
+    const char *params[] = {r->id, reservation_status_name(target)};
+    enum inventory_result move = move_of(r->status, target);
+    int rc = 0;
+
+    if (move == RESULT_COUNT)
+        return MS_ECONFLICT;
+    *done = move;
+    if (move == RESULT_REPLAYED)
+        return 0;
+    if (r->status == RESERVATION_HELD)
+        rc = settle_items(conn, r, target);
+    else if (move == RESULT_REVIVED)
+        rc = take_again(conn, r);
+    return rc ? rc : exec(conn, sql_set_status, 2, params);
+}
+
 int inventory_store_settle(struct inventory_svc *svc, const char *id,
-                           enum reservation_status target, struct reservation *out, bool *changed)
+                           enum reservation_status target, struct reservation *out,
+                           enum inventory_result *done)
 {
     struct ms_pg_conn *conn = NULL;
-    bool moved = false;
     int rc = begin(svc, &conn);
 
     if (rc == 0)
         rc = load(conn, sql_load_locked, id, out);
-    if (rc == 0 && out->status != target) {
-        rc = transition(conn, out, target);
-        moved = rc == 0;
-    }
+    if (rc == 0)
+        rc = transition(conn, out, target, done);
     if (rc == 0)
         rc = exec(conn, "COMMIT", 0, NULL);
     ms_pg_release(svc->pg, conn);
-    *changed = rc == 0 && moved;
-    if (*changed)
+    if (rc == 0)
         out->status = target;
     return rc;
 }

@@ -51,6 +51,10 @@ static int connect_deps(struct order_svc *svc, const struct settings *s)
     order_results_init(svc);
     svc->cart_clear_failures = ms_series_only(ms_counter_family(
         "order_cart_clear_failures_total", "Carts left full after an order (harmless).", NULL));
+    svc->reservations_lost = ms_series_only(ms_counter_family(
+        "order_reservations_lost_total",
+        "Orders whose reservation expired and whose stock was sold before they could commit it.",
+        NULL));
     svc->outbox_pending = ms_series_only(
         ms_gauge_family("order_outbox_pending", "Order events not yet on the stream.", NULL));
     svc->events_published = ms_series_only(ms_counter_family(

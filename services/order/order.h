@@ -62,7 +62,8 @@ struct order_svc {
     int idem_claim_ttl_s; /* IDEMPOTENCY_CLAIM_TTL_S: an older unfinished claim is dead */
     struct ms_series *results[ORDER_RESULT_COUNT];
     struct ms_series *cart_clear_failures;
-    struct ms_series *outbox_pending; /* events not yet on the stream */
+    struct ms_series *reservations_lost; /* orders whose stock was sold before they committed */
+    struct ms_series *outbox_pending;    /* events not yet on the stream */
     struct ms_series *events_published;
     struct ms_task worker; /* publishes the outbox, finishes reservation commits */
 };
@@ -96,7 +97,8 @@ int cart_clear(struct order_svc *svc, long long user_id);
  * request with the key bought first); else the error. Nothing is stored unless it returns 0. */
 int order_insert(struct order_svc *svc, const struct checkout *co, const char *idem_key,
                  char **json, size_t *len);
-int order_mark_committed(struct order_svc *svc, const char *id);
+/* Records how order id's reservation ended: committed, or lost for good (committed false). */
+int order_mark_reservation(struct order_svc *svc, const char *id, bool committed);
 int order_document_get(struct order_svc *svc, const char *id, char **json, size_t *len);
 int order_list_for_user(struct order_svc *svc, long long user_id, char **json, size_t *len);
 
@@ -119,6 +121,9 @@ void order_count(struct order_svc *svc, int rc);
 void order_results_init(struct order_svc *svc);
 
 /* worker.c: publishes the outbox to the stream and finishes reservation commits */
+/* Commits order id's reservation and records the outcome; a failure that may pass is left for
+ * the worker's next look. */
+void order_stock_commit(struct order_svc *svc, const char *id);
 int worker_start(struct order_svc *svc);
 void worker_wake(struct order_svc *svc);
 void worker_stop(struct order_svc *svc);

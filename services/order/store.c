@@ -253,12 +253,14 @@ int idem_forget(struct order_svc *svc, const char *key)
     return rc;
 }
 
-int order_mark_committed(struct order_svc *svc, const char *id)
+int order_mark_reservation(struct order_svc *svc, const char *id, bool committed)
 {
     const char *params[] = {id};
     PGresult *res = NULL;
-    int rc =
-        query(svc, "UPDATE orders SET reservation_committed = true WHERE id = $1", 1, params, &res);
+    int rc = query(svc,
+                   committed ? "UPDATE orders SET reservation_committed = true WHERE id = $1"
+                             : "UPDATE orders SET reservation_lost = true WHERE id = $1",
+                   1, params, &res);
 
     PQclear(res);
     return rc;

@@ -106,27 +106,36 @@ static void outbox_gauge(struct order_svc *svc)
     PQclear(res);
 }
 
+void order_stock_commit(struct order_svc *svc, const char *id)
+{
+    int rc = stock_commit(svc, id);
+
+    if (rc == 0) {
+        order_mark_reservation(svc, id, true);
+    } else if (rc == MS_ECONFLICT) {
+        /* inventory's reaper gave the stock back and it has been sold since: no retry helps */
+        ms_counter_inc(svc->reservations_lost);
+        ms_log_json_new(MS_LOG_ERROR,
+                        json_pack("{s:s,s:s}", "event", "reservation_lost", "order_id", id));
+        order_mark_reservation(svc, id, false);
+    }
+}
+
 /* Orders whose reservation commit failed when they were placed: commit now. */
 static void reservations_finish(struct order_svc *svc)
 {
     PGresult *res = NULL;
 
     if (ms_migrator_query(&svc->migrator,
-                          "SELECT id::text FROM orders WHERE NOT reservation_committed "
+                          "SELECT id::text FROM orders "
+                          "WHERE NOT reservation_committed AND NOT reservation_lost "
                           "ORDER BY created_at LIMIT 20",
                           0, NULL, &res) != 0) {
         PQclear(res);
         return;
     }
-    for (int i = 0; i < PQntuples(res) && !ms_task_stopping(&svc->worker); i++) {
-        const char *id = PQgetvalue(res, i, 0);
-        int rc = stock_commit(svc, id);
-        if (rc == 0)
-            order_mark_committed(svc, id);
-        else if (rc == MS_ECONFLICT)
-            ms_log_json_new(MS_LOG_ERROR,
-                            json_pack("{s:s,s:s}", "event", "reservation_lost", "order_id", id));
-    }
+    for (int i = 0; i < PQntuples(res) && !ms_task_stopping(&svc->worker); i++)
+        order_stock_commit(svc, PQgetvalue(res, i, 0));
     PQclear(res);
 }
 

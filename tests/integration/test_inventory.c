@@ -901,9 +901,9 @@ END_TEST
 
 START_TEST(test_metrics_expose_the_reservation_families)
 {
-    static const char *const results[] = {"held",     "replayed",   "insufficient", "not_found",
-                                          "invalid",  "committed",  "released",     "expired",
-                                          "conflict", "unavailable"};
+    static const char *const results[] = {"held",    "replayed",  "insufficient", "not_found",
+                                          "invalid", "committed", "released",     "expired",
+                                          "revived", "conflict",  "unavailable"};
     struct ms_test_response r;
 
     json_decref(
@@ -970,7 +970,7 @@ static bool wait_metric(int port, const char *series, double want, long timeout_
     return false;
 }
 
-START_TEST(test_reaper_releases_expired_reservations_and_restores_stock)
+START_TEST(test_reaper_expires_old_reservations_and_restores_stock)
 {
     struct ms_test_service reaper;
     json_t *doc;
@@ -984,13 +984,14 @@ START_TEST(test_reaper_releases_expired_reservations_and_restores_stock)
     json_decref(reserve_one(reaper.port, "reap-keep", 6, 2, 201));
     settled(reaper.port, "reap-keep", "commit", "committed");
     ck_assert(
-        wait_reservation_status(reaper.port, "/inventory/reservations/reap-1", "released", 8000));
+        wait_reservation_status(reaper.port, "/inventory/reservations/reap-1", "expired", 8000));
     assert_stock(reaper.port, 5, 100, 0);
     ck_assert_double_eq(result_count(reaper.port, "expired"), 1);
     ck_assert(wait_metric(reaper.port, "inventory_reservations_held", 0, 3000));
     ck_assert(log_has(reaper.log_path, "\"event\":\"reservation_expired\"",
                       "\"reservation_id\":\"reap-1\""));
-    /* a late release from the orchestrator is harmless, a late commit is refused */
+    /* a late release from the orchestrator only records that it gave up: a commit after it is
+     * refused, and the stock stays where the expiry put it */
     settled(reaper.port, "reap-1", "release", "released");
     settle_refused(reaper.port, "reap-1", "commit",
                    "reservation reap-1 is released and cannot be committed");
@@ -1001,6 +1002,47 @@ START_TEST(test_reaper_releases_expired_reservations_and_restores_stock)
     json_decref(doc);
     assert_stock(reaper.port, 6, 98, 0);
     ck_assert_int_eq(ms_test_service_stop(&reaper, SIGTERM, 5000), 0);
+}
+END_TEST
+
+/* An order that was only slow (its commit failed while inventory was away for longer than the
+ * TTL) still commits: from the stock that is left, all items or none. */
+START_TEST(test_late_commit_of_an_expired_reservation_takes_the_stock_again)
+{
+    const char *two = "{\"reservation_id\":\"late-short\",\"items\":[{\"product_id\":9,"
+                      "\"quantity\":2},{\"product_id\":10,\"quantity\":5}]}";
+    struct ms_test_service svc;
+    json_t *doc;
+
+    start_instance(&svc, (const char *const[]){reaper_db_env, "RESERVATION_TTL_S=1",
+                                               "RESERVATION_REAP_INTERVAL_S=1", NULL});
+    json_decref(reserve_one(svc.port, "late-ok", 8, 3, 201));
+    json_decref(request(svc.port, "POST", "/inventory/reservations", two, 201));
+    ck_assert(
+        wait_reservation_status(svc.port, "/inventory/reservations/late-ok", "expired", 8000));
+    ck_assert(
+        wait_reservation_status(svc.port, "/inventory/reservations/late-short", "expired", 8000));
+    assert_stock(svc.port, 8, 100, 0);
+
+    settled(svc.port, "late-ok", "commit", "committed");
+    assert_stock(svc.port, 8, 97, 0);
+    ck_assert_double_eq(result_count(svc.port, "revived"), 1);
+    settled(svc.port, "late-ok", "commit", "committed"); /* a repeat takes nothing more */
+    assert_stock(svc.port, 8, 97, 0);
+    settle_refused(svc.port, "late-ok", "release",
+                   "reservation late-ok is committed and cannot be released");
+
+    /* product 10 sold down meanwhile: nothing is taken, not even product 9's share */
+    set_stock(svc.port, 10, 4);
+    settle_refused(svc.port, "late-short", "commit",
+                   "reservation late-short expired and its stock has been taken since");
+    assert_stock(svc.port, 9, 100, 0);
+    assert_stock(svc.port, 10, 4, 0);
+    doc = request(svc.port, "GET", "/inventory/reservations/late-short", NULL, 200);
+    assert_status(doc, "expired");
+    json_decref(doc);
+    ck_assert_double_eq(result_count(svc.port, "revived"), 1);
+    ck_assert_int_eq(ms_test_service_stop(&svc, SIGTERM, 5000), 0);
 }
 END_TEST
 
@@ -1116,7 +1158,8 @@ static Suite *inventory_suite(void)
     tcase_add_test(api, test_concurrent_multi_item_reservations_do_not_deadlock);
     tcase_add_test(api, test_concurrent_commit_and_release_settle_once);
     tcase_add_test(api, test_metrics_expose_the_reservation_families);
-    tcase_add_test(api, test_reaper_releases_expired_reservations_and_restores_stock);
+    tcase_add_test(api, test_reaper_expires_old_reservations_and_restores_stock);
+    tcase_add_test(api, test_late_commit_of_an_expired_reservation_takes_the_stock_again);
     tcase_add_test(api, test_reaper_gauge_counts_held_reservations);
     tcase_add_test(api, test_postgres_down_503_fast_then_recovers_by_itself);
     tcase_set_timeout(config, 30);

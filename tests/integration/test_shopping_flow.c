@@ -449,6 +449,99 @@ START_TEST(test_stalled_request_and_its_takeover_make_one_order)
 }
 END_TEST
 
+static double metric_of(enum ms_test_svc s, const char *series)
+{
+    return ms_test_metric(port_of(s), series);
+}
+
+/* Puts order id's reservation where it would be had its commit failed (inventory away) for
+ * longer than inventory's TTL: the order not committed, the reaper's expiry done, the stock of
+ * its one line (quantity of product) back on sale. */
+static void expire_behind_the_order(const char *id, int product, int quantity)
+{
+    char sql[400];
+
+    snprintf(sql, sizeof(sql),
+             "WITH o AS (UPDATE orders SET reservation_committed = false WHERE id = '%s' "
+             "RETURNING 1) SELECT count(*) FROM o",
+             id);
+    ck_assert_int_eq(db_count("order", sql), 1);
+    snprintf(sql, sizeof(sql),
+             "WITH r AS (UPDATE reservations SET status = 'expired' WHERE id = '%s' "
+             "RETURNING 1), s AS (UPDATE stock SET available = available + %d "
+             "WHERE product_id = %d RETURNING 1) SELECT (SELECT count(*) FROM r) + "
+             "(SELECT count(*) FROM s)",
+             id, quantity, product);
+    ck_assert_int_eq(db_count("inventory", sql), 2);
+}
+
+static bool wait_db_count(const char *db, const char *sql, long long want, long timeout_ms)
+{
+    int64_t deadline = ms_now_ms() + timeout_ms;
+
+    while (ms_now_ms() < deadline) {
+        if (db_count(db, sql) == want)
+            return true;
+        ms_sleep_ms(100);
+    }
+    return false;
+}
+
+/* An order whose reservation the reaper gave back before the order could commit it: the
+ * order's worker still commits it from the stock left; when that stock is gone, the order is
+ * flagged and counted once, and never retried again. */
+START_TEST(test_order_whose_reservation_expired_commits_late_or_is_flagged_once)
+{
+    long long user = new_user(), before = stock_field(11, "available");
+    double lost_before = metric_of(MS_SVC_ORDER, "order_reservations_lost_total");
+    double conflicts_before;
+    struct buyer late = {0}, gone = {0};
+    char sql[300];
+
+    direct_body(late.body, sizeof(late.body), user, 11, 2);
+    direct_body(gone.body, sizeof(gone.body), user, 12, 1);
+    buy(&late);
+    buy(&gone);
+    ck_assert_int_eq(late.status, 201);
+    ck_assert_int_eq(gone.status, 201);
+    expire_behind_the_order(late.order_id, 11, 2);
+    expire_behind_the_order(gone.order_id, 12, 1);
+    stock_set(12, 0); /* product 12's unit was sold to someone else meanwhile */
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM orders WHERE id IN ('%s', '%s') AND "
+             "(reservation_committed OR reservation_lost)",
+             late.order_id, gone.order_id);
+    ck_assert(wait_db_count("order", sql, 2, 10000));
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM orders WHERE id = '%s' AND reservation_committed",
+             late.order_id);
+    ck_assert_int_eq(db_count("order", sql), 1);
+    ck_assert_int_eq(stock_field(11, "available"), before - 2); /* taken again */
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM reservations WHERE id = '%s' AND status = 'committed'",
+             late.order_id);
+    ck_assert_int_eq(db_count("inventory", sql), 1);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM orders WHERE id = '%s' AND reservation_lost AND "
+             "NOT reservation_committed",
+             gone.order_id);
+    ck_assert_int_eq(db_count("order", sql), 1);
+    ck_assert_int_eq(stock_field(12, "available"), 0);
+    ck_assert_double_eq(metric_of(MS_SVC_ORDER, "order_reservations_lost_total"), lost_before + 1);
+
+    /* the worker looks again every 2 s: the flagged order is not asked about again */
+    conflicts_before =
+        metric_of(MS_SVC_INVENTORY, "inventory_reservations_total{result=\"conflict\"}");
+    ms_sleep_ms(2500);
+    ck_assert_double_eq(
+        metric_of(MS_SVC_INVENTORY, "inventory_reservations_total{result=\"conflict\"}"),
+        conflicts_before);
+    ck_assert_double_eq(metric_of(MS_SVC_ORDER, "order_reservations_lost_total"), lost_before + 1);
+    stock_set(12, 100);
+}
+END_TEST
+
 /* ---- failures ---- */
 
 START_TEST(test_inventory_down_order_fails_fast_and_leaves_nothing)
@@ -475,11 +568,6 @@ START_TEST(test_inventory_down_order_fails_fast_and_leaves_nothing)
     ck_assert_int_eq(cart_lines(user), 1);
 }
 END_TEST
-
-static double metric_of(enum ms_test_svc s, const char *series)
-{
-    return ms_test_metric(port_of(s), series);
-}
 
 START_TEST(test_breaker_opens_on_failing_inventory_and_closes_after)
 {
@@ -633,6 +721,7 @@ static Suite *shopping_suite(void)
     tcase_add_test(tc, test_one_idempotency_key_twenty_times_makes_one_order);
     tcase_add_test(tc, test_claim_left_by_a_dead_request_is_taken_over_by_a_retry);
     tcase_add_test(tc, test_stalled_request_and_its_takeover_make_one_order);
+    tcase_add_test(tc, test_order_whose_reservation_expired_commits_late_or_is_flagged_once);
     tcase_add_test(tc, test_inventory_down_order_fails_fast_and_leaves_nothing);
     tcase_add_test(tc, test_breaker_opens_on_failing_inventory_and_closes_after);
     tcase_add_test(tc, test_notification_stopped_during_thirty_orders_loses_none);

@@ -135,8 +135,9 @@ export async function check(stack, scope, { keys = [], keyPrefix, ttlS = 900, sc
   const dangling = count((id, r) => r.status === 'held' && !orders.has(id) && r.old);
   const waiting = count((id, r) => r.status === 'held' && !orders.has(id) && !r.old);
   const orphanSold = count((id, r) => r.status === 'committed' && !orders.has(id));
-  const released = count((id, r) => r.status === 'released');
-  lines.push(`reservations ${reservations.size}: ${released} released, ${dangling} dangling, ` +
+  const released = count((id, r) => r.status === 'released' || r.status === 'expired');
+  lines.push(`reservations ${reservations.size}: ${released} released (by an order or the reaper), ` +
+    `${dangling} dangling, ` +
     `${waiting} held for the reaper, ${orphanSold} sold without an order`);
   if (dangling || orphanSold) bad.push('reservation left dangling');
 
