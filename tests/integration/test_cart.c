@@ -15,6 +15,7 @@
 #include "deps.h"
 #include "http.h"
 #include "ms/clock.h"
+#include "proc.h"
 #include "runner.h"
 
 static struct ms_test_pg pg;
@@ -735,20 +736,6 @@ START_TEST(test_cart_ready_depends_on_redis_only)
 }
 END_TEST
 
-/* Is there a line in the log at path holding both needles? */
-static bool log_has(const char *path, const char *a, const char *b)
-{
-    char line[4096];
-    bool found = false;
-    FILE *log = fopen(path, "r");
-
-    ck_assert_ptr_nonnull(log);
-    while (!found && fgets(line, sizeof(line), log))
-        found = strstr(line, a) && strstr(line, b);
-    fclose(log);
-    return found;
-}
-
 START_TEST(test_cart_forwards_request_id_to_the_product_service)
 {
     long long user = fresh_user();
@@ -762,9 +749,10 @@ START_TEST(test_cart_forwards_request_id_to_the_product_service)
                      0);
     ck_assert_int_eq(r.status, 200);
     ms_test_response_free(&r);
-    ms_sleep_ms(100);
     snprintf(want, sizeof(want), "\"request_id\":\"cart-trace-%lld\"", user);
-    ck_assert_msg(log_has(product.log_path, want, "\"route\":\"/products\""),
+    ck_assert_msg(ms_test_log_has(product.log_path,
+                                  (const char *const[]){want, "\"route\":\"/products\"", NULL},
+                                  3000),
                   "the product service never saw request id cart-trace-%lld", user);
 }
 END_TEST

@@ -13,6 +13,7 @@
 #include "deps.h"
 #include "http.h"
 #include "ms/clock.h"
+#include "proc.h"
 #include "runner.h"
 
 static struct ms_test_pg pg;
@@ -379,10 +380,8 @@ END_TEST
 START_TEST(test_access_log_carries_request_and_trace_ids)
 {
     const char *trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    char header[128], want[128], line[4096];
+    char header[128], want[128];
     struct ms_test_response r;
-    bool found = false;
-    FILE *log;
 
     snprintf(header, sizeof(header), "traceparent: 00-%s-00f067aa0ba902b7-01", trace);
     ck_assert_int_eq(product_http("GET", "/products/5", NULL,
@@ -390,15 +389,13 @@ START_TEST(test_access_log_carries_request_and_trace_ids)
                                   &r),
                      0);
     ms_test_response_free(&r);
-    ms_sleep_ms(100);
     snprintf(want, sizeof(want), "\"trace_id\":\"%s\"", trace);
-    log = fopen(product.log_path, "r");
-    ck_assert_ptr_nonnull(log);
-    while (!found && fgets(line, sizeof(line), log))
-        found = strstr(line, "\"request_id\":\"trace-log-1\"") && strstr(line, want) &&
-                strstr(line, "\"route\":\"/products/{id}\"") && strstr(line, "\"status\":200");
-    fclose(log);
-    ck_assert_msg(found, "no access line with request and trace id in %s", product.log_path);
+    ck_assert_msg(ms_test_log_has(product.log_path,
+                                  (const char *const[]){"\"request_id\":\"trace-log-1\"", want,
+                                                        "\"route\":\"/products/{id}\"",
+                                                        "\"status\":200", NULL},
+                                  3000),
+                  "no access line with request and trace id in %s", product.log_path);
 }
 END_TEST
 

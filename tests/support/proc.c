@@ -1,6 +1,7 @@
 /* Test helpers for processes, ports and scratch directories. */
 #include "proc.h"
 
+#include "ms/clock.h"
 #include "ms/rand.h"
 
 #include <arpa/inet.h>
@@ -212,4 +213,33 @@ char *ms_test_tmpdir(const char *prefix)
         return NULL;
     }
     return path;
+}
+
+/* One pass over the file: true when a line holds every needle. */
+static bool log_scan(const char *path, const char *const *needles)
+{
+    char line[8192];
+    bool found = false;
+    FILE *f = fopen(path, "r");
+
+    while (f && !found && fgets(line, sizeof(line), f)) {
+        found = true;
+        for (const char *const *n = needles; found && *n; n++)
+            found = strstr(line, *n) != NULL;
+    }
+    if (f)
+        fclose(f);
+    return found;
+}
+
+bool ms_test_log_has(const char *path, const char *const *needles, long timeout_ms)
+{
+    int64_t deadline = ms_now_ms() + timeout_ms;
+
+    while (!log_scan(path, needles)) {
+        if (ms_now_ms() >= deadline)
+            return false;
+        ms_sleep_ms(50);
+    }
+    return true;
 }

@@ -2,6 +2,7 @@
 #ifndef MS_TEST_PROC_H
 #define MS_TEST_PROC_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 /* A TCP port on 127.0.0.1 that could be bound a moment ago, from 10000..19999 (below the
@@ -20,6 +21,10 @@ int ms_test_stop(pid_t pid, int sig, int timeout_ms);
 
 /* Runs cmdline through /bin/sh. Returns its exit status, or -1 if it did not exit normally. */
 int ms_test_run(const char *cmdline);
+
+/* Waits up to timeout_ms for a line of the file at path that holds every string of needles
+ * (NULL-terminated): a service writes its log line after the answer has gone out. */
+bool ms_test_log_has(const char *path, const char *const *needles, long timeout_ms);
 
 /* Creates a fresh directory /tmp/<prefix>XXXXXX. Returns its path (free() it) or NULL. */
 char *ms_test_tmpdir(const char *prefix);
