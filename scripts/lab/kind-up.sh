@@ -139,9 +139,9 @@ create_cluster()
     run kubectl config use-context "kind-$CLUSTER"
 }
 
-# Builds localhost/microshop/<service>:latest from the root Dockerfile's target per service and
-# loads it into every node (kind load docker-image for docker; an archive for podman, which
-# kind cannot read images from directly).
+# Builds localhost/microshop/<service>:latest from the root Dockerfile's target per service (and
+# the wrk image of the load-test Jobs) and loads it into every node (kind load docker-image for
+# docker; an archive for podman, which kind cannot read images from directly).
 build_and_load()
 {
     local svc image archive_dir
@@ -153,7 +153,7 @@ build_and_load()
         # shellcheck disable=SC2064 # expand now: the path is fixed
         trap "rm -rf -- '$archive_dir'" EXIT
     fi
-    for svc in $(ms_services); do
+    for svc in $(ms_services) wrk; do
         image="localhost/microshop/$svc:latest"
         if ((BUILD)); then
             run "$RUNTIME" build --target "$svc" -t "$image" -f "$MS_ROOT/Dockerfile" "$MS_ROOT"

@@ -86,7 +86,7 @@ dry_run_check()
             }
             expect "+ kind create cluster --name microshop --config $root/k8s/kind-cluster.yaml"
             expect "+ kubectl apply -k $root/k8s/overlays/kind"
-            for svc in $(ms_services); do
+            for svc in $(ms_services) wrk; do
                 expect "+ $runtime build --target $svc -t localhost/microshop/$svc:latest"
                 if [[ $runtime == docker ]]; then
                     expect "+ kind load docker-image localhost/microshop/$svc:latest --name microshop"
