@@ -92,6 +92,8 @@ if (!isDeepStrictEqual(compose, expectCompose)) {
 }
 const native = targets("monitoring/prometheus/prometheus.native.yml");
 const expectNative = new Map(SERVICES.map((s) => [`127.0.0.1:${PORTS[s]}`, { job: s, version: "v1" }]));
+const canaryPort = Number(lib.match(/^MS_PRODUCT_V2_DEFAULT_PORT=(\d+)$/m)[1]);
+expectNative.set(`127.0.0.1:${canaryPort}`, { job: "product", version: "v2" });
 if (!isDeepStrictEqual(native, expectNative)) {
   fail(`monitoring/prometheus/prometheus.native.yml: targets ${JSON.stringify([...native])} are not ${JSON.stringify([...expectNative])}`);
 }

@@ -50,9 +50,14 @@ try {
     await until("every target up", 40, async () => {
       const t = (await api("/api/v1/targets")).activeTargets;
       const down = t.filter((x) => x.health !== "up");
-      return (t.length === 7 && down.length === 0) || `${t.length} targets, not up: ${down.map((x) => `${x.scrapeUrl} ${x.health} ${x.lastError}`).join("; ")}`;
+      return (t.length === 8 && down.length === 0) || `${t.length} targets, not up: ${down.map((x) => `${x.scrapeUrl} ${x.health} ${x.lastError}`).join("; ")}`;
     });
-    console.log("ok: 7 targets up");
+    // the canary is told apart by its version label
+    await until("the canary scraped as product v2", 20, async () => {
+      const r = await query('up{job="product",version="v2"} == 1');
+      return r.result.length === 1 || "no up{job=\"product\",version=\"v2\"} == 1";
+    });
+    console.log("ok: 8 targets up (7 services and the product canary as job product, version v2)");
     process.exit(0);
   }
   await until("recording rules with data", 60, async () => {

@@ -14,8 +14,9 @@ declare -A STACK_PID=()
 # shellcheck source-path=SCRIPTDIR source=../../scripts/stack.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/../../scripts/stack.sh"
 
-# stack_start ROOT BINARY_DIR: starts PostgreSQL, Redis, the six services and the frontend; fails
-# on the first thing that does not come up (stack_stop still cleans up what did).
+# stack_start ROOT BINARY_DIR: starts PostgreSQL, Redis, the six services, the frontend and, as
+# `make up` does, the product canary (STACK_PORT[product-v2]); fails on the first thing that
+# does not come up (stack_stop still cleans up what did).
 stack_start()
 {
     local root="$1" bindir="$2" svc upper other bin db
@@ -51,7 +52,13 @@ stack_start()
         env -u DATABASE_URL "${envs[@]}" "$bin" >"$STACK_DIR/log/$svc.log" 2>&1 </dev/null &
         STACK_PID[$svc]=$!
     done
-    for svc in "${STACK_SERVICES[@]}"; do
+    ms_free_port "STACK_PORT[product-v2]" || return 1
+    env -u DATABASE_URL "PORT=${STACK_PORT[product-v2]}" BIND_ADDRESS=127.0.0.1 LOG_LEVEL=warn \
+        SERVICE_VERSION=v2 "REDIS_URL=redis://127.0.0.1:$STACK_REDIS_PORT/0" \
+        "DATABASE_URL=postgresql://ms@127.0.0.1:$STACK_PG_PORT/product" \
+        "$bindir/services/product/product" >"$STACK_DIR/log/product-v2.log" 2>&1 </dev/null &
+    STACK_PID[product-v2]=$!
+    for svc in "${STACK_SERVICES[@]}" product-v2; do
         if ! stack_wait_ready "$svc" 60; then
             tail -n 20 "$STACK_DIR/log/$svc.log" >&2 || true
             return 1

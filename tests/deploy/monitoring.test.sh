@@ -90,6 +90,8 @@ for s in "${STACK_SERVICES[@]}"; do
     port="$(bash -c ". '$ROOT/scripts/lib.sh' && ms_service_port $s")"
     sed_args+=(-e "s|'127\\.0\\.0\\.1:$port'|'127.0.0.1:${STACK_PORT[$s]}'|")
 done
+port="$(bash -c ". '$ROOT/scripts/lib.sh' && echo \"\$MS_PRODUCT_V2_DEFAULT_PORT\"")"
+sed_args+=(-e "s|'127\\.0\\.0\\.1:$port'|'127.0.0.1:${STACK_PORT[product-v2]}'|")
 sed "${sed_args[@]}" "$MON/prometheus/prometheus.native.yml" >"$WORK/prometheus/prometheus.yml"
 prometheus --config.file="$WORK/prometheus/prometheus.yml" --storage.tsdb.path="$WORK/prometheus/data" \
     --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$WORK/prometheus.log" 2>&1 &
