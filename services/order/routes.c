@@ -119,6 +119,8 @@ static void list_orders(struct ms_req *req, struct ms_res *res)
     size_t len = 0;
     int rc;
 
+    if (ms_req_query_only_or_400(req, res, "user_id"))
+        return;
     if (!ms_req_query(req, "user_id")) {
         ms_res_error(res, MS_EINVAL, "query parameter user_id is required");
         return;

@@ -39,10 +39,11 @@ static int ids_to_array(const char *text, char *out, size_t cap)
 int product_query_or_400(struct ms_req *req, struct ms_res *res, struct product_query *q)
 {
     const char *ids = ms_req_query(req, "ids");
-
     const char *category = ms_req_query(req, "category");
 
-    if (ms_req_query_ll_or_400(req, res, "limit", PRODUCT_LIMIT_DEFAULT, 1, INT32_MAX, &q->limit) ||
+    /* a misspelt filter would otherwise list everything, and a repeated one is ambiguous */
+    if (ms_req_query_only_or_400(req, res, "ids,category,limit,offset") ||
+        ms_req_query_ll_or_400(req, res, "limit", PRODUCT_LIMIT_DEFAULT, 1, INT32_MAX, &q->limit) ||
         ms_req_query_ll_or_400(req, res, "offset", 0, 0, PRODUCT_OFFSET_MAX, &q->offset))
         return -1;
     if (q->limit > PRODUCT_LIMIT_MAX)

@@ -102,6 +102,8 @@ int user_email_query_or_400(struct ms_req *req, struct ms_res *res, char *email)
     const char *text = ms_req_query(req, "email");
     struct ms_verr e;
 
+    if (ms_req_query_only_or_400(req, res, "email"))
+        return -1;
     if (!text) {
         ms_res_error(res, MS_EINVAL, "the email query parameter is required");
         return -1;

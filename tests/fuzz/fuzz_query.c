@@ -1,7 +1,8 @@
 /* Fuzzes query strings and integer parsing: the text after '?' is split and decoded as MHD and
  * the server's unescape callback do (fake_mhd.c), then read by every query reader the services
  * have: product's list query (limit, offset, category and the ids list), notification's exactly-
- * one-filter query, user's email lookup and order's user_id. Each answer is checked against the
+ * one-filter query, user's email lookup and order's user_id, each refusing keys it does not know
+ * and keys given twice. Each answer is checked against the
  * documented rule, every refusal is a 400 envelope, and ms_parse_ll is compared with an
  * independent parser on every key and value. The unescape callback itself is compared with a
  * plain decoder.
@@ -105,6 +106,43 @@ static bool ref_ids(const char *text, char *out, size_t cap)
     return ok;
 }
 
+/* The reference rule for a query of known keys only: every key is one of allowed
+ * (NULL-terminated, at most 8) and none appears twice. */
+struct key_count {
+    const char *const *allowed;
+    size_t counts[8];
+    bool unknown;
+};
+
+static enum MHD_Result count_key(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    struct key_count *c = cls;
+    size_t i = 0;
+
+    (void)kind;
+    (void)value;
+    while (c->allowed[i] && strcmp(c->allowed[i], key) != 0)
+        i++;
+    if (c->allowed[i])
+        c->counts[i]++;
+    else
+        c->unknown = true;
+    return MHD_YES;
+}
+
+static bool ref_only(struct ms_req *req, const char *const *allowed)
+{
+    struct key_count c = {.allowed = allowed};
+    bool ok;
+
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, count_key, &c);
+    ok = !c.unknown;
+    for (size_t i = 0; allowed[i]; i++)
+        ok = ok && c.counts[i] <= 1;
+    return ok;
+}
+
 static void check_product(struct ms_req *req)
 {
     struct ms_res res = {.request_id = req->request_id};
@@ -112,7 +150,8 @@ static void check_product(struct ms_req *req)
     const char *category = arg(req, "category"), *ids = arg(req, "ids");
     long long limit, offset;
     char want_ids[2048];
-    bool ok = ref_ll_arg(arg(req, "limit"), PRODUCT_LIMIT_DEFAULT, 1, INT32_MAX, &limit) &&
+    bool ok = ref_only(req, (const char *const[]){"ids", "category", "limit", "offset", NULL}) &&
+              ref_ll_arg(arg(req, "limit"), PRODUCT_LIMIT_DEFAULT, 1, INT32_MAX, &limit) &&
               ref_ll_arg(arg(req, "offset"), 0, 0, PRODUCT_OFFSET_MAX, &offset) &&
               (!category || strlen(category) <= PRODUCT_CATEGORY_MAX) &&
               (!ids || ref_ids(ids, want_ids, sizeof(want_ids)));
@@ -131,39 +170,14 @@ static void check_product(struct ms_req *req)
     ms_res_release(&res);
 }
 
-struct arg_count {
-    size_t unknown, order_id, user_id;
-};
-
-static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                 const char *value)
-{
-    struct arg_count *c = cls;
-
-    (void)kind;
-    (void)value;
-    if (strcmp(key, "order_id") == 0)
-        c->order_id++;
-    else if (strcmp(key, "user_id") == 0)
-        c->user_id++;
-    else
-        c->unknown++;
-    return MHD_YES;
-}
-
 static void check_notification(struct ms_req *req)
 {
     struct ms_res res = {.request_id = req->request_id};
     struct notify_query q;
-    struct arg_count c = {0};
-    const char *order_id, *user_id;
+    const char *order_id = arg(req, "order_id"), *user_id = arg(req, "user_id");
     long long uid = 0;
-    bool ok;
-
-    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, count_arg, &c);
-    order_id = arg(req, "order_id");
-    user_id = arg(req, "user_id");
-    ok = c.unknown == 0 && c.order_id <= 1 && c.user_id <= 1 && !order_id != !user_id;
+    bool ok =
+        ref_only(req, (const char *const[]){"order_id", "user_id", NULL}) && !order_id != !user_id;
     if (ok && order_id) {
         size_t len = strlen(order_id);
         ok = len >= 1 && len <= NOTIFY_ORDER_ID_MAX &&
@@ -189,6 +203,7 @@ static void check_user(struct ms_req *req)
 
     if (user_email_query_or_400(req, &res, email) == 0) {
         FUZZ_CHECK(arg(req, "email") != NULL && res.status == 0);
+        FUZZ_CHECK(ref_only(req, (const char *const[]){"email", NULL}));
         check_user_email(email);
     } else {
         fuzz_check_envelope(&res, MS_EINVAL);
@@ -196,15 +211,20 @@ static void check_user(struct ms_req *req)
     ms_res_release(&res);
 }
 
-/* GET /orders?user_id=: required, 1 to ORDER_USER_ID_MAX (the handler's two steps). */
+/* GET /orders?user_id=: nothing else, once, required, 1 to ORDER_USER_ID_MAX (the handler's
+ * three steps). */
 static void check_order(struct ms_req *req)
 {
     struct ms_res res = {.request_id = req->request_id};
     const char *text = arg(req, "user_id");
     long long want = 0, got = 0;
-    bool ok = text && fuzz_ref_parse_ll(text, &want) && want >= 1 && want <= INT32_MAX;
+    bool ok = ref_only(req, (const char *const[]){"user_id", NULL}) && text &&
+              fuzz_ref_parse_ll(text, &want) && want >= 1 && want <= INT32_MAX;
 
-    if (!text) {
+    if (ms_req_query_only_or_400(req, &res, "user_id")) {
+        FUZZ_CHECK(!ok);
+        fuzz_check_envelope(&res, MS_EINVAL);
+    } else if (!text) {
         FUZZ_CHECK(!ok);
     } else if (ms_req_query_ll_or_400(req, &res, "user_id", 0, 1, INT32_MAX, &got) == 0) {
         FUZZ_CHECK(ok && got == want && res.status == 0);
