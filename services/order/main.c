@@ -19,6 +19,7 @@ struct settings {
     struct ms_upstream_config user, cart, product, inventory;
     const char *stream;
     int idem_claim_ttl_s;
+    int backorder_retry_s;
 };
 
 static int load_settings(struct settings *s)
@@ -31,7 +32,8 @@ static int load_settings(struct settings *s)
         ms_upstream_config_from_env(&s->product, "product", "http://127.0.0.1:3001", 500) ||
         ms_upstream_config_from_env(&s->inventory, "inventory", "http://127.0.0.1:3005", 1000) ||
         ms_config_str("ORDER_EVENTS_STREAM", "orders.events", 128, &s->stream) ||
-        ms_config_i("IDEMPOTENCY_CLAIM_TTL_S", 30, 1, 86400, &s->idem_claim_ttl_s))
+        ms_config_i("IDEMPOTENCY_CLAIM_TTL_S", 30, 1, 86400, &s->idem_claim_ttl_s) ||
+        ms_config_i("BACKORDER_RETRY_S", 30, 1, 86400, &s->backorder_retry_s))
         return -1;
     return 0;
 }
@@ -40,6 +42,7 @@ static int connect_deps(struct order_svc *svc, const struct settings *s)
 {
     svc->stream = s->stream;
     svc->idem_claim_ttl_s = s->idem_claim_ttl_s;
+    svc->backorder_retry_s = s->backorder_retry_s;
     svc->pg = ms_pg_pool_new(&s->pg);
     svc->redis = ms_redis_pool_new(&s->redis);
     svc->user = ms_upstream_new(&s->user);

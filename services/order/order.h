@@ -58,8 +58,9 @@ struct order_svc {
     struct ms_redis_pool *redis; /* the event stream */
     struct ms_migrator migrator;
     struct ms_upstream *user, *cart, *product, *inventory;
-    const char *stream;   /* ORDER_EVENTS_STREAM */
-    int idem_claim_ttl_s; /* IDEMPOTENCY_CLAIM_TTL_S: an older unfinished claim is dead */
+    const char *stream;    /* ORDER_EVENTS_STREAM */
+    int idem_claim_ttl_s;  /* IDEMPOTENCY_CLAIM_TTL_S: an older unfinished claim is dead */
+    int backorder_retry_s; /* BACKORDER_RETRY_S: how often backordered orders try again */
     struct ms_series *results[ORDER_RESULT_COUNT];
     struct ms_series *cart_clear_failures;
     struct ms_series *reservations_lost; /* orders whose stock was sold before they committed */
@@ -97,7 +98,8 @@ int cart_clear(struct order_svc *svc, long long user_id);
  * request with the key bought first); else the error. Nothing is stored unless it returns 0. */
 int order_insert(struct order_svc *svc, const struct checkout *co, const char *idem_key,
                  char **json, size_t *len);
-/* Records how order id's reservation ended: committed, or lost for good (committed false). */
+/* Records order id's reservation as committed (no longer backordered), or as lost: the order
+ * is backordered until a later commit takes restocked stock. */
 int order_mark_reservation(struct order_svc *svc, const char *id, bool committed);
 int order_document_get(struct order_svc *svc, const char *id, char **json, size_t *len);
 int order_list_for_user(struct order_svc *svc, long long user_id, char **json, size_t *len);
@@ -122,8 +124,9 @@ void order_results_init(struct order_svc *svc);
 
 /* worker.c: publishes the outbox to the stream and finishes reservation commits */
 /* Commits order id's reservation and records the outcome; a failure that may pass is left for
- * the worker's next look. */
-void order_stock_commit(struct order_svc *svc, const char *id);
+ * the worker's next look. backordered: the order already lost its stock once and this is
+ * another try, after a possible restock. */
+void order_stock_commit(struct order_svc *svc, const char *id, bool backordered);
 int worker_start(struct order_svc *svc);
 void worker_wake(struct order_svc *svc);
 void worker_stop(struct order_svc *svc);

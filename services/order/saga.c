@@ -51,7 +51,7 @@ static int gather(struct order_svc *svc, struct checkout *co, struct ms_verr *e)
 /* Steps after the order is written: failures here are finished by the worker or harmless. */
 static void follow_up(struct order_svc *svc, const struct checkout *co)
 {
-    order_stock_commit(svc, co->order_id);
+    order_stock_commit(svc, co->order_id, false);
     if (co->from_cart && cart_clear(svc, co->user_id) != 0)
         ms_counter_inc(svc->cart_clear_failures);
     worker_wake(svc);

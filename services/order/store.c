@@ -258,8 +258,9 @@ int order_mark_reservation(struct order_svc *svc, const char *id, bool committed
     const char *params[] = {id};
     PGresult *res = NULL;
     int rc = query(svc,
-                   committed ? "UPDATE orders SET reservation_committed = true WHERE id = $1"
-                             : "UPDATE orders SET reservation_lost = true WHERE id = $1",
+                   committed ? "UPDATE orders SET reservation_committed = true, "
+                               "status = 'confirmed' WHERE id = $1"
+                             : "UPDATE orders SET status = 'backordered' WHERE id = $1",
                    1, params, &res);
 
     PQclear(res);

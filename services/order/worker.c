@@ -106,14 +106,17 @@ static void outbox_gauge(struct order_svc *svc)
     PQclear(res);
 }
 
-void order_stock_commit(struct order_svc *svc, const char *id)
+void order_stock_commit(struct order_svc *svc, const char *id, bool backordered)
 {
     int rc = stock_commit(svc, id);
 
     if (rc == 0) {
         order_mark_reservation(svc, id, true);
-    } else if (rc == MS_ECONFLICT) {
-        /* inventory's reaper gave the stock back and it has been sold since: no retry helps */
+        if (backordered)
+            ms_log_json_new(MS_LOG_INFO,
+                            json_pack("{s:s,s:s}", "event", "backorder_filled", "order_id", id));
+    } else if (rc == MS_ECONFLICT && !backordered) {
+        /* inventory's reaper gave the stock back and it has been sold since: wait for more */
         ms_counter_inc(svc->reservations_lost);
         ms_log_json_new(MS_LOG_ERROR,
                         json_pack("{s:s,s:s}", "event", "reservation_lost", "order_id", id));
@@ -121,34 +124,40 @@ void order_stock_commit(struct order_svc *svc, const char *id)
     }
 }
 
-/* Orders whose reservation commit failed when they were placed: commit now. */
-static void reservations_finish(struct order_svc *svc)
+/* Orders whose reservation commit has not gone through: those that failed when they were
+ * placed, or (backorders) those whose stock was gone, in case it has been restocked. Each
+ * kind has its own query, so backorders can never hold up the others. */
+static void reservations_finish(struct order_svc *svc, bool backorders)
 {
     PGresult *res = NULL;
+    const char *sql = backorders ? "SELECT id::text FROM orders WHERE status = 'backordered' "
+                                   "ORDER BY created_at LIMIT 20"
+                                 : "SELECT id::text FROM orders WHERE NOT reservation_committed "
+                                   "AND status = 'confirmed' ORDER BY created_at LIMIT 20";
 
-    if (ms_migrator_query(&svc->migrator,
-                          "SELECT id::text FROM orders "
-                          "WHERE NOT reservation_committed AND NOT reservation_lost "
-                          "ORDER BY created_at LIMIT 20",
-                          0, NULL, &res) != 0) {
+    if (ms_migrator_query(&svc->migrator, sql, 0, NULL, &res) != 0) {
         PQclear(res);
         return;
     }
     for (int i = 0; i < PQntuples(res) && !ms_task_stopping(&svc->worker); i++)
-        order_stock_commit(svc, PQgetvalue(res, i, 0));
+        order_stock_commit(svc, PQgetvalue(res, i, 0), backorders);
     PQclear(res);
 }
 
 static void run(struct ms_task *task, void *arg)
 {
     struct order_svc *svc = arg;
-    int64_t next_reconcile = 0;
+    int64_t next_reconcile = 0, next_backorders = 0;
     int published;
 
     do {
         published = outbox_publish(svc);
+        if (ms_now_ms() >= next_backorders) {
+            reservations_finish(svc, true);
+            next_backorders = ms_now_ms() + (int64_t)svc->backorder_retry_s * 1000;
+        }
         if (ms_now_ms() >= next_reconcile) {
-            reservations_finish(svc);
+            reservations_finish(svc, false);
             outbox_gauge(svc);
             next_reconcile = ms_now_ms() + RECONCILE_EVERY_MS;
         }

@@ -487,17 +487,43 @@ static bool wait_db_count(const char *db, const char *sql, long long want, long 
     return false;
 }
 
+/* The status GET /orders/{id} shows for order id. */
+static void assert_order_status(const char *id, const char *want)
+{
+    char path[96];
+    json_t *doc;
+
+    snprintf(path, sizeof(path), "/orders/%s", id);
+    doc = call_ok(MS_SVC_ORDER, "GET", path, NULL, 200);
+    ck_assert_str_eq(json_string_value(json_object_get(doc, "status")), want);
+    json_decref(doc);
+}
+
+/* Order restarted with its backorder retry every retry_s seconds (and a pass at start). */
+static void order_with_backorder_retry(const char *retry_s)
+{
+    char env[64];
+
+    snprintf(env, sizeof(env), "BACKORDER_RETRY_S=%s", retry_s);
+    ck_assert_int_eq(ms_test_stack_stop_one(&st, MS_SVC_ORDER, SIGTERM), 0);
+    order_customised = true;
+    ck_assert_int_eq(ms_test_stack_start_one(
+                         &st, MS_SVC_ORDER,
+                         (const char *const[]){"ADMIN_ENABLED=true", "LOG_LEVEL=info", env, NULL}),
+                     0);
+}
+
 /* An order whose reservation the reaper gave back before the order could commit it: the
  * order's worker still commits it from the stock left; when that stock is gone, the order is
- * flagged and counted once, and never retried again. */
-START_TEST(test_order_whose_reservation_expired_commits_late_or_is_flagged_once)
+ * counted once and backordered, out of the way of the others, and filled once restocked. */
+START_TEST(test_order_whose_reservation_expired_commits_late_or_waits_for_stock)
 {
     long long user = new_user(), before = stock_field(11, "available");
-    double lost_before = metric_of(MS_SVC_ORDER, "order_reservations_lost_total");
-    double conflicts_before;
     struct buyer late = {0}, gone = {0};
+    double conflicts_before;
     char sql[300];
 
+    order_with_backorder_retry("3600"); /* one backorder pass at start, then none */
     direct_body(late.body, sizeof(late.body), user, 11, 2);
     direct_body(gone.body, sizeof(gone.body), user, 12, 1);
     buy(&late);
@@ -510,7 +536,7 @@ START_TEST(test_order_whose_reservation_expired_commits_late_or_is_flagged_once)
 
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM orders WHERE id IN ('%s', '%s') AND "
-             "(reservation_committed OR reservation_lost)",
+             "(reservation_committed OR status = 'backordered')",
              late.order_id, gone.order_id);
     ck_assert(wait_db_count("order", sql, 2, 10000));
     snprintf(sql, sizeof(sql),
@@ -522,22 +548,32 @@ START_TEST(test_order_whose_reservation_expired_commits_late_or_is_flagged_once)
              "SELECT count(*) FROM reservations WHERE id = '%s' AND status = 'committed'",
              late.order_id);
     ck_assert_int_eq(db_count("inventory", sql), 1);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM orders WHERE id = '%s' AND reservation_lost AND "
-             "NOT reservation_committed",
-             gone.order_id);
-    ck_assert_int_eq(db_count("order", sql), 1);
+    assert_order_status(late.order_id, "confirmed");
+    assert_order_status(gone.order_id, "backordered");
     ck_assert_int_eq(stock_field(12, "available"), 0);
-    ck_assert_double_eq(metric_of(MS_SVC_ORDER, "order_reservations_lost_total"), lost_before + 1);
+    ck_assert_double_eq(metric_of(MS_SVC_ORDER, "order_reservations_lost_total"), 1);
 
-    /* the worker looks again every 2 s: the flagged order is not asked about again */
+    /* the 2 s pass over unfinished orders leaves the backordered one alone */
     conflicts_before =
         metric_of(MS_SVC_INVENTORY, "inventory_reservations_total{result=\"conflict\"}");
     ms_sleep_ms(2500);
     ck_assert_double_eq(
         metric_of(MS_SVC_INVENTORY, "inventory_reservations_total{result=\"conflict\"}"),
         conflicts_before);
-    ck_assert_double_eq(metric_of(MS_SVC_ORDER, "order_reservations_lost_total"), lost_before + 1);
+
+    /* tried again every second: the restock fills it, and it is counted as lost only once */
+    order_with_backorder_retry("1");
+    ms_sleep_ms(1500);
+    assert_order_status(gone.order_id, "backordered");
+    stock_set(12, 5);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM orders WHERE id = '%s' AND reservation_committed AND "
+             "status = 'confirmed'",
+             gone.order_id);
+    ck_assert(wait_db_count("order", sql, 1, 5000));
+    ck_assert_int_eq(stock_field(12, "available"), 4);
+    assert_order_status(gone.order_id, "confirmed");
+    ck_assert_double_eq(metric_of(MS_SVC_ORDER, "order_reservations_lost_total"), 0);
     stock_set(12, 100);
 }
 END_TEST
@@ -721,7 +757,7 @@ static Suite *shopping_suite(void)
     tcase_add_test(tc, test_one_idempotency_key_twenty_times_makes_one_order);
     tcase_add_test(tc, test_claim_left_by_a_dead_request_is_taken_over_by_a_retry);
     tcase_add_test(tc, test_stalled_request_and_its_takeover_make_one_order);
-    tcase_add_test(tc, test_order_whose_reservation_expired_commits_late_or_is_flagged_once);
+    tcase_add_test(tc, test_order_whose_reservation_expired_commits_late_or_waits_for_stock);
     tcase_add_test(tc, test_inventory_down_order_fails_fast_and_leaves_nothing);
     tcase_add_test(tc, test_breaker_opens_on_failing_inventory_and_closes_after);
     tcase_add_test(tc, test_notification_stopped_during_thirty_orders_loses_none);
