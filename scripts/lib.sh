@@ -17,9 +17,10 @@ MS_DATA_DIR="$(ms_abspath "${MS_DATA_DIR:-$MS_ROOT/.data}")"
 MS_BUILD_DIR="$(ms_abspath "${MS_BUILD_DIR:-$MS_ROOT/build}")"
 MS_ASAN_BUILD_DIR="$(ms_abspath "${MS_ASAN_BUILD_DIR:-$MS_ROOT/build-asan}")"
 
-# Non-default ports, so a system PostgreSQL or Redis is never touched.
-MS_PG_DEFAULT_PORT=55432
-MS_REDIS_DEFAULT_PORT=56379
+# Non-default ports, so a system PostgreSQL or Redis is never touched, and below the ephemeral
+# range (32768-60999), where a connection in TIME_WAIT could hold them after a test run.
+MS_PG_DEFAULT_PORT=9432
+MS_REDIS_DEFAULT_PORT=9379
 MS_PG_PORT="${MS_PG_PORT:-$MS_PG_DEFAULT_PORT}"
 MS_REDIS_PORT="${MS_REDIS_PORT:-$MS_REDIS_DEFAULT_PORT}"
 

@@ -8,7 +8,7 @@
 #include "ms/log.h"
 #include "ms/server.h"
 
-#define DEFAULT_REDIS_URL "redis://127.0.0.1:56379/0"
+#define DEFAULT_REDIS_URL "redis://127.0.0.1:9379/0"
 #define DEFAULT_PRODUCT_URL "http://127.0.0.1:3001"
 
 struct settings {

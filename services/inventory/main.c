@@ -8,7 +8,7 @@
 #include "ms/log.h"
 #include "ms/server.h"
 
-#define DEFAULT_DATABASE_URL "postgresql://ms@127.0.0.1:55432/inventory"
+#define DEFAULT_DATABASE_URL "postgresql://ms@127.0.0.1:9432/inventory"
 
 struct settings {
     struct ms_server_config server;

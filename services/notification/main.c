@@ -10,8 +10,8 @@
 #include "ms/server.h"
 #include "notification.h"
 
-#define DEFAULT_DATABASE_URL "postgresql://ms@127.0.0.1:55432/notification"
-#define DEFAULT_REDIS_URL "redis://127.0.0.1:56379/0"
+#define DEFAULT_DATABASE_URL "postgresql://ms@127.0.0.1:9432/notification"
+#define DEFAULT_REDIS_URL "redis://127.0.0.1:9379/0"
 
 enum { NAME_MAX_LEN = 200 };
 

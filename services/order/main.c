@@ -9,8 +9,8 @@
 #include "ms/server.h"
 #include "order.h"
 
-#define DEFAULT_DATABASE_URL "postgresql://ms@127.0.0.1:55432/order"
-#define DEFAULT_REDIS_URL "redis://127.0.0.1:56379/0"
+#define DEFAULT_DATABASE_URL "postgresql://ms@127.0.0.1:9432/order"
+#define DEFAULT_REDIS_URL "redis://127.0.0.1:9379/0"
 
 struct settings {
     struct ms_server_config server;

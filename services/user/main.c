@@ -7,7 +7,7 @@
 #include "ms/server.h"
 #include "user.h"
 
-#define DEFAULT_DATABASE_URL "postgresql://ms@127.0.0.1:55432/user"
+#define DEFAULT_DATABASE_URL "postgresql://ms@127.0.0.1:9432/user"
 
 static int load_settings(struct ms_server_config *server, struct ms_pg_config *pg)
 {
