@@ -14,18 +14,41 @@ declare -A STACK_PID=()
 # shellcheck source-path=SCRIPTDIR source=../../scripts/stack.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/../../scripts/stack.sh"
 
+# stack_launch NAME BINARY DB [NAME=VALUE...]: starts one instance on STACK_PORT[NAME] with the
+# stack's settings, DATABASE_URL for database DB (none when empty), the URLs of every service
+# and the extra settings given; output in $STACK_DIR/log/NAME.log, PID in STACK_PID[NAME].
+stack_launch()
+{
+    local name="$1" bin="$2" db="$3" other upper
+    shift 3
+    [[ -x $bin ]] || {
+        echo "error: $bin is not built (MS_BINARY_DIR=${MS_BINARY_DIR:-unset})" >&2
+        return 1
+    }
+    local envs=("PORT=${STACK_PORT[$name]}" "BIND_ADDRESS=127.0.0.1" "ADMIN_ENABLED=true"
+        "LOG_LEVEL=warn" "REDIS_URL=redis://127.0.0.1:$STACK_REDIS_PORT/0"
+        "RESERVATION_REAP_INTERVAL_S=1")
+    [[ -z $db ]] || envs+=("DATABASE_URL=postgresql://ms@127.0.0.1:$STACK_PG_PORT/$db")
+    for other in "${STACK_SERVICES[@]}"; do
+        upper="$(tr '[:lower:]' '[:upper:]' <<<"$other")"
+        envs+=("${upper}_URL=http://127.0.0.1:${STACK_PORT[$other]}")
+    done
+    env -u DATABASE_URL "${envs[@]}" "$@" "$bin" >"$STACK_DIR/log/$name.log" 2>&1 </dev/null &
+    STACK_PID[$name]=$!
+}
+
 # stack_start ROOT BINARY_DIR: starts PostgreSQL, Redis, the six services, the frontend and, as
 # `make up` does, the product canary (STACK_PORT[product-v2]); fails on the first thing that
 # does not come up (stack_stop still cleans up what did).
 stack_start()
 {
-    local root="$1" bindir="$2" svc upper other bin db
+    local root="$1" bindir="$2" svc db
     STACK_DIR="$(mktemp -d /tmp/ms-monitoring.XXXXXX)"
     chmod 755 "$STACK_DIR" # the postgres user must reach the cluster directory below it
     mkdir -p "$STACK_DIR/log" "$STACK_DIR/metrics"
     ms_free_port STACK_PG_PORT || return 1
     ms_free_port STACK_REDIS_PORT || return 1
-    for svc in "${STACK_SERVICES[@]}"; do
+    for svc in "${STACK_SERVICES[@]}" product-v2; do
         ms_free_port "STACK_PORT[$svc]" || return 1
     done
 
@@ -35,29 +58,11 @@ stack_start()
     REDIS_FAST=1 bash "$root/scripts/redis.sh" start "$STACK_DIR/redis" "$STACK_REDIS_PORT" || return 1
 
     for svc in "${STACK_SERVICES[@]}"; do
-        bin="$bindir/services/$svc/$svc"
-        [[ -x $bin ]] || {
-            echo "error: $bin is not built (MS_BINARY_DIR=$bindir)" >&2
-            return 1
-        }
-        local envs=("PORT=${STACK_PORT[$svc]}" "BIND_ADDRESS=127.0.0.1" "ADMIN_ENABLED=true"
-            "LOG_LEVEL=warn" "REDIS_URL=redis://127.0.0.1:$STACK_REDIS_PORT/0"
-            "RESERVATION_REAP_INTERVAL_S=1")
         db="$svc"
-        [[ $svc == cart || $svc == frontend ]] || envs+=("DATABASE_URL=postgresql://ms@127.0.0.1:$STACK_PG_PORT/$db")
-        for other in "${STACK_SERVICES[@]}"; do
-            upper="$(tr '[:lower:]' '[:upper:]' <<<"$other")"
-            envs+=("${upper}_URL=http://127.0.0.1:${STACK_PORT[$other]}")
-        done
-        env -u DATABASE_URL "${envs[@]}" "$bin" >"$STACK_DIR/log/$svc.log" 2>&1 </dev/null &
-        STACK_PID[$svc]=$!
+        [[ $svc == cart || $svc == frontend ]] && db=""
+        stack_launch "$svc" "$bindir/services/$svc/$svc" "$db" || return 1
     done
-    ms_free_port "STACK_PORT[product-v2]" || return 1
-    env -u DATABASE_URL "PORT=${STACK_PORT[product-v2]}" BIND_ADDRESS=127.0.0.1 LOG_LEVEL=warn \
-        SERVICE_VERSION=v2 "REDIS_URL=redis://127.0.0.1:$STACK_REDIS_PORT/0" \
-        "DATABASE_URL=postgresql://ms@127.0.0.1:$STACK_PG_PORT/product" \
-        "$bindir/services/product/product" >"$STACK_DIR/log/product-v2.log" 2>&1 </dev/null &
-    STACK_PID[product-v2]=$!
+    stack_launch product-v2 "$bindir/services/product/product" product SERVICE_VERSION=v2 || return 1
     for svc in "${STACK_SERVICES[@]}" product-v2; do
         if ! stack_wait_ready "$svc" 60; then
             tail -n 20 "$STACK_DIR/log/$svc.log" >&2 || true
