@@ -50,6 +50,15 @@ static void order_defaults(void)
     all_running();
 }
 
+/* Restarts order with env (NULL-terminated NAME=VALUE settings) instead of the suite's;
+ * order_defaults puts the suite's back after the test. */
+static void order_restart_with(const char *const *env)
+{
+    ck_assert_int_eq(ms_test_stack_stop_one(&st, MS_SVC_ORDER, SIGTERM), 0);
+    order_customised = true;
+    ck_assert_int_eq(ms_test_stack_start_one(&st, MS_SVC_ORDER, env), 0);
+}
+
 /* ---- small helpers ---- */
 
 static int port_of(enum ms_test_svc s)
@@ -424,9 +433,7 @@ START_TEST(test_stalled_request_and_its_takeover_make_one_order)
     char key[64];
     pthread_t t[2];
 
-    ck_assert_int_eq(ms_test_stack_stop_one(&st, MS_SVC_ORDER, SIGTERM), 0);
-    order_customised = true;
-    ck_assert_int_eq(ms_test_stack_start_one(&st, MS_SVC_ORDER, slow_env), 0);
+    order_restart_with(slow_env);
     snprintf(key, sizeof(key), "stalled-%lld", user);
     for (int i = 0; i < 2; i++) {
         memset(&b[i], 0, sizeof(b[i]));
@@ -505,12 +512,7 @@ static void order_with_backorder_retry(const char *retry_s)
     char env[64];
 
     snprintf(env, sizeof(env), "BACKORDER_RETRY_S=%s", retry_s);
-    ck_assert_int_eq(ms_test_stack_stop_one(&st, MS_SVC_ORDER, SIGTERM), 0);
-    order_customised = true;
-    ck_assert_int_eq(ms_test_stack_start_one(
-                         &st, MS_SVC_ORDER,
-                         (const char *const[]){"ADMIN_ENABLED=true", "LOG_LEVEL=info", env, NULL}),
-                     0);
+    order_restart_with((const char *const[]){"ADMIN_ENABLED=true", "LOG_LEVEL=info", env, NULL});
 }
 
 /* An order whose reservation the reaper gave back before the order could commit it: the
@@ -616,9 +618,7 @@ START_TEST(test_breaker_opens_on_failing_inventory_and_closes_after)
     char body[160];
     double seen;
 
-    ck_assert_int_eq(ms_test_stack_stop_one(&st, MS_SVC_ORDER, SIGTERM), 0);
-    order_customised = true;
-    ck_assert_int_eq(ms_test_stack_start_one(&st, MS_SVC_ORDER, breaker_env), 0);
+    order_restart_with(breaker_env);
     json_decref(call_ok(MS_SVC_INVENTORY, "PUT", "/admin/faults",
                         "{\"abort_status\":503,\"abort_percent\":100}", 200));
     direct_body(body, sizeof(body), user, 5, 1);
