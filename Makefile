@@ -2,7 +2,7 @@
 LIB := . scripts/lib.sh &&
 MAKEFLAGS += --no-print-directory
 
-.PHONY: build up down test lint asan clean format fuzz load bench chaos
+.PHONY: build up down test lint asan tsan clean format fuzz load bench chaos
 .DEFAULT_GOAL := build
 
 build:
@@ -25,6 +25,9 @@ test:
 lint:
 	@bash scripts/lint.sh
 
+tsan:
+	@bash -c '$(LIB) ms_build_tsan'
+
 asan:
 	@bash -c '$(LIB) ms_build_asan'
 
@@ -41,7 +44,7 @@ bench:
 	@bash bench/run.sh
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan
 
 format:
 	@bash -c '$(LIB) ms_c_files | (cd "$$MS_ROOT" && xargs -r clang-format -i)'

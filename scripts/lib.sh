@@ -16,6 +16,7 @@ ms_abspath()
 MS_DATA_DIR="$(ms_abspath "${MS_DATA_DIR:-$MS_ROOT/.data}")"
 MS_BUILD_DIR="$(ms_abspath "${MS_BUILD_DIR:-$MS_ROOT/build}")"
 MS_ASAN_BUILD_DIR="$(ms_abspath "${MS_ASAN_BUILD_DIR:-$MS_ROOT/build-asan}")"
+MS_TSAN_BUILD_DIR="$(ms_abspath "${MS_TSAN_BUILD_DIR:-$MS_ROOT/build-tsan}")"
 
 # Non-default ports, so a system PostgreSQL or Redis is never touched, and below the ephemeral
 # range (32768-60999), where a connection in TIME_WAIT could hold them after a test run.
@@ -285,11 +286,19 @@ ms_build_asan()
     ms_build "$MS_ASAN_BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug -DMS_ASAN=ON -DMS_UBSAN=ON
 }
 
+# The ThreadSanitizer build in build-tsan/ (TSan cannot be combined with ASan).
+ms_build_tsan()
+{
+    ms_build "$MS_TSAN_BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug -DMS_TSAN=ON
+}
+
 # Runtime options for the sanitizer build: leaks fail, any report stops the process.
 ms_export_sanitizer_options()
 {
     export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
     export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+    # a data race ends the process (exit 66), so the test that drove it fails
+    export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
 }
 
 # ms_c_files [DIR...]: prints the C sources and headers under DIRs (default: common services

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make test` and CI: dependencies, lint, the build and every ctest suite, then the same suites
-# built with ASan+UBSan. Each section runs even when an earlier one failed (a failed build skips
+# built with ASan+UBSan, and the unit and integration suites built with TSan. Each section runs even when an earlier one failed (a failed build skips
 # its own tests); the exit status is non-zero when any section failed.
-# MS_TEST_SKIP_ASAN=1 skips the sanitizer section, for quick local runs only; CI never sets it.
+# MS_TEST_SKIP_ASAN=1 skips the sanitizer sections, for quick local runs only; CI never sets it.
 # The deploy checks (tests/deploy) and the system tests (tests/system: the whole native stack under
 # load, chaos, browsers and labs) run in the first pass only: they test files, containers and
 # processes working together, and the sanitizer pass re-runs every test of the C code itself.
@@ -59,6 +59,11 @@ main()
         if section "sanitizer build ($MS_ASAN_BUILD_DIR)" ms_build_asan; then
             # the deploy and system checks test files, containers and whole stacks: once is enough
             section "tests under ASan+UBSan" run_ctest "$MS_ASAN_BUILD_DIR" -LE 'deploy|system' || true
+        fi
+        # the suites whose code runs threads (the services' worker pools, the tests' clients);
+        # the planted race (tests/tsan) shows the pass reports and halts
+        if section "ThreadSanitizer build ($MS_TSAN_BUILD_DIR)" ms_build_tsan; then
+            section "tests under TSan" run_ctest "$MS_TSAN_BUILD_DIR" -L 'unit|integration' || true
         fi
     fi
 
