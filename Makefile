@@ -2,7 +2,7 @@
 LIB := . scripts/lib.sh &&
 MAKEFLAGS += --no-print-directory
 
-.PHONY: build up down test lint asan tsan clean format fuzz load bench chaos
+.PHONY: build up down test check lint asan tsan clean format fuzz load bench chaos
 .DEFAULT_GOAL := build
 
 build:
@@ -21,6 +21,10 @@ chaos:
 
 test:
 	@bash scripts/test.sh
+
+# The fast inner loop: lint, build, unit, integration and fuzz-replay tests (no sanitizers).
+check:
+	@bash scripts/test.sh --check
 
 lint:
 	@bash scripts/lint.sh

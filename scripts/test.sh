@@ -15,6 +15,7 @@ cd "$MS_ROOT"
 # the machine has two cores.
 CTEST_JOBS="${MS_CTEST_JOBS:-2}"
 FAILED=()
+PHASES=()
 
 # run_ctest BUILD_DIR [CTEST_ARGS...]
 run_ctest()
@@ -24,13 +25,15 @@ run_ctest()
     ctest --test-dir "$dir" --output-on-failure --no-tests=error -j "$CTEST_JOBS" "$@"
 }
 
-# section NAME COMMAND...: runs COMMAND under a header and records a failure.
+# section NAME COMMAND...: runs COMMAND under a header, records its time and any failure.
 section()
 {
-    local name="$1"
+    local name="$1" start=$SECONDS rc=0
     shift
     ms_section "$name"
-    if "$@"; then
+    "$@" || rc=$?
+    PHASES+=("$(printf '%5ds  %s' $((SECONDS - start)) "$name")")
+    if ((rc == 0)); then
         echo "---- $name: ok"
         return 0
     fi
@@ -39,9 +42,38 @@ section()
     return 1
 }
 
+# The fast inner loop (`make check`): lint, build, and the unit, integration and fuzz-replay
+# suites; no sanitizer pass, no whole-stack checks. `make test` is the whole suite.
+check()
+{
+    section "lint" bash scripts/lint.sh || true
+    if section "build ($MS_BUILD_DIR)" ms_build "$MS_BUILD_DIR"; then
+        section "unit, integration and fuzz-replay tests" \
+            run_ctest "$MS_BUILD_DIR" -L 'unit|integration|fuzz' || true
+    fi
+}
+
+# Prints each phase's time and the verdict; fails when any section failed.
+summary()
+{
+    ms_section "summary"
+    printf '%s\n' "${PHASES[@]}"
+    printf '%5ds  total\n' "$SECONDS"
+    if ((${#FAILED[@]})); then
+        printf 'FAILED: %s\n' "${FAILED[@]}" >&2
+        return 1
+    fi
+    echo "all sections ok"
+}
+
 main()
 {
     section "dependencies" bash scripts/install-deps.sh || return 1
+    if [[ ${1:-} == --check ]]; then
+        check
+        summary
+        return
+    fi
     section "lint" bash scripts/lint.sh || true
 
     if section "build ($MS_BUILD_DIR)" ms_build "$MS_BUILD_DIR"; then
@@ -67,12 +99,7 @@ main()
         fi
     fi
 
-    ms_section "summary"
-    if ((${#FAILED[@]})); then
-        printf 'FAILED: %s\n' "${FAILED[@]}" >&2
-        return 1
-    fi
-    echo "all sections ok"
+    summary
 }
 
 main "$@"
