@@ -1,12 +1,9 @@
-/* The Prometheus registry: families of atomically updated series, their rendering in the text
- * format 0.0.4, and the process metrics read from /proc. */
-#include "ms/metrics.h"
-
-#include "ms/clock.h"
+/* The Prometheus registry: families of atomically updated series and the collectors that
+ * refresh them before a render. The text format is in metrics_text.c, the process metrics in
+ * metrics_process.c. */
+#include "metrics_internal.h"
 
 #include <assert.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,49 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-enum family_type { TYPE_COUNTER, TYPE_GAUGE, TYPE_HISTOGRAM };
-
-static const char *const type_names[] = {"counter", "gauge", "histogram"};
 
 static const double default_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                          0.25,  0.5,    1,     2.5,  5,     10};
 
 #define MAX_COLLECTORS 16
 #define INITIAL_TABLE_SIZE 16 /* a power of two: slots are picked by masking the hash */
-#define RENDER_INITIAL_CAP 4096
-
-struct ms_family {
-    char *name;
-    char *help;
-    enum family_type type;
-    char **label_names; /* nlabels strings, owned */
-    size_t nlabels;
-    double *bounds; /* histogram upper bounds without +Inf, owned; NULL otherwise */
-    size_t nbounds;
-    struct ms_series *only; /* the single series of a label-less family, made with it */
-    /* lock guards everything below it except next: lookups and renders read, creating a series
-     * writes. Everything above is immutable once the family is published. */
-    pthread_rwlock_t lock;
-    struct ms_series **table; /* hash chains by label values; table_size is a power of two */
-    size_t table_size;
-    size_t nseries;
-    struct ms_series *first; /* creation order, which the render follows */
-    struct ms_series *last;
-    struct ms_family *next; /* registration order; guarded by registry_lock */
-};
-
-struct ms_series {
-    struct ms_family *family;
-    enum family_type type;
-    char **values; /* family->nlabels strings, owned; NULL for a label-less family */
-    uint64_t hash;
-    struct ms_series *chain;   /* next in the same hash slot; guarded by family->lock */
-    struct ms_series *next;    /* next in creation order; guarded by family->lock */
-    _Atomic uint64_t value;    /* bits of a double: the counter or gauge value, histogram sum */
-    _Atomic uint64_t counts[]; /* histogram only: observations per bucket, the +Inf bucket last */
-};
 
 struct collector {
     void (*fn)(void *ctx);
@@ -82,7 +42,7 @@ static uint64_t bits_of(double v)
     return bits;
 }
 
-static double double_of(uint64_t bits)
+double ms_metrics_double_of(uint64_t bits)
 {
     double v;
 
@@ -95,7 +55,8 @@ static void atomic_add_double(_Atomic uint64_t *slot, double v)
     uint64_t old = atomic_load_explicit(slot, memory_order_relaxed);
 
     /* A failed exchange reloads old, so the sum is recomputed from the value that won. */
-    while (!atomic_compare_exchange_weak_explicit(slot, &old, bits_of(double_of(old) + v),
+    while (!atomic_compare_exchange_weak_explicit(slot, &old,
+                                                  bits_of(ms_metrics_double_of(old) + v),
                                                   memory_order_relaxed, memory_order_relaxed))
         ;
 }
@@ -508,9 +469,7 @@ void ms_counter_inc(struct ms_series *s)
     ms_counter_add(s, 1.0);
 }
 
-/* Counters only go up through the public API; a collector mirroring a counter kept elsewhere
- * (CPU time in /proc) sets it outright. */
-static void counter_set(struct ms_series *s, double v)
+void ms_metrics_counter_set(struct ms_series *s, double v)
 {
     if (!s)
         return;
@@ -570,7 +529,7 @@ double ms_series_value(const struct ms_series *s)
     if (!s)
         return 0;
     if (s->type != TYPE_HISTOGRAM)
-        return double_of(atomic_load_explicit(&s->value, memory_order_relaxed));
+        return ms_metrics_double_of(atomic_load_explicit(&s->value, memory_order_relaxed));
     for (size_t i = 0; i <= s->family->nbounds; i++)
         count += atomic_load_explicit(&s->counts[i], memory_order_relaxed);
     return (double)count;
@@ -589,7 +548,7 @@ out:
     pthread_mutex_unlock(&collect_lock);
 }
 
-static void run_collectors(void)
+void ms_metrics_run_collectors(void)
 {
     pthread_mutex_lock(&collect_lock);
     for (size_t i = 0; i < ncollectors; i++)
@@ -597,216 +556,12 @@ static void run_collectors(void)
     pthread_mutex_unlock(&collect_lock);
 }
 
-/* The render's growing output. It only grows while the registry does, and the registry is
- * bounded by the code that registers families and the label values it passes. */
-struct buf {
-    char *data; /* NUL-terminated; owned until handed to the caller of ms_metrics_render */
-    size_t len;
-    size_t cap;
-    bool failed; /* an allocation failed: later appends do nothing */
-};
-
-static void buf_put(struct buf *b, const char *s, size_t n)
+void ms_metrics_each_family(void (*fn)(struct ms_family *f, void *ctx), void *ctx)
 {
-    size_t cap = b->cap ? b->cap : RENDER_INITIAL_CAP;
-    char *data;
-
-    if (b->failed)
-        return;
-    while (n >= cap - b->len) { /* >= keeps room for the NUL */
-        if (cap > SIZE_MAX / 2) {
-            b->failed = true;
-            return;
-        }
-        cap *= 2;
-    }
-    if (cap != b->cap) {
-        data = realloc(b->data, cap);
-        if (!data) {
-            b->failed = true;
-            return;
-        }
-        b->data = data;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-static void buf_puts(struct buf *b, const char *s)
-{
-    buf_put(b, s, strlen(s));
-}
-
-/* The escape for c in a label value (quote true) or in help text, or NULL if c stands as is. */
-static const char *escape_for(char c, bool quote)
-{
-    switch (c) {
-    case '\\':
-        return "\\\\";
-    case '\n':
-        return "\\n";
-    case '"':
-        return quote ? "\\\"" : NULL;
-    default:
-        return NULL;
-    }
-}
-
-static void buf_put_escaped(struct buf *b, const char *s, bool quote)
-{
-    const char *run = s;
-    const char *esc;
-
-    for (; *s; s++) {
-        esc = escape_for(*s, quote);
-        if (!esc)
-            continue;
-        buf_put(b, run, (size_t)(s - run));
-        buf_put(b, esc, 2);
-        run = s + 1;
-    }
-    buf_put(b, run, (size_t)(s - run));
-}
-
-size_t ms_metrics_escape_label(const char *in, char *out, size_t cap)
-{
-    size_t need = 0;
-    size_t written = 0;
-    const char *esc;
-    size_t n;
-
-    for (in = in ? in : ""; *in; in++) {
-        esc = escape_for(*in, true);
-        n = esc ? 2 : 1;
-        /* An escape is written whole or not at all, so a cut result never ends inside one. */
-        if (written == need && need + n < cap) {
-            memcpy(out + written, esc ? esc : in, n);
-            written += n;
-        }
-        need += n;
-    }
-    if (cap > 0)
-        out[written] = '\0';
-    return need;
-}
-
-/* Formats v as Prometheus parses it: integers without exponent or decimals, other numbers in
- * the shortest form that reads back as the same double, and +Inf, -Inf, NaN. Assumes the C
- * locale's decimal point, as strtod does. cap is at least 32. */
-static void format_value(double v, char *out, size_t cap)
-{
-    if (isnan(v)) {
-        snprintf(out, cap, "%s", "NaN");
-    } else if (isinf(v)) {
-        snprintf(out, cap, "%s", v > 0 ? "+Inf" : "-Inf");
-    } else if (v == 0) {
-        snprintf(out, cap, "%s", "0"); /* also -0, which %g would print as "-0" */
-    } else {
-        /* %g uses an exponent only from 10^precision on, so integers up to 15 digits (16 if
-         * that is what reads back) print plainly. */
-        for (int prec = 15; prec <= 17; prec++) {
-            snprintf(out, cap, "%.*g", prec, v);
-            if (strtod(out, NULL) == v)
-                break;
-        }
-    }
-}
-
-/* One sample line: the family name with suffix, the series' labels plus le if not NULL, the
- * value. */
-static void put_sample(struct buf *b, const struct ms_series *s, const char *suffix, const char *le,
-                       double v)
-{
-    const struct ms_family *f = s->family;
-    char num[32];
-
-    buf_puts(b, f->name);
-    buf_puts(b, suffix);
-    if (f->nlabels > 0 || le) {
-        buf_put(b, "{", 1);
-        for (size_t i = 0; i < f->nlabels; i++) {
-            if (i > 0)
-                buf_put(b, ",", 1);
-            buf_puts(b, f->label_names[i]);
-            buf_put(b, "=\"", 2);
-            buf_put_escaped(b, s->values[i], true);
-            buf_put(b, "\"", 1);
-        }
-        if (le) {
-            buf_puts(b, f->nlabels > 0 ? ",le=\"" : "le=\"");
-            buf_puts(b, le);
-            buf_put(b, "\"", 1);
-        }
-        buf_put(b, "}", 1);
-    }
-    format_value(v, num, sizeof(num));
-    buf_put(b, " ", 1);
-    buf_puts(b, num);
-    buf_put(b, "\n", 1);
-}
-
-static void put_histogram(struct buf *b, const struct ms_series *s)
-{
-    const struct ms_family *f = s->family;
-    uint64_t cumulative = 0;
-    char le[32];
-
-    for (size_t i = 0; i <= f->nbounds; i++) {
-        cumulative += atomic_load_explicit(&s->counts[i], memory_order_relaxed);
-        if (i < f->nbounds)
-            format_value(f->bounds[i], le, sizeof(le));
-        else
-            snprintf(le, sizeof(le), "%s", "+Inf");
-        put_sample(b, s, "_bucket", le, (double)cumulative);
-    }
-    put_sample(b, s, "_sum", NULL,
-               double_of(atomic_load_explicit(&s->value, memory_order_relaxed)));
-    /* The count is the +Inf bucket as read here, so the two agree while observations land. */
-    put_sample(b, s, "_count", NULL, (double)cumulative);
-}
-
-static void put_family(struct buf *b, struct ms_family *f)
-{
-    buf_puts(b, "# HELP ");
-    buf_puts(b, f->name);
-    buf_put(b, " ", 1);
-    buf_put_escaped(b, f->help, false);
-    buf_puts(b, "\n# TYPE ");
-    buf_puts(b, f->name);
-    buf_put(b, " ", 1);
-    buf_puts(b, type_names[f->type]);
-    buf_put(b, "\n", 1);
-    pthread_rwlock_rdlock(&f->lock);
-    for (const struct ms_series *s = f->first; s; s = s->next) {
-        if (s->type == TYPE_HISTOGRAM)
-            put_histogram(b, s);
-        else
-            put_sample(b, s, "", NULL,
-                       double_of(atomic_load_explicit(&s->value, memory_order_relaxed)));
-    }
-    pthread_rwlock_unlock(&f->lock);
-}
-
-char *ms_metrics_render(size_t *len)
-{
-    struct buf b = {0};
-
-    run_collectors();
-    buf_put(&b, "", 0); /* an empty registry still renders as an empty string */
     pthread_mutex_lock(&registry_lock);
     for (struct ms_family *f = families_first; f; f = f->next)
-        put_family(&b, f);
+        fn(f, ctx);
     pthread_mutex_unlock(&registry_lock);
-    if (b.failed) {
-        free(b.data);
-        b.data = NULL;
-        b.len = 0;
-    }
-    if (len)
-        *len = b.len;
-    return b.data;
 }
 
 void ms_metrics_reset(void)
@@ -827,177 +582,4 @@ void ms_metrics_reset(void)
     pthread_mutex_lock(&collect_lock);
     ncollectors = 0;
     pthread_mutex_unlock(&collect_lock);
-}
-
-/* Process metrics, named and described as the official Prometheus clients do, so the usual
- * dashboards work unchanged. */
-enum process_metric { PROC_RSS, PROC_CPU, PROC_START, PROC_FDS, PROC_COUNT };
-
-static const struct {
-    const char *name;
-    const char *help;
-    enum family_type type;
-} process_metrics[PROC_COUNT] = {
-    [PROC_RSS] = {"process_resident_memory_bytes", "Resident memory size in bytes.", TYPE_GAUGE},
-    [PROC_CPU] = {"process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
-                  TYPE_COUNTER},
-    [PROC_START] = {"process_start_time_seconds",
-                    "Start time of the process since unix epoch in seconds.", TYPE_GAUGE},
-    [PROC_FDS] = {"process_open_fds", "Number of open file descriptors.", TYPE_GAUGE},
-};
-
-/* Looked up by name at each use rather than cached, so ms_metrics_reset leaves nothing stale. */
-static struct ms_series *process_series(enum process_metric m)
-{
-    return ms_series_only(family_get(process_metrics[m].name, process_metrics[m].help,
-                                     process_metrics[m].type, NULL, NULL, 0));
-}
-
-/* Reads a small /proc file whole into buf, NUL-terminated. Returns its length, or -1. */
-static ssize_t read_small_file(const char *path, char *buf, size_t cap)
-{
-    size_t len = 0;
-    ssize_t n = 1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    if (fd < 0)
-        return -1;
-    while (len < cap - 1 && n > 0) {
-        n = read(fd, buf + len, cap - 1 - len);
-        if (n > 0)
-            len += (size_t)n;
-    }
-    close(fd);
-    if (n < 0)
-        return -1;
-    buf[len] = '\0';
-    return (ssize_t)len;
-}
-
-static int read_rss_bytes(double *bytes)
-{
-    char buf[256];
-    unsigned long long size;
-    unsigned long long resident;
-    long page = sysconf(_SC_PAGESIZE);
-
-    /* statm: total program size, then resident set size, in pages. */
-    if (page <= 0 || read_small_file("/proc/self/statm", buf, sizeof(buf)) < 0 ||
-        sscanf(buf, "%llu %llu", &size, &resident) != 2)
-        return -1;
-    *bytes = (double)resident * (double)page;
-    return 0;
-}
-
-/* Fields of /proc/self/stat counted from the state field after the command name, which is
- * field 3 in proc(5): utime is field 14 there. */
-enum { STAT_UTIME = 11, STAT_STIME = 12, STAT_STARTTIME = 19, STAT_FIELDS = 20 };
-
-struct self_stat {
-    unsigned long long utime; /* clock ticks */
-    unsigned long long stime;
-    unsigned long long starttime; /* clock ticks after boot */
-};
-
-static int read_self_stat(struct self_stat *st)
-{
-    char buf[1024];
-    char *field[STAT_FIELDS];
-    char *save = NULL;
-    char *p;
-    size_t n = 0;
-
-    if (read_small_file("/proc/self/stat", buf, sizeof(buf)) < 0)
-        return -1;
-    /* The command name is in parentheses and may itself hold spaces and ')'. */
-    p = strrchr(buf, ')');
-    if (!p)
-        return -1;
-    for (p = strtok_r(p + 1, " \n", &save); p && n < STAT_FIELDS; p = strtok_r(NULL, " \n", &save))
-        field[n++] = p;
-    if (n < STAT_FIELDS)
-        return -1;
-    st->utime = strtoull(field[STAT_UTIME], NULL, 10);
-    st->stime = strtoull(field[STAT_STIME], NULL, 10);
-    st->starttime = strtoull(field[STAT_STARTTIME], NULL, 10);
-    return 0;
-}
-
-/* The boot time in seconds since the epoch, from the "btime" line of /proc/stat. */
-static int read_boot_time(unsigned long long *btime)
-{
-    FILE *fp = fopen("/proc/stat", "re");
-    char *line = NULL;
-    size_t cap = 0;
-    int rc = -1;
-
-    if (!fp)
-        return -1;
-    /* getline, not a fixed buffer: the "intr" line runs to kilobytes on big machines. */
-    while (rc < 0 && getline(&line, &cap, fp) > 0)
-        if (sscanf(line, "btime %llu", btime) == 1)
-            rc = 0;
-    free(line);
-    fclose(fp);
-    return rc;
-}
-
-/* Entries of /proc/self/fd, not counting the descriptor that reads it. */
-static long count_open_fds(void)
-{
-    DIR *dir = opendir("/proc/self/fd");
-    struct dirent *de;
-    long n = 0;
-    int own;
-
-    if (!dir)
-        return -1;
-    own = dirfd(dir);
-    while ((de = readdir(dir)) != NULL)
-        if (de->d_name[0] != '.' && atoi(de->d_name) != own)
-            n++;
-    closedir(dir);
-    return n;
-}
-
-static void collect_process(void *ctx)
-{
-    struct self_stat st;
-    long ticks = sysconf(_SC_CLK_TCK);
-    double rss;
-    long fds;
-
-    (void)ctx;
-    if (read_rss_bytes(&rss) == 0)
-        ms_gauge_set(process_series(PROC_RSS), rss);
-    if (ticks > 0 && read_self_stat(&st) == 0)
-        counter_set(process_series(PROC_CPU), (double)(st.utime + st.stime) / (double)ticks);
-    fds = count_open_fds();
-    if (fds >= 0)
-        ms_gauge_set(process_series(PROC_FDS), (double)fds);
-}
-
-static double process_start_seconds(void)
-{
-    struct self_stat st;
-    unsigned long long btime;
-    long ticks = sysconf(_SC_CLK_TCK);
-
-    if (ticks > 0 && read_self_stat(&st) == 0 && read_boot_time(&btime) == 0)
-        return (double)btime + (double)st.starttime / (double)ticks;
-    /* Without /proc, registration time is close: services register early in main. */
-    return ms_wall_seconds();
-}
-
-void ms_process_metrics_register(void)
-{
-    struct ms_series *start;
-
-    for (int m = 0; m < PROC_COUNT; m++)
-        process_series((enum process_metric)m);
-    /* Set once: a second registration must not move the start time. */
-    start = process_series(PROC_START);
-    if (start && ms_series_value(start) == 0)
-        ms_gauge_set(start, process_start_seconds());
-    ms_metrics_on_collect(collect_process, NULL);
 }
