@@ -45,8 +45,9 @@ for (const t of ["sent_bytes", "received_bytes", "connections_opened", "connecti
   ISTIO[`istio_tcp_${t}_total`] = ISTIO_LABELS;
 }
 
-// kube-state-metrics (docs/metrics/workload/{deployment,pod}-metrics.md; kube_pod_status_ready_time
-// since v2.8.0), as kube-prometheus-stack scrapes it (honorLabels: namespace is the object's).
+// kube-state-metrics (docs/metrics/workload/{deployment,pod}-metrics.md @ c92fe0c, 2026-08-20:
+// all STABLE but kube_pod_status_ready_time, EXPERIMENTAL since v2.8.0 and emitted by default),
+// as kube-prometheus-stack scrapes it (honorLabels: namespace is the object's).
 export const KUBE_STATE_METRICS = {
   kube_deployment_status_replicas_available: ["namespace", "deployment"],
   kube_deployment_spec_replicas: ["namespace", "deployment"],
