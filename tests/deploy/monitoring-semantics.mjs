@@ -19,6 +19,7 @@
 //     (lib/metric-catalogue.mjs: the services' names from the C code, the gateway's, Istio's,
 //     kube-state-metrics'); every panel has data locally and on Kubernetes, or says
 //     "Kubernetes only" in its title or description and has data there.
+//     The gateway's route and upstream values in selectors are the contract's.
 //  4. shop: `up` and process_* (which every component of a cluster exports too) are selected with
 //     shop="microshop" in alerts and dashboards; every scrape target of the shop gets that label.
 // Prints what it checked; exits 1 on any error.
@@ -27,7 +28,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { environments } from "./lib/metric-catalogue.mjs";
+import { environments, GATEWAY, GATEWAY_VALUES } from "./lib/metric-catalogue.mjs";
 import { dashboardExprs, dashboardPanels, fillGrafanaVars, scan } from "./lib/promql.mjs";
 import { renderKustomize } from "./lib/validate.mjs";
 
@@ -270,8 +271,16 @@ function checkPromql(root, fail, log) {
   const recorded = new Set(rules.groups.flatMap((g) => g.rules).filter((r) => r.record).map((r) => r.record));
   for (const e of Object.values(envs)) for (const r of recorded) e.add(r);
   const envsOf = (names) => Object.keys(envs).filter((e) => names.every((n) => envs[e].has(n)));
-  const shopCheck = (where, expr) => {
+  const selectorCheck = (where, expr) => {
     for (const sel of scan(expr).names) {
+      // the gateway's route and upstream values are the contract's
+      for (const m of GATEWAY[sel.name] ? sel.matchers : []) {
+        const allowed = GATEWAY_VALUES[m.label];
+        const values = m.op === "=" || m.op === "!=" ? [m.value] : m.op === "=~" ? m.value.split("|") : [];
+        for (const v of allowed ? values.filter((x) => !allowed.includes(x)) : []) {
+          fail(`${where}: ${sel.name}{${m.label}="${v}"}: the gateway has no such ${m.label} (${allowed.join(", ")})`);
+        }
+      }
       if (sel.name && GENERIC(sel.name) && !sel.matchers.some((m) => m.label === SHOP.label && m.op === "=" && m.value === SHOP.value)) {
         fail(`${where}: ${sel.name} without ${SHOP.label}="${SHOP.value}" takes in every target of a cluster (kube-scheduler, etcd, ...): ${expr}`);
       }
@@ -285,7 +294,7 @@ function checkPromql(root, fail, log) {
       const missing = names.filter((x) => !Object.values(envs).some((e) => e.has(x)));
       if (missing.length) fail(`${where}: ${missing.join(", ")} exported in no environment`);
       else if (envsOf(names).length === 0) fail(`${where}: its metrics are never all in one environment`);
-      if (r.alert) shopCheck(where, String(r.expr));
+      if (r.alert) selectorCheck(where, String(r.expr));
       n++;
     }
   }
@@ -295,7 +304,7 @@ function checkPromql(root, fail, log) {
     const d = JSON.parse(readFileSync(path.join(root, dir, f), "utf8"));
     const errs = [];
     for (const [where, expr] of dashboardExprs(`${dir}/${f}`, d, errs)) {
-      shopCheck(where, fillGrafanaVars(expr));
+      selectorCheck(where, fillGrafanaVars(expr));
       if (!where.includes(": variable ")) continue;
       const names = scan(fillGrafanaVars(expr)).names.map((s) => s.name).filter(Boolean);
       if (envsOf(names).length === 0) fail(`${where}: ${names.join(", ")} exported in no environment`);
@@ -389,6 +398,8 @@ const PLANTED = [
     /panel "504 rate of the gateway": no data natively and in compose/],
   ["metrics: Kubernetes-only panel not marked", "monitoring/grafana/dashboards/process-health.json", /"title": "Available replicas \(Kubernetes only\)"/, '"title": "Available replicas"',
     /panel "Available replicas": no data natively and in compose; a panel for Kubernetes only must say "Kubernetes only"/],
+  ["metrics: a route the gateway does not have", "monitoring/grafana/dashboards/overview.json", /gateway_requests_total\{route=\\"products\\"\}/,
+    'gateway_requests_total{route=\\"product\\"}', /gateway_requests_total\{route="product"\}: the gateway has no such route/],
   ["metrics: rule on a metric nobody exports", "monitoring/rules/alerts.yml", /increase\(order_reservations_lost_total\[15m\]\)/, "increase(order_reservation_lost_total[15m])",
     /alert MicroshopOrderLostItsStock: order_reservation_lost_total exported in no environment/],
   ["shop: up == 0 for the whole cluster", "monitoring/rules/alerts.yml", /up\{shop="microshop"\} == 0/, "up == 0",

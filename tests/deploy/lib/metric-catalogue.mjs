@@ -16,6 +16,10 @@ import path from "node:path";
 // natively, gateway:9145 in compose, job gateway). route: products, cart, orders, users,
 // inventory, notifications, frontend, other; upstream: the service name, product-v2 for the
 // canary, none when nginx answered itself.
+export const GATEWAY_VALUES = {
+  route: ["products", "cart", "orders", "users", "inventory", "notifications", "frontend", "other"],
+  upstream: ["product", "product-v2", "cart", "order", "user", "inventory", "notification", "frontend", "none"],
+};
 export const GATEWAY = {
   gateway_requests_total: ["route", "code", "upstream"],
   gateway_request_duration_seconds_bucket: ["route", "le"],
