@@ -11,7 +11,8 @@
 //     that is not STRICT; in ambient mode a STRICT port needs Prometheus enrolled in the mesh
 //     (kube-prometheus-stack-values.yaml) and a ztunnel policy admitting its identity on that
 //     port, or a port-level PERMISSIVE PeerAuthentication (UPSTREAM.md §3: either reading). The
-//     edge's Envoy is scraped on its stats port. Every monitor and the PrometheusRule carry the
+//     edge's Envoy is scraped on its stats port; no service metric is named like Istio's (they
+//     are merged into one output). Every monitor and the PrometheusRule carry the
 //     release label kube-prometheus-stack selects (scripts/lab/kind-up.sh's release).
 //  2. dashboards: every monitoring/grafana/dashboards/*.json is in monitoring/k8s as a ConfigMap
 //     with the label Grafana's sidecar loads, with exactly that JSON.
@@ -28,7 +29,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { environments, GATEWAY, GATEWAY_VALUES } from "./lib/metric-catalogue.mjs";
+import { appMetrics, environments, GATEWAY, GATEWAY_VALUES } from "./lib/metric-catalogue.mjs";
 import { dashboardExprs, dashboardPanels, fillGrafanaVars, scan } from "./lib/promql.mjs";
 import { renderKustomize } from "./lib/validate.mjs";
 
@@ -191,6 +192,10 @@ function checkScraping(root, docs, fail, log) {
     }
   }
 
+  // Merged output must not mix the apps' names with Istio's (UPSTREAM.md §3).
+  for (const n of [...appMetrics(root)].filter((x) => /^(istio|envoy)_/.test(x))) {
+    fail(`${n}: a service metric named like Istio's or Envoy's collides in the sidecar's merged metrics`);
+  }
   let checked = 0;
   for (const app of appServices(root)) {
     for (const pod of pods.filter((p) => p.labels.app === app)) {
@@ -383,6 +388,10 @@ const PLANTED = [
   ["scrape: port-level PERMISSIVE is the other reading, and passes", "istio/ambient/authorization-policy.yaml",
     /"3002", /, "", null,
     ["istio/mesh/peer-authentication.yaml", "\n---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: cart-metrics\n  namespace: ecommerce\nspec:\n  selector:\n    matchLabels:\n      app: cart\n  mtls:\n    mode: STRICT\n  portLevelMtls:\n    3002:\n      mode: PERMISSIVE\n"]],
+  ["scrape: a pod opted out of metrics merging", "k8s/base/cart.yaml", /prometheus.io\/scrape: "true"/, 'prometheus.io/scrape: "false"',
+    /cart \(cart\): no monitor of monitoring\/k8s scrapes it in sidecar mode/],
+  ["scrape: an app metric named like Istio's", "common/src/access.c", /"http_requests_in_flight"/, '"istio_requests_in_flight"',
+    /istio_requests_in_flight: a service metric named like Istio's or Envoy's collides/],
   ["scrape: release label", "monitoring/k8s/monitors.yaml", /    release: kube-prometheus-stack/, "    release: prometheus",
     /ServiceMonitor microshop lacks the label release: kube-prometheus-stack/],
   ["scrape: edge not scraped", "monitoring/k8s/monitors.yaml", /gateway-name: microshop-gateway/, "gateway-name: other-gateway",
