@@ -42,6 +42,9 @@ frontend      3000  FRONTEND_PORT      -
 # installed. Their ports, read when used: PRODUCT_V2_PORT and MS_GATEWAY_PORT.
 MS_PRODUCT_V2_DEFAULT_PORT=3011
 MS_GATEWAY_DEFAULT_PORT=8080
+# And Prometheus (ms_prometheus_render), port MS_PROMETHEUS_PORT: not 9090, where Debian's own
+# prometheus service listens.
+MS_PROMETHEUS_DEFAULT_PORT=9190
 
 # Prints an error and exits.
 ms_die()
@@ -112,6 +115,7 @@ ms_instance_port()
     case $1 in
     product-v2) ms_port_value PRODUCT_V2_PORT "$MS_PRODUCT_V2_DEFAULT_PORT" ;;
     gateway) ms_port_value MS_GATEWAY_PORT "$MS_GATEWAY_DEFAULT_PORT" ;;
+    prometheus) ms_port_value MS_PROMETHEUS_PORT "$MS_PROMETHEUS_DEFAULT_PORT" ;;
     *) ms_service_port "$1" ;;
     esac
 }
@@ -122,6 +126,7 @@ ms_instance_port_var()
     case $1 in
     product-v2) echo PRODUCT_V2_PORT ;;
     gateway) echo MS_GATEWAY_PORT ;;
+    prometheus) echo MS_PROMETHEUS_PORT ;;
     *) ms_service_port_var "$1" ;;
     esac
 }
@@ -212,6 +217,10 @@ ms_pid_is_service()
         # nginx rewrites its title to "nginx: master process /usr/sbin/nginx -p PREFIX ...".
         cmdline="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
         [[ ${exe##*/} == nginx && $cmdline == *" -p $(ms_gateway_prefix)/ "* ]]
+        ;;
+    prometheus)
+        cmdline="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
+        [[ ${exe##*/} == prometheus && $cmdline == *" --storage.tsdb.path=$MS_DATA_DIR/prometheus/data "* ]]
         ;;
     *) [[ $exe == "$(ms_service_bin "$2")" ]] ;;
     esac
@@ -378,6 +387,20 @@ ms_canary_rewrite()
         END { if (found != 1) { print "error: nginx.conf must have exactly one \"10% product_v2;\" line" > "/dev/stderr"; exit 1 } }'
 }
 
+# Prints "DEFAULT=CURRENT ..." for every service of the table and the canary: each default port
+# and the port it uses now (PRODUCT_PORT, PRODUCT_V2_PORT, ...); fails on a bad port setting.
+ms_port_map()
+{
+    local map name dport var db
+    map="$MS_PRODUCT_V2_DEFAULT_PORT=$(ms_instance_port product-v2)" || return 1
+    while read -r name dport var db; do
+        if [[ -n $name ]]; then
+            map+=" $dport=$(ms_service_port "$name")" || return 1
+        fi
+    done <<<"$MS_SERVICE_TABLE"
+    echo "$map"
+}
+
 # ms_gateway_render DEST_DIR: writes DEST_DIR/nginx.conf, gateway/nginx.conf listening on
 # MS_BIND_ADDRESS (default 127.0.0.1) and MS_GATEWAY_PORT with MS_CANARY_PERCENT (0..100,
 # default 10) of the product requests going to v2 (ms_canary_rewrite), and DEST_DIR/upstreams.conf,
@@ -385,18 +408,13 @@ ms_canary_rewrite()
 # canary) turned into the port that service uses now (PRODUCT_PORT, PRODUCT_V2_PORT, ...).
 ms_gateway_render()
 {
-    local dest="$1" src="$MS_ROOT/gateway" port bind map name dport var db listen_re
+    local dest="$1" src="$MS_ROOT/gateway" port bind map listen_re
     port="$(ms_instance_port gateway)" || return 1
     bind="${MS_BIND_ADDRESS:-127.0.0.1}"
     if [[ $bind == *:* ]]; then
         bind="[$bind]"
     fi
-    map="$MS_PRODUCT_V2_DEFAULT_PORT=$(ms_instance_port product-v2)" || return 1
-    while read -r name dport var db; do
-        if [[ -n $name ]]; then
-            map+=" $dport=$(ms_service_port "$name")" || return 1
-        fi
-    done <<<"$MS_SERVICE_TABLE"
+    map="$(ms_port_map)" || return 1
     mkdir -p "$dest" || return 1
 
     listen_re='^([[:space:]]*listen[[:space:]]+)8080;[[:space:]]*$'
@@ -430,6 +448,35 @@ ms_gateway_render()
             }
             print out rest
         }' "$src/upstreams.native.conf" >"$dest/upstreams.conf"
+}
+
+# ---- Prometheus (monitoring/prometheus/prometheus.native.yml) ----
+
+# Prints the prometheus binary; fails when there is none.
+ms_prometheus_bin()
+{
+    local bin
+    bin="$(command -v prometheus)" || return 1
+    realpath -- "$bin"
+}
+
+# ms_prometheus_render DEST_DIR: writes DEST_DIR/prometheus.yml, monitoring/prometheus/
+# prometheus.native.yml with each '127.0.0.1:<default port>' of a service (3011 for the canary)
+# turned into the port that service uses now (PRODUCT_PORT, PRODUCT_V2_PORT, ...), in one pass,
+# and its rule file by absolute path. Other targets (the gateway's metrics) stay as they are.
+ms_prometheus_render()
+{
+    local dest="$1" map
+    map="$(ms_port_map)" || return 1
+    mkdir -p "$dest" || return 1
+    awk -v map="$map" -v rules="$MS_ROOT/monitoring/rules/alerts.yml" '
+        BEGIN { n = split(map, pairs, " "); for (i = 1; i <= n; i++) { split(pairs[i], kv, "="); to[kv[1]] = kv[2] } }
+        /^  - \.\.\/rules\/alerts\.yml$/ { print "  - " rules; next }
+        match($0, /\x27127\.0\.0\.1:[0-9]+\x27/) {
+            p = substr($0, RSTART + 11, RLENGTH - 12)
+            if (p in to) { $0 = substr($0, 1, RSTART - 1) "\x27127.0.0.1:" to[p] "\x27" substr($0, RSTART + RLENGTH) }
+        }
+        { print }' "$MS_ROOT/monitoring/prometheus/prometheus.native.yml" >"$dest/prometheus.yml"
 }
 
 # ---- the supervisor (runit) ----

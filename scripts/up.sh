@@ -6,7 +6,7 @@
 # (in the background, PID file .data/run/runsvdir.pid) watches them all (see the supervisor
 # section of lib.sh). Waits until each answers /ready (the gateway /healthz) and prints where they
 # listen. Running it again starts only what is not running (and reloads a running gateway whose
-# configuration changed). `make down` stops it all.
+# configuration changed), and Prometheus (prepare_prometheus). `make down` stops it all.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
@@ -98,6 +98,8 @@ await_service()
     url="$(ms_instance_url "$name")/ready"
     if [[ $name == gateway ]]; then
         url="$(ms_instance_url gateway)/healthz"
+    elif [[ $name == prometheus ]]; then
+        url="$(ms_instance_url prometheus)/-/ready"
     fi
     if ! ms_wait_url "$url" "$READY_TIMEOUT" "$pid"; then
         echo "---- last lines of $log ----" >&2
@@ -144,6 +146,36 @@ prepare_gateway()
     PREPARED+=(gateway)
 }
 
+# Prepares Prometheus (Debian's package) on 127.0.0.1:MS_PROMETHEUS_PORT (default 9190) with
+# monitoring/prometheus/prometheus.native.yml rendered for the ports in use (ms_prometheus_render)
+# into .data/prometheus/, its data in .data/prometheus/data/, under runit like the services, so
+# `make down` stops it. A running one re-reads the configuration (SIGHUP). Grafana is not run
+# natively (compose and Kubernetes only). Fails, after a warning, when it cannot start.
+prepare_prometheus()
+{
+    local bin port dir="$MS_DATA_DIR/prometheus" pid
+    if ! bin="$(ms_prometheus_bin)"; then
+        echo "warning: prometheus is not installed, so no metrics history; scripts/install-deps.sh installs it" >&2
+        return 1
+    fi
+    port="$(ms_instance_port prometheus)" || exit 1
+    ms_prometheus_render "$dir" || ms_die "prometheus: could not write $dir/prometheus.yml"
+    if pid="$(ms_service_pid prometheus)"; then
+        kill -HUP "$pid"
+        echo "prometheus: already running (pid $pid), configuration re-read"
+        return 0
+    fi
+    if ms_port_busy "$port"; then
+        echo "warning: prometheus: port $port is taken by another process, so no metrics history;" \
+            "set MS_PROMETHEUS_PORT to use another port" >&2
+        return 1
+    fi
+    ms_sv_write prometheus "$bin" --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+        --web.listen-address="127.0.0.1:$port" --log.level=warn ||
+        ms_die "prometheus: cannot write its service directory"
+    PREPARED+=(prometheus)
+}
+
 print_table()
 {
     local name
@@ -158,6 +190,10 @@ print_table()
         product-v2)
             printf '%-14s %-24s %s\n' "$name" "$(ms_instance_url "$name")" \
                 "/health /ready /metrics (the canary: SERVICE_VERSION=v2)"
+            ;;
+        prometheus)
+            printf '%-14s %-24s %s\n' "$name" "$(ms_instance_url "$name")" \
+                "/graph /alerts /targets (every service's /metrics, the rules)"
             ;;
         *)
             printf '%-14s %-24s %s\n' "$name" "$(ms_service_url "$name")" "/health /ready /metrics"
@@ -197,6 +233,7 @@ main()
     # Bad port settings stop make up before anything starts.
     ms_instance_port product-v2 >/dev/null || exit 1
     ms_instance_port gateway >/dev/null || exit 1
+    ms_instance_port prometheus >/dev/null || exit 1
     mkdir -p "$MS_DATA_DIR/log" "$MS_DATA_DIR/run"
 
     ms_section "PostgreSQL (port $MS_PG_PORT) and Redis (port $MS_REDIS_PORT)"
@@ -222,6 +259,10 @@ main()
     else
         echo "warning: nginx is not installed, so no gateway; scripts/install-deps.sh installs it" >&2
     fi
+    local prometheus=0
+    if prepare_prometheus; then
+        prometheus=1
+    fi
     # One runsvdir for all of them, started after their directories exist so that its first scan
     # finds them all (a running one notices new directories within five seconds).
     echo "runsvdir: pid $(ms_runsvdir_start)"
@@ -232,6 +273,10 @@ main()
     if ((gateway)); then
         await_service gateway
         started+=(gateway)
+    fi
+    if ((prometheus)); then
+        await_service prometheus
+        started+=(prometheus)
     fi
     print_table "${started[@]}"
 }

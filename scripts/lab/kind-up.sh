@@ -206,6 +206,7 @@ install_platform()
             --force-update
         run helm upgrade --install kube-prometheus-stack prometheus-community/kube-prometheus-stack \
             --namespace monitoring --create-namespace \
+            -f "$MS_ROOT/monitoring/k8s/kube-prometheus-stack-values.yaml" \
             ${KUBE_PROMETHEUS_STACK_VERSION:+--version "$KUBE_PROMETHEUS_STACK_VERSION"} --wait
     fi
 }

@@ -2,11 +2,12 @@
 // Checks the monitoring configuration files against each other and against the suite:
 //   node tests/deploy/monitoring-config.mjs
 // - monitoring/k8s (rendered with kustomize) validates against the prometheus-operator CRDs;
-//   one ServiceMonitor per service in namespace ecommerce selects app=<service>, port http,
-//   path /metrics, keeps the services' labels (honorLabels) and the pods' version label;
+//   the ServiceMonitor and the merged PodMonitor select every service (job = app), keep the
+//   services' labels (honorLabels) and the pods' version label (which ports they scrape under
+//   which PeerAuthentication: monitoring-semantics.mjs);
 //   the PrometheusRule's spec.groups are exactly the groups of monitoring/rules/alerts.yml;
 // - prometheus.yml (compose) scrapes every service by its compose name and port, the canary
-//   product-v2 as job product; prometheus.native.yml scrapes 127.0.0.1 at the ports of
+//   product-v2 as job product, and the gateway's metrics as job gateway; prometheus.native.yml scrapes 127.0.0.1 at the ports of
 //   scripts/lib.sh; both load ../rules/alerts.yml and give every target a version label;
 // - Grafana provisioning: a Prometheus data source at http://prometheus:9090 and a file provider.
 // Prints what it checked; exits 1 on any error.
@@ -33,39 +34,37 @@ if (SERVICES.length !== 7) fail(`scripts/lib.sh: expected 7 services (six and th
 
 const docs = renderKustomize(path.join(root, "monitoring/k8s"));
 for (const e of await validateDocuments(docs)) fail(`monitoring/k8s: ${e}`);
-const monitors = docs.map((d) => d.doc).filter((d) => d.kind === "ServiceMonitor");
-for (const svc of SERVICES) {
-  const sm = monitors.find((m) => m.spec?.selector?.matchLabels?.app === svc);
-  if (!sm) {
-    fail(`monitoring/k8s: no ServiceMonitor selects app=${svc}`);
-    continue;
-  }
-  const at = `monitoring/k8s: ServiceMonitor ${sm.metadata?.name}`;
-  if (sm.metadata?.namespace !== "ecommerce") fail(`${at}: namespace is not ecommerce`);
-  if (!isDeepStrictEqual(sm.spec?.namespaceSelector?.matchNames, ["ecommerce"])) fail(`${at}: namespaceSelector is not [ecommerce]`);
-  if (!(sm.spec?.podTargetLabels || []).includes("version")) fail(`${at}: podTargetLabels lacks version`);
-  const eps = sm.spec?.endpoints || [];
+// Which port each monitor scrapes under which PeerAuthentication is monitoring-semantics.mjs'
+// rule; here: every app selected by the ServiceMonitor and the merged PodMonitor, as job = app,
+// with its version label, its own labels kept, and the per-version product Services dropped.
+const monitors = docs.map((d) => d.doc).filter((d) => d.kind === "ServiceMonitor" || d.kind === "PodMonitor");
+const appMonitors = monitors.filter((m) => m.metadata?.name !== "microshop-edge");
+for (const m of appMonitors) {
+  const at = `monitoring/k8s: ${m.kind} ${m.metadata?.name}`;
+  const sel = m.spec?.selector?.matchExpressions?.find((e) => e.key === "app" && e.operator === "In");
+  if (!sel || !isDeepStrictEqual([...sel.values].sort(), [...SERVICES].sort())) fail(`${at}: must select app In [${SERVICES.join(", ")}]`);
+  if (m.metadata?.namespace !== "ecommerce") fail(`${at}: namespace is not ecommerce`);
+  if (!isDeepStrictEqual(m.spec?.namespaceSelector?.matchNames, ["ecommerce"])) fail(`${at}: namespaceSelector is not [ecommerce]`);
+  if (m.spec?.jobLabel !== "app") fail(`${at}: jobLabel must be app (job = the service, product for the canary too)`);
+  if (!(m.spec?.podTargetLabels || []).includes("version")) fail(`${at}: podTargetLabels lacks version`);
+  const eps = m.spec?.endpoints || m.spec?.podMetricsEndpoints || [];
   if (eps.length !== 1) fail(`${at}: expected one endpoint`);
-  for (const ep of eps) {
-    if (ep.port !== "http" || ep.path !== "/metrics") fail(`${at}: endpoint is not port http, path /metrics`);
-    if (ep.honorLabels !== true) fail(`${at}: honorLabels must be true (the services' own "service" label)`);
-  }
-  if (svc === "product") {
-    const drops = (eps[0]?.relabelings || []).filter((r) => r.action === "drop" && (r.sourceLabels || []).includes("__meta_kubernetes_service_name"));
-    const re = drops[0] && new RegExp(`^(?:${drops[0].regex})$`);
-    if (!re || !re.test("product-v1") || !re.test("product-v2") || re.test("product")) {
-      fail(`${at}: must drop the per-version Services product-v1 and product-v2 (pods would be scraped twice)`);
-    }
-  }
+  for (const ep of eps) if (ep.honorLabels !== true) fail(`${at}: honorLabels must be true (the services' own "service" label)`);
 }
-if (monitors.length !== SERVICES.length) fail(`monitoring/k8s: ${monitors.length} ServiceMonitors for ${SERVICES.length} services`);
+const sm = appMonitors.find((m) => m.kind === "ServiceMonitor");
+const drops = (sm?.spec?.endpoints?.[0]?.relabelings || []).filter((r) => r.action === "drop" && (r.sourceLabels || []).includes("__meta_kubernetes_service_name"));
+const dropRe = drops[0] && new RegExp(`^(?:${drops[0].regex})$`);
+if (!dropRe || !dropRe.test("product-v1") || !dropRe.test("product-v2") || dropRe.test("product")) {
+  fail("monitoring/k8s: the ServiceMonitor must drop the per-version Services product-v1 and product-v2 (pods would be scraped twice)");
+}
+if (appMonitors.length !== 2) fail(`monitoring/k8s: expected a ServiceMonitor and a PodMonitor for the apps, found ${appMonitors.length}`);
 const rulesDocs = docs.map((d) => d.doc).filter((d) => d.kind === "PrometheusRule");
 const groups = read("monitoring/rules/alerts.yml").groups;
 if (rulesDocs.length !== 1) fail(`monitoring/k8s: expected one PrometheusRule, found ${rulesDocs.length}`);
 else if (!isDeepStrictEqual(rulesDocs[0].spec?.groups, groups)) {
   fail("monitoring/k8s: the PrometheusRule's spec.groups differ from monitoring/rules/alerts.yml (run node tests/deploy/monitoring-rules.mjs --write)");
 }
-console.log(`k8s: ${docs.length} documents rendered and validated (${monitors.length} ServiceMonitors, PrometheusRule with ${groups.length} groups)`);
+console.log(`k8s: ${docs.length} documents rendered and validated (${monitors.length} monitors, PrometheusRule with ${groups.length} groups)`);
 
 /* ---------------------------------------------------------------- Prometheus */
 
@@ -77,7 +76,7 @@ function targets(file) {
     if ((sc.metrics_path ?? "/metrics") !== "/metrics") fail(`${file}: job ${sc.job_name}: metrics_path is not /metrics`);
     for (const st of sc.static_configs || []) {
       for (const t of st.targets || []) {
-        if (!/^v\d+$/.test(st.labels?.version || "")) fail(`${file}: target ${t} has no version label`);
+        if (sc.job_name !== "gateway" && !/^v\d+$/.test(st.labels?.version || "")) fail(`${file}: target ${t} has no version label`);
         out.set(t, { job: sc.job_name, version: st.labels?.version });
       }
     }
@@ -87,6 +86,8 @@ function targets(file) {
 const compose = targets("monitoring/prometheus/prometheus.yml");
 const expectCompose = new Map(SERVICES.map((s) => [`${s}:${PORTS[s]}`, { job: s, version: "v1" }]));
 expectCompose.set(`product-v2:${PORTS.product}`, { job: "product", version: "v2" });
+// the gateway's metrics, as gateway/ serves them (job gateway, port 9145)
+expectCompose.set("gateway:9145", { job: "gateway", version: undefined });
 if (!isDeepStrictEqual(compose, expectCompose)) {
   fail(`monitoring/prometheus/prometheus.yml: targets ${JSON.stringify([...compose])} are not ${JSON.stringify([...expectCompose])}`);
 }
@@ -94,6 +95,7 @@ const native = targets("monitoring/prometheus/prometheus.native.yml");
 const expectNative = new Map(SERVICES.map((s) => [`127.0.0.1:${PORTS[s]}`, { job: s, version: "v1" }]));
 const canaryPort = Number(lib.match(/^MS_PRODUCT_V2_DEFAULT_PORT=(\d+)$/m)[1]);
 expectNative.set(`127.0.0.1:${canaryPort}`, { job: "product", version: "v2" });
+expectNative.set("127.0.0.1:9145", { job: "gateway", version: undefined });
 if (!isDeepStrictEqual(native, expectNative)) {
   fail(`monitoring/prometheus/prometheus.native.yml: targets ${JSON.stringify([...native])} are not ${JSON.stringify([...expectNative])}`);
 }

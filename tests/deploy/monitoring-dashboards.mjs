@@ -4,6 +4,9 @@
 //   node tests/deploy/monitoring-dashboards.mjs --write   rewrite the JSON files
 //   node tests/deploy/monitoring-dashboards.mjs --check   exit 1 if a JSON file differs from what
 //                                                         --write would write (or is missing/extra)
+// --write also writes monitoring/k8s/dashboards.yaml: the same JSON texts as ConfigMaps labelled
+// grafana_dashboard: "1", which the Grafana of kube-prometheus-stack loads (its dashboard sidecar,
+// searchNamespace ALL); monitoring/k8s/kustomization.yaml applies them with the rest.
 // Edit here, then --write; a dashboard changed in Grafana's UI is brought back by porting the change.
 // Every expression may use only metrics the services expose (README's metric table), `up` and
 // the recording rules of monitoring/rules/alerts.yml: monitoring-promql.mjs checks that against
@@ -11,12 +14,21 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { stringify } from "yaml";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const DIR = "monitoring/grafana/dashboards";
 const DS = { type: "prometheus", uid: "${datasource}" };
 const NOPROBE = 'route!~"/health|/ready|/metrics"';
 const RI = "$__rate_interval";
+// The shop's own scrape targets: every target gets shop="microshop" (prometheus*.yml, the
+// monitors of monitoring/k8s), so `up` and the process_* series of the rest of a cluster
+// (kube-scheduler, etcd, ...) stay out.
+const SHOP = 'shop="microshop"';
+// The namespace the shop runs in on Kubernetes (k8s/base), for kube-state-metrics' series.
+const NS = 'namespace="ecommerce"';
+// Panels with data only on Kubernetes say so (tests/deploy/monitoring-semantics.mjs checks it).
+const K8S_ONLY = "Kubernetes only";
 
 /* ---------------------------------------------------------------- panel helpers */
 
@@ -266,6 +278,7 @@ function dashboard(uid, title, description, vars, panels, tags = []) {
 
 const S = 'service=~"$service"';
 const J = 'job=~"$job"';
+const SJ = `${SHOP},${J}`;
 
 function overview() {
   const req = `http_requests_total{${S},${NOPROBE}}`;
@@ -285,7 +298,7 @@ function overview() {
       stat("p99 latency", "99th percentile of request duration, all selected services.", pct(0.99, "le"),
         { unit: "s", thresholds: steps("green", 0.25, "orange", 0.5, "red") }),
       stat("In flight", "Requests being served right now.", `sum(http_requests_in_flight{${S}})`),
-      stat("Targets up", "Scrape targets answering /metrics, of all targets.", `sum(up) / count(up)`,
+      stat("Targets up", "The shop's scrape targets answering /metrics, of all of them.", `sum(up{${SHOP}}) / count(up{${SHOP}})`,
         { unit: "percentunit", graph: false, thresholds: steps("red", 0.99, "green") }),
       stat("Breakers not closed", "Circuit breakers open or half-open, over all callers and upstreams.",
         `count(circuit_breaker_state > 0) or vector(0)`,
@@ -298,6 +311,14 @@ function overview() {
       timeseries("Product: requests / s by version (canary)",
         "The product canary split: v1 and v2 pods of the product service (90/10 at the edge, vip users always v2).",
         [q(`sum by (version) (rate(http_requests_total{service="product",${NOPROBE}}[${RI}]))`, "{{version}}")],
+        { unit: "reqps", stack: true }),
+      timeseries("Edge: product requests / s by version (canary)",
+        "What the edge sent to each product version: the gateway's own counter locally (upstream product or product-v2), " +
+          "Istio's istio_requests_total of the edge gateway on Kubernetes (destination_version).",
+        [
+          q(`sum by (upstream) (rate(gateway_requests_total{route="products"}[${RI}]))`, "local {{upstream}}"),
+          q(`sum by (destination_version) (rate(istio_requests_total{job="edge",destination_app="product"}[${RI}]))`, "{{destination_version}}"),
+        ],
         { unit: "reqps", stack: true }),
       timeseries("In-flight requests by service", "", [q(`sum by (service) (http_requests_in_flight{${S}})`, "{{service}}")]),
       row("Errors"),
@@ -329,6 +350,38 @@ function overview() {
   );
 }
 
+// The edge as the gateway answers it: a 504 made at the edge (its timeout) never reaches the
+// services' own counters. Locally the gateway's metrics (gateway_requests_total, route = the
+// location, upstream = the service, none when nginx answered itself); on Kubernetes Istio's
+// istio_requests_total of the edge gateway (job edge, monitoring/k8s/monitors.yaml), by the
+// Service it sent to. Each panel has one query per environment; the other returns nothing.
+function edgePanels() {
+  const gw = (sel) => `gateway_requests_total{${sel}}`;
+  const ist = (sel) => `istio_requests_total{job="edge"${sel ? "," + sel : ""}}`;
+  return [
+    timeseries("504 rate of the gateway", "Answers 504 (the edge's timeout) per second, by route: the gateway's metrics locally, the Istio gateway's on Kubernetes.",
+      [
+        q(`sum by (route) (rate(${gw('code="504"')}[${RI}]))`, "{{route}}"),
+        q(`sum by (destination_service_name) (rate(${ist('response_code="504"')}[${RI}]))`, "{{destination_service_name}}"),
+      ],
+      { unit: "reqps", w: 8 }),
+    timeseries("Edge 504/503 share by route", "Share of the edge's answers that are 504 (timeout) or 503 (unavailable, overflow), by route and status.",
+      [
+        q(`sum by (route, code) (rate(${gw('code=~"503|504"')}[${RI}])) / on (route) group_left () sum by (route) (rate(${gw("")}[${RI}]))`, "{{route}} {{code}}"),
+        q(`sum by (destination_service_name, response_code) (rate(${ist('response_code=~"503|504"')}[${RI}])) / on (destination_service_name) group_left () sum by (destination_service_name) (rate(${ist("")}[${RI}]))`,
+          "{{destination_service_name}} {{response_code}}"),
+      ],
+      { unit: "percentunit", max: 1, w: 8, thresholds: steps("green", 0.05, "red") }),
+    timeseries("Edge p99 latency by route", "How long the edge took to answer, 99th percentile.",
+      [
+        q(`histogram_quantile(0.99, sum by (route, le) (rate(gateway_request_duration_seconds_bucket[${RI}])))`, "{{route}}"),
+        q(`histogram_quantile(0.99, sum by (destination_service_name, le) (rate(istio_request_duration_milliseconds_bucket{job="edge"}[${RI}]))) / 1000`,
+          "{{destination_service_name}}"),
+      ],
+      { unit: "s", w: 8 }),
+  ];
+}
+
 function resilience() {
   const up = `upstream_requests_total{${J}}`;
   return dashboard(
@@ -337,6 +390,8 @@ function resilience() {
     "Circuit breakers, calls between services by outcome, retries, injected faults and graceful degradation. `job` is the calling service.",
     [queryVar("job", "Caller", "upstream_requests_total", "job")],
     [
+      row("The edge (gateway)"),
+      ...edgePanels(),
       row("Circuit breakers"),
       stateTimeline("Circuit breaker state", "Per caller → upstream: closed (green), open (red: calls rejected at once), half-open (orange: one trial call).",
         [q(`max by (job, upstream) (circuit_breaker_state{${J}})`, "{{job}} → {{upstream}}")], BREAKER_MAPPINGS, { w: 16 }),
@@ -431,25 +486,46 @@ function processes() {
     "microshop-process-health",
     "Microshop / Process health",
     "Liveness, restarts and resources of every process (pod or container), and its connection pools.",
-    [queryVar("job", "Service", "up", "job")],
+    [queryVar("job", "Service", `up{${SHOP}}`, "job")],
     [
       row("Liveness and restarts"),
-      stateTimeline("Target up", "Whether Prometheus can scrape each process.", [q(`up{${J}}`, "{{job}} {{instance}}")], UP_MAPPINGS, { w: 12 }),
-      timeseries("Restarts", "Process starts within each interval: a step here is a restart (crash, OOM kill, liveness probe, chaos).",
-        [q(`changes(process_start_time_seconds{${J}}[${RI}])`, "{{job}} {{instance}}")], { w: 12 }),
-      table("Processes", "Uptime and restarts over the selected time range.", [
-        q(`time() - process_start_time_seconds{${J}}`),
-        q(`changes(process_start_time_seconds{${J}}[$__range])`),
+      stateTimeline("Target up", "Whether Prometheus can scrape each process.", [q(`up{${SJ}}`, "{{job}} {{instance}}")], UP_MAPPINGS, { w: 12 }),
+      // A killed pod's replacement is a new target (a new series): changes() of its start time
+      // never sees it. Locally (no pod label) a restart is the same target starting again; on
+      // Kubernetes kube-state-metrics counts container restarts, and the Self-healing row shows
+      // replaced pods.
+      timeseries("Restarts", "Restarts within each interval. Natively and in compose: the process of a target started again (crash, kill, " +
+        "supervisor). On Kubernetes: container restarts from kube-state-metrics (liveness probe, OOM kill); a deleted pod is replaced by a " +
+        "new one, which the Self-healing row shows.",
+        [
+          q(`changes(process_start_time_seconds{${SJ},pod=""}[${RI}])`, "{{job}} {{instance}}"),
+          q(`sum by (pod, container) (increase(kube_pod_container_status_restarts_total{${NS}}[${RI}]))`, "{{pod}} {{container}}"),
+        ], { w: 12 }),
+      table("Processes", "Uptime, and restarts of the same target over the selected time range (a replaced pod is a new row).", [
+        q(`time() - process_start_time_seconds{${SJ}}`),
+        q(`changes(process_start_time_seconds{${SJ}}[$__range])`),
       ], {
         rename: { "Value #A": "uptime", "Value #B": "restarts" },
         overrides: [{ matcher: { id: "byName", options: "uptime" }, properties: [{ id: "unit", value: "s" }] }],
         h: 7,
       }),
+      row(`Self-healing (${K8S_ONLY})`),
+      timeseries(`Available replicas (${K8S_ONLY})`, "Available pods of each Deployment (kube-state-metrics) against the replicas wanted: a killed pod " +
+        "shows as a dip until its replacement is ready.",
+        [
+          q(`kube_deployment_status_replicas_available{${NS}}`, "{{deployment}} available"),
+          q(`kube_deployment_spec_replicas{${NS}}`, "{{deployment}} wanted"),
+        ], { w: 8 }),
+      timeseries(`Container restarts (${K8S_ONLY})`, "Restarts counted by kube-state-metrics, per pod and container, over the last 10 minutes.",
+        [q(`sum by (pod, container) (increase(kube_pod_container_status_restarts_total{${NS}}[10m]))`, "{{pod}} {{container}}")], { w: 8 }),
+      timeseries(`Time from kill to ready (${K8S_ONLY})`, "For each pod: seconds from its creation to its Ready condition (kube-state-metrics). " +
+        "A killed pod's replacement is created at once by its ReplicaSet, so for a replacement this is the time from the kill to a ready pod.",
+        [q(`kube_pod_status_ready_time{${NS}} - on (namespace, pod, uid) kube_pod_created{${NS}}`, "{{pod}}")], { unit: "s", w: 8 }),
       row("Resources"),
-      timeseries("Resident memory", "", [q(`process_resident_memory_bytes{${J}}`, "{{job}} {{instance}}")], { unit: "bytes", w: 8 }),
-      timeseries("CPU", "CPU seconds per second (1 = one core).", [q(`rate(process_cpu_seconds_total{${J}}[${RI}])`, "{{job}} {{instance}}")],
+      timeseries("Resident memory", "", [q(`process_resident_memory_bytes{${SJ}}`, "{{job}} {{instance}}")], { unit: "bytes", w: 8 }),
+      timeseries("CPU", "CPU seconds per second (1 = one core).", [q(`rate(process_cpu_seconds_total{${SJ}}[${RI}])`, "{{job}} {{instance}}")],
         { unit: "percentunit", w: 8 }),
-      timeseries("Open file descriptors", "Sockets, pool connections and files.", [q(`process_open_fds{${J}}`, "{{job}} {{instance}}")], { w: 8 }),
+      timeseries("Open file descriptors", "Sockets, pool connections and files.", [q(`process_open_fds{${SJ}}`, "{{job}} {{instance}}")], { w: 8 }),
       row("Connection pools"),
       timeseries("PostgreSQL pool connections", "By pool and state (open, idle, in_use).",
         [q(`sum by (job, pool, state) (db_pool_connections{${J}})`, "{{job}} {{pool}} {{state}}")]),
@@ -471,13 +547,37 @@ const DASHBOARDS = {
 
 /* ---------------------------------------------------------------- main */
 
+const K8S_OUT = "monitoring/k8s/dashboards.yaml";
+
+// One ConfigMap per dashboard, its data the JSON text of the file exactly.
+function configMaps(texts) {
+  const docs = Object.entries(texts).map(([file, text]) => stringify({
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: {
+      name: `grafana-dashboard-${file.replace(/\.json$/, "")}`,
+      namespace: "ecommerce",
+      labels: { "app.kubernetes.io/part-of": "microshop", grafana_dashboard: "1" },
+    },
+    data: { [file]: text },
+  }, { lineWidth: 0 }));
+  return `# GENERATED from ${DIR}/*.json by tests/deploy/monitoring-dashboards.mjs --write: do not edit.\n` +
+    "# yamllint disable rule:line-length\n" +
+    "# The dashboards for the Grafana of kube-prometheus-stack: its sidecar loads every ConfigMap\n" +
+    '# labelled grafana_dashboard: "1" (the chart\'s default label, in any namespace).\n---\n' +
+    docs.join("---\n");
+}
+
 const mode = process.argv[2];
 const dir = path.join(root, DIR);
+const TEXTS = Object.fromEntries(Object.entries(DASHBOARDS).map(([f, d]) => [f, JSON.stringify(d, null, 2) + "\n"]));
 if (mode === "--write") {
-  for (const [file, d] of Object.entries(DASHBOARDS)) {
-    writeFileSync(path.join(dir, file), JSON.stringify(d, null, 2) + "\n");
+  for (const [file, text] of Object.entries(TEXTS)) {
+    writeFileSync(path.join(dir, file), text);
     console.log(`wrote ${DIR}/${file}`);
   }
+  writeFileSync(path.join(root, K8S_OUT), configMaps(TEXTS));
+  console.log(`wrote ${K8S_OUT}`);
 } else if (mode === "--check") {
   let bad = 0;
   const have = readdirSync(dir).filter((f) => f.endsWith(".json"));
@@ -487,8 +587,7 @@ if (mode === "--write") {
       bad++;
     }
   }
-  for (const [file, d] of Object.entries(DASHBOARDS)) {
-    const want = JSON.stringify(d, null, 2) + "\n";
+  for (const [file, want] of Object.entries(TEXTS)) {
     let text = "";
     try {
       text = readFileSync(path.join(dir, file), "utf8");
@@ -500,11 +599,21 @@ if (mode === "--write") {
       bad++;
     }
   }
+  let k8s = "";
+  try {
+    k8s = readFileSync(path.join(root, K8S_OUT), "utf8");
+  } catch {
+    // reported below as a difference
+  }
+  if (k8s !== configMaps(TEXTS)) {
+    console.log(`FAIL: ${K8S_OUT} differs from what monitoring-dashboards.mjs --write generates`);
+    bad++;
+  }
   if (bad) {
     console.log("  run: node tests/deploy/monitoring-dashboards.mjs --write");
     process.exit(1);
   }
-  console.log(`ok: ${Object.keys(DASHBOARDS).length} dashboards are what monitoring-dashboards.mjs generates`);
+  console.log(`ok: ${Object.keys(DASHBOARDS).length} dashboards and ${K8S_OUT} are what monitoring-dashboards.mjs generates`);
 } else {
   console.error("usage: node tests/deploy/monitoring-dashboards.mjs --write|--check");
   process.exit(2);

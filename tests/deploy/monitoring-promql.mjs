@@ -6,7 +6,9 @@
 //   - it must parse: the dashboards' expressions (Grafana variables filled in) go through
 //     `promtool check rules` as recording rules (the rules file is checked by the caller);
 //   - every metric name must be a series some service exposes (histograms by their _bucket,
-//     _sum or _count series), `up`, or a recording rule of RULES.yml;
+//     _sum or _count series), `up`, a recording rule of RULES.yml, or one of the gateway's,
+//     Istio's or kube-state-metrics' (lib/metric-catalogue.mjs; monitoring-semantics.mjs checks
+//     that each panel has data in the environments it is shown in);
 //   - every label in a selector must be one that metric carries (or a scrape target label:
 //     job, instance, version), every label in by/without/on/ignoring one that some metric
 //     carries, and an exact-match value (label="v") one that metric has been seen with.
@@ -18,10 +20,11 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parse } from "yaml";
+import { catalogueLabels, GATEWAY, ISTIO, KUBE_STATE_METRICS, TARGET_LABELS as ENV_TARGET_LABELS } from "./lib/metric-catalogue.mjs";
+import { dashboardExprs, fillGrafanaVars, scan } from "./lib/promql.mjs";
 
-const TARGET_LABELS = new Set(["job", "instance", "version"]);
-const KEYWORDS = new Set(["and", "or", "unless", "bool", "offset", "inf", "nan", "atan2", "start", "end"]);
-const LABEL_LIST_KEYWORDS = new Set(["by", "without", "on", "ignoring", "group_left", "group_right"]);
+// Target labels of every environment (job, instance, version, shop; namespace, pod, ... on Kubernetes).
+const TARGET_LABELS = new Set(Object.values(ENV_TARGET_LABELS).flat());
 const errors = [];
 
 /* ---------------------------------------------------------------- what the services expose */
@@ -54,94 +57,6 @@ function readExposition(dir) {
   return { families, series, files };
 }
 
-/* ---------------------------------------------------------------- PromQL scanning */
-
-// Splits an expression into the selectors, label lists and metric names it uses. Not a full
-// parser (promtool does the syntax); it skips strings, range brackets, numbers and functions.
-function scan(expr) {
-  const names = []; // { name, matchers: [{label, op, value}] }
-  const labelLists = [];
-  let i = 0;
-  const n = expr.length;
-  const skipSpace = () => {
-    while (i < n && /\s/.test(expr[i])) i++;
-  };
-  const readString = () => {
-    const quote = expr[i++];
-    let s = "";
-    while (i < n && expr[i] !== quote) {
-      if (expr[i] === "\\" && quote !== "`") s += expr[i++];
-      s += expr[i++];
-    }
-    i++;
-    return s;
-  };
-  const readMatchers = () => {
-    const out = [];
-    i++; // {
-    for (;;) {
-      skipSpace();
-      if (i >= n) throw new Error("unterminated {");
-      if (expr[i] === "}") {
-        i++;
-        return out;
-      }
-      if (expr[i] === ",") {
-        i++;
-        continue;
-      }
-      const lm = expr.slice(i).match(/^([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*/);
-      if (!lm) throw new Error(`bad label matcher at "${expr.slice(i, i + 20)}"`);
-      i += lm[0].length;
-      if (!`"'\``.includes(expr[i])) throw new Error(`label ${lm[1]}: value is not a string`);
-      out.push({ label: lm[1], op: lm[2], value: readString() });
-    }
-  };
-  while (i < n) {
-    const c = expr[i];
-    if (/\s/.test(c)) {
-      i++;
-    } else if (c === '"' || c === "'" || c === "`") {
-      readString();
-    } else if (c === "[") {
-      const j = expr.indexOf("]", i);
-      i = j < 0 ? n : j + 1;
-    } else if (c === "{") {
-      names.push({ name: null, matchers: readMatchers() });
-    } else if (/[0-9.]/.test(c)) {
-      i += expr.slice(i).match(/^[0-9.][0-9a-zA-Z_.]*(?:[eE][+-]?[0-9]+)?/)[0].length;
-    } else if (/[a-zA-Z_:]/.test(c)) {
-      const id = expr.slice(i).match(/^[a-zA-Z_:][a-zA-Z0-9_:]*/)[0];
-      i += id.length;
-      skipSpace();
-      if (LABEL_LIST_KEYWORDS.has(id)) {
-        if (expr[i] === "(") {
-          const j = expr.indexOf(")", i);
-          labelLists.push(...expr.slice(i + 1, j).split(",").map((s) => s.trim()).filter(Boolean));
-          i = j + 1;
-        }
-      } else if (expr[i] === "(" || KEYWORDS.has(id.toLowerCase()) || /^(by|without)\b/.test(expr.slice(i))) {
-        // a function, an aggregation (also `sum by (...) (...)`) or an operator keyword
-      } else {
-        const sel = { name: id, matchers: [] };
-        if (expr[i] === "{") sel.matchers = readMatchers();
-        names.push(sel);
-      }
-    } else {
-      i++;
-    }
-  }
-  return { names, labelLists };
-}
-
-// Fills in Grafana's variables so the expression is plain PromQL.
-function fillGrafanaVars(expr) {
-  return expr
-    .replace(/\$__(rate_interval|interval|range)\b/g, "5m")
-    .replace(/\$__range_s\b/g, "300")
-    .replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)/g, "GRAFANA_VAR");
-}
-
 /* ---------------------------------------------------------------- the checks */
 
 function checkExpr(where, expr, ctx) {
@@ -165,6 +80,10 @@ function checkExpr(where, expr, ctx) {
       labels = new Map();
     } else if (ctx.recorded.has(name)) {
       labels = null;
+    } else if (!ctx.series.has(name) && catalogueLabels(name)) {
+      // Not a service's: the gateway's, Istio's or kube-state-metrics' (lib/metric-catalogue.mjs,
+      // where monitoring-semantics.mjs checks which environment has it); values unknown here.
+      labels = new Map(catalogueLabels(name).map((l) => [l, null]));
     } else if (ctx.series.has(name)) {
       const base = name.replace(/_(bucket|sum|count)$/, "");
       if (base !== name && ctx.families.get(base) !== "histogram" && ctx.families.get(base) !== "summary" && !ctx.families.has(name)) {
@@ -183,8 +102,9 @@ function checkExpr(where, expr, ctx) {
         errors.push(`${where}: ${name} has no label "${m.label}" (it has: ${[...labels.keys(), ...TARGET_LABELS].join(", ")})`);
         continue;
       }
-      if ((m.op === "=" || m.op === "!=") && !m.value.includes("GRAFANA_VAR") && !labels.get(m.label).has(m.value)) {
-        errors.push(`${where}: ${name}{${m.label}="${m.value}"}: no such value (seen: ${[...labels.get(m.label)].join(", ")})`);
+      const seen = labels.get(m.label);
+      if (seen && (m.op === "=" || m.op === "!=") && !m.value.includes("GRAFANA_VAR") && !seen.has(m.value)) {
+        errors.push(`${where}: ${name}{${m.label}="${m.value}"}: no such value (seen: ${[...seen].join(", ")})`);
       }
     }
   }
@@ -236,31 +156,6 @@ function checkDashboardShape(file, d, uids) {
   }
 }
 
-// Every (where, expr) of a dashboard: panel targets and label_values()/query_result() variables.
-function dashboardExprs(file, d) {
-  const out = [];
-  const panels = [];
-  for (const p of d.panels || []) panels.push(p, ...(p.panels || []));
-  for (const p of panels) {
-    for (const t of p.targets || []) {
-      if (typeof t.expr === "string") out.push([`${file}: panel "${p.title}" ${t.refId}`, t.expr]);
-    }
-  }
-  for (const v of d.templating?.list || []) {
-    if (v.type !== "query") continue;
-    const text = typeof v.query === "string" ? v.query : v.query?.query || "";
-    let m = text.match(/^\s*label_values\((.+),\s*[a-zA-Z_][a-zA-Z0-9_]*\s*\)\s*$/);
-    if (m) {
-      out.push([`${file}: variable ${v.name}`, m[1]]);
-      continue;
-    }
-    m = text.match(/^\s*query_result\((.+)\)\s*$/);
-    if (m) out.push([`${file}: variable ${v.name}`, m[1]]);
-    else if (!/^\s*label_values\(\s*[a-zA-Z_]\w*\s*\)\s*$/.test(text)) errors.push(`${file}: variable ${v.name}: unsupported query ${text}`);
-  }
-  return out;
-}
-
 // promtool parses the dashboards' expressions: one recording rule each, one group per expression
 // so that an error names the panel.
 function promtoolParse(items) {
@@ -298,6 +193,7 @@ for (const g of rules.groups || []) {
 }
 const allLabels = new Set(["le", "__name__"]);
 for (const labels of expo.series.values()) for (const l of labels.keys()) allLabels.add(l);
+for (const cat of [GATEWAY, ISTIO, KUBE_STATE_METRICS]) for (const ls of Object.values(cat)) for (const l of ls) allLabels.add(l);
 const ctx = { families: expo.families, series: expo.series, recorded, allLabels, used: new Set() };
 
 let selectors = 0;
@@ -313,7 +209,7 @@ for (const file of dashboardFiles) {
     continue;
   }
   checkDashboardShape(file, d, uids);
-  for (const [where, expr] of dashboardExprs(file, d)) {
+  for (const [where, expr] of dashboardExprs(file, d, errors)) {
     const filled = fillGrafanaVars(expr);
     dashItems.push([where, filled]);
     selectors += checkExpr(where, filled, ctx);
