@@ -38,9 +38,12 @@ frontend      3000  FRONTEND_PORT      -
 
 # Beside the table's services `make up` runs the product canary (the product binary with
 # SERVICE_VERSION=v2, PID file product-v2.pid) and the gateway (nginx, gateway.pid) when nginx is
-# installed. Their ports, read when used: PRODUCT_V2_PORT and MS_GATEWAY_PORT.
+# installed, with its metrics exporter (gateway-metrics, tools/gateway-metrics: UDP from nginx
+# and HTTP /metrics on the same port). Their ports, read when used: PRODUCT_V2_PORT,
+# MS_GATEWAY_PORT and MS_GATEWAY_METRICS_PORT.
 MS_PRODUCT_V2_DEFAULT_PORT=3011
 MS_GATEWAY_DEFAULT_PORT=8080
+MS_GATEWAY_METRICS_DEFAULT_PORT=9145
 
 # Prints an error and exits.
 ms_die()
@@ -105,12 +108,13 @@ ms_port_value()
     echo "$port"
 }
 
-# Prints the port of instance $1: a service of the table, product-v2 or gateway.
+# Prints the port of instance $1: a service of the table, product-v2, gateway or gateway-metrics.
 ms_instance_port()
 {
     case $1 in
     product-v2) ms_port_value PRODUCT_V2_PORT "$MS_PRODUCT_V2_DEFAULT_PORT" ;;
     gateway) ms_port_value MS_GATEWAY_PORT "$MS_GATEWAY_DEFAULT_PORT" ;;
+    gateway-metrics) ms_port_value MS_GATEWAY_METRICS_PORT "$MS_GATEWAY_METRICS_DEFAULT_PORT" ;;
     *) ms_service_port "$1" ;;
     esac
 }
@@ -121,6 +125,7 @@ ms_instance_port_var()
     case $1 in
     product-v2) echo PRODUCT_V2_PORT ;;
     gateway) echo MS_GATEWAY_PORT ;;
+    gateway-metrics) echo MS_GATEWAY_METRICS_PORT ;;
     *) ms_service_port_var "$1" ;;
     esac
 }
@@ -207,6 +212,7 @@ ms_pid_is_service()
     exe="${exe% (deleted)}"
     case $2 in
     product-v2) [[ $exe == "$(ms_service_bin product)" ]] ;;
+    gateway-metrics) [[ $exe == "$(ms_gateway_metrics_bin)" ]] ;;
     gateway)
         # nginx rewrites its title to "nginx: master process /usr/sbin/nginx -p PREFIX ...".
         cmdline="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
@@ -324,6 +330,12 @@ ms_nginx_bin()
     realpath -- "$bin"
 }
 
+# Prints the path of the gateway's metrics exporter in the default build.
+ms_gateway_metrics_bin()
+{
+    echo "$MS_BUILD_DIR/tools/gateway-metrics/gateway-metrics"
+}
+
 # Prints the nginx prefix of `make up`'s gateway: its configuration, pid and temporary files.
 ms_gateway_prefix()
 {
@@ -370,13 +382,14 @@ ms_canary_rewrite()
 }
 
 # ms_gateway_render DEST_DIR: writes DEST_DIR/nginx.conf, gateway/nginx.conf listening on
-# MS_BIND_ADDRESS (default 127.0.0.1) and MS_GATEWAY_PORT with MS_CANARY_PERCENT (0..100,
+# MS_BIND_ADDRESS (default 127.0.0.1) and MS_GATEWAY_PORT, sending its metrics lines to
+# 127.0.0.1:MS_GATEWAY_METRICS_PORT, with MS_CANARY_PERCENT (0..100,
 # default 10) of the product requests going to v2 (ms_canary_rewrite), and DEST_DIR/upstreams.conf,
 # gateway/upstreams.native.conf with each 127.0.0.1:<default port> of a service (3011 for the
 # canary) turned into the port that service uses now (PRODUCT_PORT, PRODUCT_V2_PORT, ...).
 ms_gateway_render()
 {
-    local dest="$1" src="$MS_ROOT/gateway" port bind map name dport var db listen_re
+    local dest="$1" src="$MS_ROOT/gateway" port bind map name dport var db listen_re mport syslog_re
     port="$(ms_instance_port gateway)" || return 1
     bind="${MS_BIND_ADDRESS:-127.0.0.1}"
     if [[ $bind == *:* ]]; then
@@ -395,7 +408,14 @@ ms_gateway_render()
         echo "error: $src/nginx.conf must have exactly one 'listen 8080;' line" >&2
         return 1
     fi
-    sed -E "s/$listen_re/\1$bind:$port;/" "$src/nginx.conf" |
+    mport="$(ms_instance_port gateway-metrics)" || return 1
+    syslog_re="(syslog:server=127\.0\.0\.1:)$MS_GATEWAY_METRICS_DEFAULT_PORT,"
+    if [[ "$(grep -cE "$syslog_re" "$src/nginx.conf")" != 1 ]]; then
+        echo "error: $src/nginx.conf must send its metrics lines to" \
+            "syslog:server=127.0.0.1:$MS_GATEWAY_METRICS_DEFAULT_PORT exactly once" >&2
+        return 1
+    fi
+    sed -E -e "s/$listen_re/\1$bind:$port;/" -e "s/$syslog_re/\1$mport,/" "$src/nginx.conf" |
         ms_canary_rewrite "${MS_CANARY_PERCENT:-10}" >"$dest/nginx.conf" || return 1
 
     awk -v map="$map" '
