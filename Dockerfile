@@ -105,12 +105,12 @@ EXPOSE 3000
 CMD ["/usr/local/bin/frontend"]
 
 # The gateway's metrics exporter (tools/gateway-metrics): nginx's access lines in over UDP,
-# /metrics out over TCP, both on 9145. Compose runs it in the gateway's network namespace.
+# /metrics out over TCP, both on 9146; nginx serves that /metrics as its own on 9145.
 FROM runtime AS gateway-metrics
 LABEL org.opencontainers.image.title="microshop gateway-metrics"
 COPY --from=build /out/gateway-metrics /usr/local/bin/gateway-metrics
-ENV PORT=9145
-EXPOSE 9145 9145/udp
+ENV PORT=9146
+EXPOSE 9146 9146/udp
 CMD ["/usr/local/bin/gateway-metrics"]
 
 # ---- wrk: the load generator of the Kubernetes Jobs in load-test/k8s -----------------------------

@@ -38,12 +38,14 @@ frontend      3000  FRONTEND_PORT      -
 
 # Beside the table's services `make up` runs the product canary (the product binary with
 # SERVICE_VERSION=v2, PID file product-v2.pid) and the gateway (nginx, gateway.pid) when nginx is
-# installed, with its metrics exporter (gateway-metrics, tools/gateway-metrics: UDP from nginx
-# and HTTP /metrics on the same port). Their ports, read when used: PRODUCT_V2_PORT,
-# MS_GATEWAY_PORT and MS_GATEWAY_METRICS_PORT.
+# installed, with its metrics exporter (gateway-metrics, tools/gateway-metrics: nginx's lines in
+# over UDP, its /metrics over TCP, on one port). Their ports, read when used: PRODUCT_V2_PORT,
+# MS_GATEWAY_PORT, MS_GATEWAY_EXPORTER_PORT; nginx serves the exporter's /metrics on
+# MS_GATEWAY_METRICS_PORT.
 MS_PRODUCT_V2_DEFAULT_PORT=3011
 MS_GATEWAY_DEFAULT_PORT=8080
 MS_GATEWAY_METRICS_DEFAULT_PORT=9145
+MS_GATEWAY_EXPORTER_DEFAULT_PORT=9146
 
 # Prints an error and exits.
 ms_die()
@@ -114,7 +116,7 @@ ms_instance_port()
     case $1 in
     product-v2) ms_port_value PRODUCT_V2_PORT "$MS_PRODUCT_V2_DEFAULT_PORT" ;;
     gateway) ms_port_value MS_GATEWAY_PORT "$MS_GATEWAY_DEFAULT_PORT" ;;
-    gateway-metrics) ms_port_value MS_GATEWAY_METRICS_PORT "$MS_GATEWAY_METRICS_DEFAULT_PORT" ;;
+    gateway-metrics) ms_port_value MS_GATEWAY_EXPORTER_PORT "$MS_GATEWAY_EXPORTER_DEFAULT_PORT" ;;
     *) ms_service_port "$1" ;;
     esac
 }
@@ -125,7 +127,7 @@ ms_instance_port_var()
     case $1 in
     product-v2) echo PRODUCT_V2_PORT ;;
     gateway) echo MS_GATEWAY_PORT ;;
-    gateway-metrics) echo MS_GATEWAY_METRICS_PORT ;;
+    gateway-metrics) echo MS_GATEWAY_EXPORTER_PORT ;;
     *) ms_service_port_var "$1" ;;
     esac
 }
@@ -382,20 +384,22 @@ ms_canary_rewrite()
 }
 
 # ms_gateway_render DEST_DIR: writes DEST_DIR/nginx.conf, gateway/nginx.conf listening on
-# MS_BIND_ADDRESS (default 127.0.0.1) and MS_GATEWAY_PORT, sending its metrics lines to
+# MS_BIND_ADDRESS (default 127.0.0.1) and MS_GATEWAY_PORT, its metrics on
 # 127.0.0.1:MS_GATEWAY_METRICS_PORT, with MS_CANARY_PERCENT (0..100,
 # default 10) of the product requests going to v2 (ms_canary_rewrite), and DEST_DIR/upstreams.conf,
 # gateway/upstreams.native.conf with each 127.0.0.1:<default port> of a service (3011 for the
-# canary) turned into the port that service uses now (PRODUCT_PORT, PRODUCT_V2_PORT, ...).
+# canary, 9146 for the metrics exporter) turned into the port that service uses now
+# (PRODUCT_PORT, PRODUCT_V2_PORT, ..., MS_GATEWAY_EXPORTER_PORT).
 ms_gateway_render()
 {
-    local dest="$1" src="$MS_ROOT/gateway" port bind map name dport var db listen_re mport syslog_re
+    local dest="$1" src="$MS_ROOT/gateway" port bind map name dport var db listen_re mport metrics_re
     port="$(ms_instance_port gateway)" || return 1
     bind="${MS_BIND_ADDRESS:-127.0.0.1}"
     if [[ $bind == *:* ]]; then
         bind="[$bind]"
     fi
     map="$MS_PRODUCT_V2_DEFAULT_PORT=$(ms_instance_port product-v2)" || return 1
+    map+=" $MS_GATEWAY_EXPORTER_DEFAULT_PORT=$(ms_instance_port gateway-metrics)" || return 1
     while read -r name dport var db; do
         if [[ -n $name ]]; then
             map+=" $dport=$(ms_service_port "$name")" || return 1
@@ -408,15 +412,16 @@ ms_gateway_render()
         echo "error: $src/nginx.conf must have exactly one 'listen 8080;' line" >&2
         return 1
     fi
-    mport="$(ms_instance_port gateway-metrics)" || return 1
-    syslog_re="(syslog:server=127\.0\.0\.1:)$MS_GATEWAY_METRICS_DEFAULT_PORT,"
-    if [[ "$(grep -cE "$syslog_re" "$src/nginx.conf")" != 1 ]]; then
-        echo "error: $src/nginx.conf must send its metrics lines to" \
-            "syslog:server=127.0.0.1:$MS_GATEWAY_METRICS_DEFAULT_PORT exactly once" >&2
+    mport="$(ms_port_value MS_GATEWAY_METRICS_PORT "$MS_GATEWAY_METRICS_DEFAULT_PORT")" || return 1
+    metrics_re="^([[:space:]]*listen[[:space:]]+)$MS_GATEWAY_METRICS_DEFAULT_PORT;[[:space:]]*\$"
+    if [[ "$(grep -cE "$metrics_re" "$src/nginx.conf")" != 1 ]]; then
+        echo "error: $src/nginx.conf must have exactly one" \
+            "'listen $MS_GATEWAY_METRICS_DEFAULT_PORT;' line" >&2
         return 1
     fi
-    sed -E -e "s/$listen_re/\1$bind:$port;/" -e "s/$syslog_re/\1$mport,/" "$src/nginx.conf" |
-        ms_canary_rewrite "${MS_CANARY_PERCENT:-10}" >"$dest/nginx.conf" || return 1
+    sed -E -e "s/$listen_re/\1$bind:$port;/" -e "s/$metrics_re/\1127.0.0.1:$mport;/" \
+        "$src/nginx.conf" | ms_canary_rewrite "${MS_CANARY_PERCENT:-10}" >"$dest/nginx.conf" ||
+        return 1
 
     awk -v map="$map" '
         BEGIN {

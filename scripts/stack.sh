@@ -52,6 +52,8 @@ ms_stack_env()
         ms_free_port "$var" || return 1
         export "${var?}"
     done
+    ms_free_port MS_GATEWAY_METRICS_PORT || return 1
+    export MS_GATEWAY_METRICS_PORT
 }
 
 ms_stack_teardown()
@@ -80,6 +82,7 @@ ms_stack_port_map()
     done <<<"$MS_SERVICE_TABLE"
     pairs+=("$MS_PRODUCT_V2_DEFAULT_PORT=$PRODUCT_V2_PORT" "$MS_GATEWAY_DEFAULT_PORT=$MS_GATEWAY_PORT")
     pairs+=("$MS_GATEWAY_METRICS_DEFAULT_PORT=$MS_GATEWAY_METRICS_PORT")
+    pairs+=("$MS_GATEWAY_EXPORTER_DEFAULT_PORT=$MS_GATEWAY_EXPORTER_PORT")
     pairs+=("$MS_PG_DEFAULT_PORT=$MS_PG_PORT" "$MS_REDIS_DEFAULT_PORT=$MS_REDIS_PORT")
     echo "${pairs[*]}"
 }

@@ -2,7 +2,8 @@
 # `make up`: builds the suite, starts PostgreSQL and Redis under .data/, and runs every built
 # service, the product canary (v2, port PRODUCT_V2_PORT, default 3011) beside product, and, when
 # nginx is installed, the gateway (gateway/nginx.conf on MS_GATEWAY_PORT, default 8080) and its
-# metrics exporter (gateway-metrics on MS_GATEWAY_METRICS_PORT, default 9145) under
+# metrics exporter (gateway-metrics on MS_GATEWAY_EXPORTER_PORT, default 9146; nginx serves its
+# /metrics on 127.0.0.1:MS_GATEWAY_METRICS_PORT, default 9145) under
 # runit: one runsv per instance (.data/sv/<name>/) restarts it whenever it exits, one runsvdir
 # (in the background, PID file .data/run/runsvdir.pid) watches them all (see the supervisor
 # section of lib.sh). Waits until each answers /ready (the gateway /healthz) and prints where they
@@ -146,8 +147,8 @@ prepare_gateway()
 }
 
 # Prepares the gateway's metrics exporter (tools/gateway-metrics) on 127.0.0.1 at
-# MS_GATEWAY_METRICS_PORT: nginx sends it a line per request over UDP, it serves /metrics over
-# TCP on the same port. Prints nothing and prepares nothing when it is not built.
+# MS_GATEWAY_EXPORTER_PORT: nginx sends it a line per request over UDP and serves its /metrics
+# (TCP, the same port) on MS_GATEWAY_METRICS_PORT. Fails, with a warning, when it is not built.
 prepare_gateway_metrics()
 {
     local pid port bin
@@ -163,7 +164,7 @@ prepare_gateway_metrics()
     port="$(ms_instance_port gateway-metrics)"
     if ms_port_busy "$port"; then
         ms_die "gateway-metrics: port $port is taken by another process; set" \
-            "MS_GATEWAY_METRICS_PORT to use another port"
+            "MS_GATEWAY_EXPORTER_PORT to use another port"
     fi
     ms_sv_write gateway-metrics env BIND_ADDRESS=127.0.0.1 "PORT=$port" "$bin" ||
         ms_die "gateway-metrics: cannot write its service directory"
@@ -186,8 +187,9 @@ print_table()
                 "/health /ready /metrics (the canary: SERVICE_VERSION=v2)"
             ;;
         gateway-metrics)
-            printf '%-14s %-24s %s\n' "$name" "$(ms_instance_url "$name")" \
-                "/metrics (the gateway's requests by route, code, upstream)"
+            printf '%-14s %-24s %s\n' "$name" \
+                "http://127.0.0.1:$(ms_port_value MS_GATEWAY_METRICS_PORT "$MS_GATEWAY_METRICS_DEFAULT_PORT")" \
+                "/metrics (the gateway's, by route, code, upstream; served by nginx)"
             ;;
         *)
             printf '%-14s %-24s %s\n' "$name" "$(ms_service_url "$name")" "/health /ready /metrics"

@@ -1,9 +1,10 @@
 /* gateway-metrics: the nginx gateway's request metrics for Prometheus.
  *
  * nginx has no Prometheus module in Debian, so it sends one syslog line per request to this
- * program over UDP (gateway/nginx.conf: `access_log syslog:server=127.0.0.1:9145 ... ms_metrics`),
- * and this program counts them and serves them at http://BIND_ADDRESS:PORT/metrics over TCP, the
- * same port number (UDP and TCP ports are apart). One line, after syslog's own header:
+ * program over UDP (gateway/upstreams.*.conf: `access_log syslog:server=... ms_metrics`), and this
+ * program counts them and serves them at http://BIND_ADDRESS:PORT/metrics over TCP, the same port
+ * number (UDP and TCP ports are apart); nginx serves that as its own /metrics on port 9145
+ * (gateway/nginx.conf), so the gateway is one scrape target. One line, after syslog's header:
  *
  *     ms-gateway route=products code=504 upstream=product seconds=0.501
  *
@@ -11,7 +12,7 @@
  * A line that is not one of these (a stray datagram, a truncated one) is counted in
  * gateway_metrics_lines_rejected_total and otherwise ignored. /health and /ready answer 200 (the
  * container healthcheck). Settings, from the environment: BIND_ADDRESS (default 127.0.0.1) and
- * PORT (default 9145). SIGTERM or SIGINT ends it, exit 0. */
+ * PORT (default 9146). SIGTERM or SIGINT ends it, exit 0. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -213,7 +214,7 @@ static int read_config(struct sockaddr_in *addr)
     int port;
 
     if (ms_config_str("BIND_ADDRESS", "127.0.0.1", 64, &bind_address) ||
-        ms_config_i("PORT", 9145, 1, 65535, &port))
+        ms_config_i("PORT", 9146, 1, 65535, &port))
         return -1;
     memset(addr, 0, sizeof(*addr));
     addr->sin_family = AF_INET;
