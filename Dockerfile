@@ -29,6 +29,7 @@ RUN cmake -S . -B /build -DMS_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
     && for svc in product cart order user inventory notification frontend; do \
         cp "/build/services/$svc/$svc" "/out/$svc" || exit 1; \
     done \
+    && cp /build/tools/gateway-metrics/gateway-metrics /out/gateway-metrics \
     && cc -O2 -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wformat=2 -o /out/healthcheck tools/healthcheck.c \
     && strip /out/*
@@ -102,6 +103,15 @@ COPY --from=build /out/frontend /usr/local/bin/frontend
 ENV PORT=3000
 EXPOSE 3000
 CMD ["/usr/local/bin/frontend"]
+
+# The gateway's metrics exporter (tools/gateway-metrics): nginx's access lines in over UDP,
+# /metrics out over TCP, both on 9146; nginx serves that /metrics as its own on 9145.
+FROM runtime AS gateway-metrics
+LABEL org.opencontainers.image.title="microshop gateway-metrics"
+COPY --from=build /out/gateway-metrics /usr/local/bin/gateway-metrics
+ENV PORT=9146
+EXPOSE 9146 9146/udp
+CMD ["/usr/local/bin/gateway-metrics"]
 
 # ---- wrk: the load generator of the Kubernetes Jobs in load-test/k8s -----------------------------
 # Debian's wrk (4.1: no constant-rate mode; see load-test/run.sh), curl and bash, and load-test/run.sh

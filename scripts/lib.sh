@@ -39,12 +39,17 @@ frontend      3000  FRONTEND_PORT      -
 
 # Beside the table's services `make up` runs the product canary (the product binary with
 # SERVICE_VERSION=v2, PID file product-v2.pid) and the gateway (nginx, gateway.pid) when nginx is
-# installed. Their ports, read when used: PRODUCT_V2_PORT and MS_GATEWAY_PORT.
+# installed, with its metrics exporter (gateway-metrics, tools/gateway-metrics: nginx's lines in
+# over UDP, its /metrics over TCP, on one port). Their ports, read when used: PRODUCT_V2_PORT,
+# MS_GATEWAY_PORT, MS_GATEWAY_EXPORTER_PORT; nginx serves the exporter's /metrics on
+# MS_GATEWAY_METRICS_PORT.
 MS_PRODUCT_V2_DEFAULT_PORT=3011
 MS_GATEWAY_DEFAULT_PORT=8080
 # And Prometheus (ms_prometheus_render), port MS_PROMETHEUS_PORT: not 9090, where Debian's own
 # prometheus service listens.
 MS_PROMETHEUS_DEFAULT_PORT=9190
+MS_GATEWAY_METRICS_DEFAULT_PORT=9145
+MS_GATEWAY_EXPORTER_DEFAULT_PORT=9146
 
 # Prints an error and exits.
 ms_die()
@@ -109,13 +114,14 @@ ms_port_value()
     echo "$port"
 }
 
-# Prints the port of instance $1: a service of the table, product-v2 or gateway.
+# Prints the port of instance $1: a service of the table, product-v2, gateway or gateway-metrics.
 ms_instance_port()
 {
     case $1 in
     product-v2) ms_port_value PRODUCT_V2_PORT "$MS_PRODUCT_V2_DEFAULT_PORT" ;;
     gateway) ms_port_value MS_GATEWAY_PORT "$MS_GATEWAY_DEFAULT_PORT" ;;
     prometheus) ms_port_value MS_PROMETHEUS_PORT "$MS_PROMETHEUS_DEFAULT_PORT" ;;
+    gateway-metrics) ms_port_value MS_GATEWAY_EXPORTER_PORT "$MS_GATEWAY_EXPORTER_DEFAULT_PORT" ;;
     *) ms_service_port "$1" ;;
     esac
 }
@@ -127,6 +133,7 @@ ms_instance_port_var()
     product-v2) echo PRODUCT_V2_PORT ;;
     gateway) echo MS_GATEWAY_PORT ;;
     prometheus) echo MS_PROMETHEUS_PORT ;;
+    gateway-metrics) echo MS_GATEWAY_EXPORTER_PORT ;;
     *) ms_service_port_var "$1" ;;
     esac
 }
@@ -213,6 +220,7 @@ ms_pid_is_service()
     exe="${exe% (deleted)}"
     case $2 in
     product-v2) [[ $exe == "$(ms_service_bin product)" ]] ;;
+    gateway-metrics) [[ $exe == "$(ms_gateway_metrics_bin)" ]] ;;
     gateway)
         # nginx rewrites its title to "nginx: master process /usr/sbin/nginx -p PREFIX ...".
         cmdline="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
@@ -342,6 +350,12 @@ ms_nginx_bin()
     realpath -- "$bin"
 }
 
+# Prints the path of the gateway's metrics exporter in the default build.
+ms_gateway_metrics_bin()
+{
+    echo "$MS_BUILD_DIR/tools/gateway-metrics/gateway-metrics"
+}
+
 # Prints the nginx prefix of `make up`'s gateway: its configuration, pid and temporary files.
 ms_gateway_prefix()
 {
@@ -387,12 +401,15 @@ ms_canary_rewrite()
         END { if (found != 1) { print "error: nginx.conf must have exactly one \"10% product_v2;\" line" > "/dev/stderr"; exit 1 } }'
 }
 
-# Prints "DEFAULT=CURRENT ..." for every service of the table and the canary: each default port
-# and the port it uses now (PRODUCT_PORT, PRODUCT_V2_PORT, ...); fails on a bad port setting.
+# Prints "DEFAULT=CURRENT ..." for every service of the table, the canary and the gateway's
+# metrics (nginx's /metrics server and the exporter): each default port and the port it uses now
+# (PRODUCT_PORT, PRODUCT_V2_PORT, ..., MS_GATEWAY_METRICS_PORT); fails on a bad port setting.
 ms_port_map()
 {
     local map name dport var db
     map="$MS_PRODUCT_V2_DEFAULT_PORT=$(ms_instance_port product-v2)" || return 1
+    map+=" $MS_GATEWAY_EXPORTER_DEFAULT_PORT=$(ms_instance_port gateway-metrics)" || return 1
+    map+=" $MS_GATEWAY_METRICS_DEFAULT_PORT=$(ms_port_value MS_GATEWAY_METRICS_PORT "$MS_GATEWAY_METRICS_DEFAULT_PORT")" || return 1
     while read -r name dport var db; do
         if [[ -n $name ]]; then
             map+=" $dport=$(ms_service_port "$name")" || return 1
@@ -402,13 +419,15 @@ ms_port_map()
 }
 
 # ms_gateway_render DEST_DIR: writes DEST_DIR/nginx.conf, gateway/nginx.conf listening on
-# MS_BIND_ADDRESS (default 127.0.0.1) and MS_GATEWAY_PORT with MS_CANARY_PERCENT (0..100,
+# MS_BIND_ADDRESS (default 127.0.0.1) and MS_GATEWAY_PORT, its metrics on
+# 127.0.0.1:MS_GATEWAY_METRICS_PORT, with MS_CANARY_PERCENT (0..100,
 # default 10) of the product requests going to v2 (ms_canary_rewrite), and DEST_DIR/upstreams.conf,
 # gateway/upstreams.native.conf with each 127.0.0.1:<default port> of a service (3011 for the
-# canary) turned into the port that service uses now (PRODUCT_PORT, PRODUCT_V2_PORT, ...).
+# canary, 9146 for the metrics exporter) turned into the port that service uses now
+# (PRODUCT_PORT, PRODUCT_V2_PORT, ..., MS_GATEWAY_EXPORTER_PORT).
 ms_gateway_render()
 {
-    local dest="$1" src="$MS_ROOT/gateway" port bind map listen_re
+    local dest="$1" src="$MS_ROOT/gateway" port bind map listen_re mport metrics_re
     port="$(ms_instance_port gateway)" || return 1
     bind="${MS_BIND_ADDRESS:-127.0.0.1}"
     if [[ $bind == *:* ]]; then
@@ -422,8 +441,16 @@ ms_gateway_render()
         echo "error: $src/nginx.conf must have exactly one 'listen 8080;' line" >&2
         return 1
     fi
-    sed -E "s/$listen_re/\1$bind:$port;/" "$src/nginx.conf" |
-        ms_canary_rewrite "${MS_CANARY_PERCENT:-10}" >"$dest/nginx.conf" || return 1
+    mport="$(ms_port_value MS_GATEWAY_METRICS_PORT "$MS_GATEWAY_METRICS_DEFAULT_PORT")" || return 1
+    metrics_re="^([[:space:]]*listen[[:space:]]+)$MS_GATEWAY_METRICS_DEFAULT_PORT;[[:space:]]*\$"
+    if [[ "$(grep -cE "$metrics_re" "$src/nginx.conf")" != 1 ]]; then
+        echo "error: $src/nginx.conf must have exactly one" \
+            "'listen $MS_GATEWAY_METRICS_DEFAULT_PORT;' line" >&2
+        return 1
+    fi
+    sed -E -e "s/$listen_re/\1$bind:$port;/" -e "s/$metrics_re/\1127.0.0.1:$mport;/" \
+        "$src/nginx.conf" | ms_canary_rewrite "${MS_CANARY_PERCENT:-10}" >"$dest/nginx.conf" ||
+        return 1
 
     awk -v map="$map" '
         BEGIN {

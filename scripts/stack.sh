@@ -7,7 +7,8 @@
 #   ms_stack_env DIR BIN_DIR   exports what up.sh/down.sh read: BIN_DIR's binaries, no build, the
 #                              data in DIR/data, admin endpoints on, fast throwaway stores, and a
 #                              free port for PostgreSQL, Redis and every instance (the services
-#                              of the table, product-v2, the gateway); override any after it
+#                              of the table, product-v2, the gateway and its metrics); override
+#                              any after it
 #   ms_stack_teardown DIR RC   on RC != 0 prints the end of every log; stops the stack; rm DIR
 #   ms_stack_port_map          "DEFAULT=PORT" pairs: each default port of make up and its stand-in
 
@@ -24,7 +25,8 @@ ms_free_port()
     while ((_ms_tries++ < 500)); do
         _ms_port=$((20000 + RANDOM % 12000))
         [[ $MS_PORTS_GIVEN == *" $_ms_port "* ]] && continue
-        if [[ -z "$(ss -Htan "sport = :$_ms_port" 2>/dev/null)" ]]; then
+        # TCP and UDP: the gateway's metrics exporter takes both of its port
+        if [[ -z "$(ss -Htuan "sport = :$_ms_port" 2>/dev/null)" ]]; then
             MS_PORTS_GIVEN+="$_ms_port "
             printf -v "$_ms_var" '%s' "$_ms_port"
             return 0
@@ -45,11 +47,13 @@ ms_stack_env()
         ms_free_port "$var" || return 1
         export "${var?}"
     done
-    for name in $(ms_services) product-v2 gateway; do
+    for name in $(ms_services) product-v2 gateway gateway-metrics; do
         var="$(ms_instance_port_var "$name")" || return 1
         ms_free_port "$var" || return 1
         export "${var?}"
     done
+    ms_free_port MS_GATEWAY_METRICS_PORT || return 1
+    export MS_GATEWAY_METRICS_PORT
 }
 
 ms_stack_teardown()
@@ -77,6 +81,8 @@ ms_stack_port_map()
         [[ -n $name ]] && pairs+=("$dport=${!var}")
     done <<<"$MS_SERVICE_TABLE"
     pairs+=("$MS_PRODUCT_V2_DEFAULT_PORT=$PRODUCT_V2_PORT" "$MS_GATEWAY_DEFAULT_PORT=$MS_GATEWAY_PORT")
+    pairs+=("$MS_GATEWAY_METRICS_DEFAULT_PORT=$MS_GATEWAY_METRICS_PORT")
+    pairs+=("$MS_GATEWAY_EXPORTER_DEFAULT_PORT=$MS_GATEWAY_EXPORTER_PORT")
     pairs+=("$MS_PG_DEFAULT_PORT=$MS_PG_PORT" "$MS_REDIS_DEFAULT_PORT=$MS_REDIS_PORT")
     echo "${pairs[*]}"
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make up`: builds the suite, starts PostgreSQL and Redis under .data/, and runs every built
 # service, the product canary (v2, port PRODUCT_V2_PORT, default 3011) beside product, and, when
-# nginx is installed, the gateway (gateway/nginx.conf on MS_GATEWAY_PORT, default 8080) under
+# nginx is installed, the gateway (gateway/nginx.conf on MS_GATEWAY_PORT, default 8080) and its
+# metrics exporter (gateway-metrics on MS_GATEWAY_EXPORTER_PORT, default 9146; nginx serves its
+# /metrics on 127.0.0.1:MS_GATEWAY_METRICS_PORT, default 9145) under
 # runit: one runsv per instance (.data/sv/<name>/) restarts it whenever it exits, one runsvdir
 # (in the background, PID file .data/run/runsvdir.pid) watches them all (see the supervisor
 # section of lib.sh). Waits until each answers /ready (the gateway /healthz) and prints where they
@@ -176,6 +178,31 @@ prepare_prometheus()
     PREPARED+=(prometheus)
 }
 
+# Prepares the gateway's metrics exporter (tools/gateway-metrics) on 127.0.0.1 at
+# MS_GATEWAY_EXPORTER_PORT: nginx sends it a line per request over UDP and serves its /metrics
+# (TCP, the same port) on MS_GATEWAY_METRICS_PORT. Fails, with a warning, when it is not built.
+prepare_gateway_metrics()
+{
+    local pid port bin
+    bin="$(ms_gateway_metrics_bin)"
+    if [[ ! -x $bin ]]; then
+        echo "warning: $bin is not built, so the gateway has no metrics" >&2
+        return 1
+    fi
+    if pid="$(ms_service_pid gateway-metrics)"; then
+        echo "gateway-metrics: already running (pid $pid)"
+        return 0
+    fi
+    port="$(ms_instance_port gateway-metrics)"
+    if ms_port_busy "$port"; then
+        ms_die "gateway-metrics: port $port is taken by another process; set" \
+            "MS_GATEWAY_EXPORTER_PORT to use another port"
+    fi
+    ms_sv_write gateway-metrics env BIND_ADDRESS=127.0.0.1 "PORT=$port" "$bin" ||
+        ms_die "gateway-metrics: cannot write its service directory"
+    PREPARED+=(gateway-metrics)
+}
+
 print_table()
 {
     local name
@@ -194,6 +221,11 @@ print_table()
         prometheus)
             printf '%-14s %-24s %s\n' "$name" "$(ms_instance_url "$name")" \
                 "/graph /alerts /targets (every service's /metrics, the rules)"
+            ;;
+        gateway-metrics)
+            printf '%-14s %-24s %s\n' "$name" \
+                "http://127.0.0.1:$(ms_port_value MS_GATEWAY_METRICS_PORT "$MS_GATEWAY_METRICS_DEFAULT_PORT")" \
+                "/metrics (the gateway's, by route, code, upstream; served by nginx)"
             ;;
         *)
             printf '%-14s %-24s %s\n' "$name" "$(ms_service_url "$name")" "/health /ready /metrics"
@@ -254,6 +286,9 @@ main()
         started+=(product-v2)
     fi
     if ms_nginx_bin >/dev/null; then
+        if prepare_gateway_metrics; then
+            started+=(gateway-metrics)
+        fi
         prepare_gateway
         gateway=1
     else

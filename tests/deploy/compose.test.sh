@@ -27,7 +27,7 @@ PROJECT=microshop-ci
 GATEWAY_PORT=8080
 SERVICES=(product cart order user inventory notification frontend)
 # Every container CI starts: all but grafana, which has no stand-in (docker-compose.ci.yml).
-STACK=(postgres redis "${SERVICES[@]}" product-v2 gateway prometheus)
+STACK=(postgres redis "${SERVICES[@]}" product-v2 gateway-metrics gateway prometheus)
 STANDINS=(postgres redis nginx prometheus)
 COMPOSE=(podman-compose -f "$ROOT/docker-compose.yml" -f "$ROOT/docker-compose.ci.yml"
     -p "$PROJECT")
@@ -264,7 +264,7 @@ build_images()
         pids+=($!)
     done
     # One build stage serves every target: the first target compiles, the others reuse it.
-    for name in "${SERVICES[@]}"; do
+    for name in "${SERVICES[@]}" gateway-metrics; do
         if ! timeout 900 podman build -q --format docker --target "$name" \
             -t "localhost/microshop/$name:latest" "$ROOT" >"$T/build-svc-$name.log" 2>&1; then
             tail -n 30 "$T/build-svc-$name.log" >&2

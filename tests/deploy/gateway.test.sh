@@ -4,14 +4,21 @@
 # Static: this script is shellcheck-clean; upstreams.native.conf and upstreams.compose.conf name the
 # same groups with the same parameters and differ only in addresses, which are the suite's ports
 # and DNS names; `nginx -t` accepts nginx.conf with each (the compose names resolved through a
-# private /etc/hosts in a mount namespace).
+# private /etc/hosts in a mount namespace); the head nginx passes fits half the services'
+# connection memory, and nginx's x-user-type map agrees with istio/'s exact matches (each with a
+# planted difference).
 # Live: scripts/up.sh (MS_UP_NO_BUILD=1, the binaries of $MS_BINARY_DIR) starts PostgreSQL, Redis,
-# the six services, the storefront (frontend), the product canary and nginx, all on free loopback
-# ports in a temporary directory; then through the gateway: the storefront's page and files
-# (ETag, 304, caching), the routes, the 90/10 split, x-user-type: vip, the 504 after
-# 0.5 s with the JSON envelope, a purchase, 413/404 envelopes, x-request-id and trace headers,
-# keep-alive to the upstreams, the JSON access log, and passive failure detection with product v2
-# stopped. scripts/down.sh stops it all by PID (also from the EXIT trap). About 40 s.
+# the six services, the storefront (frontend), the product canary, nginx and its metrics exporter
+# (gateway-metrics), all on free loopback ports in a temporary directory, and a Prometheus
+# scrapes them every 2 s; then through the gateway: the storefront's page and files (ETag, 304,
+# caching), the routes, the 90/10 split, x-user-type: vip (and VIP, which is not), hostile input
+# (issue 14: bad request lines, %00, dot-segments, unknown methods, HTTP/1.0 without Host and
+# 0.9, big heads that must not take an upstream out) answered in the JSON envelope, with no
+# alert expression of monitoring/rules/alerts.yml moved by it; the 504 after 0.5 s with the JSON
+# envelope and in gateway_requests_total, a purchase, 413/404 envelopes, x-request-id and trace
+# headers, keep-alive to the upstreams, the JSON access log (every line counted by the
+# exporter), and passive failure detection with product v2 stopped. scripts/down.sh stops it
+# all by PID (also from the EXIT trap). About 60 s.
 # shellcheck disable=SC2031 # lib.sh, sourced in subshells, sets its own MS_DATA_DIR; the
 # script's own is exported by ms_stack_env (lib/stack.sh)
 set -euo pipefail
@@ -24,9 +31,10 @@ BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
 . "$ROOT/scripts/stack.sh"
 GW_DIR="$ROOT/gateway"
 T=""
+PROM_PID=""
 CHECKS=0
 START=$SECONDS
-DEADLINE=$((START + 110))
+DEADLINE=$((START + 150))
 
 fail()
 {
@@ -45,6 +53,10 @@ cleanup()
 {
     local rc=$?
     trap - EXIT
+    if [[ -n $PROM_PID ]]; then
+        kill "$PROM_PID" 2>/dev/null || true
+        wait "$PROM_PID" 2>/dev/null || true
+    fi
     ms_stack_teardown "$T" "$rc"
     exit "$rc"
 }
@@ -59,6 +71,20 @@ req()
     out="$(curl -sS --max-time 10 -o "$T/body" -D "$T/headers" -w '%{http_code} %{time_total}' \
         -X "$1" "$GW$2" "${@:3}")" || fail "$1 $2: curl failed"
     read -r CODE TIME <<<"$out"
+}
+
+# product_burst N NAME [CURL_ARGS...]: N x GET /products/1 through the gateway in one curl;
+# "status version" per answer in $T/NAME.out, and V1 and V2 the number of 200s of each version.
+product_burst()
+{
+    local i
+    for i in $(seq "$1"); do
+        printf 'url = "%s/products/1"\noutput = "/dev/null"\n' "$GW"
+    done >"$T/$2.curl"
+    curl -sS --max-time 60 -K "$T/$2.curl" "${@:3}" -w '%{http_code} %header{x-service-version}\n' \
+        >"$T/$2.out" || fail "the $2 requests failed"
+    V1="$(grep -c '^200 v1$' "$T/$2.out")" || true
+    V2="$(grep -c '^200 v2$' "$T/$2.out")" || true
 }
 
 # Prints response header $1 of the last req.
@@ -124,7 +150,8 @@ static_checks()
     ok "shellcheck: tests/deploy/gateway.test.sh"
 
     # The two files differ only in addresses.
-    local strip='s/#.*//; s/^([[:space:]]*server[[:space:]]+)[^[:space:]]+/\1ADDRESS/; /^[[:space:]]*$/d'
+    local strip='s/#.*//; s/^([[:space:]]*server[[:space:]]+)[^[:space:]]+/\1ADDRESS/;
+        s/syslog:server=[^,]+,/syslog:server=ADDRESS,/; /^[[:space:]]*$/d'
     if ! diff <(sed -E "$strip" "$GW_DIR/upstreams.native.conf") \
         <(sed -E "$strip" "$GW_DIR/upstreams.compose.conf") >"$T/upstreams.diff"; then
         cat "$T/upstreams.diff" >&2
@@ -147,6 +174,7 @@ user user:3004
 inventory inventory:3005 
 notification notification:3006 
 frontend frontend:3000 
+gateway_metrics gateway-metrics:9146 
 EOF
     awk "$list" "$GW_DIR/upstreams.compose.conf" >"$T/compose.got"
     diff "$T/compose.want" "$T/compose.got" >&2 ||
@@ -155,7 +183,8 @@ EOF
     (
         # shellcheck source-path=SCRIPTDIR source=../../scripts/lib.sh
         . "$ROOT/scripts/lib.sh"
-        sed -E 's/ product-v2:3001/ 127.0.0.1:'"$MS_PRODUCT_V2_DEFAULT_PORT"'/' "$T/compose.want" |
+        sed -E -e 's/ product-v2:3001/ 127.0.0.1:'"$MS_PRODUCT_V2_DEFAULT_PORT"'/' \
+            -e 's/ gateway-metrics:9146/ 127.0.0.1:'"$MS_GATEWAY_EXPORTER_DEFAULT_PORT"'/' "$T/compose.want" |
             while read -r g addr backup; do
                 name="${addr%%:*}"
                 if [[ $name != 127.0.0.1 ]]; then
@@ -175,21 +204,26 @@ EOF
     groups="$(grep -cE '^[[:space:]]*upstream[[:space:]]' "$GW_DIR/upstreams.native.conf")"
     primaries="$(grep -E '^[[:space:]]*server[[:space:]]' "$GW_DIR/upstreams.native.conf" |
         grep -v backup | grep -cE 'max_fails=[1-9][0-9]* +fail_timeout=[0-9]+s')" || true
-    [[ $groups == 8 && $primaries == 8 ]] ||
-        fail "expected 8 groups, each with a primary server with max_fails and fail_timeout"
-    [[ "$(grep -cE '^[[:space:]]*keepalive[[:space:]]+[0-9]+;' "$GW_DIR/upstreams.native.conf")" == 8 ]] ||
+    [[ $groups == 9 && $primaries == 9 ]] ||
+        fail "expected 9 groups, each with a primary server with max_fails and fail_timeout"
+    [[ "$(grep -cE '^[[:space:]]*keepalive[[:space:]]+[0-9]+;' "$GW_DIR/upstreams.native.conf")" == 9 ]] ||
         fail "every upstream group needs keepalive"
-    ok "8 upstream groups with max_fails/fail_timeout and keepalive"
+    ok "9 upstream groups (8 for the shop, 1 the metrics exporter) with max_fails/fail_timeout and keepalive"
 
     # nginx -t: native, rendered the way make up does it (ms_gateway_render).
     mkdir -p "$T/native"
     (
         # shellcheck source-path=SCRIPTDIR source=../../scripts/lib.sh
         . "$ROOT/scripts/lib.sh"
-        MS_GATEWAY_PORT=18080 PRODUCT_PORT=13001 ms_gateway_render "$T/native/conf"
+        MS_GATEWAY_PORT=18080 PRODUCT_PORT=13001 MS_GATEWAY_METRICS_PORT=19145 \
+            MS_GATEWAY_EXPORTER_PORT=19146 ms_gateway_render "$T/native/conf"
     ) || fail "ms_gateway_render failed"
     grep -qE '^[[:space:]]*listen 127\.0\.0\.1:18080;' "$T/native/conf/nginx.conf" ||
         fail "rendered nginx.conf does not listen on MS_BIND_ADDRESS:MS_GATEWAY_PORT"
+    grep -qE '^[[:space:]]*listen 127\.0\.0\.1:19145;' "$T/native/conf/nginx.conf" ||
+        fail "rendered nginx.conf does not serve its metrics on 127.0.0.1:MS_GATEWAY_METRICS_PORT"
+    [[ "$(grep -c '127\.0\.0\.1:19146[ ,]' "$T/native/conf/upstreams.conf")" == 2 ]] ||
+        fail "rendered upstreams.conf does not send lines to, and read /metrics from, MS_GATEWAY_EXPORTER_PORT"
     grep -q 'server 127.0.0.1:13001 max_fails' "$T/native/conf/upstreams.conf" ||
         fail "rendered upstreams.conf does not follow PRODUCT_PORT"
     "$NGINX" -t -q -p "$T/native/" -c "$T/native/conf/nginx.conf" -e stderr ||
@@ -200,7 +234,7 @@ EOF
     mkdir -p "$T/compose/conf"
     cp "$GW_DIR/nginx.conf" "$T/compose/conf/nginx.conf"
     cp "$GW_DIR/upstreams.compose.conf" "$T/compose/conf/upstreams.conf"
-    printf '127.0.0.1 localhost\n127.0.0.2 product product-v2 cart order user inventory notification frontend\n' \
+    printf '127.0.0.1 localhost\n127.0.0.2 product product-v2 cart order user inventory notification frontend gateway-metrics\n' \
         >"$T/compose/hosts"
     local nt=("$NGINX" -t -q -p "$T/compose/" -c "$T/compose/conf/nginx.conf" -e stderr)
     if unshare --mount -- true 2>/dev/null; then
@@ -215,6 +249,105 @@ EOF
     fi
 }
 
+# header_limit_fits NGINX_CONF SERVER_C: the head nginx accepts (client_header_buffer_size plus
+# large_client_header_buffers' number x size) is at most half the connection memory a service
+# holds a request and builds its answer in (MHD_OPTION_CONNECTION_MEMORY_LIMIT in server.c), so
+# that whatever head the gateway passes on, the service can still answer it (issue 14, row 2).
+header_limit_fits()
+{
+    # shellcheck disable=SC2016 # a JavaScript program
+    node -e '
+        const fs = require("fs");
+        const conf = fs.readFileSync(process.argv[1], "utf8").replace(/#.*$/gm, "");
+        const src = fs.readFileSync(process.argv[2], "utf8");
+        const bytes = (v) => Number(v.replace(/k$/i, "")) * (/k$/i.test(v) ? 1024 : 1);
+        const first = conf.match(/^\s*client_header_buffer_size\s+(\d+k?);/m);
+        const large = conf.match(/^\s*large_client_header_buffers\s+(\d+)\s+(\d+k?);/m);
+        if (!first || !large)
+            throw new Error("nginx.conf sets no client_header_buffer_size or large_client_header_buffers");
+        const head = bytes(first[1]) + Number(large[1]) * bytes(large[2]);
+        const mem = src.match(/MHD_OPTION_CONNECTION_MEMORY_LIMIT,\s*(?:\(size_t\))?\s*(\d+)\s*(?:\*\s*(\d+))?/);
+        if (!mem) throw new Error("no MHD_OPTION_CONNECTION_MEMORY_LIMIT, N [* M] in " + process.argv[2]);
+        const limit = Number(mem[1]) * (mem[2] ? Number(mem[2]) : 1);
+        if (head > limit / 2)
+            throw new Error(`the gateway passes heads of up to ${head} bytes, over half of the services ${limit}`);
+        console.log(`${head} bytes <= ${limit} / 2`);
+    ' "$1" "$2"
+}
+
+# user_type_agrees NGINX_CONF ISTIO_DIR: every x-user-type match of the Istio VirtualServices and
+# Gateway API HTTPRoutes under ISTIO_DIR is an exact (case-sensitive) match of one value, and
+# nginx's map of $http_x_user_type has exactly that value as its only key, as a case-sensitive
+# regex `~^value$` (a plain map key matches ignoring case; issue 14, row 10). Prints the value.
+user_type_agrees()
+{
+    (cd "$ROOT/tests/deploy" && node --input-type=module - "$1" "$2") <<'EOF'
+import { readFileSync, readdirSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+const [conf, dir] = process.argv.slice(2);
+const values = new Set();
+const problems = [];
+const walk = (node, file) => {
+  if (Array.isArray(node)) return node.forEach((n) => walk(n, file));
+  if (!node || typeof node !== 'object') return;
+  // Gateway API: headers: [{type, name, value}] (type defaults to Exact)
+  if (String(node.name).toLowerCase() === 'x-user-type' && 'value' in node) {
+    if ((node.type ?? 'Exact') !== 'Exact') problems.push(`${file}: x-user-type matched by ${node.type}`);
+    values.add(String(node.value));
+  }
+  for (const [k, v] of Object.entries(node)) {
+    // Istio: headers: {x-user-type: {exact: value}}
+    if (k.toLowerCase() === 'x-user-type' && v && typeof v === 'object' && !Array.isArray(v)) {
+      const kinds = Object.keys(v);
+      if (kinds.length !== 1 || kinds[0] !== 'exact') problems.push(`${file}: x-user-type matched by ${kinds}`);
+      values.add(String(v.exact ?? v[kinds[0]]));
+    }
+    walk(v, file);
+  }
+};
+for (const f of readdirSync(dir, { recursive: true }).filter((x) => /\.ya?ml$/.test(x)))
+  for (const doc of parseAllDocuments(readFileSync(`${dir}/${f}`, 'utf8'))) walk(doc.toJS(), f);
+if (values.size !== 1) problems.push(`istio/ matches x-user-type against ${values.size} values: ${[...values]}`);
+const text = readFileSync(conf, 'utf8').replace(/#.*$/gm, '');
+const map = text.match(/map\s+\$http_x_user_type\s+\$\w+\s*\{([^}]*)\}/);
+if (!map) problems.push('nginx.conf has no map of $http_x_user_type');
+else {
+  const keys = map[1].split(';').map((l) => l.trim()).filter(Boolean)
+    .map((l) => l.split(/\s+/)[0].replace(/^"(.*)"$/, '$1')).filter((k) => k !== 'default');
+  const want = `~^${[...values][0]}$`;
+  if (keys.length !== 1 || keys[0] !== want)
+    problems.push(`nginx maps x-user-type keys ${JSON.stringify(keys)}, want only ${JSON.stringify(want)} (case-sensitive)`);
+}
+if (problems.length) { console.error(problems.join('\n')); process.exit(1); }
+console.log([...values][0]);
+EOF
+}
+
+# The gateway agrees with what is behind and beside it: its head limit with the services', its
+# x-user-type routing with the mesh's. Each check also runs on a planted difference.
+edge_agreement_checks()
+{
+    local out
+    out="$(header_limit_fits "$GW_DIR/nginx.conf" "$ROOT/common/src/server.c")" ||
+        fail "the gateway's head limit is over what the services can hold"
+    sed -E 's/^([[:space:]]*large_client_header_buffers[[:space:]]+)[0-9]+ /\14 /' \
+        "$GW_DIR/nginx.conf" >"$T/big-heads.conf"
+    ! header_limit_fits "$T/big-heads.conf" "$ROOT/common/src/server.c" >/dev/null 2>&1 ||
+        fail "the head-limit check passes 4 large buffers (planted)"
+    ok "head limit: nginx passes $out of the services' connection memory; 4 large buffers are caught"
+
+    out="$(user_type_agrees "$GW_DIR/nginx.conf" "$ROOT/istio")" ||
+        fail "nginx and istio/ route x-user-type differently"
+    sed -E 's/"~\^vip\$"/vip/' "$GW_DIR/nginx.conf" >"$T/vip-plain.conf"
+    ! user_type_agrees "$T/vip-plain.conf" "$ROOT/istio" >/dev/null 2>&1 ||
+        fail "the x-user-type check passes a plain (case-insensitive) map key (planted)"
+    cp -r "$ROOT/istio" "$T/istio-regex"
+    sed -i -E 's/^([[:space:]]*)exact: vip$/\1regex: "(?i)vip"/' "$T/istio-regex/mesh/virtual-services.yaml"
+    ! user_type_agrees "$GW_DIR/nginx.conf" "$T/istio-regex" >/dev/null 2>&1 ||
+        fail "the x-user-type check passes a case-insensitive Istio regex (planted)"
+    ok "x-user-type: nginx matches exactly '$out', case-sensitively, as every Istio/Gateway API route; planted differences caught"
+}
+
 # ---- the live stack ----------------------------------------------------------------------------
 
 start_stack()
@@ -227,6 +360,8 @@ start_stack()
         fail "up.sh's table does not show the gateway URL"
     grep -qE "^product-v2 +http://127\.0\.0\.1:$PRODUCT_V2_PORT " "$T/up.log" ||
         fail "up.sh's table does not show the product canary"
+    grep -qE "^gateway-metrics +http://127\.0\.0\.1:$MS_GATEWAY_METRICS_PORT " "$T/up.log" ||
+        fail "up.sh's table does not show the gateway's exporter"
     ok "up.sh started PostgreSQL, Redis, 6 services, the frontend, product v2 (:$PRODUCT_V2_PORT) and the gateway (:$MS_GATEWAY_PORT)"
 
     bash "$ROOT/scripts/up.sh" >"$T/up2.log" 2>&1 || fail "scripts/up.sh failed when run again"
@@ -276,13 +411,8 @@ check_routes()
     ok "x-user-type: vip -> v2 (badge SALE) 20 of 20"
 
     local n=600 v1 v2 other
-    for i in $(seq "$n"); do
-        printf 'url = "%s/products/1"\noutput = "/dev/null"\n' "$GW"
-    done >"$T/split.curl"
-    curl -sS --max-time 60 -K "$T/split.curl" -w '%{http_code} %header{x-service-version}\n' \
-        >"$T/split.out" || fail "the split requests failed"
-    v1="$(grep -c '^200 v1$' "$T/split.out")" || true
-    v2="$(grep -c '^200 v2$' "$T/split.out")" || true
+    product_burst "$n" split
+    v1=$V1 v2=$V2
     other=$((n - v1 - v2))
     ((other == 0)) || fail "split: $other of $n answers were not 200 from v1 or v2: $(sort "$T/split.out" | uniq -c)"
     ((v2 * 100 >= 5 * n && v2 * 100 <= 15 * n)) || fail "split: v2 took $v2 of $n, not within 5..15 %"
@@ -328,6 +458,251 @@ check_storefront()
         expect_code 404 "GET $p through the gateway"
     done
     ok "storefront: / (text/html, ETag, 304), $asset (immutable), a product image; /ready /metrics /health /admin stay 404"
+}
+
+# ---- hostile input at the edge (issue 14) ------------------------------------------------------
+
+# raw PORT REQUEST: sends REQUEST (printf %b escapes: \r\n) as it is over a new connection to
+# PORT and reads the answer until the server closes (at most 3 s); sets CODE (0 when there is no
+# status line: an HTTP/0.9 answer is a bare body) and splits the answer into $T/headers and
+# $T/body.
+raw()
+{
+    local fd
+    printf '%b' "$2" >"$T/request"
+    exec {fd}<>"/dev/tcp/127.0.0.1/$1"
+    # one write, in a subshell: a server that answers and closes early cannot SIGPIPE this shell
+    (cat "$T/request" >&"$fd") 2>/dev/null || true
+    timeout 3 cat <&"$fd" >"$T/raw" 2>/dev/null || true
+    exec {fd}>&-
+    CODE=0
+    if [[ "$(head -c 5 "$T/raw")" == HTTP/ ]]; then
+        CODE="$(head -n 1 "$T/raw" | cut -d' ' -f2)"
+        sed -n '1,/^\r$/p' "$T/raw" >"$T/headers"
+        sed '1,/^\r$/d' "$T/raw" >"$T/body"
+    else
+        : >"$T/headers"
+        cp "$T/raw" "$T/body"
+    fi
+}
+
+# edge_case STATUS CODE WHAT REQUEST: REQUEST through the gateway gets STATUS with the suite's
+# error envelope of CODE, whose request_id is the answer's x-request-id.
+edge_case()
+{
+    raw "$MS_GATEWAY_PORT" "$4"
+    expect_code "$1" "$3"
+    expect_envelope "$2" "" "$3"
+}
+
+# Rows 4 and 6: what nginx refuses by itself gets the suite's envelope, never nginx's own page,
+# and a method nobody implements is refused at the edge (405), so no service counts a 501.
+check_edge_refusals()
+{
+    local h='Host: gw\r\nConnection: close\r\n\r\n' long
+    edge_case 400 invalid_argument "a lower-case method" "get /products/1 HTTP/1.1\r\n$h"
+    edge_case 400 invalid_argument "OPTIONS *" "OPTIONS * HTTP/1.1\r\n$h"
+    edge_case 400 invalid_argument "CONNECT" "CONNECT product:3001 HTTP/1.1\r\n$h"
+    edge_case 400 invalid_argument "a space in the target" "GET /prod ucts/1 HTTP/1.1\r\n$h"
+    edge_case 400 invalid_argument "%00 in the target" "GET /products/%00 HTTP/1.1\r\n$h"
+    edge_case 400 invalid_argument "Transfer-Encoding: gzip" \
+        "POST /cart/1 HTTP/1.1\r\nTransfer-Encoding: gzip\r\n$h"
+    edge_case 404 not_found "dot-segments above the root" "GET /../etc/passwd HTTP/1.1\r\n$h"
+    edge_case 404 not_found "encoded dot-segments above the root" \
+        "GET /products/%2e%2E/%2e%2e/etc/passwd?x=1 HTTP/1.1\r\n$h"
+    edge_case 405 method_not_allowed "BREW" "BREW /products/1 HTTP/1.1\r\n$h"
+    [[ "$(header allow)" == "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" ]] ||
+        fail "the 405 for BREW has no Allow header: $(header allow)"
+    edge_case 405 method_not_allowed "TRACE" "TRACE /products/1 HTTP/1.1\r\n$h"
+    edge_case 505 http_version_not_supported "HTTP/2.0 in the request line" \
+        "GET /products/1 HTTP/2.0\r\n$h"
+    long="$(head -c 8000 /dev/zero | tr '\0' a)"
+    edge_case 414 uri_too_long "a request line of 8 KB" "GET /products/1?q=$long HTTP/1.1\r\n$h"
+    grep -q 'empty URI in redirect' "$MS_DATA_DIR/log/gateway.log" &&
+        fail "nginx tried a named location without a URI: $(grep -m1 'empty URI' "$MS_DATA_DIR/log/gateway.log")"
+    local port
+    for port in "$PRODUCT_PORT" "$PRODUCT_V2_PORT"; do
+        curl -sS -f -o "$T/product.prom" "http://127.0.0.1:$port/metrics" || fail "product /metrics on :$port"
+        ! grep -q 'code="501"' "$T/product.prom" ||
+            fail "product on :$port counted a 501: $(grep 'code="501"' "$T/product.prom")"
+    done
+    ok "bad request lines, %00, TE gzip: 400; dot-segments: 404; BREW/TRACE: 405 (no 501 in product's metrics); HTTP/2.0: 505; 8 KB line: 414; all in the envelope"
+}
+
+# Row 5: HTTP/1.0 without Host gets through the gateway what it gets from the service; HTTP/0.9
+# is refused both ways.
+check_edge_versions()
+{
+    local direct_id
+    raw "$PRODUCT_PORT" 'GET /products/1 HTTP/1.0\r\n\r\n'
+    expect_code 200 "HTTP/1.0 without Host, direct to product"
+    direct_id="$(json "$T/body" id)"
+    raw "$MS_GATEWAY_PORT" 'GET /products/1 HTTP/1.0\r\n\r\n'
+    expect_code 200 "HTTP/1.0 without Host, through the gateway"
+    [[ "$(json "$T/body" id)" == "$direct_id" ]] || fail "HTTP/1.0 through the gateway: $(cat "$T/body")"
+    raw "$PRODUCT_PORT" 'GET /products/1\r\n'
+    expect_code 400 "HTTP/0.9, direct to product"
+    raw "$MS_GATEWAY_PORT" 'GET /products/1\r\n'
+    [[ $CODE == 0 && "$(json "$T/body" error.code)" == invalid_argument ]] ||
+        fail "HTTP/0.9 through the gateway was not refused: $(head -c 300 "$T/raw")"
+    ok "HTTP/1.0 without Host: 200 with product 1 both ways; HTTP/0.9: refused both ways"
+}
+
+# Row 2 and rule 3: client errors never take an upstream out of rotation. 16 requests with
+# headers that fill a service's memory are refused at the edge with 431 and reach no upstream;
+# the next 50 requests still see the 90/10 split (before the fix all 50 went to v2).
+check_big_heads()
+{
+    local big i v1 v2 disabled
+    disabled="$(grep -c 'temporarily disabled' "$MS_DATA_DIR/log/gateway.log")" || true
+    big="$(head -c 7950 /dev/zero | tr '\0' a)"
+    for i in $(seq 16); do
+        req GET /products/1 -H "x-request-id: gw-heads-$i" -H "x-a: $big" -H "x-b: $big" \
+            -H "x-c: $big" -H "x-d: $big"
+        expect_code 431 "GET /products/1 with 4 headers of 7950 bytes"
+        expect_envelope headers_too_large "gw-heads-$i" "431 from the gateway"
+    done
+    product_burst 50 after
+    v1=$V1 v2=$V2
+    ((v1 + v2 == 50 && v1 >= 30)) || fail "after 16 big heads: v1 $v1, v2 $v2 of 50: $(sort "$T/after.out" | uniq -c)"
+    [[ "$(grep -c 'temporarily disabled' "$MS_DATA_DIR/log/gateway.log")" == "${disabled:-0}" ]] ||
+        fail "big heads took an upstream out: $(grep 'temporarily disabled' "$MS_DATA_DIR/log/gateway.log" | tail -n 1)"
+    ok "16 x 31.8 KB of headers: 431 at the edge; then v1 $v1, v2 $v2 of 50, no upstream taken out"
+}
+
+# Row 10: `x-user-type: VIP` is not `vip`: it takes the split like any other request.
+check_vip_case()
+{
+    local v2
+    product_burst 40 vipcase -H 'x-user-type: VIP'
+    v2=$V2
+    ((v2 <= 20)) || fail "x-user-type: VIP went to v2 $v2 times of 40 (Istio's exact match would not)"
+    ok "x-user-type: VIP (not vip) reached v2 $v2 times of 40, as the split sends any request"
+}
+
+# ---- rule 3: client garbage moves no alert -----------------------------------------------------
+
+# Starts Prometheus on a free port, scraping every instance of the stack every 2 s (the services
+# by their table name, product v1 and v2 as job product, the gateway's metrics as job gateway;
+# a scrape may take 1.9 s on a busy machine before `up` drops) and evaluating
+# monitoring/rules/alerts.yml each second.
+start_prometheus()
+{
+    local name
+    ms_free_port PROM_PORT || fail "no free port for Prometheus"
+    mkdir -p "$T/prom"
+    {
+        printf 'global:\n  scrape_interval: 2s\n  scrape_timeout: 1900ms\n  evaluation_interval: 1s\n'
+        printf 'rule_files:\n  - %s\n' "$ROOT/monitoring/rules/alerts.yml"
+        printf 'scrape_configs:\n'
+        for name in $(ms_services); do
+            printf '  - job_name: %s\n    static_configs:\n      - targets: [127.0.0.1:%s]\n' \
+                "$name" "$(ms_instance_port "$name")"
+            [[ $name != product ]] ||
+                printf '      - targets: [127.0.0.1:%s]\n' "$(ms_instance_port product-v2)"
+        done
+        printf '  - job_name: gateway\n    static_configs:\n      - targets: [127.0.0.1:%s]\n' \
+            "$MS_GATEWAY_METRICS_PORT"
+    } >"$T/prom/prometheus.yml"
+    prometheus --config.file="$T/prom/prometheus.yml" --storage.tsdb.path="$T/prom/data" \
+        --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$T/prom/log" 2>&1 &
+    PROM_PID=$!
+    PROM="http://127.0.0.1:$PROM_PORT"
+}
+
+# alert_exprs_quiet PROM_URL RULES_FILE: evaluates the expression of every alert in RULES_FILE
+# now; prints each alert with what it returned and fails when any returns a series (the alert
+# would be pending or firing).
+alert_exprs_quiet()
+{
+    (cd "$ROOT/tests/deploy" && node --input-type=module - "$1" "$2") <<'EOF'
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+const [prom, file] = process.argv.slice(2);
+const rules = parse(readFileSync(file, 'utf8')).groups.flatMap((g) => g.rules).filter((r) => r.alert);
+let moved = 0;
+for (const r of rules) {
+  const res = await fetch(`${prom}/api/v1/query?query=${encodeURIComponent(r.expr)}`);
+  const body = await res.json();
+  if (body.status !== 'success') throw new Error(`${r.alert}: ${JSON.stringify(body)}`);
+  const got = body.data.result;
+  if (got.length) moved++;
+  console.log(`${r.alert}: ${got.length ? JSON.stringify(got.map((s) => [s.metric, s.value[1]])) : 'nothing'}`);
+}
+if (!rules.length || moved) process.exit(1);
+EOF
+}
+
+# prom_value QUERY: the first value QUERY gives now, or nothing.
+prom_value()
+{
+    curl -sS --max-time 5 -G "$PROM/api/v1/query" --data-urlencode "query=$1" |
+        node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")).data.result;
+                 if (r.length) console.log(r[0].value[1]);'
+}
+
+# Waits until Prometheus has every target up and has evaluated the rules on them.
+await_prometheus()
+{
+    local i targets
+    targets="$(grep -c 'targets:' "$T/prom/prometheus.yml")"
+    for i in $(seq 400); do
+        [[ "$(prom_value 'sum(up)' 2>/dev/null)" == "$targets" &&
+            -n "$(prom_value 'service:http_requests_errors:ratio_rate5m{service="product"}' 2>/dev/null)" ]] &&
+            return 0
+        alive "$PROM_PID" || fail "Prometheus exited: $(tail -n 5 "$T/prom/log")"
+        sleep 0.1
+    done
+    fail "Prometheus did not scrape all $targets targets: $(tail -n 5 "$T/prom/log")"
+}
+
+# garbage N: N requests with an unknown method (BREW), N/3 PATCHes (product's own 405) and
+# N/15 each of a lower-case method, a %00 and an HTTP/2.0 request line, through the gateway.
+garbage()
+{
+    local i urls=()
+    for i in $(seq "$1"); do
+        urls+=("$GW/products/1")
+    done
+    curl -sS --max-time 60 -X BREW "${urls[@]}" >/dev/null || fail "the BREW requests failed"
+    curl -sS --max-time 60 -X PATCH "${urls[@]:0:$1/3}" >/dev/null || fail "the PATCH requests failed"
+    for i in $(seq $(($1 / 15))); do
+        raw "$MS_GATEWAY_PORT" 'get /products/1 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n'
+        raw "$MS_GATEWAY_PORT" 'GET /products/%00 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n'
+        raw "$MS_GATEWAY_PORT" 'GET /products/1 HTTP/2.0\r\nHost: gw\r\nConnection: close\r\n\r\n'
+    done
+}
+
+# Garbage through the gateway at the running stack, as much as product's traffic of the checks
+# before (so, before the fixes, a quarter of product's answers were 501s), moves no alert
+# expression of monitoring/rules/alerts.yml: each returns nothing before and after.
+check_alerts_quiet()
+{
+    local i n=300 want got
+    await_prometheus
+    alert_exprs_quiet "$PROM" "$ROOT/monitoring/rules/alerts.yml" >"$T/alerts.before" ||
+        fail "an alert expression returned something before the garbage: $(grep -v ': nothing$' "$T/alerts.before")"
+    sed -E 's/^( *expr: )service:http_requests_errors:ratio_rate5m > 0\.05$/\1vector(1)/' \
+        "$ROOT/monitoring/rules/alerts.yml" >"$T/alerts-planted.yml"
+    ! alert_exprs_quiet "$PROM" "$T/alerts-planted.yml" >/dev/null ||
+        fail "the alert check passed an alert whose expression always holds (planted)"
+    want="$(prom_value 'sum(gateway_requests_total{code=~"4..|5.."})')"
+    garbage "$n"
+    want=$((${want:-0} + n + n / 3 + 3 * (n / 15)))
+    # Prometheus has scraped all of it once the gateway's own count of 4xx/5xx shows it.
+    for i in $(seq 150); do
+        got="$(prom_value 'sum(gateway_requests_total{code=~"4..|5.."})')" || got=0
+        ((${got:-0} >= want)) && break
+        sleep 0.1
+    done
+    ((${got:-0} >= want)) || fail "Prometheus saw $got 4xx/5xx at the gateway, want $want"
+    sleep 2.5 # two rule evaluations after the scrape that saw it all
+    alert_exprs_quiet "$PROM" "$ROOT/monitoring/rules/alerts.yml" >"$T/alerts.after" ||
+        fail "garbage through the gateway moved an alert: $(grep -v ': nothing$' "$T/alerts.after")"
+    # product served all along (the PATCHes got its 405): its ratio is a number, and 0
+    [[ "$(prom_value 'service:http_requests_errors:ratio_rate5m{service="product"}')" == 0 ]] ||
+        fail "garbage made product an error ratio: $(prom_value 'service:http_requests_errors:ratio_rate5m{service="product"}')"
+    ok "$((n + n / 3 + 3 * (n / 15))) garbage requests through the gateway: all $(wc -l <"$T/alerts.after") alert expressions return nothing before and after, product's error ratio 0; a planted always-true alert is caught"
 }
 
 # Every request whose id starts with $1 was one upstream attempt (nginx lists each address it
@@ -432,12 +807,8 @@ check_passive_failure()
         sleep 0.1
     done
     ! alive "$pid" || fail "product v2 (pid $pid) did not stop"
-    for i in $(seq "$n"); do
-        printf 'url = "%s/products/1"\noutput = "/dev/null"\n' "$GW"
-    done >"$T/down.curl"
-    curl -sS --max-time 60 -K "$T/down.curl" -w '%{http_code} %header{x-service-version}\n' \
-        >"$T/down.out" || fail "requests with product v2 stopped failed"
-    v1="$(grep -c '^200 v1$' "$T/down.out")" || true
+    product_burst "$n" down
+    v1=$V1
     errors=$((n - v1))
     ((errors <= 3)) || fail "with product v2 stopped, $errors of $n requests failed: $(sort "$T/down.out" | uniq -c)"
     grep -q "upstream server temporarily disabled .*upstream: \"http://127.0.0.1:$PRODUCT_V2_PORT/" \
@@ -446,6 +817,42 @@ check_passive_failure()
     expect_code 200 "vip GET /products/1 with v2 stopped"
     v2="$(header x-service-version)"
     ok "product v2 stopped: $v1 of $n answered 200 by v1 ($errors errors), v2 marked down, vip falls back to $v2"
+}
+
+# metric_sum FILE SELECTOR: the sum of the samples in FILE (text format) whose line starts
+# with SELECTOR (a name, or a name and the start of its labels).
+metric_sum()
+{
+    awk -v sel="$2" 'index($0, sel) == 1 { s += $NF } END { print s + 0 }' "$1"
+}
+
+# The gateway's metrics (tools/gateway-metrics): the 504s of check_timeout by route and
+# upstream, valid text format, a stray datagram ignored.
+check_edge_metrics()
+{
+    local url="http://127.0.0.1:$MS_GATEWAY_METRICS_PORT/metrics" n rejected
+    curl -sS -f -D "$T/headers" -o "$T/edge.prom" "$url" || fail "GET $url"
+    [[ "$(header content-type)" == "text/plain; version=0.0.4; charset=utf-8" ]] ||
+        fail "the exporter's content type: $(header content-type)"
+    promtool check metrics <"$T/edge.prom" >"$T/promtool.out" 2>&1 ||
+        fail "promtool check metrics: $(cat "$T/promtool.out")"
+    n="$(metric_sum "$T/edge.prom" 'gateway_requests_total{route="products",code="504",upstream="product')"
+    ((n >= 6)) || fail "gateway_requests_total has $n products 504s, want the 6 of check_timeout: $(grep 504 "$T/edge.prom")"
+    grep -qE '^gateway_request_duration_seconds_bucket\{route="products",le="0\.5"\} [0-9]+$' "$T/edge.prom" ||
+        fail "no products latency histogram"
+    grep -qE '^gateway_requests_total\{route="products",code="405",upstream="none"\} [1-9]' "$T/edge.prom" ||
+        fail "the gateway's own 405s are not counted with upstream none"
+    grep -qE '^gateway_requests_total\{route="products",code="200",upstream="product-v2"\} [1-9]' "$T/edge.prom" ||
+        fail "the canary's answers are not counted as upstream product-v2"
+    rejected="$(metric_sum "$T/edge.prom" gateway_metrics_lines_rejected_total)"
+    printf 'ms-gateway route=products code=999 upstream=x seconds=1' >"/dev/udp/127.0.0.1/$MS_GATEWAY_EXPORTER_PORT"
+    sleep 0.3
+    curl -sS -f -o "$T/edge2.prom" "$url" || fail "GET $url"
+    if [[ "$(metric_sum "$T/edge2.prom" gateway_metrics_lines_rejected_total)" != $((rejected + 1)) ]] ||
+        grep -q 'code="999"' "$T/edge2.prom"; then
+        fail "a stray datagram was counted"
+    fi
+    ok "edge metrics: $n products 504s (upstream product/product-v2), 405s as upstream none, the canary as product-v2; promtool-clean; a stray line ignored"
 }
 
 check_access_log()
@@ -467,6 +874,18 @@ check_access_log()
         console.log(lines.length);
     ' "$T/access.jsonl" >"$T/access.count" || fail "the gateway's access log is not as expected"
     ok "access log: $(cat "$T/access.count") JSON lines with upstream status and times"
+
+    # Every request of the access log is in the gateway's metrics (UDP: none lost here).
+    local lines counted i
+    lines="$(grep -c '^{' "$log")"
+    for i in $(seq 30); do
+        curl -sS -f -o "$T/edge.prom" "http://127.0.0.1:$MS_GATEWAY_METRICS_PORT/metrics" || fail "exporter"
+        counted="$(metric_sum "$T/edge.prom" gateway_requests_total)"
+        ((counted == lines)) && break
+        sleep 0.1
+    done
+    ((counted == lines)) || fail "the exporter counted $counted requests, the access log has $lines"
+    ok "gateway_requests_total counts all $lines requests of the access log"
 }
 
 stop_stack()
@@ -477,6 +896,8 @@ stop_stack()
     done
     bash "$ROOT/scripts/down.sh" >"$T/down.log" 2>&1 || fail "scripts/down.sh failed: $(cat "$T/down.log")"
     grep -q '^gateway: stopped' "$T/down.log" || fail "down.sh did not stop the gateway: $(cat "$T/down.log")"
+    grep -q '^gateway-metrics: stopped' "$T/down.log" ||
+        fail "down.sh did not stop the gateway's exporter: $(cat "$T/down.log")"
     for pid in "${pids[@]}"; do
         ! alive "$pid" || fail "pid $pid still runs after down.sh: $(ps -o pid,stat,cmd -p "$pid")"
     done
@@ -494,12 +915,20 @@ main()
     chmod 755 "$T" # PostgreSQL runs as postgres, nginx's workers as nobody under root
 
     static_checks
+    edge_agreement_checks
     check_time
     start_stack
+    start_prometheus
     check_routes
     check_storefront
+    check_edge_refusals
+    check_edge_versions
+    check_big_heads
+    check_vip_case
+    check_alerts_quiet
     check_time
     check_timeout
+    check_edge_metrics
     check_purchase
     check_time
     check_passive_failure
