@@ -6,7 +6,9 @@
 # with Ajv2020; an operation of a document that no call covers fails. Then the validation is
 # shown to fail against broken copies of the documents: a field's type changed (product's
 # price_cents a string), a status taken out (user's 409), a header's schema changed
-# (x-service-version), and an operation no call covers. About 35 s.
+# (x-service-version), and an operation no call covers. The API page is rendered in chromium
+# (tests/system/browser/apipage.mjs) and shown to fail against documents it does not show.
+# About 45 s.
 set -euo pipefail
 
 ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
@@ -54,6 +56,22 @@ echo "ok: up in $((SECONDS - started)) s"
 
 ms_section "every documented route, its answers validated against docs/api"
 node tests/system/openapi.mjs || fail "answers do not match docs/api (above)"
+
+ms_section "the API page in chromium: every document rendered, under the CSP"
+if [[ -d tests/system/browser/node_modules/playwright-core ]] && [[ -x /usr/bin/chromium ]]; then
+    FRONTEND_URL="$(ms_instance_url frontend)"
+    export FRONTEND_URL
+    PROFILE_DIR="$T/chromium" node tests/system/browser/apipage.mjs || fail "the API page (above)"
+    cp -r docs/api "$T/page-drift"
+    openapi_plant_extra_route docs/api/product.yaml "$T/page-drift/product.yaml"
+    if out="$(PROFILE_DIR="$T/chromium-2" node tests/system/browser/apipage.mjs --docs "$T/page-drift" 2>&1)"; then
+        fail "page-drift: the page check passed against documents it does not show"
+    fi
+    grep -q 'product.yaml: the page shows' <<<"$out" || fail "page-drift: expected a product.yaml mismatch in: $out"
+    echo "ok: planted page-drift fails: $(grep 'product.yaml: the page shows' <<<"$out" | cut -c1-120)..."
+else
+    fail "the API page check needs chromium and tests/system/browser/node_modules (scripts/install-deps.sh)"
+fi
 
 ms_section "the validation fails on drifted documents"
 # expect_drift NAME PATTERN [ONLY]: the check on $T/NAME (a broken copy), with --only ONLY if

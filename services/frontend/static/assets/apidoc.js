@@ -18,6 +18,15 @@
     return e;
   }
 
+  /* An element holding prose, its `code` spans as <code> (built as nodes, never as HTML). */
+  function prose(tag, text, cls) {
+    const e = el(tag, undefined, cls);
+    text.split("`").forEach((part, i) => {
+      if (part) e.appendChild(i % 2 ? el("code", part) : document.createTextNode(part));
+    });
+    return e;
+  }
+
   /* The node a $ref names, read from document base: [node, base]. */
   function resolve(base, ref) {
     const [file, pointer = ""] = ref.split("#");
@@ -96,14 +105,14 @@
       row.insertCell().textContent = p.name + (p.required ? " (required)" : "");
       row.insertCell().textContent = p.in;
       row.insertCell().textContent = scalarText(p.schema || {});
-      row.insertCell().textContent = p.description || "";
+      row.insertCell().appendChild(prose("span", p.description || ""));
     }
     return table;
   }
 
   function renderResponse(base, code, response, into) {
     const [r, b] = deref(base, response);
-    into.appendChild(el("h5", `${code}: ${(r.description || "").trim()}`));
+    into.appendChild(prose("h5", `${code}: ${(r.description || "").trim()}`));
     const headers = Object.entries(r.headers || {}).map(([name, h]) => {
       const [hs] = deref(b, h);
       return `${name}${hs.required ? "*" : ""}: ${scalarText(deref(b, hs.schema || {})[0])}`;
@@ -121,8 +130,8 @@
     h.appendChild(el("span", method.toUpperCase(), "method"));
     h.appendChild(document.createTextNode(path));
     box.appendChild(h);
-    if (op.summary) box.appendChild(el("p", op.summary));
-    if (op.description) box.appendChild(el("p", op.description.trim(), "desc"));
+    if (op.summary) box.appendChild(prose("p", op.summary));
+    if (op.description) box.appendChild(prose("p", op.description.trim(), "desc"));
     const params = [...shared, ...(op.parameters || [])].map((p) => deref(base, p));
     if (params.length) box.appendChild(parametersTable(params));
     if (op.requestBody) {
@@ -141,14 +150,14 @@
     const doc = docs.get(name);
     main.replaceChildren();
     main.appendChild(el("h1", doc.info.title));
-    if (doc.info.description) main.appendChild(el("p", doc.info.description.trim(), "desc"));
+    if (doc.info.description) main.appendChild(prose("p", doc.info.description.trim(), "desc"));
     const link = el("a", `${name} (YAML)`);
     link.href = `/api/${name}`;
     main.appendChild(el("p")).appendChild(link);
     for (const [path, raw] of Object.entries(doc.paths || {})) {
       const [item, base] = deref(name, raw);
       main.appendChild(el("h2", path));
-      if (item.description) main.appendChild(el("p", item.description.trim(), "desc"));
+      if (item.description) main.appendChild(prose("p", item.description.trim(), "desc"));
       for (const m of METHODS)
         if (item[m]) main.appendChild(renderOperation(base, path, m, item[m], item.parameters || []));
     }
