@@ -3,8 +3,10 @@
 // structure the tests and the API page rely on and its schemas compile; every route of every
 // service's route table (services/<name>/routes.c), and the routes common/src/builtin.c gives
 // every service, is in that service's document, and the document names no route the code does
-// not have; the storefront's own YAML reader (services/frontend/static/assets/yaml.js, which
-// the API page uses) reads every document exactly as the `yaml` package does.
+// not have; gateway.yaml names exactly the paths gateway/nginx.conf routes (/healthz as a path,
+// the forwarded ones in the "It forwards" paragraph of its description); the storefront's own
+// YAML reader (services/frontend/static/assets/yaml.js, which the API page uses) reads every
+// document exactly as the `yaml` package does.
 //
 //   node tests/deploy/openapi.mjs [DOCS_DIR]     DOCS_DIR defaults to docs/api
 // Exit status: 0 all good, 1 problems (each printed), 2 usage.
@@ -55,6 +57,35 @@ function documented(docs, name) {
   return operations(docs, name).map((o) => `${o.method} ${o.path}`);
 }
 
+// The paths gateway/nginx.conf has a location for: "/products" for `~ ^/products(/|$)`, "/"
+// for `= /`, "/assets" for `^~ /assets/`; named locations and the catch-all `location /` are
+// not routes.
+function gatewayPaths() {
+  const text = readFileSync(path.join(ROOT, "gateway/nginx.conf"), "utf8");
+  const out = [];
+  for (const m of text.matchAll(/^\s*location\s+(=|~|\^~)?\s*(\S+)\s*\{/gm)) {
+    const [, mod, target] = m;
+    if (target.startsWith("@") || !mod) continue;
+    if (mod === "~") {
+      const prefix = /^\^(\/[\w/.-]+)\(\/\|\$\)$/.exec(target);
+      if (!prefix) throw new Error(`gateway/nginx.conf: location ~ ${target}: not a path prefix this check reads`);
+      out.push(prefix[1]);
+    } else {
+      out.push(target.length > 1 ? target.replace(/\/$/, "") : target);
+    }
+  }
+  return out;
+}
+
+// What gateway.yaml says the gateway routes: its own paths, and the backquoted paths of the
+// "It forwards" paragraph of its description ("/cart/..." read as "/cart").
+function gatewayDocumented(doc) {
+  const para = (doc.info.description || "").split(/\n\s*\n/).find((p) => p.includes("It forwards")) || "";
+  const forwarded = [...para.matchAll(/`(\/[^`]*)`/g)].map((m) =>
+    m[1].replace(/\/\.\.\.$/, "").replace(/(.)\/$/, "$1"));
+  return [...new Set([...Object.keys(doc.paths || {}), ...forwarded])];
+}
+
 // Routes in want but not in have, and the other way round, as problems.
 function compare(what, want, have, problems) {
   for (const r of want) if (!have.includes(r)) problems.push(`${what}: route ${r} is not documented`);
@@ -88,6 +119,14 @@ function main(argv) {
       const doc = `${name}.yaml`;
       if (!docs.has(doc)) problems.push(`services/${name}: no document ${doc} in ${dir}`);
       else compare(doc, [...routes, ...common], documented(docs, doc), problems);
+    }
+    if (docs.has("gateway.yaml")) {
+      const want = gatewayPaths();
+      const have = gatewayDocumented(docs.get("gateway.yaml"));
+      for (const p of want) if (!have.includes(p)) problems.push(`gateway.yaml: gateway/nginx.conf routes ${p}, the document does not say so`);
+      for (const p of have) if (!want.includes(p)) problems.push(`gateway.yaml: names ${p}, which gateway/nginx.conf does not route`);
+    } else {
+      problems.push(`${dir}: no gateway.yaml`);
     }
     const services = new Set([...serviceRoutes().keys()].map((n) => `${n}.yaml`));
     for (const name of docs.keys())
