@@ -13,7 +13,7 @@
 // of one service and skips the coverage rule (for the planted violations).
 // Exit status: 0 all good, 1 a check failed, 2 usage.
 import path from "node:path";
-import { COMMON, loadDocs, makeAjv, operations, responses } from "../deploy/lib/openapi.mjs";
+import { COMMON, deref, loadDocs, makeAjv, operations, responses } from "../deploy/lib/openapi.mjs";
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
 const SERVICES = ["product", "user", "cart", "inventory", "order", "notification", "frontend"];
@@ -80,7 +80,7 @@ function makeValidator(docs) {
       return { op, problems };
     }
     for (const [name, h] of Object.entries(r.node.headers || {})) {
-      const header = h.$ref ? deref(abs, r.base, h) : h;
+      const header = deref(abs, r.base, h).node;
       const value = answer.headers.get(name);
       if (value === null) {
         if (header.required) problems.push(`header ${name} is missing`);
@@ -112,18 +112,6 @@ function makeValidator(docs) {
     if (!v(body)) problems.push(`body: ${explain(v)}`);
     return { op, problems };
   };
-}
-
-function deref(docs, base, node) {
-  let cur = node;
-  let where = base;
-  while (cur && cur.$ref) {
-    const [file, pointer] = cur.$ref.replace(/^https:\/\/microshop\.invalid\/api\//, "").split("#");
-    where = file || where;
-    cur = pointer.split("/").slice(1).reduce((n, p) => n[p.replace(/~1/g, "/").replace(/~0/g, "~")],
-      docs.get(where));
-  }
-  return cur;
 }
 
 /* ------------------------------------------------------------------ the calls */
