@@ -3,7 +3,8 @@
 // every answer against the service's OpenAPI document (docs/api): the status must be one the
 // operation documents (and the one the call expects), every documented header that is required
 // must be there and match its schema, the Content-Type must be a documented media type and a
-// JSON body must validate (Ajv2020). Every operation of every service document must get at
+// JSON body must validate (Ajv2020); a request body the service accepted must validate against
+// the operation's requestBody schema. Every operation of every service document must get at
 // least one success and, when it documents a 4xx, at least one 4xx: a route added to a document
 // without a call here fails.
 //
@@ -68,11 +69,18 @@ function makeValidator(docs) {
   const opsOf = new Map([...abs.keys()].map((n) => [n, operations(abs, n)]));
   const explain = (v) => v.errors.map((e) => `${e.instancePath ? e.instancePath + " " : ""}${e.message}`).join("; ");
 
-  // Problems with one answer, as a list of strings; op is the operation it was matched to.
-  return function check(docName, method, concrete, answer) {
+  // Problems with one answer (and the request body sent, if any), as a list of strings; op is
+  // the operation it was matched to. A body the service accepted must be one the document
+  // allows, so a request schema stricter than the code fails too.
+  return function check(docName, method, concrete, answer, sent) {
     const problems = [];
     const op = findOperation(opsOf.get(docName), method, concrete);
     if (!op) return { op: null, problems: [`${method} ${concrete}: no such operation in ${docName}`] };
+    const request = op.op.requestBody && op.op.requestBody.content["application/json"];
+    if (request && sent !== undefined && answer.status < 300) {
+      const v = validator(request.schema);
+      if (!v(JSON.parse(sent))) problems.push(`the service accepted a request body the document rejects: ${explain(v)}`);
+    }
     const documented = responses(abs, op);
     const r = documented.get(String(answer.status));
     if (!r) {
@@ -133,7 +141,7 @@ function makeRun(base, check) {
     const res = await fetch(base[service] + target, init);
     const answer = { status: res.status, headers: res.headers, text: await res.text() };
     calls++;
-    const { op, problems } = check(doc, method, target, answer);
+    const { op, problems } = check(doc, method, target, answer, init.body);
     if (expect !== undefined && answer.status !== expect)
       problems.unshift(`expected ${expect}, got ${answer.status}: ${answer.text.slice(0, 160)}`);
     if (op) {

@@ -6,7 +6,8 @@
 # with Ajv2020; an operation of a document that no call covers fails. Then the validation is
 # shown to fail against broken copies of the documents: a field's type changed (product's
 # price_cents a string), a status taken out (user's 409), a header's schema changed
-# (x-service-version), and an operation no call covers. The API page is rendered in chromium
+# (x-service-version), a request schema stricter than the code (cart's quantity at most 1),
+# and an operation no call covers. The API page is rendered in chromium
 # (tests/system/browser/apipage.mjs) and shown to fail against documents it does not show.
 # About 45 s.
 set -euo pipefail
@@ -102,6 +103,12 @@ sed -i '/^    ServiceVersion:$/,/schema:/s/schema: {type: string, minLength: 1}/
     "$T/header-changed/common.yaml"
 ! cmp -s docs/api/common.yaml "$T/header-changed/common.yaml" || fail "header-changed: the sed changed nothing"
 expect_drift header-changed 'product GET /products/1: header x-service-version: "v1" must be equal to constant' product
+
+cp -r docs/api "$T/request-stricter"
+sed -i '0,/quantity: {type: integer, minimum: 1, maximum: 99}/s//quantity: {type: integer, minimum: 1, maximum: 1}/' \
+    "$T/request-stricter/cart.yaml"
+! cmp -s docs/api/cart.yaml "$T/request-stricter/cart.yaml" || fail "request-stricter: the sed changed nothing"
+expect_drift request-stricter 'cart POST /cart/[0-9]+: the service accepted a request body the document rejects: /quantity must be <= 1' cart
 
 cp -r docs/api "$T/uncovered"
 openapi_plant_extra_route docs/api/product.yaml "$T/uncovered/product.yaml"
