@@ -189,13 +189,15 @@ function refsIn(node, out = []) {
   return out;
 }
 
+let validateDocument = null; // compiled once: compiling is most of the check's time
+
 // Checks one document's structure; returns a list of problems (empty when it is good).
 export function structureProblems(docs, name) {
   const problems = [];
-  const ajv = new Ajv2020({ strict: false, allErrors: true });
-  const valid = ajv.validate(documentSchema, docs.get(name));
+  validateDocument ||= new Ajv2020({ strict: false, allErrors: true }).compile(documentSchema);
+  const valid = validateDocument(docs.get(name));
   if (!valid)
-    for (const e of ajv.errors.slice(0, 10)) problems.push(`${name}${e.instancePath}: ${e.message}`);
+    for (const e of validateDocument.errors.slice(0, 10)) problems.push(`${name}${e.instancePath}: ${e.message}`);
   for (const r of refsIn(docs.get(name))) {
     try {
       resolveRef(docs, name, r);
