@@ -23,6 +23,8 @@ COPY cmake/ cmake/
 COPY common/ common/
 COPY services/ services/
 COPY tools/ tools/
+# the frontend embeds the OpenAPI documents for its API page
+COPY docs/api/ docs/api/
 RUN cmake -S . -B /build -DMS_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
     && cmake --build /build -j "$(nproc)" \
     && mkdir /out \

@@ -25,6 +25,7 @@ static const struct {
     {".ico", "image/x-icon"},
     {".txt", "text/plain; charset=utf-8"},
     {".webmanifest", "application/manifest+json"},
+    {".yaml", "application/yaml; charset=utf-8"},
 };
 
 const char *frontend_content_type(const char *path)

@@ -1,5 +1,6 @@
-/* The storefront's route table: the page, its versioned assets, the product images, and the
- * page's settings. Every file comes from the embedded table, with its ETag and caching rule. */
+/* The storefront's route table: the page, its versioned assets, the product images, the page's
+ * settings, and the browsable API reference (the page and the OpenAPI documents of docs/api).
+ * Every file comes from the embedded table, with its ETag and caching rule. */
 #include <stdio.h>
 #include <string.h>
 
@@ -50,13 +51,34 @@ static const char *file_path(struct ms_req *req, const char *prefix, char *buf, 
     return n > 0 && (size_t)n < cap ? buf : NULL;
 }
 
-/* GET / and /index.html: the page, revalidated on every visit so a new build shows at once. */
-static void serve_page(struct ms_req *req, struct ms_res *res)
+/* A page (path an .html file of the table), revalidated on every visit so a new build shows at
+ * once, under the page's CSP. */
+static void answer_page(struct ms_req *req, struct ms_res *res, const char *path)
 {
-    if (answer_file(req, res, "/index.html", CACHE_REVALIDATE)) {
+    if (answer_file(req, res, path, CACHE_REVALIDATE)) {
         ms_res_header(res, "Content-Security-Policy", PAGE_CSP);
         ms_res_header(res, "Referrer-Policy", "no-referrer");
     }
+}
+
+/* GET / and /index.html: the shop. */
+static void serve_page(struct ms_req *req, struct ms_res *res)
+{
+    answer_page(req, res, "/index.html");
+}
+
+/* GET /api.html: the API reference, rendered from the documents below by its own script. */
+static void serve_api_page(struct ms_req *req, struct ms_res *res)
+{
+    answer_page(req, res, "/api.html");
+}
+
+/* GET /api/{name}: one OpenAPI document, revalidated (they change with the code). */
+static void serve_api_document(struct ms_req *req, struct ms_res *res)
+{
+    char buf[128];
+
+    answer_file(req, res, file_path(req, "/api/", buf, sizeof(buf)), CACHE_REVALIDATE);
 }
 
 /* GET /assets/{name}: with ?v= naming the current version (as the page does) cacheable for a
@@ -95,5 +117,7 @@ const struct ms_route frontend_routes[] = {
     {"GET", "/assets/{name}", serve_asset, 0, 0},
     {"GET", "/images/products/{name}", serve_image, 0, 0},
     {"GET", "/config.json", serve_config, 0, 0},
+    {"GET", "/api.html", serve_api_page, 0, 0},
+    {"GET", "/api/{name}", serve_api_document, 0, 0},
 };
 const size_t frontend_routes_len = sizeof(frontend_routes) / sizeof(frontend_routes[0]);

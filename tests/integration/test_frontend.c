@@ -1,8 +1,10 @@
 /* The frontend service over real HTTP: the page and every file it names, with content types,
  * strong ETags and 304s, caching rules, HEAD, 404s, path-traversal attempts sent byte for byte,
- * the product images the catalog names, the page's settings, and the probes every service has. */
+ * the product images the catalog names, the page's settings, the API reference (its page and
+ * every OpenAPI document of docs/api, byte for byte), and the probes every service has. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <regex.h>
 #include <signal.h>
@@ -13,6 +15,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "http.h"
 #include "runner.h"
 
@@ -504,10 +507,132 @@ START_TEST(test_metrics_count_files_by_route_pattern)
 }
 END_TEST
 
+/* ---- the API reference ---- */
+
+/* The body of GET path (malloc'd), asserted to be a 200. */
+static char *body_of(const char *path)
+{
+    struct ms_test_response r;
+    char *body;
+
+    fetch("GET", path, NULL, 200, &r);
+    body = strdup(r.body);
+    ms_test_response_free(&r);
+    return body;
+}
+
+/* The bytes of file path into b. */
+static void read_file(const char *path, struct ms_test_bytes *b)
+{
+    FILE *f = fopen(path, "rb");
+    char buf[4096];
+    size_t n;
+
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        ck_assert_int_eq(ms_test_bytes_add(b, buf, n), 0);
+    fclose(f);
+}
+
+/* The API page is a page like the shop's: HTML, revalidated, under the same CSP, and every
+ * script and stylesheet it names is served at the version it names. */
+START_TEST(test_api_page_is_served_under_the_csp_with_its_assets)
+{
+    struct ms_test_response r;
+    char *csp, name[64], ver[64], path[160];
+    int n = 0;
+
+    fetch("GET", "/api.html", NULL, 200, &r);
+    expect_header(&r, "Content-Type", "text/html; charset=utf-8");
+    expect_header(&r, "Cache-Control", "no-cache");
+    csp = ms_test_header(&r, "Content-Security-Policy");
+    ck_assert_ptr_nonnull(csp);
+    ck_assert_ptr_nonnull(strstr(csp, "script-src 'self';"));
+    ck_assert_ptr_null(strstr(csp, "unsafe-inline"));
+    ck_assert_ptr_nonnull(strstr(r.body, "/assets/yaml.js?v="));
+    ck_assert_ptr_nonnull(strstr(r.body, "/assets/apidoc.js?v="));
+    ck_assert_ptr_null(strstr(r.body, "<script>")); /* no inline script: the CSP forbids it */
+    for (; page_asset(r.body, n, name, sizeof(name), ver, sizeof(ver)) == 0; n++) {
+        struct ms_test_response a;
+
+        snprintf(path, sizeof(path), "/assets/%s?v=%s", name, ver);
+        fetch("GET", path, NULL, 200, &a);
+        expect_header(&a, "Cache-Control", "public, max-age=31536000, immutable");
+        ms_test_response_free(&a);
+    }
+    ck_assert_int_ge(n, 4); /* style.css, apidoc.css, yaml.js, apidoc.js */
+    free(csp);
+    ms_test_response_free(&r);
+}
+END_TEST
+
+/* Serves docs/api/name and asserts it is the file, byte for byte, as YAML, and listed on page. */
+static void expect_document(const char *page, const char *name)
+{
+    struct ms_test_bytes want = {0};
+    struct ms_test_response r;
+    char path[512], link[300];
+
+    snprintf(path, sizeof(path), "%s/docs/api/%s", MS_SOURCE_DIR, name);
+    read_file(path, &want);
+    snprintf(path, sizeof(path), "/api/%s", name);
+    fetch("GET", path, NULL, 200, &r);
+    expect_header(&r, "Content-Type", "application/yaml; charset=utf-8");
+    expect_header(&r, "Cache-Control", "no-cache");
+    ck_assert_msg(r.body_len == want.len && memcmp(r.body, want.data, want.len) == 0,
+                  "%s is not docs/api/%s as it is now", path, name);
+    snprintf(link, sizeof(link), "href=\"/api/%s\"", name);
+    ck_assert_msg(strstr(page, link) != NULL, "the API page does not list %s", name);
+    ms_test_bytes_free(&want);
+    ms_test_response_free(&r);
+}
+
+/* Every document of docs/api is served as it is in the repository (one copy, embedded at build
+ * time) and listed on the page; one per service and the shared one at least. */
+START_TEST(test_every_api_document_is_served_and_listed)
+{
+    static const char *const needed[] = {"common.yaml",       "product.yaml",   "user.yaml",
+                                         "cart.yaml",         "inventory.yaml", "order.yaml",
+                                         "notification.yaml", "frontend.yaml"};
+    char *page = body_of("/api.html");
+    DIR *dir = opendir(MS_SOURCE_DIR "/docs/api");
+    struct dirent *e;
+    size_t count = 0, len;
+
+    ck_assert_ptr_nonnull(dir);
+    while ((e = readdir(dir)) != NULL) {
+        len = strlen(e->d_name);
+        if (len > 5 && strcmp(e->d_name + len - 5, ".yaml") == 0) {
+            expect_document(page, e->d_name);
+            count++;
+        }
+    }
+    closedir(dir);
+    for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++)
+        ck_assert_msg(strstr(page, needed[i]) != NULL, "no %s on the API page", needed[i]);
+    ck_assert_uint_ge(count, sizeof(needed) / sizeof(needed[0]));
+    free(page);
+}
+END_TEST
+
+START_TEST(test_unknown_api_documents_are_404)
+{
+    struct ms_test_response r;
+
+    fetch("GET", "/api/no-such.yaml", NULL, 404, &r);
+    expect_header(&r, "Content-Type", "application/json");
+    ms_test_response_free(&r);
+    fetch("GET", "/api/index.html", NULL, 404, &r);
+    ms_test_response_free(&r);
+    ck_assert_int_eq(raw_get("/api/../index.html"), 404);
+    ck_assert_int_eq(raw_get("/api/%2e%2e%2fapi.html"), 404);
+}
+END_TEST
+
 static Suite *frontend_suite(void)
 {
     Suite *s = suite_create("frontend");
-    TCase *page = tcase_create("page"), *files = tcase_create("files"),
+    TCase *page = tcase_create("page"), *files = tcase_create("files"), *api = tcase_create("api"),
           *ops = tcase_create("operations");
 
     tcase_add_unchecked_fixture(page, stack_up, stack_down);
@@ -527,6 +652,12 @@ static Suite *frontend_suite(void)
     tcase_add_test(files, test_absolute_form_target_is_no_way_in);
     tcase_add_test(files, test_every_catalog_image_is_served);
     suite_add_tcase(s, files);
+
+    tcase_add_unchecked_fixture(api, stack_up, stack_down);
+    tcase_add_test(api, test_api_page_is_served_under_the_csp_with_its_assets);
+    tcase_add_test(api, test_every_api_document_is_served_and_listed);
+    tcase_add_test(api, test_unknown_api_documents_are_404);
+    suite_add_tcase(s, api);
 
     tcase_add_unchecked_fixture(ops, stack_up, stack_down);
     tcase_add_test(ops, test_config_json_has_the_default_timeouts);
