@@ -57,15 +57,18 @@ function documented(docs, name) {
   return operations(docs, name).map((o) => `${o.method} ${o.path}`);
 }
 
-// The paths gateway/nginx.conf has a location for: "/products" for `~ ^/products(/|$)`, "/"
-// for `= /`, "/assets" for `^~ /assets/`; named locations and the catch-all `location /` are
-// not routes.
+// The paths the shop's server of gateway/nginx.conf (the one that listens on 8080) has a location
+// for: "/products" for `~ ^/products(/|$)`, "/" for `= /`, "/assets" for `^~ /assets/`. Named
+// locations, `internal` ones (nginx's own error pages) and the catch-all `location /` are not
+// routes; the metrics server on 9145 is not the shop's API.
 function gatewayPaths() {
   const text = readFileSync(path.join(ROOT, "gateway/nginx.conf"), "utf8");
+  const shop = serverBlocks(text).find((b) => /^\s*listen\s+8080;/m.test(b));
+  if (!shop) throw new Error("gateway/nginx.conf: no server listens on 8080");
   const out = [];
-  for (const m of text.matchAll(/^\s*location\s+(=|~|\^~)?\s*(\S+)\s*\{/gm)) {
-    const [, mod, target] = m;
-    if (target.startsWith("@") || !mod) continue;
+  for (const m of shop.matchAll(/^\s*location\s+(=|~|\^~)?\s*(\S+)\s*\{([^}]*)\}/gm)) {
+    const [, mod, target, body] = m;
+    if (target.startsWith("@") || !mod || /^\s*internal;/m.test(body)) continue;
     if (mod === "~") {
       const prefix = /^\^(\/[\w/.-]+)\(\/\|\$\)$/.exec(target);
       if (!prefix) throw new Error(`gateway/nginx.conf: location ~ ${target}: not a path prefix this check reads`);
@@ -75,6 +78,23 @@ function gatewayPaths() {
     }
   }
   return out;
+}
+
+// The text of every `server { ... }` block, braces matched (nginx.conf has no braces in strings
+// around server blocks that would confuse the count).
+function serverBlocks(text) {
+  const blocks = [];
+  for (const m of text.matchAll(/^\s*server\s*\{/gm)) {
+    let depth = 0;
+    for (let i = m.index + m[0].length - 1; i < text.length; i++) {
+      if (text[i] === "{") depth++;
+      else if (text[i] === "}" && --depth === 0) {
+        blocks.push(text.slice(m.index, i + 1));
+        break;
+      }
+    }
+  }
+  return blocks;
 }
 
 // What gateway.yaml says the gateway routes: its own paths, and the backquoted paths of the
