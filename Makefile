@@ -2,7 +2,7 @@
 LIB := . scripts/lib.sh &&
 MAKEFLAGS += --no-print-directory
 
-.PHONY: build up down test lint asan clean format fuzz load bench chaos
+.PHONY: build up down test lint asan clean format fuzz load bench chaos lab-check
 .DEFAULT_GOAL := build
 
 build:
@@ -21,6 +21,11 @@ chaos:
 
 test:
 	@bash scripts/test.sh
+
+# Every promise of lab 7 on the KIND cluster of scripts/lab/kind-up.sh, one PASS/FAIL line each
+# (LAB_CHECK_ARGS=--plan lists them; --only ID,... checks some).
+lab-check:
+	@bash scripts/lab/check.sh $(LAB_CHECK_ARGS)
 
 lint:
 	@bash scripts/lint.sh
