@@ -369,8 +369,8 @@ export async function checkSemantics(root, opts = {}) {
           if (!mesh) continue;
           const appMs = Number(env[`${up}_TIMEOUT_MS`] ?? m[2]);
           const appTries = Number(env[`${up}_RETRIES`] ?? 2) + 1;
-          if (appMs < mesh[0])
-            fail(rule, `${w.name}: ${up}_TIMEOUT_MS ${appMs} gives up before the mesh's ${mesh[0]} ms timeout for ${host}: the mesh's retries are wasted and its 504 never seen`);
+          if (appMs <= mesh[0])
+            fail(rule, `${w.name}: ${up}_TIMEOUT_MS ${appMs} does not outlast the mesh's ${mesh[0]} ms timeout for ${host}: the service may give up first, wasting the mesh's retries and never seeing its 504`);
           if (appTries * mesh[1] > 3)
             fail(rule, `${w.name}: ${appTries} tries of its own x ${mesh[1]} of the mesh = ${appTries * mesh[1]} requests to ${host} for one call: retry in one layer (${up}_RETRIES=0)`);
         }
