@@ -133,11 +133,11 @@ lc_sla_seconds()
         awk 'NR == 1 { print; found = 1 } END { if (!found) print "none" }'
 }
 
-# stdin: a product proxy's access log. Prints the number of requests answered 503 by an injected
-# fault (response flag FI).
+# stdin: a product proxy's access log. Prints the number of catalog requests (GET /products...)
+# answered 503 by an injected fault (response flag FI); scrapes and probes do not count.
 lc_fault_aborts()
 {
-    grep -c '" 503 FI ' || true
+    grep '"GET /products' | grep -c '" 503 FI ' || true
 }
 
 # stdin: a Grafana dashboard (JSON). Prints "<panel title>\t<expr>" for every query of every

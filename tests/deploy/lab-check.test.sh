@@ -82,8 +82,9 @@ expect "over the SLA" 41.000 "$(lc_sla_seconds <<<'pod-kill-sla: FAIL: product r
 expect "never ready" none "$(lc_sla_seconds <<<'pod-kill-sla: FAIL: product not fully ready after 120s (1/2 Ready)')"
 LOG='[2026-12-06T10:00:00.000Z] "GET /products?ids=1 HTTP/1.1" 503 FI fault_filter_abort - "-" 0 18 0 - "-" "-" "a" "product:3001" "-" inbound|3001|| - 10.0.0.1:3001 10.0.0.2:4444 - default
 [2026-12-06T10:00:00.100Z] "GET /products?ids=1 HTTP/1.1" 503 FI fault_filter_abort - "-" 0 18 0 - "-" "-" "b" "product:3001" "-" inbound|3001|| - 10.0.0.1:3001 10.0.0.2:4445 - default
+[2026-12-06T10:00:00.200Z] "GET /metrics HTTP/1.1" 503 FI fault_filter_abort - "-" 0 18 0 - "-" "-" "d" "10.0.0.1:3001" "-" inbound|3001|| - 10.0.0.1:3001 10.0.0.9:4446 - default
 [2026-12-06T10:00:01.000Z] "GET /products/1 HTTP/1.1" 504 UT response_timeout - "-" 0 24 500 - "-" "-" "c" "product:3001" "-" - - - - default'
-expect "aborts counted (FI only)" 2 "$(lc_fault_aborts <<<"$LOG")"
+expect "aborts of catalog reads counted (FI, not the scrape)" 2 "$(lc_fault_aborts <<<"$LOG")"
 expect "no aborts" 0 "$(lc_fault_aborts <<<'nothing here')"
 
 echo "== dashboards (monitoring/grafana/dashboards, at run time)"

@@ -27,6 +27,7 @@ const V = [
   ["ambient-netpol", "istio/gateway-api/gateway.yaml", /istio\.io\/dataplane-mode: none/, "istio.io/dataplane-mode: ambient", /microshop-gateway: its pods are not labelled istio.io\/dataplane-mode=none/],
   ["lab-sequence", "chaos/chaos-mesh/pod-failure.yaml", /mode: one/, "mode: all", /pod-failure with mode: all leaves no replica/],
   ["lab-sequence", "docs/labs/07-kubernetes-istio.md", /kubectl delete -f chaos\/chaos-mesh\/pod-failure\.yaml[^\n]*\n/, "", /lab 7: .* (is applied while|runs while) chaos\/chaos-mesh\/pod-failure\.yaml|pod-failure\.yaml is never deleted/],
+  ["lab-sequence", "docs/labs/07-kubernetes-istio.md", /kubectl apply -f chaos\/chaos-mesh\/pod-failure\.yaml\nsleep 15\n[\s\S]*?kubectl delete/, "kubectl apply -f chaos/chaos-mesh/pod-failure.yaml\nsleep 15\nkubectl -n ecommerce exec deploy/order -c istio-proxy -- pilot-agent request GET stats | grep ejections\nkubectl delete", /needs an istio-proxy container, which ambient pods do not have/],
   ["stress-limit", "chaos/chaos-mesh/stress-chaos.yaml", /size: 32MB/, "size: 128MB", /1 x 128MB of stress \+ the service's 16 MiB exceed order\/order's 128Mi limit/],
   ["stress-limit", "chaos/chaos-mesh/stress-chaos.yaml", /so nothing scales out/, "so the Deployment scales out", /says the Deployment scales out, but order has no HorizontalPodAutoscaler/],
   ["stress-limit", "chaos/chaos-mesh/stress-chaos.yaml", /  containerNames:\n    - order\n/, "", /no containerNames/],

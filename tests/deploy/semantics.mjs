@@ -265,6 +265,12 @@ export async function checkSemantics(root, opts = {}) {
       } else if (m[2] === active) active = null;
     }
     if (active) fail(rule, `lab 7: ${active} is never deleted`);
+    // Ambient pods have no istio-proxy container: a command that needs one says it is for
+    // sidecar mode, or its block gives the waypoint's equivalent.
+    for (const block of lab7.split(/^```/m).filter((_, i) => i % 2 === 1))
+      for (const line of block.split("\n").filter((l) => /-c istio-proxy\b/.test(l)))
+        if (!/#.*sidecar/i.test(line) && !/deploy\/waypoint/.test(block))
+          fail(rule, `lab 7: "${line.trim()}" needs an istio-proxy container, which ambient pods do not have: say it is for sidecar mode or give the waypoint's command`);
     note(rule, "PodChaos modes, lab 7's order of faults");
   }
 
