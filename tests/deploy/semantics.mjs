@@ -32,7 +32,7 @@ export const RULES = {
   "edge-fault": "the edge fault reaches the hosts the edge sends to, in both mesh modes, and the timeout that makes it a 504 is at the edge (finding 1)",
   "chaos-probes": "chaos delays and drops hit the data path, not the kubelet's probes (finding 5)",
   "ambient-netpol": "NetworkPolicies admit the waypoint on 15008 and the ambient probe address; the edge gateway is not captured by ztunnel (finding 6)",
-  "lab-sequence": "lab 7 runs one fault at a time and never fails every replica of a Deployment (finding 7)",
+  "lab-sequence": "lab 7 runs one fault at a time, never fails every replica of a Deployment, and marks commands that need a sidecar (finding 7)",
   "stress-limit": "stress stays under the container's memory limit and claims no autoscaler that does not exist (finding 8)",
   "litmus": "kind-up.sh installs the Litmus operator and the probe checks the Service of the pods the experiment deletes (finding 9)",
   "one-fault": "one fault per file, and no HTTPChaos under STRICT mTLS except for a cluster without the mesh (finding 10)",
