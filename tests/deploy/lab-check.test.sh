@@ -127,5 +127,57 @@ expect "a PASS line" "PASS canary-split: of 1,000 GET /products/1 at the edge, 1
 lc_verdict vip-v2 "97 of 100 from v2" test 97 -eq 100 >/dev/null
 expect "a FAIL sets the exit status" 1 "$LC_FAILED"
 
+echo "== the whole script against a stub cluster and a loopback edge"
+# A stub kubectl (a sidecar-mode namespace) and a loopback edge that answers like the shop: v2
+# ("badge":"SALE") for 10 requests in every 100 and always for x-user-type: vip. check.sh must
+# print PASS lines with the figures; against an edge with no v2 at all, FAIL and exit 1.
+STUB_DIR="$(mktemp -d)"
+SERVER_PID=
+cleanup() { [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null; rm -rf -- "$STUB_DIR"; }
+trap cleanup EXIT
+printf '#!/bin/sh\ncase "$*" in\n"config current-context") echo kind-microshop ;;\n*"get namespace"*) echo "" ;;\n*) exit 1 ;;\nesac\n' >"$STUB_DIR/kubectl"
+chmod +x "$STUB_DIR/kubectl"
+node -e '
+const http = require("node:http"), fs = require("node:fs");
+const [portFile, share] = process.argv.slice(1);
+let n = 0;
+const s = http.createServer((req, res) => {
+  const v2 = req.headers["x-user-type"] === "vip" || (n++ % 100) < Number(share);
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end(JSON.stringify(v2 ? { id: 1, badge: "SALE" } : { id: 1 }));
+});
+s.listen(0, "127.0.0.1", () => fs.writeFileSync(portFile, String(s.address().port)));
+setTimeout(() => process.exit(0), 120000).unref();
+' "$STUB_DIR/port" 10 &
+SERVER_PID=$!
+for _ in $(seq 50); do [[ -s $STUB_DIR/port ]] && break; sleep 0.1; done
+EDGE="http://127.0.0.1:$(cat "$STUB_DIR/port")"
+status=0
+out="$(PATH="$STUB_DIR:$PATH" bash scripts/lab/check.sh --only canary-split,vip-v2 --edge "$EDGE" 2>&1)" || status=$?
+if [[ $status == 0 ]] && grep -q '^PASS canary-split: .*(100 of 1000 from v2 = 10.0 %)$' <<<"$out" &&
+    grep -q '^PASS vip-v2: .*(100 of 100 from v2)$' <<<"$out"; then
+    ok "check.sh: canary and VIP PASS against a shop that splits 90/10"
+else
+    not_ok "check.sh against a 90/10 edge: exit $status: $out"
+fi
+kill "$SERVER_PID" 2>/dev/null
+wait "$SERVER_PID" 2>/dev/null
+rm -f "$STUB_DIR/port"
+node -e '
+const http = require("node:http"), fs = require("node:fs");
+const s = http.createServer((req, res) => { res.writeHead(200); res.end("{\"id\":1}"); });
+s.listen(0, "127.0.0.1", () => fs.writeFileSync(process.argv[1], String(s.address().port)));
+setTimeout(() => process.exit(0), 120000).unref();
+' "$STUB_DIR/port" &
+SERVER_PID=$!
+for _ in $(seq 50); do [[ -s $STUB_DIR/port ]] && break; sleep 0.1; done
+status=0
+out="$(PATH="$STUB_DIR:$PATH" bash scripts/lab/check.sh --only vip-v2 --edge "http://127.0.0.1:$(cat "$STUB_DIR/port")" 2>&1)" || status=$?
+if [[ $status == 1 ]] && grep -q '^FAIL vip-v2: .*(0 of 100 from v2)$' <<<"$out"; then
+    ok "check.sh: FAIL and exit 1 when VIP users do not reach v2"
+else
+    not_ok "check.sh against an edge without the VIP rule: exit $status: $out"
+fi
+
 echo "lab-check: $PASSES passed, $FAILURES failed"
 ((FAILURES == 0))
