@@ -195,6 +195,7 @@ export async function checkSemantics(root, opts = {}) {
   /* -------------------------------------------------------------- chaos-probes (UPSTREAM §6) */
   {
     const rule = "chaos-probes";
+    const waypointName = ofKind("Namespace").find((d) => d.file.startsWith("istio/ambient/"))?.doc.metadata?.labels?.["istio.io/use-waypoint"];
     let n = 0;
     for (const d of docs)
       for (const f of chaosFaults(d.doc).filter((x) => x.kind === "NetworkChaos")) {
@@ -202,6 +203,11 @@ export async function checkSemantics(root, opts = {}) {
         if (d.doc.metadata?.labels?.["microshop.dev/about"] === "probes") continue;
         const s = f.spec;
         const targeted = Boolean(s.target || s.externalTargets?.length);
+        // In ambient mode the waypoint carries every call of the pods, their stores' included,
+        // and /ready checks those: shaping the packets toward it reaches the probes after all.
+        if ((s.target?.selector?.expressionSelectors ?? []).some((e) => e.operator === "In" && e.values.includes(waypointName)) ||
+            s.target?.selector?.labelSelectors?.["gateway.networking.k8s.io/gateway-name"] === waypointName)
+          fail(rule, `${where(d)} ${f.at}: targets the waypoint, which in ambient mode also carries the pods' PostgreSQL and Redis calls that /ready checks`);
         if (targeted) continue;
         const pods = base.workloads.filter((w) => selects(s.selector?.labelSelectors, w.podLabels));
         const probeTimeouts = pods.flatMap((w) => w.containers.flatMap((c) => [c.readinessProbe, c.livenessProbe].filter(Boolean)
