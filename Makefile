@@ -2,7 +2,7 @@
 LIB := . scripts/lib.sh &&
 MAKEFLAGS += --no-print-directory
 
-.PHONY: build up down test check lint asan tsan clean format fuzz load bench chaos
+.PHONY: build up down test check lint asan tsan clean format fuzz load bench chaos lab-check
 .DEFAULT_GOAL := build
 
 build:
@@ -25,6 +25,11 @@ test:
 # The fast inner loop: lint, build, unit, integration and fuzz-replay tests (no sanitizers).
 check:
 	@bash scripts/test.sh --check
+
+# Every promise of lab 7 on the KIND cluster of scripts/lab/kind-up.sh, one PASS/FAIL line each
+# (LAB_CHECK_ARGS=--plan lists them; --only ID,... checks some).
+lab-check:
+	@bash scripts/lab/check.sh $(LAB_CHECK_ARGS)
 
 lint:
 	@bash scripts/lint.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Deletes the lab's KIND cluster (everything kind-up.sh installed lives inside it) and, with
-# --images, the locally built service images.
+# --images, the locally built service images (:latest and the content tags).
 #
 #   scripts/lab/kind-down.sh [--images] [--runtime docker|podman] [--dry-run]
 set -euo pipefail
@@ -66,5 +66,10 @@ fi
 if ((IMAGES)); then
     for svc in $(ms_services); do
         run "$RUNTIME" rmi --force "localhost/microshop/$svc:latest"
+        # and the content tags kind-up.sh gave it (localhost/microshop/<service>:<image ID>)
+        ((DRY_RUN)) && continue
+        while read -r ref; do
+            [[ $ref == *:latest || $ref == *"<none>"* ]] || run "$RUNTIME" rmi --force "$ref"
+        done < <("$RUNTIME" images --format '{{.Repository}}:{{.Tag}}' "localhost/microshop/$svc" 2>/dev/null)
     done
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Brings the whole lab up on a local KIND cluster: the cluster (k8s/kind-cluster.yaml), the
-# service images, Gateway API CRDs, Istio, metrics-server, Chaos Mesh, the monitoring stack and
+# service images, Gateway API CRDs, Istio (spans sent to Jaeger), metrics-server, Chaos Mesh and
+# the Litmus operator, the monitoring stack, the tracing addons (istio/addons: Jaeger, Kiali) and
 # the shop, then waits until every rollout is done. Needs kind, kubectl, docker or podman, and
 # (depending on the options) istioctl and helm. Re-running it is safe: each step is idempotent.
 #
@@ -14,8 +15,12 @@
 #   --dry-run    print every command instead of running it (nothing is touched)
 #
 # Versions (override through the environment): KIND_CLUSTER_NAME (microshop), ISTIO_VERSION,
-# GATEWAY_API_VERSION, CHAOS_MESH_VERSION, KUBE_PROMETHEUS_STACK_VERSION,
+# GATEWAY_API_VERSION, CHAOS_MESH_VERSION, LITMUS_VERSION, KUBE_PROMETHEUS_STACK_VERSION,
 # METRICS_SERVER_VERSION. Tear down with scripts/lab/kind-down.sh.
+#
+# Images are tagged by content (the first 12 hex digits of the built image's ID): a rebuild that
+# changes a service gives its Deployment a new image reference, so running this again rolls
+# exactly the pods whose image changed (with :latest and IfNotPresent nothing would roll).
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -25,10 +30,17 @@ CLUSTER="${KIND_CLUSTER_NAME:-microshop}"
 ISTIO_VERSION="${ISTIO_VERSION:-1.30.3}"
 GATEWAY_API_VERSION="${GATEWAY_API_VERSION:-v1.6.1}"
 CHAOS_MESH_VERSION="${CHAOS_MESH_VERSION:-2.8.3}"
+LITMUS_VERSION="${LITMUS_VERSION:-3.18.0}"
 KUBE_PROMETHEUS_STACK_VERSION="${KUBE_PROMETHEUS_STACK_VERSION:-}"
 METRICS_SERVER_VERSION="${METRICS_SERVER_VERSION:-}"
 NAMESPACE=ecommerce
 ROLLOUT_TIMEOUT=300s
+# The OpenTelemetry provider Istio's Telemetry (istio/mesh/telemetry.yaml) names, and where it
+# sends spans: the OTLP/gRPC port of the Jaeger of istio/addons/jaeger.yaml.
+TRACING_PROVIDER=otel-tracing
+TRACING_COLLECTOR=jaeger-collector.istio-system.svc.cluster.local
+TRACING_PORT=4317
+declare -A IMAGE_TAGS=()
 
 MESH=sidecar
 RUNTIME=""
@@ -139,12 +151,28 @@ create_cluster()
     run kubectl config use-context "kind-$CLUSTER"
 }
 
+# The content tag of a built image: the first 12 hex digits of its ID (the digest of its
+# config, so it changes whenever a layer does).
+content_tag()
+{
+    local id
+    if ((DRY_RUN)); then
+        echo "CONTENT-ID"
+        return 0
+    fi
+    id="$("$RUNTIME" image inspect --format '{{.Id}}' "$1")" || ms_die "no image $1 (build it, or drop --no-build)"
+    id="${id#sha256:}"
+    echo "${id:0:12}"
+}
+
 # Builds localhost/microshop/<service>:latest from the root Dockerfile's target per service (and
-# the wrk image of the load-test Jobs) and loads it into every node (kind load docker-image for
-# docker; an archive for podman, which kind cannot read images from directly).
+# the wrk image of the load-test Jobs), tags each service image by content
+# (localhost/microshop/<service>:<content tag>) and loads that into every node (kind load
+# docker-image for docker; an archive for podman, which kind cannot read images from directly).
+# The wrk image keeps :latest (load-test/k8s names it; a Job is not rolled).
 build_and_load()
 {
-    local svc image archive_dir
+    local svc image archive_dir tag
     ms_section "images"
     if [[ $RUNTIME == podman ]] && ((DRY_RUN)); then
         archive_dir="\$TMPDIR/microshop-images"
@@ -157,6 +185,12 @@ build_and_load()
         image="localhost/microshop/$svc:latest"
         if ((BUILD)); then
             run "$RUNTIME" build --target "$svc" -t "$image" -f "$MS_ROOT/Dockerfile" "$MS_ROOT"
+        fi
+        if [[ $svc != wrk ]]; then
+            tag="$(content_tag "$image")"
+            IMAGE_TAGS[$svc]="$tag"
+            run "$RUNTIME" tag "$image" "localhost/microshop/$svc:$tag"
+            image="localhost/microshop/$svc:$tag"
         fi
         if [[ $RUNTIME == docker ]]; then
             run kind load docker-image "$image" --name "$CLUSTER"
@@ -182,12 +216,22 @@ install_platform()
     if [[ $MESH != none ]]; then
         ms_section "Istio $ISTIO_VERSION ($MESH mode)"
         need istioctl "https://istio.io/latest/docs/setup/getting-started/#download"
+        # Spans go to Jaeger over OTLP/gRPC (the provider's default protocol); the Telemetry of
+        # istio/mesh names the provider and sets the sampling.
+        local tracing=(--set "meshConfig.extensionProviders[0].name=$TRACING_PROVIDER"
+            --set "meshConfig.extensionProviders[0].opentelemetry.service=$TRACING_COLLECTOR"
+            --set "meshConfig.extensionProviders[0].opentelemetry.port=$TRACING_PORT")
         if [[ $MESH == ambient ]]; then
-            run istioctl install -y --set profile=ambient --set tag="$ISTIO_VERSION"
+            run istioctl install -y --set profile=ambient --set tag="$ISTIO_VERSION" "${tracing[@]}"
         else
+            # Native sidecars (init containers that keep running): a Job's pod (Litmus'
+            # experiment, the load tests) completes although its sidecar does not exit.
             run istioctl install -y --set profile=default --set components.cni.enabled=true \
-                --set tag="$ISTIO_VERSION"
+                --set tag="$ISTIO_VERSION" --set values.pilot.env.ENABLE_NATIVE_SIDECARS=true \
+                "${tracing[@]}"
         fi
+        ms_section "tracing addons (Jaeger, Kiali)"
+        run kubectl apply -k "$MS_ROOT/istio/addons"
     fi
 
     if ((CHAOS)); then
@@ -198,6 +242,10 @@ install_platform()
             --create-namespace --version "$CHAOS_MESH_VERSION" \
             --set chaosDaemon.runtime=containerd \
             --set chaosDaemon.socketPath=/run/containerd/containerd.sock --wait
+        ms_section "Litmus operator $LITMUS_VERSION"
+        # The operator and its CRDs only (no ChaosCenter); chaos/litmus holds the experiment.
+        run kubectl apply -f "https://litmuschaos.github.io/litmus/litmus-operator-v$LITMUS_VERSION.yaml"
+        run kubectl -n litmus rollout status deployment/chaos-operator-ce --timeout="$ROLLOUT_TIMEOUT"
     fi
 
     if ((MONITORING)); then
@@ -219,6 +267,11 @@ deploy_shop()
     local kind name
     ms_section "the shop (namespace $NAMESPACE)"
     run kubectl apply -k "$MS_ROOT/k8s/overlays/kind"
+    set_content_images
+    if ((CHAOS)); then
+        # The experiment and its identity; the ChaosEngine (which starts the chaos) is the lab's.
+        run kubectl apply -f "$MS_ROOT/chaos/litmus/rbac.yaml" -f "$MS_ROOT/chaos/litmus/pod-delete-experiment.yaml"
+    fi
     if [[ $MESH != none ]]; then
         run kubectl apply -k "$MS_ROOT/istio/$MESH"
         run kubectl apply -k "$MS_ROOT/istio/gateway-api"
@@ -238,6 +291,30 @@ deploy_shop()
         awk '/^kind: /{k=$2} /^metadata:/{m=1; next} m && /^  name: /{if (k=="Deployment"||k=="StatefulSet") print k, $2; m=0}')
 }
 
+# Points every container of the overlay that runs a service image at its content tag. kubectl
+# apply leaves a field it did not change since its last apply alone, so re-running the overlay
+# does not undo this, and an unchanged tag changes nothing (no roll).
+set_content_images()
+{
+    local kind name container svc
+    while read -r kind name container svc; do
+        [[ -n ${IMAGE_TAGS[$svc]:-} ]] || continue
+        run kubectl -n "$NAMESPACE" set image "${kind,,}/$name" \
+            "$container=localhost/microshop/$svc:${IMAGE_TAGS[$svc]}"
+    done < <(overlay_images)
+}
+
+# "Kind name container service" for each container of the kind overlay whose image is
+# localhost/microshop/<service>:..., from the rendered YAML.
+overlay_images()
+{
+    kubectl kustomize "$MS_ROOT/k8s/overlays/kind" |
+        awk '/^kind: /{k=$2} /^metadata:/{m=1; next} m && /^  name: /{n=$2; m=0}
+             /^      containers:/{c=1; next} c && /^      [a-z]/{c=0}
+             c && /^      - /{svc=""} c && /^        image: localhost\/microshop\//{split($2, a, /[\/:]/); svc=a[3]}
+             c && /^        name: / && svc != ""{print k, n, $2, svc; svc=""}'
+}
+
 main()
 {
     parse_args "$@"
@@ -255,6 +332,11 @@ main()
     if ((MONITORING)); then
         echo "grafana: kubectl -n monitoring port-forward svc/kube-prometheus-stack-grafana 3000:80"
     fi
+    if [[ $MESH != none ]]; then
+        echo "traces:  kubectl -n istio-system port-forward svc/tracing 16686:80"
+        echo "graph:   kubectl -n istio-system port-forward svc/kiali 20001"
+    fi
+    echo "check:   make lab-check    (every promise of lab 7, one PASS/FAIL line each)"
     if ((CHAOS)); then
         echo "chaos:   kubectl apply -f chaos/chaos-mesh/<experiment>.yaml"
     fi

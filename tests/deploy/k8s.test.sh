@@ -89,7 +89,7 @@ dry_run_check()
             for svc in $(ms_services) wrk; do
                 expect "+ $runtime build --target $svc -t localhost/microshop/$svc:latest"
                 if [[ $runtime == docker ]]; then
-                    expect "+ kind load docker-image localhost/microshop/$svc:latest --name microshop"
+                    expect "+ kind load docker-image localhost/microshop/$svc:$([[ $svc == wrk ]] && echo latest || echo CONTENT-ID) --name microshop"
                 else
                     expect "+ kind load image-archive"
                 fi

@@ -3,9 +3,9 @@
 // the tree (istio/ chaos/ k8s/ gateway/) and expects checkTree to fail with a given message.
 // One process for all of them, so the CRD schemas are compiled once.
 //   node tests/deploy/mesh-typos.mjs [--root DIR]
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { cpSync, existsSync } from "node:fs";
 import path from "node:path";
+import { plantEach } from "./lib/plant.mjs";
 import { checkTree } from "./mesh.mjs";
 
 const argv = process.argv.slice(2);
@@ -31,11 +31,11 @@ const MUTATIONS = [
   ["AuthorizationPolicy extra caller", "istio/ambient/authorization-policy.yaml", /sa\/cart\n/, "sa/notification\n", /product admits the ServiceAccounts \[notification,order\]/],
   ["AuthorizationPolicy selector typo", "istio/sidecar/authorization-policy.yaml", /app: inventory/, "app: inventory-v1", /selector .*inventory-v1.* matches no pod/],
   ["AuthorizationPolicy L7 at ztunnel", "istio/ambient/authorization-policy.yaml", /ports: \["3000"/, 'paths: ["/metrics"]\n            ports: ["3000"', /ztunnel enforces this policy/],
-  ["Chaos Mesh selector typo", "chaos/chaos-mesh/network-chaos.yaml", /app: inventory/, "app: inventroy", /labelSelectors .*inventroy.* match no Deployment/],
-  ["Chaos Mesh namespace", "chaos/chaos-mesh/pod-chaos.yaml", /- ecommerce/, "- default", /namespaces must be \[ecommerce\]/],
-  ["Chaos Mesh schema typo", "chaos/chaos-mesh/network-chaos.yaml", /latency:/, "laterncy:", /unknown field "laterncy"/],
-  ["Chaos Mesh bad action", "chaos/chaos-mesh/network-chaos.yaml", /action: delay/, "action: delays", /action must be equal to one of the allowed values/],
-  ["HTTPChaos port", "chaos/chaos-mesh/http-chaos.yaml", /port: 3001/, "port: 3002", /port 3002 is not a container port/],
+  ["Chaos Mesh selector typo", "chaos/chaos-mesh/network-partition.yaml", /app: inventory/, "app: inventroy", /labelSelectors .*inventroy.* match no Deployment/],
+  ["Chaos Mesh namespace", "chaos/chaos-mesh/pod-kill.yaml", /- ecommerce/, "- default", /namespaces must be \[ecommerce\]/],
+  ["Chaos Mesh schema typo", "chaos/chaos-mesh/network-delay.yaml", /latency:/, "laterncy:", /unknown field "laterncy"/],
+  ["Chaos Mesh bad action", "chaos/chaos-mesh/network-delay.yaml", /action: delay/, "action: delays", /action must be equal to one of the allowed values/],
+  ["HTTPChaos port", "chaos/chaos-mesh/http-delay.yaml", /port: 3001/, "port: 3002", /port 3002 is not a container port/],
   ["Workflow child missing", "chaos/chaos-mesh/workflow.yaml", /- order-cpu-stress\n/, "- order-cpu-stres\n", /child order-cpu-stres is no template/],
   ["Schedule selector typo", "chaos/chaos-mesh/schedule.yaml", /app: cart/, "app: carts", /labelSelectors .*carts.* match no Deployment/],
   ["Litmus applabel typo", "chaos/litmus/product-pod-delete.yaml", /applabel: app=product/, "applabel: app=prodcut", /appinfo deployment app=prodcut.* matches no Deployment/],
@@ -49,44 +49,19 @@ const MUTATIONS = [
   ["nginx product timeout", "gateway/nginx.conf", /proxy_read_timeout 500ms/, "proxy_read_timeout 800ms", /timeouts disagree for \/products.*proxy_read_timeout 800ms/],
 ];
 
-const work = mkdtempSync(path.join(os.tmpdir(), "ms-mesh-typos-"));
-let passed = 0;
-let failed = 0;
-try {
-  const control = await checkTree(root);
-  if (control.problems.length) {
-    console.log(`FAIL the unmodified tree already fails (${control.problems.length} problems): run tests/deploy/mesh.mjs`);
-    process.exit(1);
-  }
-  for (const [name, file, from, to, expect, kustomize = false] of MUTATIONS) {
-    if (!existsSync(path.join(root, file))) {
-      console.log(`skip planted typo '${name}': ${file} does not exist`);
-      continue;
-    }
-    const dir = path.join(work, "tree");
-    rmSync(dir, { recursive: true, force: true });
+const control = await checkTree(root);
+if (control.problems.length) {
+  console.log(`FAIL the unmodified tree already fails (${control.problems.length} problems): run tests/deploy/mesh.mjs`);
+  process.exit(1);
+}
+const cases = MUTATIONS.map(([name, file, from, to, expect, kustomize = false]) => ({ name, file, from, to, expect, opts: { kustomize } }));
+const { passed, failed } = await plantEach(root, cases, {
+  what: "planted typo",
+  copy: (dir) => {
     for (const top of ["istio", "chaos", "k8s", "gateway"])
       if (existsSync(path.join(root, top))) cpSync(path.join(root, top), path.join(dir, top), { recursive: true });
-    const target = path.join(dir, file);
-    const text = readFileSync(target, "utf8");
-    const changed = text.replace(from, to);
-    let verdict;
-    if (changed === text) {
-      verdict = `FAIL planted typo '${name}': ${from} not found in ${file}`;
-    } else {
-      writeFileSync(target, changed);
-      const { problems } = await checkTree(dir, { base: control.base, kustomize });
-      const hit = problems.find((p) => expect.test(p));
-      if (!problems.length) verdict = `FAIL planted typo '${name}' in ${file}: not caught`;
-      else if (!hit) verdict = `FAIL planted typo '${name}' in ${file}: failed without ${expect}: ${problems.slice(0, 3).join(" | ")}`;
-      else verdict = `ok   planted typo '${name}' in ${file}: ${hit.replace(/\s+/g, " ").slice(0, 160)}`;
-    }
-    if (verdict.startsWith("ok")) passed++;
-    else failed++;
-    console.log(verdict);
-  }
-} finally {
-  rmSync(work, { recursive: true, force: true });
-}
+  },
+  check: async (dir, { kustomize }) => (await checkTree(dir, { base: control.base, kustomize })).problems,
+});
 console.log(`planted typos: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

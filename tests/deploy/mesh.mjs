@@ -97,11 +97,16 @@ export async function checkTree(root, opts = {}) {
   for (const e of await validateDocuments(docs)) fail(`schema: ${e}`);
   note("documents validated against the CRD schemas and core models", `${docs.length} in ${manifestFiles.length} files`);
 
-  const ofKind = (kind) => docs.filter((d) => d.doc.kind === kind);
+  const ofKind = (kind) => docs.filter((d) => d.doc.kind === kind && !d.file.startsWith("istio/addons/"));
   const where = (d) => `${d.file}: ${d.doc.kind}/${d.doc.metadata?.name}`;
+  // The mesh's addons (istio/addons: Jaeger, Kiali) live beside Istio, in istio-system; their
+  // cluster-wide RBAC has no namespace.
+  const CLUSTER_KINDS = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding"]);
   for (const d of docs) {
     const ns = d.doc.metadata?.namespace;
-    if (d.doc.kind !== "Namespace" && ns !== NS) fail(`${where(d)}: namespace is ${ns ?? "unset"}, expected ${NS}`);
+    const want = d.file.startsWith("istio/addons/") ? "istio-system" : NS;
+    if (CLUSTER_KINDS.has(d.doc.kind) ? ns !== undefined : ns !== want)
+      fail(`${where(d)}: namespace is ${ns ?? "unset"}, expected ${CLUSTER_KINDS.has(d.doc.kind) ? "none" : want}`);
   }
 
   /* --------------------------------------------------------- k8s/base */
@@ -312,8 +317,9 @@ export async function checkTree(root, opts = {}) {
   for (const d of vss) {
     const vs = d.doc;
     const isFault = d.file.includes("/faults/");
-    if (isFault && !meshVsNames.has(vs.metadata.name))
-      fail(`${where(d)}: a fault VirtualService must replace a mesh one of the same name (two VirtualServices for one host conflict)`);
+    const meshHosts = new Set(vss.filter((x) => !x.file.includes("/faults/")).flatMap((x) => (x.doc.spec.hosts ?? []).map((h) => serviceOf(h)?.name)));
+    if (isFault && !meshVsNames.has(vs.metadata.name) && (vs.spec.hosts ?? []).some((h) => meshHosts.has(serviceOf(h)?.name)))
+      fail(`${where(d)}: a fault VirtualService for a host the mesh already routes must replace that VirtualService (same name; two VirtualServices for one host conflict)`);
     for (const h of vs.spec.hosts ?? []) {
       const svc = serviceOf(h);
       if (!svc) fail(`${where(d)}: host ${h} is no Service in ${NS}`);
@@ -341,12 +347,14 @@ export async function checkTree(root, opts = {}) {
         const sum = dests.reduce((s, r) => s + (r.weight ?? 0), 0);
         if (sum !== 100) fail(`${at}: weights sum to ${sum}, not 100`);
       }
-      if (!route.timeout) fail(`${at}: no timeout`);
+      // A route with a fault gets no timeout or retries: Istio would not apply them beside it
+      // (tests/deploy/semantics.mjs says why); every other route needs its timeout.
+      if (!route.fault && !route.timeout) fail(`${at}: no timeout`);
       if (!isFault && !(route.retries?.attempts >= 1 && route.retries?.retryOn))
         fail(`${at}: retries need attempts and retryOn`);
       const hosts = (vs.spec.hosts ?? []).map((h) => serviceOf(h)?.name);
       if (hosts.includes("product")) {
-        if (durationMs(route.timeout) !== PRODUCT_TIMEOUT_MS)
+        if (!route.fault && durationMs(route.timeout) !== PRODUCT_TIMEOUT_MS)
           fail(`${at}: timeout ${route.timeout}, expected ${PRODUCT_TIMEOUT_MS / 1000}s like the HTTPRoute`);
         if (!isFault && !route.retries?.perTryTimeout) fail(`${at}: product retries need perTryTimeout`);
         const split = dests.map((r) => `${r.destination.subset}:${r.weight ?? 100}`).sort().join(",");
@@ -358,8 +366,9 @@ export async function checkTree(root, opts = {}) {
   }
   for (const svc of new Set(Object.values(EDGE))) if (!vsByHost.has(svc)) fail(`VirtualServices: none for ${svc}`);
   const faults = vss.filter((d) => d.file.includes("/faults/"));
-  if (!faults.some((d) => (d.doc.spec.http ?? []).some((r) => r.fault?.delay?.percentage && r.fault?.abort?.percentage)))
-    fail("istio/faults: no VirtualService with both a delay and an abort by percentage");
+  for (const f of ["delay", "abort"])
+    if (!faults.some((d) => (d.doc.spec.http ?? []).some((r) => r.fault?.[f]?.percentage)))
+      fail(`istio/faults: no VirtualService with a${f === "abort" ? "n" : ""} ${f} by percentage`);
   note("VirtualServices (hosts, destinations, subsets, weights, timeouts, retries, faults)", vss.length);
 
   /* --------------------------------------------------------- security */
@@ -443,9 +452,16 @@ export async function checkTree(root, opts = {}) {
     for (const [at, s] of sels) {
       nSelectors++;
       if (JSON.stringify(s.namespaces) !== JSON.stringify([NS])) fail(`${where(d)} ${at}: namespaces must be [${NS}], is ${JSON.stringify(s.namespaces)}`);
-      const hit = deployments.filter((w) => selects(s.labelSelectors, w.podLabels));
-      if (!hit.length) fail(`${where(d)} ${at}: labelSelectors ${JSON.stringify(s.labelSelectors)} match no Deployment's pods`);
-      for (const k of Object.keys(s)) if (!["namespaces", "labelSelectors"].includes(k)) fail(`${where(d)} ${at}: unexpected selector field ${k}`);
+      const exprOk = (labels) => (s.expressionSelectors ?? []).every((e) => e.operator === "In" ? e.values.includes(labels[e.key]) :
+        e.operator === "NotIn" ? !e.values.includes(labels[e.key]) : e.operator === "Exists" ? e.key in labels : !(e.key in labels));
+      // The edge's Envoys (the gateway, the waypoint) are pods too: a delay toward them is the data path.
+      const pods = [...deployments.map((w) => w.podLabels), ...gatewayPods];
+      const hit = pods.filter((l) => (!s.labelSelectors || selects(s.labelSelectors, l)) && exprOk(l));
+      if (!hit.length || (!s.labelSelectors && !s.expressionSelectors))
+        fail(`${where(d)} ${at}: labelSelectors ${JSON.stringify(s.labelSelectors)} ${JSON.stringify(s.expressionSelectors ?? [])} match no Deployment's pods`);
+      for (const e of s.expressionSelectors ?? [])
+        for (const v of e.values ?? []) if (!pods.some((l) => l[e.key] === v)) fail(`${where(d)} ${at}: expressionSelectors ${e.key}=${v} matches no pod`);
+      for (const k of Object.keys(s)) if (!["namespaces", "labelSelectors", "expressionSelectors"].includes(k)) fail(`${where(d)} ${at}: unexpected selector field ${k}`);
     }
     if (d.doc.kind === "HTTPChaos") {
       const ports = deployments.filter((w) => selects(d.doc.spec.selector?.labelSelectors, w.podLabels))

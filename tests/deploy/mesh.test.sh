@@ -67,11 +67,11 @@ expect_output "pod-kill-sla --dry-run reads the Deployment's selector" \
     "^kubectl -n ecommerce get deployment cart -o go-template=.*matchLabels" \
     bash chaos/scripts/pod-kill-sla.sh --dry-run cart
 expect_output "experiment --dry-run prints apply and delete" \
-    '^kubectl -n ecommerce apply -f chaos/chaos-mesh/pod-chaos.yaml$' \
-    bash chaos/scripts/experiment.sh --dry-run chaos/chaos-mesh/pod-chaos.yaml
+    '^kubectl -n ecommerce apply -f chaos/chaos-mesh/pod-kill.yaml$' \
+    bash chaos/scripts/experiment.sh --dry-run chaos/chaos-mesh/pod-kill.yaml
 expect_output "experiment --dry-run removes the fault" \
-    '^kubectl -n ecommerce delete -f istio/faults/product-delay-abort.yaml --ignore-not-found --wait=true$' \
-    bash chaos/scripts/experiment.sh --dry-run --url http://127.0.0.1:8080/products istio/faults/product-delay-abort.yaml
+    '^kubectl -n ecommerce delete -f istio/faults/edge-product-delay.yaml --ignore-not-found --wait=true$' \
+    bash chaos/scripts/experiment.sh --dry-run --url http://127.0.0.1:8080/products istio/faults/edge-product-delay.yaml
 if bash chaos/scripts/pod-kill-sla.sh --dry-run >/dev/null 2>&1; then
     not_ok "pod-kill-sla without a Deployment must be a usage error"
 else
@@ -147,10 +147,10 @@ stub_run()
     fi
 }
 EXP=(bash chaos/scripts/experiment.sh --url "$URL" --requests 10 --min-success 90 --duration 1
-    --settle 0 --max-time 2 chaos/chaos-mesh/network-chaos.yaml)
+    --settle 0 --max-time 2 chaos/chaos-mesh/network-delay.yaml)
 stub_run "experiment: fault removed, steady state back: PASS" 0 \
     'experiment: \[during\] 0/10.*experiment: \[after\] 10/10.*PASS' -- "${EXP[@]}"
-if [[ $(cat "$TMP/stub/calls") == $'-n ecommerce apply -f chaos/chaos-mesh/network-chaos.yaml\n-n ecommerce delete -f chaos/chaos-mesh/network-chaos.yaml --ignore-not-found --wait=true' ]]; then
+if [[ $(cat "$TMP/stub/calls") == $'-n ecommerce apply -f chaos/chaos-mesh/network-delay.yaml\n-n ecommerce delete -f chaos/chaos-mesh/network-delay.yaml --ignore-not-found --wait=true' ]]; then
     ok "experiment applied then deleted the manifest"
 else
     not_ok "experiment kubectl calls: $(cat "$TMP/stub/calls")"

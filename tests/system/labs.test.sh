@@ -41,7 +41,7 @@ ms_section "the checker fails on broken labs"
 awk '/^```text expected/ && !done { print; getline; print "this line is not in the output"; done = 1; next } { print }' \
     docs/labs/02-timeouts.md >"$T/02-drifted.md"
 # a lab naming a file that is gone
-sed 's|istio/faults/product-delay-abort.yaml|istio/faults/no-such-file.yaml|' docs/labs/02-timeouts.md >"$T/02-missing.md"
+sed 's|istio/faults/edge-product-delay.yaml|istio/faults/no-such-file.yaml|' docs/labs/02-timeouts.md >"$T/02-missing.md"
 # a lab applying a manifest with a misspelled field
 mkdir -p "$T/k8s"
 sed 's/^\(  *\)timeout: 0.5s/\1timout: 0.5s/' istio/mesh/virtual-services.yaml >"$T/k8s/vs.yaml"
