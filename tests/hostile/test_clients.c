@@ -464,6 +464,41 @@ static void assert_served_while_idle(int nidle)
     ck_assert_int_eq(ms_test_service_stop(&svc, SIGTERM, 5000), 0);
 }
 
+/* A connection that sends nothing is closed FIRST_REQUEST_TIMEOUT_MS after it opened (2 s by
+ * default), well before CONNECTION_TIMEOUT_S (15 s), and counted; one that sent its request line
+ * in time keeps the whole CONNECTION_TIMEOUT_S for the rest of its request. */
+START_TEST(test_a_silent_connection_is_closed_after_the_first_request_timeout)
+{
+    struct ms_test_service svc;
+    struct slow silent, slow;
+    const char *series = "http_client_timeouts_total{service=\"product\"}";
+    static const char line[] = "GET /products/1 HTTP/1.1\r\n";
+    int64_t until;
+
+    start_product(&svc, "FIRST_REQUEST_TIMEOUT_MS=1000", NULL, NULL);
+    silent = (struct slow){.fd = ms_test_wire_connect(svc.port), .opened_ms = ms_now_ms()};
+    slow = (struct slow){.fd = ms_test_wire_connect(svc.port), .opened_ms = ms_now_ms()};
+    ck_assert(silent.fd >= 0 && connected(silent.fd, 2000) && slow.fd >= 0 &&
+              connected(slow.fd, 2000));
+    ck_assert(send_all(slow.fd, line, sizeof(line) - 1)); /* the headers never follow */
+    for (until = ms_now_ms() + 4000; ms_now_ms() < until && !silent.closed_ms;) {
+        slow_tick(&silent, 1, false);
+        slow_tick(&slow, 1, false);
+        ms_sleep_ms(20);
+    }
+    ck_assert_msg(silent.closed_ms != 0, "a silent connection was still open after 4 s");
+    ck_assert_int_ge(silent.closed_ms - silent.opened_ms, 1000 - 100);
+    ck_assert_int_le(silent.closed_ms - silent.opened_ms, 1000 + 1000);
+    ck_assert_msg(!silent.answered, "the silent connection got an answer");
+    ck_assert_msg(slow.closed_ms == 0,
+                  "a connection that sent its request line was cut after %lld ms",
+                  (long long)(slow.closed_ms - slow.opened_ms));
+    ck_assert_double_eq(ms_test_metric(svc.port, series), 1);
+    close(slow.fd);
+    ck_assert_int_eq(ms_test_service_stop(&svc, SIGTERM, 5000), 0);
+}
+END_TEST
+
 START_TEST(test_a_thousand_idle_connections_take_no_slot_from_others)
 {
     assert_served_while_idle(1000);
@@ -686,6 +721,7 @@ static Suite *clients_suite(void)
     tcase_add_test(tc, test_slow_clients_holding_every_slot_are_cut_off);
     tcase_add_test(tc, test_a_flood_of_connections_waits_its_turn);
     tc = tcase_in(s, "idle", deps_up, deps_down);
+    tcase_add_test(tc, test_a_silent_connection_is_closed_after_the_first_request_timeout);
     tcase_add_test(tc, test_a_thousand_idle_connections_take_no_slot_from_others);
     tcase_add_test(tc, test_three_thousand_idle_connections_take_no_slot_from_others);
     tc = tcase_in(s, "stack", stack_up, stack_down);
