@@ -15,6 +15,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         build-essential cmake pkg-config \
         libmicrohttpd-dev libjansson-dev libhiredis-dev libpq-dev libcurl4-openssl-dev \
+        libunistring-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the build reads (see .dockerignore), so docs or test edits do not rebuild.
@@ -40,7 +41,7 @@ RUN cmake -S . -B /build -DMS_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
 FROM ${DEBIAN_IMAGE} AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        libmicrohttpd12 libjansson4 libhiredis0.14 libpq5 libcurl4 ca-certificates \
+        libmicrohttpd12 libjansson4 libhiredis0.14 libpq5 libcurl4 libunistring2 ca-certificates \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
     && groupadd --system --gid 10001 microshop \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \

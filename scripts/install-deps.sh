@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential cmake pkg-config git
     libmicrohttpd-dev libjansson-dev libhiredis-dev libpq-dev libcurl4-openssl-dev check
+    libunistring-dev
     postgresql redis-server curl procps iproute2
     clang-format clang-tidy cppcheck shellcheck
     nginx prometheus yamllint

@@ -33,7 +33,9 @@ void access_metrics_init(struct ms_server *srv)
     srv->client_timeouts = ms_series_get(
         ms_counter_family("http_client_timeouts_total",
                           "Connections closed because the client did not send a whole request "
-                          "within CONNECTION_TIMEOUT_S.",
+                          "within CONNECTION_TIMEOUT_S (its first request line within "
+                          "FIRST_REQUEST_TIMEOUT_MS), or sent nothing while newer connections "
+                          "needed the room.",
                           "service"),
         (const char *const[]){srv->cfg.service});
 }

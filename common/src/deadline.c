@@ -2,6 +2,7 @@
 #include "deadline.h"
 
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "ms/clock.h"
@@ -11,16 +12,54 @@
 /* How often the watchdog looks, at most: a connection is cut at most this late. */
 enum { TICK_MS = 200 };
 
-/* Shuts every connection past its deadline; called with the lock held, so none of them can be
- * closed (and its descriptor reused) meanwhile. */
+/* c no longer waits for its first request. With the lock held. */
+static void settle(struct deadline_watch *w, struct deadline_conn *c)
+{
+    if (c->fresh) {
+        c->fresh = false;
+        w->fresh--;
+    }
+}
+
+/* Closes c's connection: MHD sees the end of the stream and closes it. With the lock held, so
+ * c cannot be closed (and its descriptor reused) meanwhile. */
+static void shut(struct deadline_watch *w, struct deadline_conn *c)
+{
+    settle(w, c);
+    shutdown(c->fd, SHUT_RDWR);
+    ms_counter_inc(w->closed);
+}
+
+/* Shuts every connection past its deadline; with the lock held. */
 static void shut_overdue(struct deadline_watch *w, int64_t now)
 {
     for (struct deadline_conn *c = w->head; c; c = c->next) {
         int64_t due = atomic_load(&c->due_ms);
         /* compare and swap: a request read whole just now keeps its connection */
-        if (due && now >= due && atomic_compare_exchange_strong(&c->due_ms, &due, 0)) {
-            shutdown(c->fd, SHUT_RDWR); /* MHD sees the end of the stream and closes it */
-            ms_counter_inc(w->closed);
+        if (due && now >= due && atomic_compare_exchange_strong(&c->due_ms, &due, 0))
+            shut(w, c);
+    }
+}
+
+/* Whether the client has sent bytes that MHD has not read yet: such a connection is not idle,
+ * MHD is about to read its request. */
+static bool has_unread(int fd)
+{
+    int n = 0;
+
+    return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* Closes the oldest connection still waiting for its first request with nothing sent, other
+ * than newest; with the lock held. */
+static void shut_oldest_idle(struct deadline_watch *w, const struct deadline_conn *newest)
+{
+    for (struct deadline_conn *c = w->tail; c; c = c->prev) {
+        int64_t due = atomic_load(&c->due_ms);
+        if (c != newest && c->fresh && due && !has_unread(c->fd) &&
+            atomic_compare_exchange_strong(&c->due_ms, &due, 0)) {
+            shut(w, c);
+            return;
         }
     }
 }
@@ -41,7 +80,8 @@ static void *run(void *arg)
     return NULL;
 }
 
-int deadline_watch_start(struct deadline_watch *w, int64_t timeout_ms, struct ms_series *closed)
+int deadline_watch_start(struct deadline_watch *w, const struct deadline_limits *limits,
+                         struct ms_series *closed)
 {
     pthread_condattr_t attr;
 
@@ -50,8 +90,12 @@ int deadline_watch_start(struct deadline_watch *w, int64_t timeout_ms, struct ms
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&w->wake, &attr);
     pthread_condattr_destroy(&attr);
-    w->head = NULL;
-    w->timeout_ms = timeout_ms;
+    w->head = w->tail = NULL;
+    w->timeout_ms = limits->timeout_ms;
+    w->first_request_ms = limits->first_request_ms < limits->timeout_ms ? limits->first_request_ms
+                                                                        : limits->timeout_ms;
+    w->fresh = 0;
+    w->fresh_max = limits->fresh_max;
     w->closed = closed;
     w->stopping = false;
     if (pthread_create(&w->thread, NULL, run, w) != 0)
@@ -81,14 +125,36 @@ struct deadline_conn *deadline_conn_open(struct deadline_watch *w, int fd)
     if (!c)
         return NULL;
     c->fd = fd;
-    atomic_store(&c->due_ms, ms_now_ms() + w->timeout_ms);
+    c->opened_ms = ms_now_ms();
+    c->fresh = true;
+    atomic_store(&c->due_ms, c->opened_ms + w->first_request_ms);
     pthread_mutex_lock(&w->lock);
     c->next = w->head;
     if (w->head)
         w->head->prev = c;
+    else
+        w->tail = c;
     w->head = c;
+    if (++w->fresh > w->fresh_max)
+        shut_oldest_idle(w, c);
     pthread_mutex_unlock(&w->lock);
     return c;
+}
+
+void deadline_conn_begun(struct deadline_watch *w, struct deadline_conn *c)
+{
+    int64_t due;
+
+    if (!c)
+        return;
+    pthread_mutex_lock(&w->lock);
+    due = atomic_load(&c->due_ms);
+    /* still waiting for its first request: the whole request now has the full timeout; a
+     * connection already cut (0) stays cut */
+    if (c->fresh && due)
+        atomic_compare_exchange_strong(&c->due_ms, &due, c->opened_ms + w->timeout_ms);
+    settle(w, c);
+    pthread_mutex_unlock(&w->lock);
 }
 
 void deadline_conn_close(struct deadline_watch *w, struct deadline_conn *c)
@@ -102,6 +168,9 @@ void deadline_conn_close(struct deadline_watch *w, struct deadline_conn *c)
         w->head = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    else
+        w->tail = c->prev;
+    settle(w, c);
     pthread_mutex_unlock(&w->lock);
     free(c);
 }

@@ -5,10 +5,22 @@
 #include <string.h>
 #include <strings.h>
 
+/* Headers the services read as one value: given twice, which one a service acts on would be a
+ * guess (the first used to win silently), so the request is refused. */
+static const struct {
+    const char *name;
+    const char *refusal;
+} single_headers[] = {
+    {"Content-Type", "Content-Type is given more than once"},
+    {"Idempotency-Key", "Idempotency-Key is given more than once"},
+};
+enum { NSINGLE = sizeof(single_headers) / sizeof(single_headers[0]) };
+
 struct header_scan {
     bool bad_name;
     int host, content_length, transfer_encoding;
-    bool chunked; /* the one Transfer-Encoding is exactly "chunked" */
+    int single[NSINGLE]; /* how often each of single_headers appears */
+    bool chunked;        /* the one Transfer-Encoding is exactly "chunked" */
 };
 
 /* RFC 9110 section 5.6.2: a token is one or more of these. */
@@ -30,6 +42,8 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
         scan->bad_name = true;
         return MHD_YES;
     }
+    for (size_t i = 0; i < NSINGLE; i++)
+        scan->single[i] += strcasecmp(key, single_headers[i].name) == 0;
     if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
         scan->host++;
     else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
@@ -39,6 +53,15 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
         scan->chunked = value && strcasecmp(value, "chunked") == 0;
     }
     return MHD_YES;
+}
+
+/* The refusal for the first of single_headers given more than once, or NULL. */
+static const char *repeated_single(const struct header_scan *scan)
+{
+    for (size_t i = 0; i < NSINGLE; i++)
+        if (scan->single[i] > 1)
+            return single_headers[i].refusal;
+    return NULL;
 }
 
 const char *framing_problem(struct MHD_Connection *conn, const char *raw_target, size_t raw_len,
@@ -62,7 +85,34 @@ const char *framing_problem(struct MHD_Connection *conn, const char *raw_target,
         return "a request cannot have both Transfer-Encoding and Content-Length";
     if (scan.content_length > 1)
         return "Content-Length is given more than once";
-    return NULL;
+    return repeated_single(&scan);
+}
+
+static bool excess(struct framing_excess *e, int status, size_t limit, const char *what)
+{
+    *e = (struct framing_excess){.status = status, .limit = limit, .what = what};
+    return true;
+}
+
+bool framing_too_large(struct MHD_Connection *conn, size_t request_line_len,
+                       struct framing_excess *e)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    const char *cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Cookie");
+    size_t head = info ? info->header_size : 0;
+
+    if (request_line_len > FRAMING_REQUEST_LINE_MAX)
+        return excess(e, 414, FRAMING_REQUEST_LINE_MAX, "bytes in its request line");
+    /* libmicrohttpd keeps a copy of the Cookie header to cut it into cookies */
+    if (head + (cookie ? strlen(cookie) : 0) > FRAMING_HEAD_MAX)
+        return excess(e, 431, FRAMING_HEAD_MAX,
+                      "bytes in its request line and headers (the Cookie header counts twice)");
+    if (MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL, NULL) > FRAMING_HEADERS_MAX)
+        return excess(e, 431, FRAMING_HEADERS_MAX, "header fields");
+    if (MHD_get_connection_values(conn, MHD_COOKIE_KIND, NULL, NULL) > FRAMING_COOKIES_MAX)
+        return excess(e, 431, FRAMING_COOKIES_MAX, "cookies");
+    return false;
 }
 
 const char *framing_cut_query(char *target)

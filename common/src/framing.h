@@ -17,9 +17,47 @@ struct MHD_Connection;
  * must be a path (the router would serve "GET health" as /health). The headers
  * must name tokens (no "Content-Length : 5"), Host appear once (required in HTTP/1.1), a
  * Transfer-Encoding be a single "chunked" without Content-Length, and Content-Length appear at
- * most once: RFC 9112 sections 3.2, 5.1 and 6.3. */
+ * most once: RFC 9112 sections 3.2, 5.1 and 6.3. Headers the services read as one value
+ * (Content-Type, Idempotency-Key) must not be repeated either. */
 const char *framing_problem(struct MHD_Connection *conn, const char *raw_target, size_t raw_len,
                             const char *version);
+
+/* The limits on a request's head, checked before routing so that no handler runs for a request
+ * whose answer might not fit (see framing_too_large). */
+enum {
+    FRAMING_REQUEST_LINE_MAX = 8192, /* bytes: past it, 414 */
+    FRAMING_HEAD_MAX = 16384,        /* bytes of request line and headers, cookies twice: 431 */
+    FRAMING_HEADERS_MAX = 100,       /* header fields: 431 */
+    FRAMING_COOKIES_MAX = 100,       /* cookies: 431 */
+};
+
+/* libmicrohttpd's memory per connection (MHD_OPTION_CONNECTION_MEMORY_LIMIT). It holds the
+ * request's head (request line and header lines), a 56-byte record (64 with alignment) for each
+ * header, cookie and query parameter, a copy of the Cookie header, whatever of the next request
+ * a client pipelined, and then the header of the answer: a head that nearly fills it leaves no
+ * room for the answer, and libmicrohttpd then closes the connection without one. Half of it is
+ * the first read buffer, so a head within the limits above (at most 16 KiB, 100 headers, 100
+ * cookies and 64 parameters) leaves room for its answer, where at 32 KiB (libmicrohttpd's
+ * default) such a head might not; a head over them is answered on the socket (server.c), which
+ * needs none of this memory. The hostile client suite sends heads from the limits to past this
+ * memory. The cost, measured as resident memory: 64.6 KiB per connection that has served a
+ * request (32.6 KiB at 32 KiB; libmicrohttpd clears the whole pool after each request), 0.6 KiB
+ * per connection that has sent nothing (4.6 KiB at 32 KiB, which is malloc'd rather than
+ * mapped). */
+enum { FRAMING_CONNECTION_MEMORY = 64 * 1024 };
+
+/* Which limit a request is over: the status to answer (414 for the request line, else 431) and,
+ * for the message "the request has more than <limit> <what>", the limit and what it counts. */
+struct framing_excess {
+    int status;
+    size_t limit;
+    const char *what;
+};
+
+/* Whether the request on conn is over one of the limits above; if so fills *e. request_line_len
+ * is the length of the request line (method, target and version with the two spaces). */
+bool framing_too_large(struct MHD_Connection *conn, size_t request_line_len,
+                       struct framing_excess *e);
 
 /* No endpoint takes more query parameters than this. */
 enum { FRAMING_QUERY_PARAMS_MAX = 64 };

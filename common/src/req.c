@@ -60,6 +60,7 @@ struct arg_scan {
     const char *allowed;
     const char *unknown;  /* the first argument not allowed */
     const char *repeated; /* the first allowed argument given twice */
+    const char *bare;     /* the first allowed argument without "=" ("?limit") */
     const char *seen[16]; /* allowed arguments met so far */
     size_t nseen;
 };
@@ -84,7 +85,6 @@ static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *
     struct arg_scan *scan = cls;
 
     (void)kind;
-    (void)value;
     if (!listed(scan->allowed, key)) {
         scan->unknown = scan->unknown ? scan->unknown : key;
         return MHD_YES;
@@ -94,6 +94,10 @@ static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *
             scan->repeated = key;
     if (scan->nseen < sizeof(scan->seen) / sizeof(scan->seen[0]))
         scan->seen[scan->nseen++] = key;
+    /* MHD gives "?limit" a NULL value and ms_req_query then reads it as absent, while
+     * "?limit=" is an empty value the readers refuse: the two must mean the same */
+    if (!value && !scan->bare)
+        scan->bare = key;
     return MHD_YES;
 }
 
@@ -107,5 +111,7 @@ int ms_req_query_only_or_400(struct ms_req *req, struct ms_res *res, const char 
                      allowed);
     else if (scan.repeated)
         ms_res_error(res, MS_EINVAL, "query parameter %s is given twice", scan.repeated);
-    return scan.unknown || scan.repeated;
+    else if (scan.bare)
+        ms_res_error(res, MS_EINVAL, "query parameter %s has no value", scan.bare);
+    return scan.unknown || scan.repeated || scan.bare;
 }

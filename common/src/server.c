@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "framing.h"
@@ -88,10 +89,10 @@ static struct deadline_conn *connection_deadline(struct MHD_Connection *conn)
  * whether the target held a NUL byte (see framing_problem). */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
+    struct ms_server *srv = cls;
     struct request *r = calloc(1, sizeof(*r));
 
-    (void)cls;
-    (void)conn;
+    deadline_conn_begun(&srv->deadlines, connection_deadline(conn));
     if (r) {
         r->raw_target = uri;
         r->raw_target_len = uri ? strlen(uri) : 0;
@@ -199,6 +200,37 @@ static enum MHD_Result queue_response(struct request *r)
     return ok;
 }
 
+/* Writes the answer to the connection's socket itself and has MHD close the connection. For a
+ * head over the limits only: MHD builds an answer's header in what the head left of the
+ * connection's memory, and a head just short of filling it leaves too little (MHD then closes
+ * without a word). This answer needs none of that memory. MHD is inside this request's callback
+ * and has sent nothing on the connection yet, so nothing can interleave. The socket's send
+ * buffer, empty on a request that was not pipelined, takes the few hundred bytes at once; if it
+ * cannot, the client gets what fitted and the close. */
+static enum MHD_Result answer_on_socket(struct request *r)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(r->req.conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const struct ms_res *res = &r->res;
+    char head[512];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "x-request-id: %s\r\nx-service-version: %s\r\nConnection: close\r\n\r\n",
+                     res->status, MHD_get_reason_phrase_for((unsigned)res->status),
+                     res->content_type ? res->content_type : "application/json", res->body_len,
+                     r->req.request_id, r->srv->cfg.version);
+    struct iovec iov[2] = {{.iov_base = head, .iov_len = (size_t)n},
+                           {.iov_base = res->body, .iov_len = res->body_len}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+
+    if (info && n > 0 && (size_t)n < sizeof(head)) {
+        (void)sendmsg(info->connect_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        shutdown(info->connect_fd, SHUT_WR); /* the answer ends here: no keep-alive */
+        r->answered = r->written_directly = true;
+    }
+    return MHD_NO; /* MHD closes the connection */
+}
+
 static void count_fault(struct request *r, const char *type)
 {
     ms_counter_inc(
@@ -247,6 +279,12 @@ static enum MHD_Result serve(struct request *r)
     struct ms_res *res = &r->res;
 
     deadline_conn_serving(r->deadline); /* read whole: no deadline while it is served */
+    if (r->excess.status) {
+        ms_res_error_status(res, r->excess.status,
+                            r->excess.status == 414 ? "uri_too_long" : "headers_too_large",
+                            "the request has more than %zu %s", r->excess.limit, r->excess.what);
+        return answer_on_socket(r);
+    }
     if (r->refusal) {
         /* answered before the body is read, so MHD closes the connection after it */
         ms_res_error(res, MS_EINVAL, "malformed request: %s", r->refusal);
@@ -277,6 +315,29 @@ static enum MHD_Result serve(struct request *r)
     return queue_response(r);
 }
 
+/* The first call, once the headers are in: refusals are answered now, before the body is read
+ * (MHD then closes the connection rather than read it); anything else waits for the body. */
+static enum MHD_Result on_headers(struct request *r, struct ms_server *srv,
+                                  struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version)
+{
+    request_begin(r, srv, conn, url, method);
+    /* before anything else: past these limits an answer might not fit (framing.h) */
+    if (framing_too_large(conn, strlen(method) + r->raw_target_len + strlen(version) + 2,
+                          &r->excess))
+        return serve(r);
+    if (!r->refusal)
+        r->refusal = framing_problem(conn, r->raw_target, r->raw_target_len, version);
+    if (r->refusal || !framing_method_known(method))
+        return serve(r);
+    if (r->req.match.route && declared_too_big(&r->req)) {
+        r->req.body_too_big = true;
+        return serve(r);
+    }
+    /* answering on a later call is what keeps the connection alive in MHD 0.9.75 */
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **ctx)
@@ -285,19 +346,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     if (!r) /* on_uri could not allocate it */
         return MHD_NO;
-    if (!r->srv) {
-        request_begin(r, cls, conn, url, method);
-        if (!r->refusal)
-            r->refusal = framing_problem(conn, r->raw_target, r->raw_target_len, version);
-        if (r->refusal || !framing_method_known(method))
-            return serve(r); /* answered now; MHD closes rather than read the body */
-        if (r->req.match.route && declared_too_big(&r->req)) {
-            r->req.body_too_big = true;
-            return serve(r); /* answered now; MHD closes rather than read the body */
-        }
-        /* answering on a later call is what keeps the connection alive in MHD 0.9.75 */
-        return MHD_YES;
-    }
+    if (!r->srv)
+        return on_headers(r, cls, conn, url, method, version);
     if (*upload_data_size) {
         if (!r->answered)
             body_append(&r->req, upload_data, *upload_data_size);
@@ -321,7 +371,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
         free(r);
         return;
     }
-    access_observe(srv, r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    access_observe(srv, r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || r->written_directly);
     deadline_conn_waiting(&srv->deadlines, r->deadline); /* for the next request on it */
     request_free(r);
     ms_gauge_add(srv->in_flight_gauge, -1);
@@ -493,10 +543,11 @@ static struct MHD_Daemon *start_daemon(struct ms_server *srv, const struct socka
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv,
         MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_END);
+        (unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)FRAMING_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_END);
 }
 
 /* Succeeds when binding addr needs SO_REUSEPORT: another socket of ours (same user, also with
@@ -569,10 +620,16 @@ static void *join_when_ready(void *arg)
 /* Starts the server's own threads beside MHD's: the delay queue and the deadline watch. */
 static int helpers_start(struct ms_server *srv)
 {
+    /* idle connections may take half the slots, no more (deadline.h) */
+    const struct deadline_limits limits = {
+        .timeout_ms = (int64_t)srv->cfg.connection_timeout_s * 1000,
+        .first_request_ms = srv->cfg.first_request_timeout_ms,
+        .fresh_max = (size_t)(srv->cfg.max_connections + 1) / 2,
+    };
+
     if (delay_queue_start(&srv->delays))
         return MS_ENOMEM;
-    if (deadline_watch_start(&srv->deadlines, (int64_t)srv->cfg.connection_timeout_s * 1000,
-                             srv->client_timeouts)) {
+    if (deadline_watch_start(&srv->deadlines, &limits, srv->client_timeouts)) {
         delay_queue_stop(&srv->delays);
         return MS_ENOMEM;
     }

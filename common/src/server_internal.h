@@ -9,6 +9,7 @@
 
 #include "deadline.h"
 #include "delay.h"
+#include "framing.h"
 #include "ms/metrics.h"
 #include "ms/server.h"
 
@@ -52,9 +53,11 @@ struct request {
     const char *raw_target; /* the target as MHD first saw it, in MHD's buffer; see on_uri */
     size_t raw_target_len;
     const char *refusal; /* why the request is refused before routing (framing.h), or NULL */
-    int fault_abort;     /* the abort status rolled for this request, 0 for none */
+    struct framing_excess excess; /* the head limit it is over (status 0: none), framing.h */
+    int fault_abort;              /* the abort status rolled for this request, 0 for none */
     bool faults_rolled;
     bool answered;
+    bool written_directly; /* answered on the socket, not through MHD (server.c) */
 };
 
 /* Registers /health, /ready, /metrics and, when enabled, /admin/faults. */

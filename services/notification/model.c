@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ms/email.h"
 #include "ms/err.h"
 
 bool notify_order_id_ok(const char *s)
@@ -90,21 +91,6 @@ static int event_values(const redisReply *fields, const char *values[EV_NFIELDS]
     return 0;
 }
 
-/* Printable ASCII without spaces, one '@' with text on both sides: enough to address a mail,
- * and nothing PostgreSQL could refuse to store (a refused row would block the stream). */
-static bool email_ok(const char *s)
-{
-    size_t len = strlen(s);
-    const char *at = strchr(s, '@');
-
-    if (len < 3 || len > NOTIFY_EMAIL_MAX || !at || at == s || at[1] == '\0' || strchr(at + 1, '@'))
-        return false;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p <= ' ' || *p >= 0x7f)
-            return false;
-    return true;
-}
-
 /* Matches s against pattern, where 'd' is a digit and 'T' is T or t; the rest of s, or NULL. */
 static const char *match(const char *s, const char *pattern)
 {
@@ -149,6 +135,7 @@ static bool rfc3339_ok(const char *s)
 int order_event_parse(const redisReply *fields, struct order_event *ev, struct ms_verr *e)
 {
     const char *v[EV_NFIELDS] = {"", "", "", "", "", ""};
+    char normal[MS_EMAIL_MAX + 1];
     long long total;
 
     if (event_values(fields, v, e))
@@ -161,9 +148,9 @@ int order_event_parse(const redisReply *fields, struct order_event *ev, struct m
     if (ms_parse_ll(v[EV_USER_ID], 1, NOTIFY_USER_ID_MAX, &ev->user_id))
         return ms_verr_set(e, MS_EINVAL, "user_id must be an integer from 1 to %d",
                            NOTIFY_USER_ID_MAX);
-    if (!email_ok(v[EV_EMAIL]))
-        return ms_verr_set(e, MS_EINVAL, "email must be 3 to %d printable characters around one @",
-                           NOTIFY_EMAIL_MAX);
+    /* the user service's rule (ms/email.h): an address it accepted is never dropped here */
+    if (ms_email_normalise(v[EV_EMAIL], normal, e))
+        return MS_EINVAL;
     if (ms_parse_ll(v[EV_TOTAL], 0, INT64_MAX, &total))
         return ms_verr_set(e, MS_EINVAL, "total_cents must be a non-negative integer");
     if (!rfc3339_ok(v[EV_CREATED_AT]))

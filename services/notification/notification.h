@@ -5,6 +5,7 @@
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
 
+#include "ms/email.h"
 #include "ms/json.h"
 #include "ms/metrics.h"
 #include "ms/migrator.h"
@@ -15,7 +16,7 @@
 
 enum {
     NOTIFY_ORDER_ID_MAX = 64,
-    NOTIFY_EMAIL_MAX = 254,
+    NOTIFY_EMAIL_MAX = MS_EMAIL_MAX, /* valid emails: ms/email.h, the user service's rule */
     NOTIFY_USER_ID_MAX = 2147483647, /* the order service's bound */
     NOTIFY_BLOCK_MS = 1000,          /* XREADGROUP BLOCK: also how often the stop flag is seen */
     NOTIFY_BATCH = 50,               /* entries per read */

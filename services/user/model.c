@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ms/email.h"
 #include "ms/err.h"
 #include "ms/json.h"
 #include "user.h"
@@ -47,41 +48,6 @@ static int trimmed_copy(const char *field, const char *in, size_t min, size_t ma
     return 0;
 }
 
-/* Dot-separated names: at least one dot, none first, last or doubled. */
-static bool domain_ok(const char *d)
-{
-    size_t len = strlen(d);
-
-    return strchr(d, '.') && d[0] != '.' && d[len - 1] != '.' && !strstr(d, "..");
-}
-
-/* The one email rule, for sign-up and sign-in alike: out gets in trimmed, with ASCII letters
- * lower-cased (other letters are left to the database's lower(), which the unique index uses,
- * so that C code never depends on a locale). */
-static int email_normalise(const char *in, char *out, struct ms_verr *e)
-{
-    const char *at;
-    int rc = trimmed_copy("email", in, USER_EMAIL_MIN, USER_EMAIL_MAX, out, e);
-
-    if (rc)
-        return rc;
-    for (char *p = out; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
-    if (strchr(out, ' '))
-        return ms_verr_set(e, MS_EINVAL, "email must not contain spaces");
-    at = strchr(out, '@');
-    if (!at || strchr(at + 1, '@'))
-        return ms_verr_set(e, MS_EINVAL, "email must contain exactly one '@'");
-    if (at == out || at - out > USER_EMAIL_LOCAL_MAX)
-        return ms_verr_set(e, MS_EINVAL, "email must have 1 to %d bytes before the '@'",
-                           USER_EMAIL_LOCAL_MAX);
-    if (!domain_ok(at + 1))
-        return ms_verr_set(e, MS_EINVAL,
-                           "email must have a domain with a dot after the '@', e.g. example.com");
-    return 0;
-}
-
 int user_from_json_or_400(const json_t *body, struct ms_res *res, struct user *u)
 {
     const char *email, *name;
@@ -89,7 +55,8 @@ int user_from_json_or_400(const json_t *body, struct ms_res *res, struct user *u
 
     if (ms_json_object_with_keys(body, "email,name", &e) ||
         ms_json_str(body, "email", 0, SIZE_MAX, &email, &e) ||
-        ms_json_str(body, "name", 0, SIZE_MAX, &name, &e) || email_normalise(email, u->email, &e) ||
+        ms_json_str(body, "name", 0, SIZE_MAX, &name, &e) ||
+        ms_email_normalise(email, u->email, &e) ||
         trimmed_copy("name", name, 1, USER_NAME_MAX, u->name, &e)) {
         ms_res_error(res, MS_EINVAL, "%s", e.msg);
         return -1;
@@ -108,7 +75,7 @@ int user_email_query_or_400(struct ms_req *req, struct ms_res *res, char *email)
         ms_res_error(res, MS_EINVAL, "the email query parameter is required");
         return -1;
     }
-    if (email_normalise(text, email, &e)) {
+    if (ms_email_normalise(text, email, &e)) {
         ms_res_error(res, MS_EINVAL, "%s", e.msg);
         return -1;
     }

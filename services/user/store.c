@@ -1,5 +1,5 @@
-/* Users in PostgreSQL: one statement per verb, the unique index on lower(email) deciding
- * who gets an address when sign-ups race. */
+/* Users in PostgreSQL: one statement per verb, the unique index on the email's normal form
+ * (ms_email_normalise) deciding who gets an address when sign-ups race. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -12,10 +12,9 @@
 
 /* A taken address inserts nothing and returns no row, rather than raising an error. */
 static const char sql_insert[] = "INSERT INTO users (email, name) VALUES ($1, $2) "
-                                 "ON CONFLICT (lower(email)) DO NOTHING RETURNING " USER_COLUMNS;
+                                 "ON CONFLICT (email) DO NOTHING RETURNING " USER_COLUMNS;
 static const char sql_by_id[] = "SELECT " USER_COLUMNS " FROM users WHERE id = $1";
-static const char sql_by_email[] =
-    "SELECT " USER_COLUMNS " FROM users WHERE lower(email) = lower($1)";
+static const char sql_by_email[] = "SELECT " USER_COLUMNS " FROM users WHERE email = $1";
 
 void user_svc_init(struct user_svc *svc)
 {

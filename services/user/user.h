@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "ms/email.h"
 #include "ms/metrics.h"
 #include "ms/migrator.h"
 #include "ms/pg.h"
@@ -12,11 +13,9 @@
 #include "ms/res.h"
 #include "ms/router.h"
 
-/* Limits in bytes, after trimming; sql/001_users.sql checks the same. */
+/* Limits in bytes, after trimming; sql/001_users.sql checks the same. Emails: ms/email.h. */
 enum {
-    USER_EMAIL_MIN = 3,
-    USER_EMAIL_MAX = 254,
-    USER_EMAIL_LOCAL_MAX = 64,
+    USER_EMAIL_MAX = MS_EMAIL_MAX,
     USER_NAME_MAX = 100,
     USER_BODY_MAX = 4096, /* a valid body is far smaller, even with every character \u-escaped */
 };
@@ -40,7 +39,7 @@ struct user_svc {
 
 struct user {
     long long id;
-    char email[USER_EMAIL_MAX + 1]; /* trimmed, ASCII letters lower-cased */
+    char email[USER_EMAIL_MAX + 1]; /* in normal form (ms_email_normalise) */
     char name[USER_NAME_MAX + 1];   /* trimmed */
     char created_at[32];            /* RFC 3339, UTC: "2025-01-31T09:05:00Z" */
 };
@@ -67,14 +66,15 @@ json_t *user_to_json(const struct user *u);
 /* Creates the user_operations_total series, so every one is exported from the start. */
 void user_svc_init(struct user_svc *svc);
 
-/* Inserts u (email and name set) and fills in its id and created_at. 0, MS_ECONFLICT when the
- * email is taken (in any case), MS_EUNAVAIL / MS_ETIMEDOUT when PostgreSQL cannot answer. */
+/* Inserts u (email in normal form, and name set) and fills in its id and created_at. 0,
+ * MS_ECONFLICT when the email is taken (however cased or composed), MS_EUNAVAIL / MS_ETIMEDOUT
+ * when PostgreSQL cannot answer. */
 int user_store_create(struct user_svc *svc, struct user *u);
 
 /* Reads user id into *u. 0, MS_ENOTFOUND, MS_EUNAVAIL / MS_ETIMEDOUT. */
 int user_store_get(struct user_svc *svc, long long id, struct user *u);
 
-/* Reads the user with this (normalised) email, compared case-insensitively; same contract. */
+/* Reads the user with this email (in normal form); same contract. */
 int user_store_find(struct user_svc *svc, const char *email, struct user *u);
 
 #endif

@@ -14,7 +14,9 @@
 #include <ctype.h>
 
 #include "../../services/notification/model.c"
+#include "../../services/user/user.h"
 #include "fuzz.h"
+#include "user_rules.h"
 
 enum { MAX_ELEMENTS = 64 };
 
@@ -99,15 +101,15 @@ static bool ref_rfc3339(const char *s)
            num2(s + i + 4) <= 59;
 }
 
+/* The user service's rule (user_rules.h): the email is valid when its normal form is a stored
+ * email, as user would have accepted it. */
 static bool ref_email(const char *s)
 {
-    size_t len = strlen(s);
-    const char *at = strchr(s, '@');
+    char *normal = user_email_normal_form(s);
+    bool ok = normal && user_email_ok(normal);
 
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
-            return false;
-    return len >= 3 && len <= NOTIFY_EMAIL_MAX && at && at > s && at[1] && !strchr(at + 1, '@');
+    free(normal);
+    return ok;
 }
 
 /* The documented rule over the entry; the field values in v[] (indexed as event_fields). */

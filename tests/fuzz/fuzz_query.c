@@ -112,6 +112,7 @@ struct key_count {
     const char *const *allowed;
     size_t counts[8];
     bool unknown;
+    bool bare; /* an allowed key without a value ("?limit") */
 };
 
 static enum MHD_Result count_key(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -121,13 +122,13 @@ static enum MHD_Result count_key(void *cls, enum MHD_ValueKind kind, const char 
     size_t i = 0;
 
     (void)kind;
-    (void)value;
     while (c->allowed[i] && strcmp(c->allowed[i], key) != 0)
         i++;
     if (c->allowed[i])
         c->counts[i]++;
     else
         c->unknown = true;
+    c->bare = c->bare || (c->allowed[i] && !value);
     return MHD_YES;
 }
 
@@ -137,7 +138,7 @@ static bool ref_only(struct ms_req *req, const char *const *allowed)
     bool ok;
 
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, count_key, &c);
-    ok = !c.unknown;
+    ok = !c.unknown && !c.bare;
     for (size_t i = 0; allowed[i]; i++)
         ok = ok && c.counts[i] <= 1;
     return ok;

@@ -2,8 +2,9 @@
  * route's limit, ms_json_parse), then user_from_json_or_400 (services/user/model.c, compiled
  * in here). What it accepts and refuses is compared with the
  * README's rule (user_rules.h): an object with exactly the string fields email and name, the
- * email trimmed and lower-cased into a plain address, the name trimmed into clean text. An
- * accepted user serialises, and its JSON form is accepted again as the same user.
+ * email trimmed and brought to its normal form (NFC, case-folded) as a plain address, the name
+ * trimmed into clean text. An accepted user serialises, and its JSON form is accepted again as the
+ * same user.
  *
  * Input: a request body, e.g. {"email":"ada@example.com","name":"Ada"}. */
 #include "../../common/src/server.c"
@@ -22,12 +23,13 @@ static bool ref_user(const json_t *body, struct user *want)
 
     if (!json_is_object(body) || json_object_size(body) != 2 || !email || !name)
         return false;
-    buf = malloc(strlen(email) + strlen(name) + 1);
-    FUZZ_CHECK(buf != NULL);
-    user_email_normal_form(email, buf);
-    ok = user_email_ok(buf);
+    buf = user_email_normal_form(email);
+    ok = buf && user_email_ok(buf);
     if (ok)
         snprintf(want->email, sizeof(want->email), "%s", buf);
+    free(buf);
+    buf = malloc(strlen(name) + 1);
+    FUZZ_CHECK(buf != NULL);
     while (*name == ' ')
         name++;
     strcpy(buf, name);

@@ -1,10 +1,19 @@
-/* The user service's rules for a stored email and name, read plainly from its README, to hold
- * what its validators accept against (fuzz_query.c and fuzz_user_body.c include this after
- * services/user/model.c). */
+/* The user service's rules for a stored email and name, read plainly from its README (the
+ * normal form of an email is defined there as Unicode NFC and case folding, which this reads
+ * from libunistring, the library that defines them), to hold what its validators accept against
+ * (fuzz_query.c and fuzz_user_body.c include this after services/user/model.c). */
 #ifndef MS_FUZZ_USER_RULES_H
 #define MS_FUZZ_USER_RULES_H
 
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unicase.h>
+#include <uninorm.h>
+#include <unistr.h>
+
 #include "fuzz.h"
+#include "ms/email.h"
 
 /* Valid UTF-8 without C0, DEL or C1 controls (UTF-8 writes C1 as C2 80 to C2 9F). */
 static inline bool user_text_clean(const char *s, size_t len)
@@ -18,20 +27,43 @@ static inline bool user_text_clean(const char *s, size_t len)
     return fuzz_utf8(s, len);
 }
 
-/* A stored email: 3 to 254 bytes of clean text, no upper-case ASCII and no space, one '@' with
- * 1 to 64 bytes before it, and after it a domain with a dot, none first, last or doubled. */
+/* The normal form of text (len bytes): Unicode NFC and full case folding, as the README names
+ * it, computed with libunistring; malloc'd, NULL when text is not UTF-8. */
+static inline char *user_fold(const char *text, size_t len)
+{
+    size_t n = 0;
+    uint8_t *folded;
+    char *out;
+
+    if (u8_check((const uint8_t *)text, len))
+        return NULL;
+    folded = u8_casefold((const uint8_t *)text, len, NULL, UNINORM_NFC, NULL, &n);
+    FUZZ_CHECK(folded != NULL);
+    out = malloc(n + 1);
+    FUZZ_CHECK(out != NULL);
+    memcpy(out, folded, n);
+    out[n] = '\0';
+    free(folded);
+    return out;
+}
+
+/* A stored email: 3 to 254 bytes of clean text in normal form (folding it changes nothing), no
+ * space, one '@' with 1 to 64 bytes before it, and after it a domain with a dot, none first,
+ * last or doubled. */
 static inline bool user_email_ok(const char *email)
 {
     size_t len = strlen(email);
     const char *at = strchr(email, '@'), *domain = at ? at + 1 : "";
+    char *again;
+    bool normal;
 
-    if (len < USER_EMAIL_MIN || len > USER_EMAIL_MAX || !user_text_clean(email, len) ||
+    if (len < MS_EMAIL_MIN || len > MS_EMAIL_MAX || !user_text_clean(email, len) ||
         strchr(email, ' '))
         return false;
-    for (const char *p = email; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            return false;
-    return at && !strchr(domain, '@') && at > email && at - email <= USER_EMAIL_LOCAL_MAX &&
+    again = user_fold(email, len);
+    normal = again && strcmp(again, email) == 0;
+    free(again);
+    return normal && at && !strchr(domain, '@') && at > email && at - email <= MS_EMAIL_LOCAL_MAX &&
            strchr(domain, '.') && domain[0] != '.' && domain[strlen(domain) - 1] != '.' &&
            !strstr(domain, "..");
 }
@@ -45,9 +77,9 @@ static inline bool user_name_ok(const char *name)
            name[len - 1] != ' ';
 }
 
-/* What sign-up and sign-in make of a raw email: spaces around it dropped, ASCII letters
- * lower-cased. out holds len + 1 bytes. */
-static inline void user_email_normal_form(const char *in, char *out)
+/* What sign-up and sign-in make of a raw email: spaces around it dropped, then its normal form
+ * (user_fold); malloc'd, NULL when it is not UTF-8. */
+static inline char *user_email_normal_form(const char *in)
 {
     size_t len = strlen(in);
 
@@ -57,9 +89,7 @@ static inline void user_email_normal_form(const char *in, char *out)
     }
     while (len > 0 && in[len - 1] == ' ')
         len--;
-    for (size_t i = 0; i < len; i++)
-        out[i] = (in[i] >= 'A' && in[i] <= 'Z') ? (char)(in[i] - 'A' + 'a') : in[i];
-    out[len] = '\0';
+    return user_fold(in, len);
 }
 
 /* An email the service accepted: it has the stored form, and normalising it again changes
@@ -70,7 +100,7 @@ static inline void check_user_email(const char *email)
     struct ms_verr e;
 
     FUZZ_CHECK(user_email_ok(email));
-    FUZZ_CHECK(email_normalise(email, again, &e) == 0 && strcmp(email, again) == 0);
+    FUZZ_CHECK(ms_email_normalise(email, again, &e) == 0 && strcmp(email, again) == 0);
 }
 
 #endif

@@ -4,9 +4,15 @@
  *   enough that no read ever waits CONNECTION_TIMEOUT_S. Other clients must still be served
  *   promptly, and every slow connection must be cut once it has had CONNECTION_TIMEOUT_S to send
  *   its request, also when the slow ones hold every connection slot;
- * - a flood of 3000 connections against MAX_CONNECTIONS=500: the service holds exactly 500, the
- *   rest wait in the listen queue (no 503, no reset, no crash), every one is answered in turn as
- *   slots free, and afterwards the service serves normally and holds no connection. */
+ * - a flood of 3000 clients, each sending its request, against MAX_CONNECTIONS=500: the service
+ *   holds exactly 500, the rest wait in the listen queue (no 503, no reset, no crash), every one
+ *   is answered in turn as slots free, and afterwards the service serves normally and holds no
+ *   connection;
+ * - 1000 and 3000 idle connections (connected, nothing sent) with the default limits: other
+ *   clients are answered within a second all along, as the service closes idle ones to make
+ *   room;
+ * - on a whole stack, POSTs whose head comes close to the connection memory: each is refused
+ *   with an answer and none commits. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +29,8 @@
 #include "http.h"
 #include "ms/clock.h"
 #include "runner.h"
+#include "snapshot.h"
+#include "stack.h"
 #include "wire.h"
 
 enum {
@@ -373,14 +381,16 @@ static void raise_fd_limit(rlim_t want)
     }
 }
 
+/* Every client connects and sends its request at once: these are busy clients, not idle ones
+ * (which the service closes to make room, see the idle tests). */
 static void flood_connect(struct flooder *f, int port)
 {
     for (size_t i = 0; i < FLOOD; i++) {
         f[i] = (struct flooder){.fd = ms_test_wire_connect(port)};
         ck_assert_msg(f[i].fd >= 0, "socket %zu: %s", i, strerror(errno));
-    }
-    for (size_t i = 0; i < FLOOD; i++)
         ck_assert_msg(connected(f[i].fd, 5000), "connection %zu was refused", i);
+        ck_assert(send_all(f[i].fd, get_one, sizeof(get_one) - 1));
+    }
 }
 
 /* Closes the answered connections until every one is answered; the rounds it took. */
@@ -403,6 +413,104 @@ static int answer_all(struct flooder *f, int *answered)
     return rounds;
 }
 
+/* ---- idle connections ---- */
+
+/* A request on a fresh connection: its status, and its time in *seconds. */
+static long probe(int port, const char *path, double *seconds)
+{
+    char req[128];
+    struct ms_test_wire w;
+    long status;
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: hostile\r\n\r\n", path);
+
+    ms_test_wire_exchange(port, req, (size_t)n, false, 3000, &w);
+    status = w.status;
+    *seconds = w.seconds;
+    ms_test_wire_close(&w);
+    return status;
+}
+
+/* Issue 14 row 3: idle connections (connected, nothing sent) took every connection slot, and
+ * every other client, /health included, waited until the timeout cut them (15 s; 45 s for
+ * 3000). With nidle of them held open by the client, /health and a normal GET must be answered
+ * within a second, all along. The service runs with its default limits. */
+static void assert_served_while_idle(int nidle)
+{
+    static int idle[FLOOD];
+    struct ms_test_service svc;
+    double seconds, worst = 0;
+    int probes = 0;
+
+    raise_fd_limit(FLOOD + 256);
+    start_product(&svc, NULL, NULL, NULL);
+    for (int i = 0; i < nidle; i++) {
+        idle[i] = ms_test_wire_connect(svc.port);
+        ck_assert_msg(idle[i] >= 0, "socket %d: %s", i, strerror(errno));
+    }
+    for (int i = 0; i < nidle; i++) /* the kernel completes them, accepted or not */
+        ck_assert_msg(connected(idle[i], 5000), "idle connection %d was refused", i);
+    for (int64_t until = ms_now_ms() + 4000; ms_now_ms() < until; probes++) {
+        const char *path = probes % 2 ? "/products/1" : "/health";
+        long status = probe(svc.port, path, &seconds);
+        ck_assert_msg(status == 200, "GET %s with %d idle connections held: %ld after %.3f s", path,
+                      nidle, status, seconds);
+        worst = seconds > worst ? seconds : worst;
+        ms_sleep_ms(200);
+    }
+    ck_assert_msg(worst < 1.0, "with %d idle connections the slowest of %d probes took %.3f s",
+                  nidle, probes, worst);
+    for (int i = 0; i < nidle; i++)
+        close(idle[i]);
+    ck_assert_int_eq(ms_test_service_stop(&svc, SIGTERM, 5000), 0);
+}
+
+/* A connection that sends nothing is closed FIRST_REQUEST_TIMEOUT_MS after it opened (2 s by
+ * default), well before CONNECTION_TIMEOUT_S (15 s), and counted; one that sent its request line
+ * in time keeps the whole CONNECTION_TIMEOUT_S for the rest of its request. */
+START_TEST(test_a_silent_connection_is_closed_after_the_first_request_timeout)
+{
+    struct ms_test_service svc;
+    struct slow silent, slow;
+    const char *series = "http_client_timeouts_total{service=\"product\"}";
+    static const char line[] = "GET /products/1 HTTP/1.1\r\n";
+    int64_t until;
+
+    start_product(&svc, "FIRST_REQUEST_TIMEOUT_MS=1000", NULL, NULL);
+    silent = (struct slow){.fd = ms_test_wire_connect(svc.port), .opened_ms = ms_now_ms()};
+    slow = (struct slow){.fd = ms_test_wire_connect(svc.port), .opened_ms = ms_now_ms()};
+    ck_assert(silent.fd >= 0 && connected(silent.fd, 2000) && slow.fd >= 0 &&
+              connected(slow.fd, 2000));
+    ck_assert(send_all(slow.fd, line, sizeof(line) - 1)); /* the headers never follow */
+    for (until = ms_now_ms() + 4000; ms_now_ms() < until && !silent.closed_ms;) {
+        slow_tick(&silent, 1, false);
+        slow_tick(&slow, 1, false);
+        ms_sleep_ms(20);
+    }
+    ck_assert_msg(silent.closed_ms != 0, "a silent connection was still open after 4 s");
+    ck_assert_int_ge(silent.closed_ms - silent.opened_ms, 1000 - 100);
+    ck_assert_int_le(silent.closed_ms - silent.opened_ms, 1000 + 1000);
+    ck_assert_msg(!silent.answered, "the silent connection got an answer");
+    ck_assert_msg(slow.closed_ms == 0,
+                  "a connection that sent its request line was cut after %lld ms",
+                  (long long)(slow.closed_ms - slow.opened_ms));
+    ck_assert_double_eq(ms_test_metric(svc.port, series), 1);
+    close(slow.fd);
+    ck_assert_int_eq(ms_test_service_stop(&svc, SIGTERM, 5000), 0);
+}
+END_TEST
+
+START_TEST(test_a_thousand_idle_connections_take_no_slot_from_others)
+{
+    assert_served_while_idle(1000);
+}
+END_TEST
+
+START_TEST(test_three_thousand_idle_connections_take_no_slot_from_others)
+{
+    assert_served_while_idle(FLOOD);
+}
+END_TEST
+
 START_TEST(test_a_flood_of_connections_waits_its_turn)
 {
     static struct flooder f[FLOOD];
@@ -412,12 +520,10 @@ START_TEST(test_a_flood_of_connections_waits_its_turn)
 
     raise_fd_limit(FLOOD + 256); /* the service inherits it: 500 connections fit either way */
     start_product(&svc, "MAX_CONNECTIONS=500", "THREADS=4", "CONNECTION_TIMEOUT_S=60");
+    /* every connect succeeded (the kernel's listen queue holds them); the service takes 500 */
     flood_connect(f, svc.port);
-    /* every connect succeeded (the kernel's listen queue holds them); the service took 500 */
-    ck_assert_int_eq(wait_connections(svc.pid, svc.port, FLOOD_LIMIT, 10000), FLOOD_LIMIT);
-    for (size_t i = 0; i < FLOOD; i++)
-        ck_assert(send_all(f[i].fd, get_one, sizeof(get_one) - 1));
-    /* the 500 it holds answer; the others wait, neither answered nor reset */
+    /* the 500 it holds answer, and stay open (kept alive); the others wait in the queue,
+     * neither answered nor reset */
     answered = 0;
     for (int64_t until = ms_now_ms() + 3000; ms_now_ms() < until && answered < FLOOD_LIMIT;)
         answered = flood_read(f, FLOOD, 100);
@@ -442,17 +548,184 @@ START_TEST(test_a_flood_of_connections_waits_its_turn)
 }
 END_TEST
 
+/* ---- heads close to the connection memory, on a whole stack ---- */
+
+static struct ms_test_stack st;
+
+static void stack_up(void)
+{
+    static const char *const env[] = {"ACCESS_LOG=false", NULL};
+
+    ck_assert_int_eq(ms_test_stack_start(&st, env), 0);
+}
+
+static void stack_down(void)
+{
+    ms_test_snapshot_close();
+    ms_test_stack_stop(&st);
+}
+
+/* A POST that commits when its handler runs: a user, a cart line, an order with its stock. */
+struct committing_post {
+    enum ms_test_svc svc;
+    const char *path;
+    const char *body;
+};
+
+/* Everything the stack holds, as one text (see snapshot.h). */
+static char *stack_digest(void)
+{
+    static const char *const dbs[] = {"user", "order", "inventory"};
+    char *all = NULL, *d;
+    size_t len = 0;
+    FILE *f = open_memstream(&all, &len);
+
+    ck_assert_ptr_nonnull(f);
+    for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+        d = ms_test_pg_digest(&st.pg, dbs[i]);
+        ck_assert_ptr_nonnull(d);
+        fprintf(f, "[%s]\n%s", dbs[i], d);
+        free(d);
+    }
+    d = ms_test_redis_digest(&st.redis, "product:");
+    ck_assert_ptr_nonnull(d);
+    fprintf(f, "[redis]\n%s", d);
+    free(d);
+    fclose(f);
+    return all;
+}
+
+/* post with a padded head: tiny > 0 adds that many 10-byte headers; else four headers make the
+ * head about big bytes long. Returns the request, malloc'd, its length in *len. */
+static char *padded_post(const struct committing_post *p, int tiny, size_t big, size_t *len)
+{
+    char *req = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&req, &n);
+    long start;
+
+    ck_assert_ptr_nonnull(f);
+    fprintf(f,
+            "POST %s HTTP/1.1\r\nHost: hostile\r\nContent-Type: application/json\r\n"
+            "Content-Length: %zu\r\n",
+            p->path, strlen(p->body));
+    for (int i = 0; i < tiny; i++)
+        fputs("X-Pad: b\r\n", f);
+    start = ftell(f);
+    for (int i = 0; tiny == 0 && i < 4; i++) {
+        long have = ftell(f) - start, left = (long)big - have - (4 - i) * 12;
+        fprintf(f, "X-Pad-%d: ", i);
+        for (long k = 0; k < left / (4 - i); k++)
+            fputc('a', f);
+        fputs("\r\n", f);
+    }
+    fprintf(f, "\r\n%s", p->body);
+    fclose(f);
+    *len = n;
+    return req;
+}
+
+/* The status of one padded post, 0 for none; *closed: the service closed the connection. */
+static long padded_status(const struct committing_post *p, int tiny, size_t big, bool *closed)
+{
+    struct ms_test_wire w;
+    size_t len;
+    char *req = padded_post(p, tiny, big, &len);
+    long status;
+
+    ms_test_wire_exchange(ms_test_stack_port(&st, p->svc), req, len, false, 5000, &w);
+    status = w.status;
+    *closed = w.eof;
+    ms_test_wire_close(&w);
+    free(req);
+    return status;
+}
+
+/* Sends one padded post; it must be answered, and since every head here is over the limits,
+ * with a 431 that names them (none reaches a handler, so none can commit). */
+static void send_padded(const struct committing_post *p, int tiny, size_t big)
+{
+    bool closed;
+    long status = padded_status(p, tiny, big, &closed);
+
+    ck_assert_msg(status != 0, "%s %s with %d tiny headers / a %zu-byte head: no answer (%s)",
+                  ms_test_svc_name(p->svc), p->path, tiny, big, closed ? "closed" : "timed out");
+    ck_assert_msg(status == 431, "%s %s with %d tiny headers / a %zu-byte head: %ld",
+                  ms_test_svc_name(p->svc), p->path, tiny, big, status);
+}
+
+/* Issue 14 row 1: a POST whose head came close to the connection memory ran its handler, which
+ * committed, and then the server could not build the answer's header and closed: a client that
+ * retried bought twice. Every size from well inside the old window to past the connection
+ * memory, to every service that commits. */
+START_TEST(test_heads_near_the_connection_memory_never_commit_unanswered)
+{
+    static const struct committing_post posts[] = {
+        {MS_SVC_USER, "/users", "{\"email\":\"near-the-limit@example.com\",\"name\":\"N\"}"},
+        {MS_SVC_CART, "/cart/7", "{\"product_id\":1,\"quantity\":1}"},
+        {MS_SVC_ORDER, "/orders", "{\"user_id\":1,\"items\":[{\"product_id\":1,\"quantity\":1}]}"},
+    };
+    static const struct committing_post at_limit = {
+        MS_SVC_USER, "/users", "{\"email\":\"at-the-limit@example.com\",\"name\":\"A\"}"};
+    static const struct committing_post at_limit_bytes = {
+        MS_SVC_USER, "/users", "{\"email\":\"at-the-byte-limit@example.com\",\"name\":\"A\"}"};
+    struct ms_test_response r;
+    char url[96], *before, *after;
+    bool closed;
+
+    /* the order's user exists, so an order that reached its handler would commit */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/users", ms_test_stack_port(&st, MS_SVC_USER));
+    ck_assert_int_eq(ms_test_http("POST", url, "{\"email\":\"buyer@example.com\",\"name\":\"B\"}",
+                                  NULL, 5000, &r),
+                     0);
+    ck_assert_int_eq(r.status, 201);
+    ms_test_response_free(&r);
+    before = stack_digest();
+    /* three headers of its own: 98 more is one over the limit of 100; 16500 bytes is over 16384;
+     * up to where libmicrohttpd refuses by itself, through both places where the memory used to
+     * run out (32 KiB, and 64 KiB now) */
+    for (size_t i = 0; i < sizeof(posts) / sizeof(posts[0]); i++) {
+        for (int tiny = 98; tiny <= 1100; tiny++)
+            send_padded(&posts[i], tiny, 0);
+        for (size_t big = 16500; big <= 68000; big += 24)
+            send_padded(&posts[i], 0, big);
+    }
+    after = stack_digest();
+    ck_assert_msg(strcmp(before, after) == 0, "a refused request wrote: %s",
+                  ms_test_digest_diff(before, after));
+    free(before);
+    free(after);
+    /* and at the limits themselves, the request is served */
+    ck_assert_int_eq(padded_status(&at_limit, 97, 0, &closed), 201);
+    ck_assert_int_eq(padded_status(&at_limit_bytes, 0, 16200, &closed), 201);
+}
+END_TEST
+
+/* A test case of s with its own fixture, run once around its tests. */
+static TCase *tcase_in(Suite *s, const char *name, void (*up)(void), void (*down)(void))
+{
+    TCase *tc = tcase_create(name);
+
+    tcase_add_unchecked_fixture(tc, up, down);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
 static Suite *clients_suite(void)
 {
     Suite *s = suite_create("hostile_clients");
-    TCase *tc = tcase_create("clients");
+    TCase *tc = tcase_in(s, "clients", deps_up, deps_down);
 
-    tcase_add_unchecked_fixture(tc, deps_up, deps_down);
-    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_slow_clients_are_cut_off_and_others_still_served);
     tcase_add_test(tc, test_slow_clients_holding_every_slot_are_cut_off);
     tcase_add_test(tc, test_a_flood_of_connections_waits_its_turn);
-    suite_add_tcase(s, tc);
+    tc = tcase_in(s, "idle", deps_up, deps_down);
+    tcase_add_test(tc, test_a_silent_connection_is_closed_after_the_first_request_timeout);
+    tcase_add_test(tc, test_a_thousand_idle_connections_take_no_slot_from_others);
+    tcase_add_test(tc, test_three_thousand_idle_connections_take_no_slot_from_others);
+    tc = tcase_in(s, "stack", stack_up, stack_down);
+    tcase_add_test(tc, test_heads_near_the_connection_memory_never_commit_unanswered);
     return s;
 }
 

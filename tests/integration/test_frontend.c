@@ -37,7 +37,7 @@ static void stack_down(void)
 static void fetch(const char *method, const char *path, const char *const *headers, long want,
                   struct ms_test_response *r)
 {
-    char url[512];
+    char url[10240]; /* room for a request line over its limit */
 
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", fe.port, path);
     ck_assert_int_eq(ms_test_http(method, url, NULL, headers, 5000, r), 0);
@@ -629,6 +629,34 @@ START_TEST(test_unknown_api_documents_are_404)
 }
 END_TEST
 
+/* The limits on a request's head are the common server's, the same for every service: the
+ * hostile cases check them at their exact bounds on the six services of the stack, and this
+ * checks the frontend, which that stack does not run. */
+START_TEST(test_heads_over_the_limits_get_414_and_431_like_every_service)
+{
+    static char pads[120][24];
+    const char *headers[121];
+    char path[9100];
+    struct ms_test_response r;
+
+    for (int i = 0; i < 120; i++) {
+        snprintf(pads[i], sizeof(pads[i]), "X-Pad-%d: b", i);
+        headers[i] = pads[i];
+    }
+    headers[120] = NULL;
+    fetch("GET", "/", headers, 431, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"code\":\"headers_too_large\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "more than 100 header fields"));
+    ms_test_response_free(&r);
+    snprintf(path, sizeof(path), "/?pad=");
+    memset(path + 6, 'a', 9000);
+    path[9006] = '\0';
+    fetch("GET", path, NULL, 414, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"code\":\"uri_too_long\""));
+    ms_test_response_free(&r);
+}
+END_TEST
+
 static Suite *frontend_suite(void)
 {
     Suite *s = suite_create("frontend");
@@ -665,6 +693,7 @@ static Suite *frontend_suite(void)
     tcase_add_test(ops, test_invalid_timeout_exits_2_naming_the_variable);
     tcase_add_test(ops, test_probes_like_every_service);
     tcase_add_test(ops, test_metrics_count_files_by_route_pattern);
+    tcase_add_test(ops, test_heads_over_the_limits_get_414_and_431_like_every_service);
     suite_add_tcase(s, ops);
     return s;
 }

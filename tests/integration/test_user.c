@@ -791,6 +791,137 @@ START_TEST(test_starts_while_postgres_is_down_then_becomes_ready_and_stops_clean
 }
 END_TEST
 
+/* ---- one account per address however it is cased or composed (issue 14 row 9) ---- */
+
+START_TEST(test_unicode_case_and_composition_make_one_account)
+{
+    json_t *made = create("jürgen@unicode.example.com", "Jürgen");
+    json_t *zoe = create("zoë@unicode.example.com", "Zoë"), *got;
+    struct ms_test_response r;
+
+    ck_assert_str_eq(str(made, "email"), "jürgen@unicode.example.com");
+    post("{\"email\":\"JÜRGEN@unicode.example.com\",\"name\":\"J\"}", &r);
+    ck_assert_int_eq(r.status, 409);
+    ms_test_response_free(&r);
+    /* "e" and a combining diaeresis (U+0308): the same address in NFC */
+    post("{\"email\":\"zoe\xcc\x88@unicode.example.com\",\"name\":\"Z\"}", &r);
+    ck_assert_int_eq(r.status, 409);
+    ms_test_response_free(&r);
+    got = get_json("/users?email=J%C3%9CRGEN%40unicode.example.com", 200);
+    ck_assert(json_equal(made, got));
+    json_decref(got);
+    got = get_json("/users?email=ZOE%CC%88%40unicode.example.com", 200);
+    ck_assert(json_equal(zoe, got));
+    json_decref(got);
+    ck_assert_int_eq(
+        db_count("SELECT count(*) FROM users WHERE email LIKE '%@unicode.example.com'", 0, NULL),
+        2);
+    json_decref(made);
+    json_decref(zoe);
+}
+END_TEST
+
+/* Runs sql (several statements, no parameters) on database url; fails the test on an error. */
+static void db_script(const char *url, const char *sql)
+{
+    PGconn *c = PQconnectdb(url);
+    PGresult *res;
+
+    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    res = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK,
+                  "%s", PQerrorMessage(c));
+    PQclear(res);
+    PQfinish(c);
+}
+
+/* The text of a file under the source tree, malloc'd. */
+static char *source_file(const char *path)
+{
+    char full[512], *text;
+    FILE *f;
+    long len;
+
+    snprintf(full, sizeof(full), "%s/%s", MS_SOURCE_DIR, path);
+    f = fopen(full, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", full);
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    rewind(f);
+    text = malloc((size_t)len + 1);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_int_eq(fread(text, 1, (size_t)len, f), len);
+    text[len] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* A database as the service left it before migration 002: emails lower-cased in ASCII only,
+ * so "JÜRGEN@" was stored as "jÜrgen@", a decomposed "zoë" as sent, and "ä@" and "Ä@" as two
+ * accounts (the bug). Started on it, the service migrates: the old rows are found by their
+ * normal form, the oldest of two that fold together keeps the address, the other keeps its id
+ * and old form, and a new sign-up with any form of a taken address is a 409. */
+START_TEST(test_rows_from_before_the_email_normal_form_keep_working)
+{
+    struct ms_test_service old;
+    char *url, env[300], *schema = source_file("services/user/sql/001_users.sql");
+    struct ms_test_response r;
+    char body[128], path[128];
+    json_t *got;
+
+    ck_assert_int_eq(ms_test_pg_createdb(&pg, "user_before"), 0);
+    url = ms_test_pg_url(&pg, "user_before");
+    db_script(url, schema);
+    db_script(url, "CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL,"
+                   " applied_at timestamptz NOT NULL DEFAULT now());"
+                   "INSERT INTO schema_migrations (version, name) VALUES (1, '001_users');"
+                   "INSERT INTO users (email, name) VALUES ('jÜrgen@before.example.com', 'J'),"
+                   " (E'zoe\\u0308@before.example.com', 'Z'), ('ä@dup.example.com', 'A1'),"
+                   " ('Ä@dup.example.com', 'A2'), ('ada@before.example.com', 'Ada');");
+    snprintf(env, sizeof(env), "DATABASE_URL=%s", url);
+    ck_assert_int_eq(ms_test_service_start(&old, "user", (const char *const[]){env, NULL}), 0);
+    ck_assert_int_ge(ms_test_wait_status(old.port, "/ready", 200, 15000), 0);
+    got = NULL;
+    snprintf(path, sizeof(path),
+             "http://127.0.0.1:%d/users?email=J%%C3%%9CRGEN%%40before.example.com", old.port);
+    ck_assert_int_eq(ms_test_http("GET", path, NULL, NULL, 5000, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    got = ms_test_json(&r);
+    ck_assert_int_eq(json_integer_value(json_object_get(got, "id")), 1);
+    ck_assert_str_eq(str(got, "email"), "jürgen@before.example.com");
+    json_decref(got);
+    ms_test_response_free(&r);
+    snprintf(path, sizeof(path), "http://127.0.0.1:%d/users?email=zo%%C3%%AB%%40before.example.com",
+             old.port);
+    ck_assert_int_eq(ms_test_http("GET", path, NULL, NULL, 5000, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ms_test_response_free(&r);
+    snprintf(path, sizeof(path), "http://127.0.0.1:%d/users?email=%%C3%%84%%40dup.example.com",
+             old.port);
+    ck_assert_int_eq(ms_test_http("GET", path, NULL, NULL, 5000, &r), 0);
+    got = ms_test_json(&r);
+    ck_assert_int_eq(json_integer_value(json_object_get(got, "id")), 3);
+    json_decref(got);
+    ms_test_response_free(&r);
+    snprintf(path, sizeof(path), "http://127.0.0.1:%d/users/4", old.port);
+    ck_assert_int_eq(ms_test_http("GET", path, NULL, NULL, 5000, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"A2\""));
+    ms_test_response_free(&r);
+    snprintf(path, sizeof(path), "http://127.0.0.1:%d/users", old.port);
+    snprintf(body, sizeof(body), "{\"email\":\"JÜRGEN@before.example.com\",\"name\":\"J\"}");
+    ck_assert_int_eq(ms_test_http("POST", path, body,
+                                  (const char *const[]){"Content-Type: application/json", NULL},
+                                  5000, &r),
+                     0);
+    ck_assert_int_eq(r.status, 409);
+    ms_test_response_free(&r);
+    ck_assert_int_eq(ms_test_service_stop(&old, SIGTERM, 5000), 0);
+    free(schema);
+    free(url);
+}
+END_TEST
+
 static Suite *user_suite(void)
 {
     Suite *s = suite_create("user");
@@ -815,6 +946,8 @@ static Suite *user_suite(void)
     tcase_add_test(api, test_find_without_or_with_bad_email_is_400);
     tcase_add_test(api, test_wrong_method_is_405_with_allow);
     tcase_add_test(api, test_concurrent_signups_with_one_email_in_any_case_make_one_user);
+    tcase_add_test(api, test_unicode_case_and_composition_make_one_account);
+    tcase_add_test(api, test_rows_from_before_the_email_normal_form_keep_working);
     tcase_add_test(api, test_metrics_count_each_operation_by_result);
     tcase_add_test(api, test_ready_reports_postgres_as_critical);
     tcase_add_test(api, test_sigterm_after_every_kind_of_answer_exits_0);

@@ -134,8 +134,9 @@ END_TEST
 START_TEST(test_bad_ids_amounts_and_emails_are_refused)
 {
     char long_id[NOTIFY_ORDER_ID_MAX + 2], long_email[NOTIFY_EMAIL_MAX + 2];
-    static const char *const bad_emails[] = {"@example.com", "ada@",   "a@b@c", "ada example.com",
-                                             "a\tb@c.d",     "é@x.io", "ab"};
+    static const char *const bad_emails[] = {
+        "@example.com", "ada@",      "a@b@c", "ada example.com",
+        "a\tb@c.d",     "a@b\x7f.c", "ab",    "\xff@x.io"};
 
     memset(long_id, 'a', sizeof(long_id) - 1);
     long_id[sizeof(long_id) - 1] = '\0';
@@ -210,6 +211,25 @@ START_TEST(test_values_with_nul_bytes_or_of_other_types_are_refused)
 }
 END_TEST
 
+/* Issue 12 defect 5: user accepts UTF-8 addresses, and notification dropped every byte >= 0x7f
+ * as invalid and acknowledged the event, losing the notification. Both read one rule now. */
+START_TEST(test_every_email_user_accepts_is_accepted)
+{
+    static const char *const emails[] = {"jürgen@example.com", "é@x.io", "zoe\xcc\x88@example.com",
+                                         "用户@例子.公司"};
+    char normal[MS_EMAIL_MAX + 1];
+    struct order_event ev;
+    struct ms_verr e;
+
+    for (size_t i = 0; i < sizeof(emails) / sizeof(emails[0]); i++) {
+        ck_assert_int_eq(ms_email_normalise(emails[i], normal, &e), 0);
+        ck_assert_msg(parse_with("email", emails[i], &ev, &e) == 0, "%s refused: %s", emails[i],
+                      e.msg);
+        ck_assert_str_eq(ev.email, emails[i]);
+    }
+}
+END_TEST
+
 static Suite *notification_model_suite(void)
 {
     Suite *s = suite_create("notification_model");
@@ -220,6 +240,7 @@ static Suite *notification_model_suite(void)
     tcase_add_test(tc, test_rfc3339_variants_are_accepted);
     tcase_add_test(tc, test_malformed_times_are_refused);
     tcase_add_test(tc, test_bad_ids_amounts_and_emails_are_refused);
+    tcase_add_test(tc, test_every_email_user_accepts_is_accepted);
     tcase_add_test(tc, test_64_character_order_id_is_the_longest_accepted);
     tcase_add_test(tc, test_broken_entry_shapes_are_refused);
     tcase_add_test(tc, test_values_with_nul_bytes_or_of_other_types_are_refused);

@@ -43,7 +43,9 @@ const char *ms_req_query(const struct ms_req *req, const char *name);
 const char *ms_req_header(const struct ms_req *req, const char *name);
 
 /* Refuses a query string with an argument not in allowed (comma-separated, e.g.
- * "order_id,user_id") or an argument given twice: answers 400 naming it and returns nonzero.
+ * "order_id,user_id"), an argument given twice, or one without a value ("?limit", which would
+ * otherwise read as absent while "?limit=" is refused): answers 400 naming it and returns
+ * nonzero.
  * For endpoints where a misspelt filter must not silently match everything. */
 int ms_req_query_only_or_400(struct ms_req *req, struct ms_res *res, const char *allowed);
 

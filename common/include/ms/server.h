@@ -22,12 +22,14 @@ struct ms_server_config {
     long body_max;            /* MAX_BODY_BYTES, default 65536 */
     int max_connections;      /* MAX_CONNECTIONS, default 1000 */
     int connection_timeout_s; /* CONNECTION_TIMEOUT_S, idle/slow client limit, default 15 */
-    int drain_ms;             /* SHUTDOWN_DRAIN_MS, default 10000: in-flight requests get this */
-    int shutdown_delay_ms;    /* SHUTDOWN_DELAY_MS, default 0: keep serving while unready, so
-                                 a load balancer can notice before the listener closes */
-    bool admin_enabled;       /* ADMIN_ENABLED, default false: the /admin/faults endpoint */
-    bool access_log;          /* ACCESS_LOG, default true */
-    struct ms_faults faults;  /* FAULT_* */
+    int first_request_timeout_ms; /* FIRST_REQUEST_TIMEOUT_MS, default 2000: a new connection's
+                                     first request line must arrive this soon */
+    int drain_ms;            /* SHUTDOWN_DRAIN_MS, default 10000: in-flight requests get this */
+    int shutdown_delay_ms;   /* SHUTDOWN_DELAY_MS, default 0: keep serving while unready, so
+                                a load balancer can notice before the listener closes */
+    bool admin_enabled;      /* ADMIN_ENABLED, default false: the /admin/faults endpoint */
+    bool access_log;         /* ACCESS_LOG, default true */
+    struct ms_faults faults; /* FAULT_* */
 };
 
 /* Fills cfg from the environment with the given service name and default port. 0, or
