@@ -249,10 +249,12 @@ EOF
     fi
 }
 
-# header_limit_fits NGINX_CONF SERVER_C: the head nginx accepts (client_header_buffer_size plus
-# large_client_header_buffers' number x size) is at most half the connection memory a service
-# holds a request and builds its answer in (MHD_OPTION_CONNECTION_MEMORY_LIMIT in server.c), so
-# that whatever head the gateway passes on, the service can still answer it (issue 14, row 2).
+# header_limit_fits NGINX_CONF FRAMING_H: the head nginx accepts (client_header_buffer_size plus
+# large_client_header_buffers' number x size) is at most the head a service accepts
+# (FRAMING_HEAD_MAX in common/src/framing.h), and no line nginx passes is longer than the request
+# line a service accepts (FRAMING_REQUEST_LINE_MAX): the gateway refuses, with its own 431/414,
+# what a service would refuse, so the services' limits are never what a client meets through the
+# gateway (issue 14, row 2).
 header_limit_fits()
 {
     # shellcheck disable=SC2016 # a JavaScript program
@@ -266,12 +268,17 @@ header_limit_fits()
         if (!first || !large)
             throw new Error("nginx.conf sets no client_header_buffer_size or large_client_header_buffers");
         const head = bytes(first[1]) + Number(large[1]) * bytes(large[2]);
-        const mem = src.match(/MHD_OPTION_CONNECTION_MEMORY_LIMIT,\s*(?:\(size_t\))?\s*(\d+)\s*(?:\*\s*(\d+))?/);
-        if (!mem) throw new Error("no MHD_OPTION_CONNECTION_MEMORY_LIMIT, N [* M] in " + process.argv[2]);
-        const limit = Number(mem[1]) * (mem[2] ? Number(mem[2]) : 1);
-        if (head > limit / 2)
-            throw new Error(`the gateway passes heads of up to ${head} bytes, over half of the services ${limit}`);
-        console.log(`${head} bytes <= ${limit} / 2`);
+        const limit = (name) => {
+            const m = src.match(new RegExp(name + "\\s*=\\s*(\\d+)"));
+            if (!m) throw new Error("no " + name + " = N in " + process.argv[2]);
+            return Number(m[1]);
+        };
+        const headMax = limit("FRAMING_HEAD_MAX"), lineMax = limit("FRAMING_REQUEST_LINE_MAX");
+        if (head > headMax)
+            throw new Error(`the gateway passes heads of up to ${head} bytes, over the services ${headMax}`);
+        if (bytes(large[2]) > lineMax)
+            throw new Error(`the gateway passes lines of ${bytes(large[2])} bytes, over the services ${lineMax}`);
+        console.log(`${head} bytes <= ${headMax}, lines ${bytes(large[2])} <= ${lineMax}`);
     ' "$1" "$2"
 }
 
@@ -328,13 +335,13 @@ EOF
 edge_agreement_checks()
 {
     local out
-    out="$(header_limit_fits "$GW_DIR/nginx.conf" "$ROOT/common/src/server.c")" ||
+    out="$(header_limit_fits "$GW_DIR/nginx.conf" "$ROOT/common/src/framing.h")" ||
         fail "the gateway's head limit is over what the services can hold"
     sed -E 's/^([[:space:]]*large_client_header_buffers[[:space:]]+)[0-9]+ /\14 /' \
         "$GW_DIR/nginx.conf" >"$T/big-heads.conf"
-    ! header_limit_fits "$T/big-heads.conf" "$ROOT/common/src/server.c" >/dev/null 2>&1 ||
+    ! header_limit_fits "$T/big-heads.conf" "$ROOT/common/src/framing.h" >/dev/null 2>&1 ||
         fail "the head-limit check passes 4 large buffers (planted)"
-    ok "head limit: nginx passes $out of the services' connection memory; 4 large buffers are caught"
+    ok "head limit: nginx passes $out (the services' limits); 4 large buffers are caught"
 
     out="$(user_type_agrees "$GW_DIR/nginx.conf" "$ROOT/istio")" ||
         fail "nginx and istio/ route x-user-type differently"
@@ -342,7 +349,11 @@ edge_agreement_checks()
     ! user_type_agrees "$T/vip-plain.conf" "$ROOT/istio" >/dev/null 2>&1 ||
         fail "the x-user-type check passes a plain (case-insensitive) map key (planted)"
     cp -r "$ROOT/istio" "$T/istio-regex"
-    sed -i -E 's/^([[:space:]]*)exact: vip$/\1regex: "(?i)vip"/' "$T/istio-regex/mesh/virtual-services.yaml"
+    # the VIP match is the edge's (the HTTPRoute): plant a case-insensitive regex there
+    sed -i -E -e 's/^([[:space:]]*- type: )Exact$/\1RegularExpression/' \
+        -e 's/^([[:space:]]*value: )vip$/\1"(?i)vip"/' "$T/istio-regex/gateway-api/httproutes.yaml"
+    grep -q 'RegularExpression' "$T/istio-regex/gateway-api/httproutes.yaml" ||
+        fail "the planted regex did not land in httproutes.yaml"
     ! user_type_agrees "$GW_DIR/nginx.conf" "$T/istio-regex" >/dev/null 2>&1 ||
         fail "the x-user-type check passes a case-insensitive Istio regex (planted)"
     ok "x-user-type: nginx matches exactly '$out', case-sensitively, as every Istio/Gateway API route; planted differences caught"
