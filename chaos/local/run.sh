@@ -104,6 +104,7 @@ start_stack()
         }
     fi
     ms_section "the stack (scripts/up.sh, data in $T/data)"
+    ms_faultproxy_free_base # the network experiments' proxies, in front of every dependency
     if ! chaos_stack_up "$T" "$T/up.log"; then
         tail -n 40 "$T/up.log" >&2
         ms_die "scripts/up.sh failed"
