@@ -19,16 +19,6 @@ ROOT="$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
 # shellcheck source-path=SCRIPTDIR source=../chaos/local/lib/native.sh
 . "$ROOT/chaos/local/lib/native.sh"
 
-# The proxies of ms_faultproxy_list as JSON: [{name, admin, dep}].
-proxies_json()
-{
-    local name up port admin caller dep
-    while read -r name up port admin caller dep; do
-        jq -n --arg name "$name" --argjson admin "$admin" --arg dep "$dep" \
-            '{name: $name, admin: $admin, dep: $dep}'
-    done < <(ms_faultproxy_list) | jq -s .
-}
-
 main()
 {
     command -v node >/dev/null || die "node (20 or newer) is needed"
@@ -39,7 +29,7 @@ main()
     ms_faultproxy_free_base || die "no free ports for the proxies"
     start_stack
     jq -n --arg order "$(ms_service_url order)" --arg user "$(ms_service_url user)" \
-        --arg inventory "$(ms_service_url inventory)" --argjson proxies "$(proxies_json)" \
+        --arg inventory "$(ms_service_url inventory)" --argjson proxies "$(ms_faultproxy_json)" \
         --argjson seconds "${BENCH_LOST_SECONDS:-8}" --argjson clients "${BENCH_LOST_CLIENTS:-8}" \
         --argjson loss "${BENCH_LOST_PERCENT:-1}" \
         '{order: $order, user: $user, inventory: $inventory, proxies: $proxies, seconds: $seconds,

@@ -39,3 +39,21 @@ ms_faultproxy_free_base()
     echo "error: no $n free consecutive ports for the faultproxies" >&2
     return 1
 }
+
+# ms_faultproxy_json: the faultproxies of the stack (MS_FAULTPROXY=1; see ms_faultproxy_list)
+# that answer on their admin port, as JSON: [{name, upstream, port, admin, caller, dep}]; []
+# without them.
+ms_faultproxy_json()
+{
+    local name up port admin caller dep
+    ms_faultproxy_enabled || {
+        echo '[]'
+        return 0
+    }
+    while read -r name up port admin caller dep; do
+        curl -sf --max-time 2 "http://127.0.0.1:$admin/health" >/dev/null || continue
+        jq -n --arg name "$name" --argjson up "$up" --argjson port "$port" --argjson admin "$admin" \
+            --arg caller "$caller" --arg dep "$dep" \
+            '{name: $name, upstream: $up, port: $port, admin: $admin, caller: $caller, dep: $dep}'
+    done < <(ms_faultproxy_list) | jq -s .
+}
