@@ -72,12 +72,14 @@ static void suite_up(void)
 
 static void suite_down(void)
 {
-    if (pg_proxy.pid > 0)
-        ms_test_stop(pg_proxy.pid, SIGTERM, 5000);
-    if (redis_proxy.pid > 0)
-        ms_test_stop(redis_proxy.pid, SIGTERM, 5000);
+    /* a clean exit after everything the tests did: under ASan, no leak and no error report */
+    int pg_status = pg_proxy.pid > 0 ? ms_test_stop(pg_proxy.pid, SIGTERM, 5000) : 0;
+    int redis_status = redis_proxy.pid > 0 ? ms_test_stop(redis_proxy.pid, SIGTERM, 5000) : 0;
+
     ms_test_redis_stop(&redis);
     ms_test_pg_stop(&pg);
+    ck_assert_int_eq(pg_status, 0);
+    ck_assert_int_eq(redis_status, 0);
 }
 
 /* Sends method path (body may be NULL) to the proxy's admin API; returns the status. */

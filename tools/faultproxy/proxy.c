@@ -484,13 +484,33 @@ static bool answer_lost(struct fp_proxy *p, struct link *l)
     return roll(p->faults.lose_answer_percent);
 }
 
+/* Forwards what was just read: straight to dst when nothing waits ahead of it and no delay
+ * applies (the common case, with no copy), the rest through the queue. 0 or MS_ENOMEM. */
+static int pass_on(struct fp_proxy *p, const struct link *l, struct flow *f,
+                   const struct fp_dir_faults *d, int dst, const char *buf, size_t len, int64_t now,
+                   struct ms_series *bytes)
+{
+    ssize_t sent = 0;
+
+    if (forwarding(p, l) && !f->head && !f->blocked && !d->latency_ms && !d->jitter_ms &&
+        !d->rate_bps) {
+        sent = send(dst, buf, len, MSG_NOSIGNAL);
+        if (sent < 0)
+            sent = 0; /* full or failed: the queue's flush finds out which */
+        ms_counter_add(bytes, (double)sent);
+    }
+    if ((size_t)sent == len)
+        return 0;
+    return flow_push(p, f, d, buf + sent, len - (size_t)sent, now);
+}
+
 static void on_client_data(struct fp_proxy *p, struct link *l, const char *buf, size_t n,
                            int64_t now)
 {
     if (l->state == L_HALF_OPEN)
         return; /* swallowed */
     l->awaiting_answer = true;
-    if (flow_push(p, &l->up, &p->faults.up, buf, n, now))
+    if (pass_on(p, l, &l->up, &p->faults.up, l->ufd, buf, n, now, p->m.bytes_up))
         link_close(p, l, true);
 }
 
@@ -503,7 +523,7 @@ static void on_upstream_data(struct fp_proxy *p, struct link *l, const char *buf
         link_close(p, l, true);
         return;
     }
-    if (flow_push(p, &l->down, &p->faults.down, buf, n, now))
+    if (pass_on(p, l, &l->down, &p->faults.down, l->cfd, buf, n, now, p->m.bytes_down))
         link_close(p, l, true);
 }
 
