@@ -1,6 +1,7 @@
 /* Integration: the fault-injecting proxy (tools/faultproxy), the real binary between a client
  * and real PostgreSQL and Redis servers; every fault is observed from the client's side. */
 #include "deps.h"
+#include "faultproxy.h"
 #include "http.h"
 #include "proc.h"
 #include "runner.h"
@@ -16,65 +17,26 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A proxy process started for the suite. */
-struct proxy {
-    pid_t pid;
-    int port;  /* where clients connect */
-    int admin; /* its admin HTTP port */
-    char name[32];
-};
-
 /* Started once by the unchecked fixture in the parent process; the tests run in forked
  * children, only read these, and begin by switching every fault off. */
 static struct ms_test_pg pg;
 static struct ms_test_redis redis;
-static struct proxy pg_proxy, redis_proxy;
-
-static const char *binary(void)
-{
-    return MS_BINARY_DIR "/tools/faultproxy/faultproxy";
-}
-
-/* Starts a proxy named name in front of 127.0.0.1:upstream, extra env added. 0 or -1. */
-static int proxy_start_env(struct proxy *px, const char *name, int upstream,
-                           const char *const *extra)
-{
-    char listen[64], up[64], port[32], pname[64], log[128];
-    const char *argv[] = {binary(), NULL};
-    const char *env[16] = {listen, up, port, pname, "BIND_ADDRESS=127.0.0.1", "LOG_LEVEL=warn"};
-    size_t n = 6;
-
-    snprintf(px->name, sizeof(px->name), "%s", name);
-    px->port = ms_test_free_port();
-    px->admin = ms_test_free_port();
-    snprintf(listen, sizeof(listen), "PROXY_LISTEN=127.0.0.1:%d", px->port);
-    snprintf(up, sizeof(up), "PROXY_UPSTREAM=127.0.0.1:%d", upstream);
-    snprintf(port, sizeof(port), "PORT=%d", px->admin);
-    snprintf(pname, sizeof(pname), "PROXY_NAME=%s", name);
-    snprintf(log, sizeof(log), "/tmp/ms-faultproxy-%s-%d.log", name, (int)getpid());
-    for (; extra && *extra && n < 15; extra++)
-        env[n++] = *extra;
-    env[n] = NULL;
-    px->pid = ms_test_spawn(argv, env, log);
-    if (px->pid < 0 || ms_test_wait_status(px->admin, "/health", 200, 10000) < 0)
-        return -1;
-    return 0;
-}
+static struct ms_test_proxy pg_proxy, redis_proxy;
 
 static void suite_up(void)
 {
     ck_assert_int_eq(ms_test_pg_start(&pg), 0);
     ck_assert_int_eq(ms_test_pg_createdb(&pg, "mstest"), 0);
     ck_assert_int_eq(ms_test_redis_start(&redis), 0);
-    ck_assert_int_eq(proxy_start_env(&pg_proxy, "test-pg", pg.port, NULL), 0);
-    ck_assert_int_eq(proxy_start_env(&redis_proxy, "test-redis", redis.port, NULL), 0);
+    ck_assert_int_eq(ms_test_proxy_start(&pg_proxy, "test-pg", pg.port, NULL), 0);
+    ck_assert_int_eq(ms_test_proxy_start(&redis_proxy, "test-redis", redis.port, NULL), 0);
 }
 
 static void suite_down(void)
 {
     /* a clean exit after everything the tests did: under ASan, no leak and no error report */
-    int pg_status = pg_proxy.pid > 0 ? ms_test_stop(pg_proxy.pid, SIGTERM, 5000) : 0;
-    int redis_status = redis_proxy.pid > 0 ? ms_test_stop(redis_proxy.pid, SIGTERM, 5000) : 0;
+    int pg_status = ms_test_proxy_stop(&pg_proxy);
+    int redis_status = ms_test_proxy_stop(&redis_proxy);
 
     ms_test_redis_stop(&redis);
     ms_test_pg_stop(&pg);
@@ -82,41 +44,28 @@ static void suite_down(void)
     ck_assert_int_eq(redis_status, 0);
 }
 
-/* Sends method path (body may be NULL) to the proxy's admin API; returns the status. */
-static long admin(const struct proxy *px, const char *method, const char *path, const char *body)
+static long admin(const struct ms_test_proxy *px, const char *method, const char *path,
+                  const char *body)
 {
-    char url[128];
-    struct ms_test_response r = {0};
-    long status;
-
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", px->admin, path);
-    ms_test_http(method, url, body, NULL, 5000, &r);
-    status = r.status;
-    ms_test_response_free(&r);
-    return status;
+    return ms_test_proxy_admin(px, method, path, body);
 }
 
-static void faults(const struct proxy *px, const char *json)
+static void faults(const struct ms_test_proxy *px, const char *json)
 {
-    ck_assert_int_eq(admin(px, "PUT", "/admin/faults", json), 200);
+    ck_assert_int_eq(ms_test_proxy_faults(px, json), 0);
 }
 
 /* Every fault off and no connection left from an earlier test. */
-static void clean(const struct proxy *px)
+static void clean(const struct ms_test_proxy *px)
 {
-    ck_assert_int_eq(admin(px, "DELETE", "/admin/faults", NULL), 200);
-    ck_assert_int_eq(admin(px, "DELETE", "/admin/connections", NULL), 200);
+    ck_assert_int_eq(ms_test_proxy_clean(px), 0);
 }
 
-static double faults_applied(const struct proxy *px, const char *kind)
+static double faults_applied(const struct ms_test_proxy *px, const char *kind)
 {
-    char series[128];
-    double v;
+    double v = ms_test_proxy_applied(px, kind);
 
-    snprintf(series, sizeof(series), "faultproxy_faults_total{proxy=\"%s\",kind=\"%s\"}", px->name,
-             kind);
-    v = ms_test_metric(px->admin, series);
-    ck_assert_msg(v >= 0, "no series %s", series);
+    ck_assert_msg(v >= 0, "no faults_total series of kind %s", kind);
     return v;
 }
 
@@ -514,16 +463,16 @@ END_TEST
 /* Faults set at start by environment; SIGTERM stops it at once with connections open. */
 START_TEST(test_faultproxy_env_faults_and_sigterm)
 {
-    struct proxy px = {0};
+    struct ms_test_proxy px = {0};
     const char *env[] = {"PROXY_DOWN_LATENCY_MS=150", NULL};
     redisContext *c;
     int64_t t0;
 
-    ck_assert_int_eq(proxy_start_env(&px, "test-env", redis.port, env), 0);
+    ck_assert_int_eq(ms_test_proxy_start(&px, "test-env", redis.port, env), 0);
     c = redis_on(px.port, 3000);
     ck_assert_int_ge(ping_ms(c), 145);
     t0 = ms_now_ms();
-    ck_assert_int_eq(ms_test_stop(px.pid, SIGTERM, 5000), 0);
+    ck_assert_int_eq(ms_test_proxy_stop(&px), 0);
     ck_assert_int_lt(ms_now_ms() - t0, 3000);
     ck_assert_ptr_null(rcmd(c, "PING")); /* its connection went with it */
     redisFree(c);
@@ -532,7 +481,7 @@ END_TEST
 
 START_TEST(test_faultproxy_refuses_bad_configuration)
 {
-    const char *argv[] = {binary(), NULL};
+    const char *argv[] = {ms_test_proxy_binary(), NULL};
     const char *env[] = {"PROXY_LISTEN=127.0.0.1:1", "PROXY_UPSTREAM=nowhere", NULL};
     pid_t pid = ms_test_spawn(argv, env, "/tmp/ms-faultproxy-badconf.log");
 
