@@ -479,6 +479,50 @@ START_TEST(test_faultproxy_env_faults_and_sigterm)
 }
 END_TEST
 
+/* With few descriptors the proxy holds what fits and resets the rest at accept, counted; it
+ * neither spins nor stops serving. */
+START_TEST(test_faultproxy_with_few_descriptors_refuses_the_excess_in_order)
+{
+    enum { N = 30 };
+    struct ms_test_proxy px = {0};
+    char listen[64], up[64], port[32], series[128];
+    const char *argv[] = {"/bin/sh", "-c", "ulimit -n 100 && exec \"$0\"", ms_test_proxy_binary(),
+                          NULL};
+    const char *env[] = {listen, up, port, "PROXY_NAME=test-fds", "BIND_ADDRESS=127.0.0.1", NULL};
+    redisContext *c[N];
+    int ok = 0;
+
+    px.port = ms_test_free_port();
+    px.admin = ms_test_free_port();
+    snprintf(listen, sizeof(listen), "PROXY_LISTEN=127.0.0.1:%d", px.port);
+    snprintf(up, sizeof(up), "PROXY_UPSTREAM=127.0.0.1:%d", redis.port);
+    snprintf(port, sizeof(port), "PORT=%d", px.admin);
+    px.pid = ms_test_spawn(argv, env, "/tmp/ms-faultproxy-fds.log");
+    ck_assert_int_ge(ms_test_wait_status(px.admin, "/health", 200, 10000), 0);
+    for (int i = 0; i < N; i++) {
+        redisReply *r;
+
+        c[i] = redisConnectWithTimeout("127.0.0.1", px.port, (struct timeval){2, 0});
+        ck_assert_ptr_nonnull(c[i]);
+        redisSetTimeout(c[i], (struct timeval){2, 0});
+        r = c[i]->err ? NULL : redisCommand(c[i], "PING");
+        ok += r != NULL;
+        freeReplyObject(r);
+    }
+    ck_assert_int_eq(ok, 18); /* (100 descriptors - 64 spare) / 2 */
+    snprintf(series, sizeof(series),
+             "faultproxy_connections_refused_total{proxy=\"test-fds\",reason=\"limit\"}");
+    ck_assert(ms_test_metric(px.admin, series) == N - 18);
+    for (int i = 0; i < N; i++)
+        redisFree(c[i]);
+    ms_sleep_ms(200);
+    c[0] = redis_on(px.port, 2000);
+    rok(c[0], "PING"); /* serving again */
+    redisFree(c[0]);
+    ck_assert_int_eq(ms_test_proxy_stop(&px), 0);
+}
+END_TEST
+
 START_TEST(test_faultproxy_refuses_bad_configuration)
 {
     const char *argv[] = {ms_test_proxy_binary(), NULL};
@@ -511,6 +555,7 @@ static Suite *faultproxy_suite(void)
     tcase_add_test(tc, test_faultproxy_bad_admin_input_is_400_and_changes_nothing);
     tcase_add_test(tc, test_faultproxy_serves_many_connections_at_once);
     tcase_add_test(tc, test_faultproxy_env_faults_and_sigterm);
+    tcase_add_test(tc, test_faultproxy_with_few_descriptors_refuses_the_excess_in_order);
     tcase_add_test(tc, test_faultproxy_refuses_bad_configuration);
     suite_add_tcase(s, tc);
     return s;

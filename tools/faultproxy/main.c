@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "faultproxy.h"
 #include "ms/config.h"
@@ -100,6 +101,29 @@ static int addr_from_env(const char *name, struct sockaddr_storage *out, socklen
     return 0;
 }
 
+/* Each client connection takes two descriptors: raises the soft limit to the hard one and, if
+ * that is still short of PROXY_MAX_CONNECTIONS, lowers it to what fits, so that the limit is met
+ * as an orderly refusal (a reset, counted) rather than by accept failing. */
+static void fit_descriptors(struct fp_proxy_config *proxy)
+{
+    enum { SPARE = 64 }; /* the admin server, logs, the epoll and event descriptors */
+    struct rlimit rl;
+    long fit;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl))
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    fit = ((long)rl.rlim_cur - SPARE) / 2;
+    if (fit < proxy->max_connections) {
+        proxy->max_connections = fit > 1 ? (int)fit : 1;
+        ms_logf(MS_LOG_WARN, "only %ld descriptors: at most %d connections at once",
+                (long)rl.rlim_cur, proxy->max_connections);
+    }
+}
+
 static int load_settings(struct ms_server_config *server, struct fp_proxy_config *proxy,
                          struct fp_settings *faults)
 {
@@ -115,6 +139,7 @@ static int load_settings(struct ms_server_config *server, struct fp_proxy_config
         fp_settings_init(faults))
         return -1;
     proxy->max_queued_bytes = (long)max_queued_kib * 1024;
+    fit_descriptors(proxy);
     if (!getenv("THREADS"))
         server->threads = 2;       /* admin calls are rare: no pool sized for a service's load */
     server->admin_enabled = false; /* the service's HTTP faults: this proxy has its own */

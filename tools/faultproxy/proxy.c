@@ -20,7 +20,7 @@
 #include "ms/metrics.h"
 #include "ms/rand.h"
 
-enum { READ_MAX = 16384, EVENTS_MAX = 256, ACCEPT_BATCH = 64 };
+enum { READ_MAX = 16384, EVENTS_MAX = 256, ACCEPT_BATCH = 64, ACCEPT_REST_US = 100000 };
 #define NEVER INT64_MAX
 
 /* A piece of traffic waiting to be sent on; due_us is when it may go. */
@@ -86,6 +86,7 @@ struct fp_proxy {
     struct link *links, *dead;
     atomic_long active;
     int64_t next_due;
+    int64_t accept_resume; /* out of descriptors: the listener rests until then (0: listening) */
     struct fp_metrics m;
     pthread_t thread;
     bool started;
@@ -435,13 +436,42 @@ static void link_new(struct fp_proxy *p, int fd)
 
 /* ---- events ---- */
 
-static void on_accept(struct fp_proxy *p)
+/* Out of descriptors (or memory), accept4 fails while the backlog stays readable: with a
+ * level-triggered listener that would spin. It rests for ACCEPT_REST_US instead. */
+static void accept_rest(struct fp_proxy *p, int64_t now)
+{
+    struct epoll_event ev = {.events = 0, .data.ptr = &p->ltag};
+
+    epoll_ctl(p->epfd, EPOLL_CTL_MOD, p->lfd, &ev);
+    p->accept_resume = now + ACCEPT_REST_US;
+    note_due(p, p->accept_resume);
+    ms_logf(MS_LOG_WARN, "proxy %s cannot accept: %s; resting", p->cfg.name, strerror(errno));
+}
+
+static void accept_resume(struct fp_proxy *p, int64_t now)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &p->ltag};
+
+    if (!p->accept_resume)
+        return;
+    if (now < p->accept_resume) {
+        note_due(p, p->accept_resume);
+        return;
+    }
+    p->accept_resume = 0;
+    epoll_ctl(p->epfd, EPOLL_CTL_MOD, p->lfd, &ev);
+}
+
+static void on_accept(struct fp_proxy *p, int64_t now)
 {
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         int fd = accept4(p->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-        if (fd < 0)
-            return; /* EAGAIN, or out of descriptors: the rest wait in the backlog */
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_rest(p, now);
+            return; /* EAGAIN: the backlog is empty */
+        }
         ms_counter_inc(p->m.accepted);
         if (atomic_load(&p->active) >= p->cfg.max_connections) {
             ms_counter_inc(p->m.refused_limit);
@@ -592,6 +622,7 @@ static void on_timer(struct fp_proxy *p, int64_t now)
     struct link *next;
 
     p->next_due = NEVER;
+    accept_resume(p, now);
     for (struct link *l = p->links; l; l = next) {
         next = l->next;
         link_step(p, l, now);
@@ -646,7 +677,7 @@ static void dispatch(struct fp_proxy *p, const struct epoll_event *ev, int64_t n
     if (t->link)
         on_link_event(p, t, ev->events, now);
     else if (t->side == 0)
-        on_accept(p);
+        on_accept(p, now);
     else
         on_wake(p);
 }
