@@ -2,7 +2,7 @@
 LIB := . scripts/lib.sh &&
 MAKEFLAGS += --no-print-directory
 
-.PHONY: build up down test lint asan clean format fuzz load bench chaos
+.PHONY: build up down test lint asan clean format fuzz load bench chaos doctor
 .DEFAULT_GOAL := build
 
 build:
@@ -13,6 +13,10 @@ up:
 
 down:
 	@bash scripts/down.sh
+
+# What this machine lacks for one way of running the shop (WAY=native|compose|kubernetes|all).
+doctor:
+	@bash scripts/doctor.sh $(WAY)
 
 # The local chaos experiments on a stack of their own (chaos/README.md); CHAOS_ARGS=--short for
 # the CI-sized run, CHAOS_ARGS=--use-running against `make up`'s stack.
