@@ -221,16 +221,6 @@ check_common()
     check_line_endings "$MS_ROOT"
 }
 
-native_ports()
-{
-    local name
-    for name in $(ms_services) product-v2 gateway; do
-        echo "$(ms_instance_port_var "$name")=$(ms_instance_port "$name")"
-    done
-    echo "MS_PG_PORT=$MS_PG_PORT"
-    echo "MS_REDIS_PORT=$MS_REDIS_PORT"
-}
-
 check_native()
 {
     local running=0 libs=(libmicrohttpd jansson hiredis libpq libcurl) ports=()
@@ -261,7 +251,7 @@ check_native()
     need_tool ss - "$(pkg_fix iproute2)"
     check_memory native
     ms_runsvdir_pid >/dev/null && running=1
-    mapfile -t ports < <(native_ports)
+    mapfile -t ports < <(ms_port_vars)
     check_ports "$running" "make up's shop" "${ports[@]}"
 }
 

@@ -125,6 +125,18 @@ ms_instance_port_var()
     esac
 }
 
+# Prints "VAR=PORT" for every port of make up's stack (the table's services, product-v2, the
+# gateway, PostgreSQL, Redis), one a line: the variable that moves it and its value now.
+ms_port_vars()
+{
+    local name
+    for name in $(ms_services) product-v2 gateway; do
+        echo "$(ms_instance_port_var "$name")=$(ms_instance_port "$name")"
+    done
+    echo "MS_PG_PORT=$MS_PG_PORT"
+    echo "MS_REDIS_PORT=$MS_REDIS_PORT"
+}
+
 # Prints the base URL of instance $1 (see ms_instance_port).
 ms_instance_url()
 {
