@@ -42,6 +42,7 @@ load:
 
 # The benchmark table: its own stack on free ports, ceilings, endpoints, RSS, time to ready.
 bench:
+	@bash scripts/install-deps.sh bench
 	@bash bench/run.sh
 
 clean:
