@@ -2,7 +2,7 @@
 LIB := . scripts/lib.sh &&
 MAKEFLAGS += --no-print-directory
 
-.PHONY: build up down test lint asan clean format fuzz load bench chaos doctor
+.PHONY: build up down reset test lint asan clean format fuzz load bench chaos doctor
 .DEFAULT_GOAL := build
 
 build:
@@ -13,6 +13,11 @@ up:
 
 down:
 	@bash scripts/down.sh
+
+# Back to a known state, whichever way the shop runs (bin/lab reset): faults cleared, the canary
+# at 10 %, breakers closed, the data seeded again.
+reset:
+	@bin/lab reset
 
 # What this machine lacks for one way of running the shop (WAY=native|compose|kubernetes|all).
 doctor:

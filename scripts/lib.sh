@@ -361,7 +361,7 @@ ms_gateway_reload()
     echo "warning: gateway: old workers still running 5 s after the reload" >&2
 }
 
-# ms_canary_rewrite PERCENT: copies nginx.conf from stdin to stdout with the canary's share in
+# ms_canary_rewrite PERCENT: copies canary.conf from stdin to stdout with the canary's share in
 # split_clients set to PERCENT % (the file says 10 %): 0 sends every request to v1, 100 every
 # request to v2 (nginx wants no 0 % entry, and nothing left for "*" past 100 %).
 ms_canary_rewrite()
@@ -378,12 +378,13 @@ ms_canary_rewrite()
                      print indent pct "% product_v2;"; next }
         skip_default && /^[[:space:]]*\*[[:space:]]+product_v1;/ { skip_default = 0; next }
         { print }
-        END { if (found != 1) { print "error: nginx.conf must have exactly one \"10% product_v2;\" line" > "/dev/stderr"; exit 1 } }'
+        END { if (found != 1) { print "error: canary.conf must have exactly one \"10% product_v2;\" line" > "/dev/stderr"; exit 1 } }'
 }
 
 # ms_gateway_render DEST_DIR: writes DEST_DIR/nginx.conf, gateway/nginx.conf listening on
-# MS_BIND_ADDRESS (default 127.0.0.1) and MS_GATEWAY_PORT with MS_CANARY_PERCENT (0..100,
-# default 10) of the product requests going to v2 (ms_canary_rewrite), and DEST_DIR/upstreams.conf,
+# MS_BIND_ADDRESS (default 127.0.0.1) and MS_GATEWAY_PORT, DEST_DIR/canary.conf with
+# MS_CANARY_PERCENT (0..100, default 10) of the product requests going to v2
+# (ms_canary_rewrite of gateway/canary.conf), and DEST_DIR/upstreams.conf,
 # gateway/upstreams.native.conf with each 127.0.0.1:<default port> of a service (3011 for the
 # canary) turned into the port that service uses now (PRODUCT_PORT, PRODUCT_V2_PORT, ...).
 ms_gateway_render()
@@ -407,8 +408,8 @@ ms_gateway_render()
         echo "error: $src/nginx.conf must have exactly one 'listen 8080;' line" >&2
         return 1
     fi
-    sed -E "s/$listen_re/\1$bind:$port;/" "$src/nginx.conf" |
-        ms_canary_rewrite "${MS_CANARY_PERCENT:-10}" >"$dest/nginx.conf" || return 1
+    sed -E "s/$listen_re/\1$bind:$port;/" "$src/nginx.conf" >"$dest/nginx.conf" || return 1
+    ms_canary_rewrite "${MS_CANARY_PERCENT:-10}" <"$src/canary.conf" >"$dest/canary.conf" || return 1
 
     awk -v map="$map" '
         BEGIN {

@@ -13,6 +13,8 @@ ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && 
 . "$ROOT/scripts/lib.sh"
 # shellcheck source=scripts/stack.sh
 . "$ROOT/scripts/stack.sh"
+# shellcheck source=tests/system/lib/expect.sh
+. "$ROOT/tests/system/lib/expect.sh"
 
 T="$(mktemp -d /tmp/ms-doctor.XXXXXX)"
 HOLDER=""
@@ -28,23 +30,6 @@ cleanup()
 }
 trap cleanup EXIT
 
-fail()
-{
-    echo "FAIL: $*" >&2
-    exit 1
-}
-
-# expect RC PATTERN COMMAND...: COMMAND exits RC and prints a line matching PATTERN (grep -E).
-expect()
-{
-    local want="$1" pattern="$2" rc=0
-    shift 2
-    "$@" >"$T/out" 2>&1 || rc=$?
-    if [[ $rc != "$want" ]] || ! grep -qE -- "$pattern" "$T/out"; then
-        cat "$T/out" >&2
-        fail "\`$*\` exited $rc (want $want) or printed no line matching: $pattern"
-    fi
-}
 
 DOCTOR=(bash "$ROOT/scripts/doctor.sh")
 
