@@ -90,7 +90,7 @@ exit 0
 EOF
 chmod +x "$T/compose"
 expect 0 '^canary: 50 % of product requests go to v2$' env MS_LAB_WAY=compose MS_COMPOSE="$T/compose" "$LAB" canary 50
-grep -q -- "-p microshop exec -T gateway sh -c .*nginx -t -q && nginx -s reload" "$T/compose.args" ||
+grep -q -- "^exec -T gateway sh -c .*nginx -t -q && nginx -s reload" "$T/compose.args" ||
     fail "compose canary ran: $(cat "$T/compose.args")"
 if ! grep -qE '^ *50% product_v2;$' "$T/compose.stdin" || ! grep -qE '^ *\* +product_v1;$' "$T/compose.stdin"; then
     fail "compose canary sent: $(cat "$T/compose.stdin")"
