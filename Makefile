@@ -2,7 +2,7 @@
 LIB := . scripts/lib.sh &&
 MAKEFLAGS += --no-print-directory
 
-.PHONY: build up down reset test lint asan clean format fuzz load bench chaos doctor
+.PHONY: build up down reset test lint asan clean format fuzz load load-start load-stop bench chaos doctor
 .DEFAULT_GOAL := build
 
 build:
@@ -44,6 +44,14 @@ fuzz:
 # LOAD_DURATION, LOAD_TARGET, ... (see load-test/run.sh).
 load:
 	@bash load-test/run.sh
+
+# A gentle load in the background of make up's shop, supervised like the services, until
+# load-stop or make down: LOAD_RATE (5 requests/s), LOAD_CONNECTIONS, LOAD_SCENARIO.
+load-start:
+	@bash load-test/background.sh start
+
+load-stop:
+	@bash load-test/background.sh stop
 
 # The benchmark table: its own stack on free ports, ceilings, endpoints, RSS, time to ready.
 bench:

@@ -8,7 +8,8 @@
 #   2. against a native stack of this test (scripts/up.sh on free ports): fault (checked on both
 #      product versions' admin endpoints and as a 504 through the gateway), the same through the
 #      compose code path (its port variables pointed at this stack), canary 100 and 0, kill and
-#      wait (a new PID), stop and start, state (a fault and an open breaker shown), and reset
+#      wait (a new PID), stop and start, make load-start/load-stop (traffic with nobody typing,
+#      then none), state (a fault and an open breaker shown), and reset
 #      (faults gone, canary 10 %, breakers closed, a shopper created before it gone).
 set -euo pipefail
 
@@ -32,6 +33,7 @@ cleanup()
 }
 trap cleanup EXIT
 
+LAB="$ROOT/bin/lab"
 
 # A PATH of the tools bin/lab may call, with no docker, podman or kubectl unless added to $T/bin.
 mkdir -p "$T/bin"
@@ -85,7 +87,7 @@ ms_section "compose canary, through a fake compose"
 cat >"$T/compose" <<EOF
 #!/bin/bash
 echo "\$*" >>"$T/compose.args"
-[[ "\$*" == *" exec -T gateway "* ]] && cat >"$T/compose.stdin"
+[[ "\$*" == "exec -T gateway "* ]] && cat >"$T/compose.stdin"
 exit 0
 EOF
 chmod +x "$T/compose"
@@ -187,6 +189,29 @@ expect 0 '^notification: stopped$' "$LAB" stop notification
 expect 0 '^notification: started$' "$LAB" start notification
 expect 0 '^notification: ready after' "$LAB" wait notification
 echo "ok: cart killed and back with a new PID ($old -> $new); notification stopped and started"
+
+ms_section "make load-start, make load-stop"
+# product's requests, summed over both versions
+served()
+{
+    local port
+    for port in "$PRODUCT_PORT" "$PRODUCT_V2_PORT"; do
+        curl -sS "127.0.0.1:$port/metrics"
+    done | awk '/^http_requests_total\{service="product"/ { n += $2 } END { print n + 0 }'
+}
+LOAD_RATE=20 LOAD_SCENARIO=browse expect 0 '^load: started \(pid [0-9]+, 20 requests/s, scenario browse' make -s load-start
+before="$(served)"
+deadline=$((SECONDS + 30))
+until (($(served) > before + 20)); do
+    ((SECONDS < deadline)) || fail "the background load sent nothing in 30 s: $(tail -n 5 "$MS_DATA_DIR/log/load.log")"
+    sleep 0.5
+done
+lpid="$(cat "$MS_DATA_DIR/run/load.pid")"
+expect 0 '^load: stopped$' make -s load-stop
+sleep 0.5
+ms_pid_running "$lpid" && fail "the load (pid $lpid) still runs after load-stop"
+pgrep -f "wrk .*127.0.0.1:$MS_GATEWAY_PORT" >/dev/null && fail "wrk still runs after load-stop"
+echo "ok: make load-start sends traffic by itself (product served $(($(served) - before)) more), load-stop ends it"
 
 ms_section "state, then reset"
 curl -sS -X POST "$GW/users" -d '{"email":"lab-tool@example.com","name":"Lab Tool"}' -o /dev/null
