@@ -190,7 +190,7 @@ expect 0 '^notification: started$' "$LAB" start notification
 expect 0 '^notification: ready after' "$LAB" wait notification
 echo "ok: cart killed and back with a new PID ($old -> $new); notification stopped and started"
 
-ms_section "make load-start, make load-stop"
+ms_section "make load-start, bin/lab load stop"
 # product's requests, summed over both versions
 served()
 {
@@ -207,7 +207,7 @@ until (($(served) > before + 20)); do
     sleep 0.5
 done
 lpid="$(cat "$MS_DATA_DIR/run/load.pid")"
-expect 0 '^load: stopped$' make -s load-stop
+expect 0 '^load: stopped$' "$LAB" load stop
 sleep 0.5
 ms_pid_running "$lpid" && fail "the load (pid $lpid) still runs after load-stop"
 pgrep -f "wrk .*127.0.0.1:$MS_GATEWAY_PORT" >/dev/null && fail "wrk still runs after load-stop"
