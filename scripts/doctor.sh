@@ -6,8 +6,9 @@
 #   scripts/doctor.sh [native|compose|kubernetes|all]   (default: native on Linux, else compose)
 #   scripts/doctor.sh line-endings [DIR]                only the line-ending check of a checkout
 #
-# Every way: the architecture, memory, curl and jq (the labs), CRLF line endings in the checkout
-# (.gitattributes keeps them LF). native: Debian/Ubuntu, cmake, a C compiler, pkg-config and the
+# The compose and Kubernetes checks run under macOS's bash 3.2 too (they say it is too old for
+# bin/lab). Every way: the architecture, bash 4 and GNU realpath, memory, curl and jq (the
+# labs), CRLF line endings in the checkout (.gitattributes keeps them LF). native: Debian/Ubuntu, cmake, a C compiler, pkg-config and the
 # libraries, PostgreSQL, Redis, nginx, runit, make up's ports. compose: docker or podman with a
 # compose, the ports docker-compose.yml publishes. kubernetes: kubectl, kind, istioctl, helm, a
 # container runtime, the KIND host port. A port held by the shop itself counts as fine.
@@ -25,8 +26,6 @@ MIN_KUBECTL=1.30
 MIN_KIND=0.24
 MIN_ISTIOCTL=1.30
 MIN_HELM=3.12
-# Memory (MiB) each way wants: the native stack is ~100 MiB, containers and a cluster far more.
-declare -A MIN_MEMORY_MB=([native]=2048 [compose]=4096 [kubernetes]=8192)
 # File names whose type must be LF by an explicit rule in .gitattributes (git check-attr).
 EOL_SAMPLES=(x.sh x.sql x.conf x.lua x.yaml x.yml Dockerfile docker/x/Dockerfile bin/lab
     Makefile x.c x.h x.mjs x.json CMakeLists.txt)
@@ -123,9 +122,20 @@ memory_mb()
     fi
 }
 
+# The memory (MiB) way $1 wants: the native stack is ~100 MiB, containers and a cluster far more.
+min_memory_mb()
+{
+    case $1 in
+    native) echo 2048 ;;
+    compose) echo 4096 ;;
+    *) echo 8192 ;;
+    esac
+}
+
 check_memory()
 {
-    local want="${MIN_MEMORY_MB[$1]}" have
+    local want have
+    want="$(min_memory_mb "$1")"
     have="$(memory_mb)"
     if [[ -z $have || $have == 0 ]]; then
         ok "memory: cannot tell (want $want MiB)"
@@ -212,10 +222,27 @@ check_line_endings()
     fi
 }
 
+# bin/lab and the scripts need bash 4 (macOS ships 3.2) and GNU realpath (-m).
+check_shell()
+{
+    if ((BASH_VERSINFO[0] < 4)); then
+        problem "bash $BASH_VERSION is too old for bin/lab: 4 or newer is needed" "$(pkg_fix bash bash)"
+    else
+        ok "bash $BASH_VERSION"
+    fi
+    if realpath -m -- /nonexistent/x >/dev/null 2>&1; then
+        ok "GNU realpath"
+    else
+        problem "realpath without -m (not GNU coreutils)" \
+            "$(pkg_fix coreutils coreutils), then put its gnubin folder first on PATH"
+    fi
+}
+
 check_common()
 {
     ms_section "every way"
     check_arch
+    check_shell
     need_tool curl "$MIN_CURL" "$(pkg_fix curl)" curl --version
     need_tool jq - "$(pkg_fix jq)"
     check_line_endings "$MS_ROOT"
@@ -296,12 +323,13 @@ check_compose_tool()
 
 check_compose()
 {
-    local running=0 ports=()
+    local running=0 ports=() line
     ms_section "compose (docker compose up)"
     check_compose_tool
     check_memory compose
     compose_running && running=1
-    mapfile -t ports < <(compose_ports)
+    # no mapfile: this part runs under macOS's bash 3.2 too, to say that bash is too old
+    while IFS= read -r line; do ports+=("$line"); done < <(compose_ports)
     check_ports "$running" "the compose project microshop" "${ports[@]}"
 }
 
