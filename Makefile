@@ -2,11 +2,19 @@
 LIB := . scripts/lib.sh &&
 MAKEFLAGS += --no-print-directory
 
-.PHONY: build up down reset test lint asan clean format fuzz load load-start load-stop bench chaos doctor
+.PHONY: build images bundle up down reset test lint asan clean format fuzz load load-start load-stop bench chaos doctor
 .DEFAULT_GOAL := build
 
 build:
 	@bash -c '$(LIB) ms_build "$$MS_BUILD_DIR"'
+
+# Every image of the shop (MS_REGISTRY prefix, MS_TAG; MS_PUSH=1 pushes; MS_PLATFORMS for buildx),
+# and one archive of them with PostgreSQL, Redis, nginx, Prometheus and Grafana for a USB stick.
+images:
+	@bash scripts/images.sh build
+
+bundle:
+	@bash scripts/images.sh bundle $(BUNDLE)
 
 up:
 	@bash scripts/up.sh

@@ -15,7 +15,8 @@
 # container, a purchase (user, cart, order 201, notification),
 # the 90/10 split over 600 requests and x-user-type: vip, the canary moved to 100 % and back at
 # run time (bin/lab canary), the 0.5 s product timeout (504) with delays injected into both
-# product versions (bin/lab fault); kills a service's main process from the host (bin/lab kill)
+# product versions (bin/lab fault); runs labs 1-6 against it (tests/system/labs.mjs, LAB_WAY=compose);
+# kills a service's main process from the host (bin/lab kill)
 # and times its return (restart policy); stops one service gracefully (exit 0). Tears it all down on
 # exit. Prints the time of each phase. Cold (first run on a machine): ~4.5 min; warm: ~1.5 min.
 set -euo pipefail
@@ -207,7 +208,7 @@ for (const [name, svc] of Object.entries(base.services)) {
   }
   const own = name === 'product-v2' ? 'product' : name;
   if (!services.includes(own)) continue;
-  if (svc.image !== `localhost/microshop/${own}:latest`) err(`${name}: image ${svc.image}`);
+  if (svc.image !== `\${MS_REGISTRY:-localhost/microshop}/${own}:\${MS_TAG:-latest}`) err(`${name}: image ${svc.image}`);
   if (svc.build?.target !== own) err(`${name}: build target ${svc.build?.target}`);
   if (svc.healthcheck.test[1] !== '/usr/local/bin/healthcheck') err(`${name}: not the image's healthcheck`);
   const env = svc.environment ?? {};
@@ -481,6 +482,23 @@ check_split()
     ok "bin/lab canary 100 at run time: 20 of 20 to v2 (the gateway container's canary.conf, reloaded); back to 10"
 }
 
+# The workshop's labs 1-6 (docs/labs), run block by block against this stack as labs.test.sh runs
+# them natively: bin/lab on the compose way, the gateway on its free port.
+check_labs()
+{
+    phase labs
+    local labs=()
+    mapfile -t labs < <(find "$ROOT/docs/labs" -maxdepth 1 -name '0[1-6]-*.md' | sort)
+    ((${#labs[@]} == 6)) || fail "expected labs 1-6 in docs/labs, found ${#labs[@]}"
+    if ! (cd "$ROOT" && LAB_WAY=compose LAB_PORTS="8080=$GATEWAY_PORT" MS_LAB_WAY=compose \
+        MS_COMPOSE="${COMPOSE[*]}" MS_COMPOSE_PROJECT="$PROJECT" \
+        timeout 900 node tests/system/labs.mjs run "${labs[@]}") >"$T/labs.log" 2>&1; then
+        cat "$T/labs.log" >&2
+        fail "a lab failed on compose (above)"
+    fi
+    ok "labs 1-6 ran as written on compose: $(grep -c '^  ok ' "$T/labs.log") blocks"
+}
+
 self_heal()
 {
     phase self-heal
@@ -542,6 +560,7 @@ main()
     # (a time-out counts toward max_fails), which would skew it.
     check_split
     check_timeout
+    check_labs
     self_heal
     graceful_stop
 }

@@ -5,7 +5,9 @@
 //   node tests/system/labs.mjs run LAB.md...     the static checks, then every runnable block
 //
 // The markup, readable as plain Markdown (docs/labs/README.md explains it to lab authors):
-//   ```sh lab [timeout=S]      a command block the test runs, in order, in one bash per lab
+//   ```sh lab [timeout=S] [way=W]  a command block the test runs, in order, in one bash per lab;
+//                              with way=W only when the stack under test is that way (LAB_WAY,
+//                              default native: lab 1's `make up`)
 //   ```text expected           right after a lab block: what its output looks like, for people;
 //                              its lines must appear in the output, in order
 //   <!-- lab-expect            right after an expected block, hidden when the Markdown is rendered:
@@ -86,6 +88,7 @@ export function steps(lab) {
     if (b.attrs.expected && !(i > 0 && lab.blocks[i - 1].attrs.lab))
       throw new Error(`line ${b.line}: an expected block must follow a lab block`);
     if (!b.attrs.lab) return;
+    if (b.attrs.way && b.attrs.way !== (process.env.LAB_WAY ?? "native")) return;
     const next = lab.blocks[i + 1];
     const timeout = Number(b.attrs.timeout ?? DEFAULT_TIMEOUT_S);
     if (!(timeout > 0 && timeout <= 600)) throw new Error(`line ${b.line}: bad timeout`);
