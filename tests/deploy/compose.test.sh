@@ -24,6 +24,8 @@ set -euo pipefail
 ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
 # shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
+# shellcheck source-path=SCRIPTDIR/../.. source=scripts/stack.sh
+. "$ROOT/scripts/stack.sh"
 
 PROJECT=microshop-ci
 SERVICES=(product cart order user inventory notification frontend)
@@ -130,21 +132,6 @@ cleanup()
     exit "$rc"
 }
 trap cleanup EXIT
-
-# A free TCP port on loopback, not yet handed out by this script.
-TAKEN=" "
-free_port()
-{
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 30000))
-        if [[ $TAKEN != *" $port "* ]] && ! ms_port_busy "$port"; then
-            TAKEN+="$port "
-            echo "$port"
-            return 0
-        fi
-    done
-}
 
 # http METHOD URL [BODY]: prints "STATUS BODY"; curl failures print "000".
 http()
@@ -308,7 +295,9 @@ start_stack()
     local var
     for var in GATEWAY_PORT PRODUCT_PORT PRODUCT_V2_PORT CART_PORT ORDER_PORT USER_PORT \
         INVENTORY_PORT NOTIFICATION_PORT FRONTEND_PORT PROMETHEUS_PORT GRAFANA_PORT; do
-        export "$var=$(free_port)"
+        # below the ephemeral range, where outgoing connections would race us for the port
+        ms_free_port "$var" || fail "no free port for $var"
+        export "${var?}"
     done
     GW="http://127.0.0.1:$GATEWAY_PORT"
     remove_project # a previous run that was killed
