@@ -4,7 +4,8 @@
 #      reporting compose containers; a fake kubectl finding the product Deployment; MS_LAB_WAY);
 #      the compose canary through a fake compose (what it sends into the gateway container); the
 #      Kubernetes canary and fault through a fake kubectl serving the repository's HTTPRoute and
-#      VirtualService (the weights and the fault it writes back);
+#      VirtualService (the weights and the fault it writes back), and kill, stop/start and load
+#      through one that logs the commands;
 #   2. against a native stack of this test (scripts/up.sh on free ports): fault (checked on both
 #      product versions' admin endpoints and as a 504 through the gateway), the same through the
 #      compose code path (its port variables pointed at this stack), canary 100 and 0, kill and
@@ -137,6 +138,39 @@ expect 0 '^product: no faults$' env PATH="$BARE" MS_LAB_WAY=kubernetes "$LAB" fa
 [[ "$(jq '[.spec.http[] | select(.fault)] | length' "$T/virtualservice.json")" == 0 ]] ||
     fail "the fault was not cleared: $(jq -c .spec.http "$T/virtualservice.json")"
 echo "ok: on Kubernetes the canary sets the HTTPRoute's and VirtualService's weights, the fault every route's fault"
+# kill, stop, start and load through a kubectl that logs what it is asked
+cat >"$T/bin/kubectl" <<EOF
+#!/bin/bash
+echo "\$*" >>"$T/kubectl.log"
+case "\$*" in
+"-n ecommerce get pods -l app=cart -o name") echo pod/cart-7d9f-abcde ;;
+"-n ecommerce get statefulset/redis -o jsonpath={.spec.replicas}") echo 1 ;;
+"-n ecommerce get statefulset/redis -o jsonpath={.metadata.annotations.microshop\\.dev/lab-replicas}") echo 1 ;;
+*"create configmap"*) echo "kind: ConfigMap" ;;
+*" apply -f -") cat >"$T/applied.yaml" ;;
+esac
+exit 0
+EOF
+chmod +x "$T/bin/kubectl"
+k8s_lab()
+{
+    env PATH="$BARE" MS_LAB_WAY=kubernetes "$LAB" "$@"
+}
+logged()
+{
+    grep -qxF -- "$1" "$T/kubectl.log" || fail "kubectl was not asked: $1 ($(cat "$T/kubectl.log"))"
+}
+expect 0 '^cart: killed \(cart-7d9f-abcde deleted at once\); its Deployment starts another$' k8s_lab kill cart
+logged '-n ecommerce delete pod/cart-7d9f-abcde --grace-period=0 --force'
+expect 0 '^redis: stopped$' k8s_lab stop redis
+logged '-n ecommerce annotate --overwrite statefulset/redis microshop.dev/lab-replicas=1'
+logged '-n ecommerce scale statefulset/redis --replicas=0'
+expect 0 '^redis: started$' k8s_lab start redis
+logged '-n ecommerce scale statefulset/redis --replicas=1'
+expect 0 '^load: started \(5 requests/s' k8s_lab load start
+logged "-n ecommerce create configmap load-generator-scripts --from-file=$ROOT/load-test/wrk/microshop.lua --from-file=$ROOT/load-test/wrk/scenarios.lua --dry-run=client -o yaml"
+logged "-n ecommerce apply -f $ROOT/load-test/k8s/generator.yaml"
+echo "ok: on Kubernetes kill deletes a pod, stop/start scale to 0 and back, load applies the generator and its scripts"
 rm "$T/bin/kubectl"
 unset MS_DATA_DIR
 
