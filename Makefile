@@ -2,17 +2,34 @@
 LIB := . scripts/lib.sh &&
 MAKEFLAGS += --no-print-directory
 
-.PHONY: build up down test check lint asan tsan clean format fuzz load bench chaos lab-check
+.PHONY: build images bundle up down reset test check lint asan tsan clean format fuzz load load-start load-stop bench chaos doctor lab-check
 .DEFAULT_GOAL := build
 
 build:
 	@bash -c '$(LIB) ms_build "$$MS_BUILD_DIR"'
+
+# Every image of the shop (MS_REGISTRY prefix, MS_TAG; MS_PUSH=1 pushes; MS_PLATFORMS for buildx),
+# and one archive of them with PostgreSQL, Redis, nginx, Prometheus and Grafana for a USB stick.
+images:
+	@bash scripts/images.sh build
+
+bundle:
+	@bash scripts/images.sh bundle $(BUNDLE)
 
 up:
 	@bash scripts/up.sh
 
 down:
 	@bash scripts/down.sh
+
+# Back to a known state, whichever way the shop runs (bin/lab reset): faults cleared, the canary
+# at 10 %, breakers closed, the data seeded again.
+reset:
+	@bin/lab reset
+
+# What this machine lacks for one way of running the shop (WAY=native|compose|kubernetes|all).
+doctor:
+	@bash scripts/doctor.sh $(WAY)
 
 # The local chaos experiments on a stack of their own (chaos/README.md); CHAOS_ARGS=--short for
 # the CI-sized run, CHAOS_ARGS=--use-running against `make up`'s stack.
@@ -48,9 +65,18 @@ fuzz:
 load:
 	@bash load-test/run.sh
 
+# A gentle load in the background of make up's shop, supervised like the services, until
+# load-stop or make down: LOAD_RATE (5 requests/s), LOAD_CONNECTIONS, LOAD_SCENARIO.
+load-start:
+	@bash load-test/background.sh start
+
+load-stop:
+	@bash load-test/background.sh stop
+
 # The benchmark table: its own stack on free ports, ceilings, endpoints, RSS, time to ready; then
 # checkouts with 1 % of the stores' answers lost (bench/lost-answers.sh, BENCH_NO_BUILD=1 there).
 bench:
+	@bash scripts/install-deps.sh bench
 	@bash bench/run.sh && BENCH_NO_BUILD=1 bash bench/lost-answers.sh
 
 clean:

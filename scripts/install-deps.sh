@@ -1,19 +1,38 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the suite needs to build, run, lint and test: only the missing ones,
-# so a second run does nothing. Starts no service.
+# Installs the Debian packages of one use of the suite: only the missing ones, so a second run
+# does nothing (and needs no root). Starts no service.
+#
+#   scripts/install-deps.sh run     what `make up` needs: build the services, run them, the
+#                                   stores, the gateway, the supervisor, Prometheus, the labs'
+#                                   curl and jq, wrk for `make load`; no npm
+#   scripts/install-deps.sh bench   run, plus valgrind (`make bench`)
+#   scripts/install-deps.sh test    everything (the default; `make test`, CI): run and bench,
+#                                   the linters, podman, chromium, and the tests' npm modules
 set -euo pipefail
 
-# Everything the suite needs from Debian, one place: add new packages here.
-PACKAGES=(
-    build-essential cmake pkg-config git
+# Every package the suite needs from Debian, by use: add new packages here.
+RUN_PACKAGES=(
+    build-essential cmake pkg-config
     libmicrohttpd-dev libjansson-dev libhiredis-dev libpq-dev libcurl4-openssl-dev check
     libunistring-dev
-    postgresql redis-server curl procps iproute2
-    clang-format clang-tidy cppcheck shellcheck
-    nginx prometheus yamllint
-    podman podman-compose runc debootstrap netavark aardvark-dns iptables
-    runit wrk chromium valgrind jq
+    postgresql redis-server curl procps iproute2 nginx runit jq wrk prometheus
 )
+BENCH_PACKAGES=(valgrind)
+TEST_PACKAGES=(
+    git clang-format clang-tidy cppcheck shellcheck yamllint
+    podman podman-compose runc debootstrap netavark aardvark-dns iptables chromium
+)
+
+USE="${1:-test}"
+case $USE in
+run) PACKAGES=("${RUN_PACKAGES[@]}") ;;
+bench) PACKAGES=("${RUN_PACKAGES[@]}" "${BENCH_PACKAGES[@]}") ;;
+test) PACKAGES=("${RUN_PACKAGES[@]}" "${BENCH_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+*)
+    echo "usage: scripts/install-deps.sh [run|bench|test]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -23,12 +42,14 @@ for pkg in "${PACKAGES[@]}"; do
     fi
 done
 
-# The npm packages of the tests, each folder pinned by its package-lock.json and installed again
-# only when the lock file changed: tests/deploy (the offline validators: Kubernetes models, JSON
-# Schema) and tests/system/browser (playwright-core, driving Debian's chromium).
+# The npm packages of the tests (for `test` only: running the shop needs no npm), each folder
+# pinned by its package-lock.json and installed again only when the lock file changed:
+# tests/deploy (the offline validators: Kubernetes models, JSON Schema) and tests/system/browser
+# (playwright-core, driving Debian's chromium).
 npm_tools()
 {
     local dir
+    [[ $USE == test ]] || return 0
     if ! command -v npm >/dev/null; then
         echo "error: npm is missing (Node.js 20 or newer is needed for tests/deploy)" >&2
         exit 1
@@ -43,7 +64,7 @@ npm_tools()
 ROOT="$(cd "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
 
 if ((${#missing[@]} == 0)); then
-    echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+    echo "install-deps: all ${#PACKAGES[@]} packages for $USE already installed"
     npm_tools
     exit 0
 fi
@@ -57,7 +78,7 @@ if ((EUID != 0)); then
     sudo=(sudo)
 fi
 
-echo "install-deps: installing ${missing[*]}"
+echo "install-deps ($USE): installing ${missing[*]}"
 # Packages like nginx, postgresql and redis-server start their own daemon on installation (on
 # ports 80, 5432, 6379). The suite runs its own servers on its own ports, so installing must
 # start nothing: Debian's policy-rc.d hook says no while we install, if no policy exists yet.

@@ -138,6 +138,18 @@ ms_instance_port_var()
     esac
 }
 
+# Prints "VAR=PORT" for every port of make up's stack (the table's services, product-v2, the
+# gateway, PostgreSQL, Redis), one a line: the variable that moves it and its value now.
+ms_port_vars()
+{
+    local name
+    for name in $(ms_services) product-v2 gateway; do
+        echo "$(ms_instance_port_var "$name")=$(ms_instance_port "$name")"
+    done
+    echo "MS_PG_PORT=$MS_PG_PORT"
+    echo "MS_REDIS_PORT=$MS_REDIS_PORT"
+}
+
 # Prints the base URL of instance $1 (see ms_instance_port).
 ms_instance_url()
 {
@@ -382,7 +394,7 @@ ms_gateway_reload()
     echo "warning: gateway: old workers still running 5 s after the reload" >&2
 }
 
-# ms_canary_rewrite PERCENT: copies nginx.conf from stdin to stdout with the canary's share in
+# ms_canary_rewrite PERCENT: copies canary.conf from stdin to stdout with the canary's share in
 # split_clients set to PERCENT % (the file says 10 %): 0 sends every request to v1, 100 every
 # request to v2 (nginx wants no 0 % entry, and nothing left for "*" past 100 %).
 ms_canary_rewrite()
@@ -399,7 +411,7 @@ ms_canary_rewrite()
                      print indent pct "% product_v2;"; next }
         skip_default && /^[[:space:]]*\*[[:space:]]+product_v1;/ { skip_default = 0; next }
         { print }
-        END { if (found != 1) { print "error: nginx.conf must have exactly one \"10% product_v2;\" line" > "/dev/stderr"; exit 1 } }'
+        END { if (found != 1) { print "error: canary.conf must have exactly one \"10% product_v2;\" line" > "/dev/stderr"; exit 1 } }'
 }
 
 # Prints "DEFAULT=CURRENT ..." for every service of the table, the canary and the gateway's
@@ -421,8 +433,9 @@ ms_port_map()
 
 # ms_gateway_render DEST_DIR: writes DEST_DIR/nginx.conf, gateway/nginx.conf listening on
 # MS_BIND_ADDRESS (default 127.0.0.1) and MS_GATEWAY_PORT, its metrics on
-# 127.0.0.1:MS_GATEWAY_METRICS_PORT, with MS_CANARY_PERCENT (0..100,
-# default 10) of the product requests going to v2 (ms_canary_rewrite), and DEST_DIR/upstreams.conf,
+# 127.0.0.1:MS_GATEWAY_METRICS_PORT; DEST_DIR/canary.conf with MS_CANARY_PERCENT (0..100,
+# default 10) of the product requests going to v2 (ms_canary_rewrite of gateway/canary.conf);
+# and DEST_DIR/upstreams.conf,
 # gateway/upstreams.native.conf with each 127.0.0.1:<default port> of a service (3011 for the
 # canary, 9146 for the metrics exporter) turned into the port that service uses now
 # (PRODUCT_PORT, PRODUCT_V2_PORT, ..., MS_GATEWAY_EXPORTER_PORT).
@@ -450,8 +463,8 @@ ms_gateway_render()
         return 1
     fi
     sed -E -e "s/$listen_re/\1$bind:$port;/" -e "s/$metrics_re/\1127.0.0.1:$mport;/" \
-        "$src/nginx.conf" | ms_canary_rewrite "${MS_CANARY_PERCENT:-10}" >"$dest/nginx.conf" ||
-        return 1
+        "$src/nginx.conf" >"$dest/nginx.conf" || return 1
+    ms_canary_rewrite "${MS_CANARY_PERCENT:-10}" <"$src/canary.conf" >"$dest/canary.conf" || return 1
 
     awk -v map="$map" '
         BEGIN {

@@ -281,7 +281,7 @@ main()
         # For tests: run what MS_BUILD_DIR already holds (it may be a sanitizer build).
         echo "MS_UP_NO_BUILD=1: no dependency check, no build; starting what $MS_BUILD_DIR holds"
     else
-        bash "$MS_ROOT/scripts/install-deps.sh"
+        bash "$MS_ROOT/scripts/install-deps.sh" run
 
         ms_section "build ($MS_BUILD_DIR)"
         ms_build "$MS_BUILD_DIR"

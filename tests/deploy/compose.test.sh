@@ -9,29 +9,32 @@
 # Live (rootful podman, set up by docker/ci/podman-setup.sh as /work/shared/CONTAINERS.md says):
 # builds every image (one build stage for all service targets) and the stand-ins; checks the
 # images (uid 10001, SIGTERM, healthcheck, one binary each); starts the stack without Grafana with
-# podman-compose on the fixed gateway port 8080 and free loopback ports for the rest; polls every
+# podman-compose on free loopback ports (the gateway too: `make up`'s may hold 8080); polls every
 # container's healthcheck (podman runs none by itself); checks Prometheus scrapes all 8 targets
-# and loaded the rules; through the gateway: the storefront's page and an asset from the frontend
+# and loaded the rules; the load service sends traffic by itself; through the gateway: the storefront's page and an asset from the frontend
 # container, a purchase (user, cart, order 201, notification),
-# the 90/10 split over 600 requests and x-user-type: vip, the 0.5 s product timeout (504) with
-# delays injected into both product versions; kills a service's main process from the host and
-# times its return (restart policy); stops one service gracefully (exit 0). Tears it all down on
+# the 90/10 split over 600 requests and x-user-type: vip, the canary moved to 100 % and back at
+# run time (bin/lab canary), the 0.5 s product timeout (504) with delays injected into both
+# product versions (bin/lab fault); runs labs 1-6 against it (tests/system/labs.mjs, LAB_WAY=compose);
+# kills a service's main process from the host (bin/lab kill)
+# and times its return (restart policy); stops one service gracefully (exit 0). Tears it all down on
 # exit. Prints the time of each phase. Cold (first run on a machine): ~4.5 min; warm: ~1.5 min.
 set -euo pipefail
 
 ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
 # shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
+# shellcheck source-path=SCRIPTDIR/../.. source=scripts/stack.sh
+. "$ROOT/scripts/stack.sh"
 
 PROJECT=microshop-ci
-GATEWAY_PORT=8080
 SERVICES=(product cart order user inventory notification frontend)
 # Every container CI starts: all but grafana, which has no stand-in (docker-compose.ci.yml).
-STACK=(postgres redis "${SERVICES[@]}" product-v2 gateway-metrics gateway prometheus)
+STACK=(postgres redis "${SERVICES[@]}" product-v2 gateway-metrics gateway load prometheus)
 STANDINS=(postgres redis nginx prometheus)
 COMPOSE=(podman-compose -f "$ROOT/docker-compose.yml" -f "$ROOT/docker-compose.ci.yml"
     -p "$PROJECT")
-GW="http://127.0.0.1:$GATEWAY_PORT"
+GW=""
 START=$SECONDS
 PHASE_START=$SECONDS
 PHASE=""
@@ -130,21 +133,6 @@ cleanup()
 }
 trap cleanup EXIT
 
-# A free TCP port on loopback, not yet handed out by this script.
-TAKEN=" $GATEWAY_PORT "
-free_port()
-{
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 30000))
-        if [[ $TAKEN != *" $port "* ]] && ! ms_port_busy "$port"; then
-            TAKEN+="$port "
-            echo "$port"
-            return 0
-        fi
-    done
-}
-
 # http METHOD URL [BODY]: prints "STATUS BODY"; curl failures print "000".
 http()
 {
@@ -166,7 +154,7 @@ json_field()
 static_checks()
 {
     phase static
-    shellcheck -x "$ROOT/tests/deploy/compose.test.sh" "$ROOT/docker/ci/podman-setup.sh" \
+    shellcheck -x "$ROOT/tests/deploy/compose.test.sh" "$ROOT/docker/ci/podman-setup.sh" "$ROOT/bin/lab" \
         "$ROOT/docker/postgres/init-databases.sh" "$ROOT/docker/ci/postgres/docker-entrypoint.sh" ||
         fail "shellcheck"
     ok "the scripts are shellcheck-clean"
@@ -207,7 +195,7 @@ for (const [name, svc] of Object.entries(base.services)) {
   }
   const own = name === 'product-v2' ? 'product' : name;
   if (!services.includes(own)) continue;
-  if (svc.image !== `localhost/microshop/${own}:latest`) err(`${name}: image ${svc.image}`);
+  if (svc.image !== `\${MS_REGISTRY:-localhost/microshop}/${own}:\${MS_TAG:-latest}`) err(`${name}: image ${svc.image}`);
   if (svc.build?.target !== own) err(`${name}: build target ${svc.build?.target}`);
   if (svc.healthcheck.test[1] !== '/usr/local/bin/healthcheck') err(`${name}: not the image's healthcheck`);
   const env = svc.environment ?? {};
@@ -244,11 +232,7 @@ preflight()
     for tool in podman podman-compose curl ss node yamllint shellcheck; do
         command -v "$tool" >/dev/null || fail "$tool is missing (scripts/install-deps.sh)"
     done
-    if ms_port_busy "$GATEWAY_PORT"; then
-        fail "port $GATEWAY_PORT is taken on this machine ($(ss -Hltnp "sport = :$GATEWAY_PORT" |
-            head -n 1)); the compose check publishes the gateway there: free it and run again"
-    fi
-    ok "root, the tools, and port $GATEWAY_PORT is free"
+    ok "root and the tools"
     timeout 600 bash "$ROOT/docker/ci/podman-setup.sh" || fail "docker/ci/podman-setup.sh"
     ok "podman set up (runc, ulimits, netavark; debian:bookworm-slim present)"
 }
@@ -263,8 +247,9 @@ build_images()
             "$ROOT/docker/ci/$name" >"$T/build-$name.log" 2>&1 &
         pids+=($!)
     done
-    # One build stage serves every target: the first target compiles, the others reuse it.
-    for name in "${SERVICES[@]}" gateway-metrics; do
+    # One build stage serves every target: the first target compiles, the others reuse it; wrk
+    # is the load generator's.
+    for name in "${SERVICES[@]}" gateway-metrics wrk; do
         if ! timeout 900 podman build -q --format docker --target "$name" \
             -t "localhost/microshop/$name:latest" "$ROOT" >"$T/build-svc-$name.log" 2>&1; then
             tail -n 30 "$T/build-svc-$name.log" >&2
@@ -306,13 +291,15 @@ check_images()
 start_stack()
 {
     phase up
-    # Fixed: the gateway (8080, the thing under test). Free ports for everything else.
+    # Free ports for every published port, the gateway's too, so this runs beside `make up`.
     local var
-    for var in PRODUCT_PORT PRODUCT_V2_PORT CART_PORT ORDER_PORT USER_PORT INVENTORY_PORT \
-        NOTIFICATION_PORT FRONTEND_PORT PROMETHEUS_PORT GRAFANA_PORT; do
-        export "$var=$(free_port)"
+    for var in GATEWAY_PORT PRODUCT_PORT PRODUCT_V2_PORT CART_PORT ORDER_PORT USER_PORT \
+        INVENTORY_PORT NOTIFICATION_PORT FRONTEND_PORT PROMETHEUS_PORT GRAFANA_PORT; do
+        # below the ephemeral range, where outgoing connections would race us for the port
+        ms_free_port "$var" || fail "no free port for $var"
+        export "${var?}"
     done
-    export GATEWAY_PORT
+    GW="http://127.0.0.1:$GATEWAY_PORT"
     remove_project # a previous run that was killed
     STARTED=1
     # podman-compose 1.0.3 has no `config`: its dry run shows the merged result as podman commands.
@@ -373,6 +360,27 @@ check_prometheus()
     ok "Prometheus loaded $rules alerting rules from the mounted monitoring/rules/"
 }
 
+# The sum of product's http_requests_total (both versions).
+product_requests()
+{
+    local port
+    for port in "$PRODUCT_PORT" "$PRODUCT_V2_PORT"; do
+        curl -sS -m 5 "127.0.0.1:$port/metrics"
+    done | awk '/^http_requests_total\{service="product"/ { n += $2 } END { print n + 0 }'
+}
+
+check_load()
+{
+    phase load
+    local before after deadline=$((SECONDS + 60))
+    before="$(product_requests)"
+    while after="$(product_requests)" && ((after <= before + 5)); do
+        ((SECONDS < deadline)) || fail "the load service sent no traffic in 60 s: $(podman logs --tail 10 "$(container load)" 2>&1)"
+        sleep 1
+    done
+    ok "the load service keeps traffic going by itself: product served $((after - before)) requests meanwhile"
+}
+
 journey()
 {
     phase journey
@@ -401,21 +409,22 @@ journey()
     ok "the notification for order $oid appeared (order -> Redis stream -> notification)"
 }
 
-# faults PORT BODY|-: sets (or with -, clears) the injected faults of the product on PORT.
-faults()
+# lab ARGS...: bin/lab on this project (the compose way, the CI compose files, the ports above).
+lab()
 {
-    local method=PUT args=()
-    if [[ $2 == - ]]; then method=DELETE; else args=(-H 'Content-Type: application/json' --data "$2"); fi
-    curl -fsS -m 5 -o /dev/null -X "$method" "${args[@]}" "http://127.0.0.1:$1/admin/faults" ||
-        fail "$method /admin/faults on port $1"
+    MS_LAB_WAY=compose MS_COMPOSE="${COMPOSE[*]}" MS_COMPOSE_PROJECT="$PROJECT" \
+        "$ROOT/bin/lab" "$@" || fail "bin/lab $*"
 }
 
 check_timeout()
 {
     phase timeout
     local port out code t
+    [[ "$(lab fault product delay 3000)" == "product: delay 3000 ms on 100 % of requests" ]] ||
+        fail "bin/lab fault product delay 3000"
     for port in "$PRODUCT_PORT" "$PRODUCT_V2_PORT"; do
-        faults "$port" '{"delay_ms":3000,"delay_percent":100}'
+        [[ "$(curl -sS "127.0.0.1:$port/admin/faults")" == *'"delay_ms":3000,"delay_percent":100'* ]] ||
+            fail "the delay is not set on the product on port $port"
     done
     for hdr in "x-user-type: regular" "x-user-type: vip"; do
         out="$(curl -sS -m 5 -o /dev/null -w '%{http_code} %{time_total}' -H "$hdr" "$GW/products/1")"
@@ -425,9 +434,7 @@ check_timeout()
             fail "the 504 ($hdr) came after ${t}s, not about 0.5 s"
         ok "a 3 s delay in both product versions: 504 after ${t}s ($hdr)"
     done
-    for port in "$PRODUCT_PORT" "$PRODUCT_V2_PORT"; do
-        faults "$port" -
-    done
+    lab fault product clear >/dev/null
     [[ "$(http GET "$GW/products/1")" == 200* ]] || fail "product did not recover after the faults"
     ok "faults cleared: 200 again"
 }
@@ -454,6 +461,31 @@ check_split()
     [[ "$(grep -c '^200 v2$' "$T/vip.out")" == 20 ]] ||
         fail "x-user-type: vip did not always reach v2: $(sort "$T/vip.out" | uniq -c)"
     ok "x-user-type: vip: 20 of 20 to v2"
+    [[ "$(lab canary 100)" == "canary: 100 % of product requests go to v2" ]] || fail "bin/lab canary 100"
+    curl -sS -m 30 -w '%{http_code} %header{x-service-version}\n' -o /dev/null "$GW/products/[1-20]" \
+        >"$T/canary.out" || fail "curl canary"
+    [[ "$(grep -c '^200 v2$' "$T/canary.out")" == 20 ]] ||
+        fail "canary 100 % did not send every request to v2: $(sort "$T/canary.out" | uniq -c)"
+    [[ "$(lab state | grep '^canary:')" == "canary: 100 % of product requests to v2" ]] || fail "bin/lab state"
+    lab canary 10 >/dev/null
+    ok "bin/lab canary 100 at run time: 20 of 20 to v2 (the gateway container's canary.conf, reloaded); back to 10"
+}
+
+# The workshop's labs 1-6 (docs/labs), run block by block against this stack as labs.test.sh runs
+# them natively: bin/lab on the compose way, the gateway on its free port.
+check_labs()
+{
+    phase labs
+    local labs=()
+    mapfile -t labs < <(find "$ROOT/docs/labs" -maxdepth 1 -name '0[1-6]-*.md' | sort)
+    ((${#labs[@]} == 6)) || fail "expected labs 1-6 in docs/labs, found ${#labs[@]}"
+    if ! (cd "$ROOT" && LAB_WAY=compose LAB_PORTS="8080=$GATEWAY_PORT" MS_LAB_WAY=compose \
+        MS_COMPOSE="${COMPOSE[*]}" MS_COMPOSE_PROJECT="$PROJECT" \
+        timeout 900 node tests/system/labs.mjs run "${labs[@]}") >"$T/labs.log" 2>&1; then
+        cat "$T/labs.log" >&2
+        fail "a lab failed on compose (above)"
+    fi
+    ok "labs 1-6 ran as written on compose: $(grep -c '^  ok ' "$T/labs.log") blocks"
 }
 
 self_heal()
@@ -465,7 +497,8 @@ self_heal()
     before="$(podman inspect -f '{{.RestartCount}}' "$c")"
     [[ $pid =~ ^[0-9]+$ && $pid -gt 1 ]] || fail "no PID for $c"
     t0=$(date +%s%N)
-    kill -9 "$pid"
+    [[ "$(lab kill "$name")" == "$name: killed (kill -9, pid $pid); the restart policy starts it again" ]] ||
+        fail "bin/lab kill $name did not kill pid $pid from the host"
     deadline=$((SECONDS + 60))
     until [[ "$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$CART_PORT/ready")" == 200 ]]; do
         ((SECONDS < deadline)) || fail "$name did not come back within 60 s of kill -9"
@@ -480,7 +513,7 @@ self_heal()
     after="$(podman inspect -f '{{.RestartCount}}' "$c")"
     ((after == before + 1)) || fail "$c restart count $before -> $after"
     [[ "$(podman inspect -f '{{.State.Pid}}' "$c")" != "$pid" ]] || fail "$c has the same PID"
-    ok "kill -9 of $name's main process (pid $pid): ready again after ${t_direct} ms, through the gateway after ${t_gw} ms (restart: unless-stopped)"
+    ok "bin/lab kill: kill -9 of $name's main process (pid $pid): ready again after ${t_direct} ms, through the gateway after ${t_gw} ms (restart: unless-stopped)"
 }
 
 graceful_stop()
@@ -510,11 +543,13 @@ main()
     start_stack
     wait_healthy
     check_prometheus
+    check_load
     journey
     # The split first: the timeouts below make nginx set the product versions aside for a while
     # (a time-out counts toward max_fails), which would skew it.
     check_split
     check_timeout
+    check_labs
     self_heal
     graceful_stop
 }

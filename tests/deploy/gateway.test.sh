@@ -234,6 +234,7 @@ EOF
     mkdir -p "$T/compose/conf"
     cp "$GW_DIR/nginx.conf" "$T/compose/conf/nginx.conf"
     cp "$GW_DIR/upstreams.compose.conf" "$T/compose/conf/upstreams.conf"
+    cp "$GW_DIR/canary.conf" "$T/compose/conf/canary.conf"
     printf '127.0.0.1 localhost\n127.0.0.2 product product-v2 cart order user inventory notification frontend gateway-metrics\n' \
         >"$T/compose/hosts"
     local nt=("$NGINX" -t -q -p "$T/compose/" -c "$T/compose/conf/nginx.conf" -e stderr)

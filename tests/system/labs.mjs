@@ -5,10 +5,16 @@
 //   node tests/system/labs.mjs run LAB.md...     the static checks, then every runnable block
 //
 // The markup, readable as plain Markdown (docs/labs/README.md explains it to lab authors):
-//   ```sh lab [timeout=S]      a command block the test runs, in order, in one bash per lab
-//   ```text expected           right after a lab block: lines its output must contain, in order;
-//                              "..." in a line matches any text, a line ending in " (re)" is a
-//                              regular expression for a whole line
+//   ```sh lab [timeout=S] [way=W]  a command block the test runs, in order, in one bash per lab;
+//                              with way=W only when the stack under test is that way (LAB_WAY,
+//                              default native: lab 1's `make up`)
+//   ```text expected           right after a lab block: what its output looks like, for people;
+//                              its lines must appear in the output, in order
+//   <!-- lab-expect            right after an expected block, hidden when the Markdown is rendered:
+//   LINE...                    the matchers that replace the shown lines for the test: "..." in a
+//   -->                        line matches any text, a line ending in " (re)" is a regular
+//                              expression for a whole line (counts, timings, ids that vary)
+// (An expected block with no lab-expect comment may use "..." and " (re)" itself.)
 // Every other block (```sh without "lab", ```yaml, ...) is shown, not run: the Kubernetes and
 // compose parts. Of those, every repository path a lab names must exist, and every Kubernetes
 // file or kustomize folder it applies must validate (tests/deploy/validate.mjs).
@@ -39,9 +45,22 @@ export function parseLab(text) {
   const lines = text.split("\n");
   const blocks = [];
   const headings = [];
+  let prose = false; // text since the last block
   for (let i = 0; i < lines.length; i++) {
+    if (/^<!-- lab-expect\s*$/.test(lines[i])) {
+      const start = i + 1;
+      const body = [];
+      for (i++; i < lines.length && lines[i].trim() !== "-->"; i++) body.push(lines[i]);
+      if (i >= lines.length) throw new Error(`line ${start}: lab-expect comment never closed`);
+      const last = blocks[blocks.length - 1];
+      if (!last?.attrs.expected || prose || last.matchers)
+        throw new Error(`line ${start}: a lab-expect comment must follow an expected block directly`);
+      last.matchers = body.join("\n");
+      continue;
+    }
     const fence = /^(`{3,})(.*)$/.exec(lines[i]);
     if (!fence) {
+      if (lines[i].trim() !== "") prose = true;
       const h = /^(#{1,6})\s+(.*?)\s*$/.exec(lines[i]);
       if (h) headings.push({ level: h[1].length, text: h[2], line: i + 1 });
       continue;
@@ -57,6 +76,7 @@ export function parseLab(text) {
       attrs[k] = v ?? true;
     }
     blocks.push({ lang, attrs, text: body.join("\n"), line: start });
+    prose = false;
   }
   return { headings, blocks, text };
 }
@@ -68,6 +88,7 @@ export function steps(lab) {
     if (b.attrs.expected && !(i > 0 && lab.blocks[i - 1].attrs.lab))
       throw new Error(`line ${b.line}: an expected block must follow a lab block`);
     if (!b.attrs.lab) return;
+    if (b.attrs.way && b.attrs.way !== (process.env.LAB_WAY ?? "native")) return;
     const next = lab.blocks[i + 1];
     const timeout = Number(b.attrs.timeout ?? DEFAULT_TIMEOUT_S);
     if (!(timeout > 0 && timeout <= 600)) throw new Error(`line ${b.line}: bad timeout`);
@@ -85,8 +106,24 @@ function staticProblems(file, lab) {
   if (seen.length !== SECTIONS.length || seen.some((s, i) => h2.indexOf(s) > h2.indexOf(SECTIONS[i + 1] ?? s)))
     problems.push(`needs the sections ${SECTIONS.map((s) => `"## ${s}"`).join(", ")} in that order (has: ${h2.join(", ")})`);
   if (!lab.headings.some((h) => h.level === 1)) problems.push("has no # title");
+  problems.push(...expectedProblems(lab));
   for (const p of new Set(lab.text.match(PATH_RE) ?? [])) {
     if (!existsSync(path.join(ROOT, p))) problems.push(`names ${p}, which does not exist`);
+  }
+  return problems;
+}
+
+// Expected output is for people: no test markup in what the Markdown shows (it goes in a
+// lab-expect comment), and the output shown must itself pass the comment's matchers.
+export function expectedProblems(lab) {
+  const problems = [];
+  for (const b of lab.blocks.filter((x) => x.attrs.expected)) {
+    const marked = b.text.split("\n").filter((l) => / \(re\)$/.test(l) || l.includes("..."));
+    if (marked.length)
+      problems.push(`line ${b.line}: the expected output shows test markup (${marked[0].trim()}); ` +
+        "show real output and put the matchers in a <!-- lab-expect --> comment after it");
+    const why = b.matchers === undefined ? null : compare(b.matchers, b.text);
+    if (why) problems.push(`line ${b.line}: the output shown does not pass its lab-expect matchers: ${why}`);
   }
   return problems;
 }
@@ -280,7 +317,7 @@ async function runLab(file, lab, map) {
       let why = null;
       if (status === null) why = `did not finish within ${s.timeout} s`;
       else if (status !== 0) why = `exited with status ${status}`;
-      else if (s.expected) why = compare(rewriteForStack(s.expected.text, map), output);
+      else if (s.expected) why = compare(rewriteForStack(s.expected.matchers ?? s.expected.text, map), output);
       if (!why) {
         console.log(`  ok   ${file}:${s.block.line} (${took} s)`);
         continue;

@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# bin/lab, the labs' one command for every way the shop runs:
+#   1. without a stack: usage and argument errors; the detection (nothing running; a fake docker
+#      reporting compose containers; a fake kubectl finding the product Deployment; MS_LAB_WAY);
+#      the compose canary through a fake compose (what it sends into the gateway container); the
+#      Kubernetes canary and fault through a fake kubectl serving the repository's HTTPRoute and
+#      VirtualService (the weights and the fault it writes back), and kill, stop/start and load
+#      through one that logs the commands;
+#   2. against a native stack of this test (scripts/up.sh on free ports): fault (checked on both
+#      product versions' admin endpoints and as a 504 through the gateway), the same through the
+#      compose code path (its port variables pointed at this stack), canary 100 and 0, kill and
+#      wait (a new PID), stop and start, make load-start/load-stop (traffic with nobody typing,
+#      then none), state (a fault and an open breaker shown), and reset
+#      (faults gone, canary 10 %, breakers closed, a shopper created before it gone).
+set -euo pipefail
+
+ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
+BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+# shellcheck source=scripts/stack.sh
+. "$ROOT/scripts/stack.sh"
+# shellcheck source=tests/system/lib/expect.sh
+. "$ROOT/tests/system/lib/expect.sh"
+cd "$ROOT"
+
+T="$(mktemp -d /tmp/ms-lab-tool.XXXXXX)"
+cleanup()
+{
+    local rc=$?
+    trap - EXIT
+    ms_stack_teardown "$T" "$rc"
+    exit "$rc"
+}
+trap cleanup EXIT
+
+LAB="$ROOT/bin/lab"
+
+# A PATH of the tools bin/lab may call, with no docker, podman or kubectl unless added to $T/bin.
+mkdir -p "$T/bin"
+for tool in bash sed awk grep tr cat head mkdir sleep curl jq readlink ps realpath dirname \
+    basename sort comm pgrep kill cp mv rm nohup setsid touch ss sv runsvdir chmod env date; do
+    ln -sf "$(command -v "$tool")" "$T/bin/$tool"
+done
+BARE="$T/bin"
+
+ms_section "arguments"
+shellcheck -x "$LAB" || fail "bin/lab is not shellcheck-clean"
+expect 2 'bin/lab way' "$LAB"
+expect 2 'bin/lab fault SERVICE' "$LAB" explode
+expect 2 'bin/lab canary PERCENT' "$LAB" canary
+expect 1 "unknown service 'payment'" "$LAB" fault payment delay 100
+expect 1 "'101' is not a percentage" "$LAB" canary 101
+expect 1 "'x' is not a percentage" "$LAB" canary x
+expect 1 "delay: '0' is not a number of ms" "$LAB" fault product delay 0
+expect 1 "abort: '200' is not an HTTP error status" "$LAB" fault inventory abort 200
+expect 1 "'150' is not a percentage" "$LAB" fault inventory abort 503 150
+expect 1 'usage: bin/lab fault SERVICE clear' "$LAB" fault cart clear now
+expect 1 "unknown service 'redis'" "$LAB" kill redis
+echo "ok: usage, unknown services, bad percentages, delays and statuses are refused"
+
+ms_section "detection"
+export MS_DATA_DIR="$T/none"
+expect 1 'the shop is not running here' env PATH="$BARE" "$LAB" way
+expect 1 "MS_LAB_WAY='mars' is none of" env MS_LAB_WAY=mars "$LAB" way
+cat >"$T/bin/docker" <<'EOF'
+#!/bin/bash
+# a docker with the compose project microshop running
+case "$*" in
+"compose version" | info) exit 0 ;;
+*"label=com.docker.compose.project=microshop"*) echo 0123456789ab ;;
+esac
+EOF
+chmod +x "$T/bin/docker"
+expect 0 '^compose$' env PATH="$BARE" "$LAB" way
+rm "$T/bin/docker"
+cat >"$T/bin/kubectl" <<'EOF'
+#!/bin/bash
+[[ "$*" == "-n ecommerce get deployment product -o name" ]] && echo deployment.apps/product
+EOF
+chmod +x "$T/bin/kubectl"
+expect 0 '^kubernetes$' env PATH="$BARE" "$LAB" way
+expect 1 'the shop is not running here' env PATH="$BARE" MS_NAMESPACE=other "$LAB" way
+expect 0 '^native$' env PATH="$BARE" MS_LAB_WAY=native "$LAB" way
+echo "ok: nothing, compose (docker), kubernetes (kubectl, namespace MS_NAMESPACE), MS_LAB_WAY"
+
+ms_section "compose canary, through a fake compose"
+cat >"$T/compose" <<EOF
+#!/bin/bash
+echo "\$*" >>"$T/compose.args"
+[[ "\$*" == "exec -T gateway "* ]] && cat >"$T/compose.stdin"
+exit 0
+EOF
+chmod +x "$T/compose"
+expect 0 '^canary: 50 % of product requests go to v2$' env MS_LAB_WAY=compose MS_COMPOSE="$T/compose" "$LAB" canary 50
+grep -q -- "^exec -T gateway sh -c .*nginx -t -q && nginx -s reload" "$T/compose.args" ||
+    fail "compose canary ran: $(cat "$T/compose.args")"
+if ! grep -qE '^ *50% product_v2;$' "$T/compose.stdin" || ! grep -qE '^ *\* +product_v1;$' "$T/compose.stdin"; then
+    fail "compose canary sent: $(cat "$T/compose.stdin")"
+fi
+echo "ok: the compose canary writes a 50 % canary.conf into the gateway container and reloads nginx"
+
+ms_section "Kubernetes canary and fault, through a fake kubectl"
+node --input-type=module - "$ROOT" "$T" <<'EOF' || fail "could not turn the manifests into JSON"
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+const [root, t] = process.argv.slice(2);
+const YAML = createRequire(`${root}/tests/deploy/package.json`)('yaml');
+const find = (file, kind) => YAML.parseAllDocuments(readFileSync(`${root}/${file}`, 'utf8'))
+  .map((d) => d.toJS()).find((d) => d?.kind === kind && d.metadata?.name === 'product');
+writeFileSync(`${t}/httproute.json`, JSON.stringify(find('istio/gateway-api/httproutes.yaml', 'HTTPRoute')));
+writeFileSync(`${t}/virtualservice.json`, JSON.stringify(find('istio/mesh/virtual-services.yaml', 'VirtualService')));
+EOF
+cat >"$T/bin/kubectl" <<EOF
+#!/bin/bash
+# serves the repository's product HTTPRoute and VirtualService; replace stores what it is given
+case "\$*" in
+"-n ecommerce get httproute product -o json") cat "$T/httproute.json" ;;
+"-n ecommerce get virtualservice product -o json") cat "$T/virtualservice.json" ;;
+"-n ecommerce replace -f -") cat >"$T/replaced.json" && k=\$(jq -r '.kind | ascii_downcase' "$T/replaced.json") &&
+    cp "$T/replaced.json" "$T/\$k.json" ;;
+*) echo "unexpected: kubectl \$*" >&2; exit 1 ;;
+esac
+EOF
+chmod +x "$T/bin/kubectl"
+expect 0 '^canary: 30 % of product requests go to v2$' env PATH="$BARE" MS_LAB_WAY=kubernetes "$LAB" canary 30
+[[ "$(jq -c '[.spec.rules[] | select((.backendRefs | length) == 2) | .backendRefs[] | {name, weight}]' "$T/httproute.json")" == \
+    '[{"name":"product-v1","weight":70},{"name":"product-v2","weight":30}]' ]] ||
+    fail "HTTPRoute after canary 30: $(jq -c .spec.rules "$T/httproute.json")"
+[[ "$(jq -c '[.spec.http[] | select((.route | length) == 2) | .route[] | {s: .destination.subset, weight}]' "$T/virtualservice.json")" == \
+    '[{"s":"v1","weight":70},{"s":"v2","weight":30}]' ]] ||
+    fail "VirtualService after canary 30: $(jq -c .spec.http "$T/virtualservice.json")"
+expect 0 '^product: delay 2000 ms on 100 % of requests$' env PATH="$BARE" MS_LAB_WAY=kubernetes "$LAB" fault product delay 2000
+[[ "$(jq -c '[.spec.http[].fault]' "$T/virtualservice.json")" == \
+    "$(jq -c '[.spec.http[] | {delay: {fixedDelay: "2000ms", percentage: {value: 100}}}]' "$T/virtualservice.json")" ]] ||
+    fail "VirtualService after the fault: $(jq -c .spec.http "$T/virtualservice.json")"
+expect 0 '^product: no faults$' env PATH="$BARE" MS_LAB_WAY=kubernetes "$LAB" fault product clear
+[[ "$(jq '[.spec.http[] | select(.fault)] | length' "$T/virtualservice.json")" == 0 ]] ||
+    fail "the fault was not cleared: $(jq -c .spec.http "$T/virtualservice.json")"
+echo "ok: on Kubernetes the canary sets the HTTPRoute's and VirtualService's weights, the fault every route's fault"
+# kill, stop, start and load through a kubectl that logs what it is asked
+cat >"$T/bin/kubectl" <<EOF
+#!/bin/bash
+echo "\$*" >>"$T/kubectl.log"
+case "\$*" in
+"-n ecommerce get pods -l app=cart -o name") echo pod/cart-7d9f-abcde ;;
+"-n ecommerce get statefulset/redis -o jsonpath={.spec.replicas}") echo 1 ;;
+"-n ecommerce get statefulset/redis -o jsonpath={.metadata.annotations.microshop\\.dev/lab-replicas}") echo 1 ;;
+*"create configmap"*) echo "kind: ConfigMap" ;;
+*" apply -f -") cat >"$T/applied.yaml" ;;
+esac
+exit 0
+EOF
+chmod +x "$T/bin/kubectl"
+k8s_lab()
+{
+    env PATH="$BARE" MS_LAB_WAY=kubernetes "$LAB" "$@"
+}
+logged()
+{
+    grep -qxF -- "$1" "$T/kubectl.log" || fail "kubectl was not asked: $1 ($(cat "$T/kubectl.log"))"
+}
+expect 0 '^cart: killed \(cart-7d9f-abcde deleted at once\); its Deployment starts another$' k8s_lab kill cart
+logged '-n ecommerce delete pod/cart-7d9f-abcde --grace-period=0 --force'
+expect 0 '^redis: stopped$' k8s_lab stop redis
+logged '-n ecommerce annotate --overwrite statefulset/redis microshop.dev/lab-replicas=1'
+logged '-n ecommerce scale statefulset/redis --replicas=0'
+expect 0 '^redis: started$' k8s_lab start redis
+logged '-n ecommerce scale statefulset/redis --replicas=1'
+expect 0 '^load: started \(5 requests/s' k8s_lab load start
+logged "-n ecommerce create configmap load-generator-scripts --from-file=$ROOT/load-test/wrk/microshop.lua --from-file=$ROOT/load-test/wrk/scenarios.lua --dry-run=client -o yaml"
+logged "-n ecommerce apply -f $ROOT/load-test/k8s/generator.yaml"
+echo "ok: on Kubernetes kill deletes a pod, stop/start scale to 0 and back, load applies the generator and its scripts"
+rm "$T/bin/kubectl"
+unset MS_DATA_DIR
+
+ms_section "the native stack (scripts/up.sh on free ports)"
+ms_stack_env "$T" "$BIN_DIR"
+bash scripts/up.sh >"$T/up.log" 2>&1 || fail "scripts/up.sh failed"
+GW="http://127.0.0.1:$MS_GATEWAY_PORT"
+expect 0 '^native$' "$LAB" way
+echo "ok: bin/lab finds the native stack"
+
+ms_section "fault"
+expect 0 '^product: delay 1500 ms on 100 % of requests$' "$LAB" fault product delay 1500
+for port in "$PRODUCT_PORT" "$PRODUCT_V2_PORT"; do
+    [[ "$(curl -sS "127.0.0.1:$port/admin/faults" | jq -c '[.delay_ms, .delay_percent]')" == '[1500,100]' ]] ||
+        fail "the delay is not set on port $port"
+done
+[[ "$(curl -s -o /dev/null -w '%{http_code}' "$GW/products/1")" == 504 ]] || fail "no 504 through the gateway"
+expect 0 '^product: no faults$' "$LAB" fault product clear
+[[ "$(curl -sS "127.0.0.1:$PRODUCT_V2_PORT/admin/faults" | jq .delay_percent)" == 0 ]] || fail "not cleared on v2"
+echo "ok: a delay on both product versions, a 504 at the gateway, cleared"
+# the compose way reaches the instances on the ports compose publishes: point them at this stack
+expect 0 '^inventory: abort with 503 on 30 % of requests$' \
+    env MS_LAB_WAY=compose INVENTORY_PORT="$INVENTORY_PORT" "$LAB" fault inventory abort 503 30
+[[ "$(curl -sS "127.0.0.1:$INVENTORY_PORT/admin/faults" | jq -c '[.abort_status, .abort_percent]')" == '[503,30]' ]] ||
+    fail "the compose way did not set the fault on INVENTORY_PORT"
+echo "ok: the compose way sets faults on the published ports (INVENTORY_PORT)"
+
+ms_section "canary"
+versions()
+{
+    local _
+    for _ in $(seq 40); do
+        curl -s -o /dev/null -D - "$GW/products/1" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-service-version" { print $2 }'
+    done | sort | uniq -c | awk '{ printf "%s=%s ", $2, $1 }'
+}
+expect 0 '^canary: 100 % of product requests go to v2$' "$LAB" canary 100
+[[ "$(versions)" == "v2=40 " ]] || fail "canary 100: $(versions)"
+expect 0 '^canary: 0 % of product requests go to v2$' "$LAB" canary 0
+[[ "$(versions)" == "v1=40 " ]] || fail "canary 0: $(versions)"
+echo "ok: canary 100 and 0, 40 requests each"
+
+ms_section "kill, wait, stop, start"
+old="$(ms_service_pid cart)"
+expect 0 "^cart: killed \(kill -9, pid $old\); runit starts it again$" "$LAB" kill cart
+expect 0 '^cart: ready after [0-9]+ ms$' "$LAB" wait cart
+new="$(ms_service_pid cart)"
+[[ -n $new && $new != "$old" ]] || fail "cart has no new process ($old -> $new)"
+expect 0 '^notification: stopped$' "$LAB" stop notification
+[[ "$(ms_sv_state notification)" == down ]] || fail "notification is not down"
+expect 0 '^notification: started$' "$LAB" start notification
+expect 0 '^notification: ready after' "$LAB" wait notification
+echo "ok: cart killed and back with a new PID ($old -> $new); notification stopped and started"
+
+ms_section "make load-start, bin/lab load stop"
+# product's requests, summed over both versions
+served()
+{
+    local port
+    for port in "$PRODUCT_PORT" "$PRODUCT_V2_PORT"; do
+        curl -sS "127.0.0.1:$port/metrics"
+    done | awk '/^http_requests_total\{service="product"/ { n += $2 } END { print n + 0 }'
+}
+LOAD_RATE=20 LOAD_SCENARIO=browse expect 0 '^load: started \(pid [0-9]+, 20 requests/s, scenario browse' make -s load-start
+before="$(served)"
+deadline=$((SECONDS + 30))
+until (($(served) > before + 20)); do
+    ((SECONDS < deadline)) || fail "the background load sent nothing in 30 s: $(tail -n 5 "$MS_DATA_DIR/log/load.log")"
+    sleep 0.5
+done
+lpid="$(cat "$MS_DATA_DIR/run/load.pid")"
+expect 0 '^load: stopped$' "$LAB" load stop
+sleep 0.5
+ms_pid_running "$lpid" && fail "the load (pid $lpid) still runs after load-stop"
+pgrep -f "wrk .*127.0.0.1:$MS_GATEWAY_PORT" >/dev/null && fail "wrk still runs after load-stop"
+echo "ok: make load-start sends traffic by itself (product served $(($(served) - before)) more), load-stop ends it"
+
+ms_section "state, then reset"
+curl -sS -X POST "$GW/users" -d '{"email":"lab-tool@example.com","name":"Lab Tool"}' -o /dev/null
+uid="$(curl -sS "$GW/users?email=lab-tool@example.com" | jq .id)"
+[[ $uid =~ ^[0-9]+$ ]] || fail "no shopper: $uid"
+"$LAB" fault inventory abort 503 100 >/dev/null
+for _ in $(seq 8); do
+    curl -s -o /dev/null -X POST "$GW/orders" -d "{\"user_id\":$uid,\"items\":[{\"product_id\":5,\"quantity\":1}]}"
+done
+expect 0 '^  order -> inventory: open$' "$LAB" state
+grep -q '^canary: 0 % of product requests to v2$' "$T/out" || fail "state: $(cat "$T/out")"
+grep -q '^  inventory: abort with 503 on 100 % of requests$' "$T/out" || fail "state: $(cat "$T/out")"
+echo "ok: state shows the canary, the fault and the open breaker"
+expect 0 '^reset: faults cleared, canary 10 %, breakers closed, data seeded again$' "$LAB" reset
+expect 0 '^  all closed$' "$LAB" state
+grep -q '^canary: 10 % of product requests to v2$' "$T/out" || fail "state after reset: $(cat "$T/out")"
+if grep -E '^  [a-z0-9-]+: ' "$T/out" | grep -v ': no faults$' | grep -q .; then
+    fail "faults left after reset: $(cat "$T/out")"
+fi
+[[ "$(curl -sS "$GW/users?email=lab-tool@example.com" -o /dev/null -w '%{http_code}')" == 404 ]] ||
+    fail "the shopper created before the reset is still there"
+[[ "$(curl -sS "$GW/products?limit=100" | jq '.items | length')" == 27 ]] || fail "the catalog is not seeded again"
+echo "ok: reset: no faults, canary 10 %, breakers closed, the shopper gone, the catalog of 27 back"
+echo "all bin/lab checks passed"
