@@ -126,14 +126,20 @@ void order_stock_commit(struct order_svc *svc, const char *id, bool backordered)
 
 /* Orders whose reservation commit has not gone through: those that failed when they were
  * placed, or (backorders) those whose stock was gone, in case it has been restocked. Each
- * kind has its own query, so backorders can never hold up the others. */
+ * kind has its own query, so backorders can never hold up the others; within a kind, the
+ * orders tried longest ago come first and are stamped as tried, so a batch of orders that keep
+ * failing cannot starve the ones behind them. */
+#define SQL_TAKE_BATCH(where)                                                                      \
+    "UPDATE orders SET commit_tried_at = now() WHERE id IN (SELECT id FROM orders WHERE " where    \
+    " ORDER BY commit_tried_at NULLS FIRST, created_at LIMIT 20 FOR UPDATE SKIP LOCKED) "          \
+    "RETURNING id::text"
+
 static void reservations_finish(struct order_svc *svc, bool backorders)
 {
     PGresult *res = NULL;
-    const char *sql = backorders ? "SELECT id::text FROM orders WHERE status = 'backordered' "
-                                   "ORDER BY created_at LIMIT 20"
-                                 : "SELECT id::text FROM orders WHERE NOT reservation_committed "
-                                   "AND status = 'confirmed' ORDER BY created_at LIMIT 20";
+    const char *sql = backorders
+                          ? SQL_TAKE_BATCH("status = 'backordered'")
+                          : SQL_TAKE_BATCH("NOT reservation_committed AND status = 'confirmed'");
 
     if (ms_migrator_query(&svc->migrator, sql, 0, NULL, &res) != 0) {
         PQclear(res);

@@ -580,6 +580,50 @@ START_TEST(test_order_whose_reservation_expired_commits_late_or_waits_for_stock)
 }
 END_TEST
 
+/* ---- answers lost, work half done: the saga's repairs ---- */
+
+/* Buys quantity of product as a new direct order of user; its id into id (40 bytes). */
+static void buy_one(long long user, int product, int quantity, char *id)
+{
+    struct buyer b = {0};
+
+    direct_body(b.body, sizeof(b.body), user, product, quantity);
+    buy(&b);
+    ck_assert_int_eq(b.status, 201);
+    snprintf(id, 40, "%s", b.order_id);
+}
+
+/* Twenty backorders that cannot be filled must not keep a newer one, whose stock is back,
+ * waiting for ever: each pass takes the orders tried longest ago, not the oldest. */
+START_TEST(test_unfillable_backorders_do_not_starve_a_newer_one)
+{
+    enum { STUCK = 21 };
+    long long user = new_user();
+    char stuck[STUCK][40], newer[40], sql[300];
+
+    order_with_backorder_retry("1");
+    for (int i = 0; i < STUCK; i++) {
+        buy_one(user, 13, 1, stuck[i]);
+        expire_behind_the_order(stuck[i], 13, 1);
+    }
+    buy_one(user, 14, 1, newer);
+    expire_behind_the_order(newer, 14, 1);
+    stock_set(13, 0);
+    stock_set(14, 0);
+    ck_assert(wait_db_count("order", "SELECT count(*) FROM orders WHERE status = 'backordered'",
+                            STUCK + 1, 15000));
+    stock_set(14, 5);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM orders WHERE id = '%s' AND status = 'confirmed' AND "
+             "reservation_committed",
+             newer);
+    ck_assert_msg(wait_db_count("order", sql, 1, 8000), "the newer backorder was never filled");
+    ck_assert_int_eq(stock_field(14, "available"), 4);
+    stock_set(13, 100);
+    stock_set(14, 100);
+}
+END_TEST
+
 /* ---- failures ---- */
 
 START_TEST(test_inventory_down_order_fails_fast_and_leaves_nothing)
@@ -744,6 +788,18 @@ START_TEST(test_bad_orders_get_4xx_and_write_nothing)
 }
 END_TEST
 
+/* The saga's repairs, on a stack of their own (CK_RUN_CASE=saga runs them alone). */
+static TCase *saga_case(void)
+{
+    TCase *tc = tcase_create("saga");
+
+    tcase_add_unchecked_fixture(tc, stack_up, stack_down);
+    tcase_add_checked_fixture(tc, all_running, order_defaults);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_unfillable_backorders_do_not_starve_a_newer_one);
+    return tc;
+}
+
 static Suite *shopping_suite(void)
 {
     Suite *s = suite_create("shopping_flow");
@@ -764,6 +820,7 @@ static Suite *shopping_suite(void)
     tcase_add_test(tc, test_slow_product_service_degrades_the_cart_not_the_order_history);
     tcase_add_test(tc, test_bad_orders_get_4xx_and_write_nothing);
     suite_add_tcase(s, tc);
+    suite_add_tcase(s, saga_case());
     return s;
 }
 
