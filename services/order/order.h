@@ -108,12 +108,20 @@ struct idem_answer {
     int status;
     char *body; /* malloc'd; the caller frees */
 };
-/* Claims key for this request (0), or finds it answered (1, *prior filled), or owned by a
- * request still running (MS_ECONFLICT), or used for a different request (MS_EINVAL). */
-int idem_claim(struct order_svc *svc, const char *key, const char *digest,
+/* Claims key for this request (0), owner being its random id, or finds it answered (1,
+ * *prior filled), or owned by a request still running (MS_ECONFLICT), or used for a different
+ * request (MS_EINVAL). */
+int idem_claim(struct order_svc *svc, const char *key, const char *digest, const char *owner,
                struct idem_answer *prior);
-int idem_finish(struct order_svc *svc, const char *key, int status, const char *body);
-int idem_forget(struct order_svc *svc, const char *key);
+/* The key's answer without claiming it: 1 (*prior filled), 2 still in progress, MS_ENOTFOUND,
+ * MS_EINVAL (another request), or the database's error. */
+int idem_lookup(struct order_svc *svc, const char *key, const char *digest,
+                struct idem_answer *prior);
+/* Record the answer / drop the claim, only while owner still holds it: a request whose claim
+ * was taken over changes nothing. */
+int idem_finish(struct order_svc *svc, const char *key, const char *owner, int status,
+                const char *body);
+int idem_forget(struct order_svc *svc, const char *key, const char *owner);
 
 /* saga.c: the purchase, start to finish; *json receives the order document (malloc'd).
  * idem_key (may be NULL) is linked to the order when it is written. */

@@ -147,23 +147,25 @@ enum { IDEM_WAIT_MS = 3000 };
  * that is older than the claim TTL and never got as far as an order belongs to a request that
  * died (the process was killed mid-purchase): this request takes it over, atomically, instead
  * of every retry being told forever that the first is still in progress. */
-static int idem_insert(struct order_svc *svc, const char *key, const char *digest)
+static int idem_insert(struct order_svc *svc, const char *key, const char *digest,
+                       const char *owner)
 {
     char ttl[16];
-    const char *params[] = {key, digest, ttl};
+    const char *params[] = {key, digest, ttl, owner};
     PGresult *res = NULL;
     int rc;
 
     snprintf(ttl, sizeof(ttl), "%d", svc->idem_claim_ttl_s);
     rc =
         query(svc,
-              "INSERT INTO idempotency_keys (key, request_hash, status) "
-              "VALUES ($1, $2, 'in_progress') ON CONFLICT (key) DO UPDATE SET created_at = now() "
+              "INSERT INTO idempotency_keys (key, request_hash, status, owner) "
+              "VALUES ($1, $2, 'in_progress', $4::uuid) ON CONFLICT (key) DO UPDATE "
+              "SET created_at = now(), owner = EXCLUDED.owner "
               "WHERE idempotency_keys.status = 'in_progress' AND idempotency_keys.order_id IS NULL "
               "AND idempotency_keys.request_hash = EXCLUDED.request_hash "
               "AND idempotency_keys.created_at < now() - make_interval(secs => $3::int) "
               "RETURNING 1",
-              3, params, &res);
+              4, params, &res);
 
     if (rc == 0)
         rc = PQntuples(res) == 1 ? 0 : 1;
@@ -178,7 +180,10 @@ static int answer_copy(struct idem_answer *prior, int status, const char *body)
     return prior->body ? 1 : MS_ENOMEM;
 }
 
-/* 1 answered (*prior filled), 2 still in progress, MS_ENOTFOUND gone, MS_EINVAL other request. */
+/* 1 answered (*prior filled), 2 still in progress, MS_ENOTFOUND gone, MS_EINVAL other request.
+ * An order linked to the key is the answer whatever else the row says: a stored answer can
+ * only be older news (a 409 or 503 written by a request that lost the key to the one that
+ * bought). */
 static int idem_read(struct order_svc *svc, const char *key, const char *digest,
                      struct idem_answer *prior)
 {
@@ -193,24 +198,29 @@ static int idem_read(struct order_svc *svc, const char *key, const char *digest,
         rc = MS_ENOTFOUND;
     else if (rc == 0 && strcmp(PQgetvalue(res, 0, 0), digest) != 0)
         rc = MS_EINVAL;
+    else if (rc == 0 && !PQgetisnull(res, 0, 4))
+        rc = answer_copy(prior, 201, PQgetvalue(res, 0, 4));
     else if (rc == 0 && strcmp(PQgetvalue(res, 0, 1), "done") == 0)
         rc = answer_copy(prior, atoi(PQgetvalue(res, 0, 2)), PQgetvalue(res, 0, 3));
-    else if (rc == 0 && !PQgetisnull(res, 0, 4))
-        rc = answer_copy(prior, 201,
-                         PQgetvalue(res, 0, 4)); /* the order exists: that is the answer */
     else if (rc == 0)
         rc = 2;
     PQclear(res);
     return rc;
 }
 
-int idem_claim(struct order_svc *svc, const char *key, const char *digest,
+int idem_lookup(struct order_svc *svc, const char *key, const char *digest,
+                struct idem_answer *prior)
+{
+    return idem_read(svc, key, digest, prior);
+}
+
+int idem_claim(struct order_svc *svc, const char *key, const char *digest, const char *owner,
                struct idem_answer *prior)
 {
     int64_t deadline = ms_now_ms() + IDEM_WAIT_MS;
 
     for (;;) {
-        int rc = idem_insert(svc, key, digest);
+        int rc = idem_insert(svc, key, digest, owner);
         if (rc <= 0)
             return rc; /* claimed, or the database failed */
         rc = idem_read(svc, key, digest, prior);
@@ -224,30 +234,31 @@ int idem_claim(struct order_svc *svc, const char *key, const char *digest,
     }
 }
 
-int idem_finish(struct order_svc *svc, const char *key, int status, const char *body)
+int idem_finish(struct order_svc *svc, const char *key, const char *owner, int status,
+                const char *body)
 {
     char code[8];
-    const char *params[] = {key, code, body};
+    const char *params[] = {key, code, body, owner};
     PGresult *res = NULL;
     int rc;
 
     snprintf(code, sizeof(code), "%d", status);
     rc = query(svc,
                "UPDATE idempotency_keys SET status = 'done', response_status = $2, "
-               "response_body = $3 WHERE key = $1",
-               3, params, &res);
+               "response_body = $3 WHERE key = $1 AND owner = $4::uuid",
+               4, params, &res);
     PQclear(res);
     return rc;
 }
 
-int idem_forget(struct order_svc *svc, const char *key)
+int idem_forget(struct order_svc *svc, const char *key, const char *owner)
 {
-    const char *params[] = {key};
+    const char *params[] = {key, owner};
     PGresult *res = NULL;
     int rc = query(svc,
                    "DELETE FROM idempotency_keys WHERE key = $1 AND status = 'in_progress' "
-                   "AND order_id IS NULL",
-                   1, params, &res);
+                   "AND order_id IS NULL AND owner = $2::uuid",
+                   2, params, &res);
 
     PQclear(res);
     return rc;

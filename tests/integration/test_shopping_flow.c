@@ -593,6 +593,110 @@ static void buy_one(long long user, int product, int quantity, char *id)
     snprintf(id, 40, "%s", b.order_id);
 }
 
+/* The error code of an error answer. */
+static const char *error_code(const json_t *doc)
+{
+    const char *code = json_string_value(json_object_get(json_object_get(doc, "error"), "code"));
+
+    return code ? code : "";
+}
+
+/* "Key in progress" and "out of stock" are both 409, told apart by their codes. */
+START_TEST(test_key_in_progress_and_out_of_stock_have_their_own_codes)
+{
+    long long user = new_user();
+    char body[160], key[64], header[100];
+    const char *headers[] = {header, NULL};
+    long status = 0;
+    json_t *doc;
+
+    stock_set(15, 0);
+    direct_body(body, sizeof(body), user, 15, 1);
+    doc = call(MS_SVC_ORDER, "POST", "/orders", body, NULL, &status);
+    ck_assert_int_eq(status, 409);
+    ck_assert_str_eq(error_code(doc), "out_of_stock");
+    json_decref(doc);
+    stock_set(15, 100);
+    snprintf(key, sizeof(key), "busy-%lld", user);
+    plant_claim(key, body, "0 seconds");
+    snprintf(header, sizeof(header), "Idempotency-Key: %s", key);
+    doc = call(MS_SVC_ORDER, "POST", "/orders", body, headers, &status);
+    ck_assert_int_eq(status, 409);
+    ck_assert_str_eq(error_code(doc), "idempotency_key_in_progress");
+    json_decref(doc);
+    ck_assert_int_eq(orders_of(user), 0);
+}
+END_TEST
+
+/* A key whose order exists answers with the order, whatever answer its row kept: a request
+ * that lost its key to a retry may have written its 409 or 503 after the retry bought. */
+START_TEST(test_replay_of_a_key_with_an_order_answers_the_order)
+{
+    long long user = new_user();
+    struct buyer b = {0};
+    char key[64], sql[300];
+    struct buyer again = {0};
+
+    snprintf(key, sizeof(key), "placed-%lld", user);
+    direct_body(b.body, sizeof(b.body), user, 16, 1);
+    b.key = key;
+    buy(&b);
+    ck_assert_int_eq(b.status, 201);
+    snprintf(sql, sizeof(sql),
+             "WITH k AS (UPDATE idempotency_keys SET response_status = 409, response_body = "
+             "'{\"error\":{\"code\":\"conflict\"}}' WHERE key = '%s' RETURNING 1) "
+             "SELECT count(*) FROM k",
+             key);
+    ck_assert_int_eq(db_count("order", sql), 1);
+    again = b;
+    buy(&again);
+    ck_assert_int_eq(again.status, 201);
+    ck_assert_str_eq(again.order_id, b.order_id);
+}
+END_TEST
+
+/* A request that stalls past the claim TTL and then fails must not drop the claim of the retry
+ * that took its key over while that retry is still running: a third attempt would buy in
+ * parallel. */
+START_TEST(test_stalled_request_that_fails_leaves_the_takeover_claim_alone)
+{
+    static const char *const slow_env[] = {"ADMIN_ENABLED=true",
+                                           "IDEMPOTENCY_CLAIM_TTL_S=1",
+                                           "INVENTORY_TIMEOUT_MS=8000",
+                                           "INVENTORY_PER_TRY_TIMEOUT_MS=8000",
+                                           "INVENTORY_RETRIES=0",
+                                           "INVENTORY_BREAKER_FAILURES=100",
+                                           NULL};
+    long long user = new_user();
+    struct buyer b[2];
+    char key[64], sql[200];
+    pthread_t t[2];
+
+    order_restart_with(slow_env);
+    snprintf(key, sizeof(key), "stall-fail-%lld", user);
+    for (int i = 0; i < 2; i++) {
+        memset(&b[i], 0, sizeof(b[i]));
+        direct_body(b[i].body, sizeof(b[i].body), user, 17, 1);
+        b[i].key = key;
+    }
+    json_decref(call_ok(MS_SVC_INVENTORY, "PUT", "/admin/faults",
+                        "{\"delay_ms\":2000,\"delay_percent\":100,\"abort_status\":503,"
+                        "\"abort_percent\":100}",
+                        200));
+    pthread_create(&t[0], NULL, buy, &b[0]);
+    ms_sleep_ms(1300); /* the first claim is older than the TTL: the second takes it over */
+    pthread_create(&t[1], NULL, buy, &b[1]);
+    pthread_join(t[0], NULL);
+    ck_assert_int_eq(b[0].status, 503);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM idempotency_keys WHERE key = '%s' AND status = 'in_progress'",
+             key);
+    ck_assert_msg(db_count("order", sql) == 1, "the takeover's claim was dropped");
+    pthread_join(t[1], NULL);
+    json_decref(call_ok(MS_SVC_INVENTORY, "DELETE", "/admin/faults", NULL, 200));
+}
+END_TEST
+
 /* Twenty backorders that cannot be filled must not keep a newer one, whose stock is back,
  * waiting for ever: each pass takes the orders tried longest ago, not the oldest. */
 START_TEST(test_unfillable_backorders_do_not_starve_a_newer_one)
@@ -797,6 +901,9 @@ static TCase *saga_case(void)
     tcase_add_checked_fixture(tc, all_running, order_defaults);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_unfillable_backorders_do_not_starve_a_newer_one);
+    tcase_add_test(tc, test_key_in_progress_and_out_of_stock_have_their_own_codes);
+    tcase_add_test(tc, test_replay_of_a_key_with_an_order_answers_the_order);
+    tcase_add_test(tc, test_stalled_request_that_fails_leaves_the_takeover_claim_alone);
     return tc;
 }
 
