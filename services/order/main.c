@@ -20,6 +20,8 @@ struct settings {
     const char *stream;
     int idem_claim_ttl_s;
     int backorder_retry_s;
+    int key_retention_s;
+    int outbox_retention_s;
 };
 
 static int load_settings(struct settings *s)
@@ -33,7 +35,9 @@ static int load_settings(struct settings *s)
         ms_upstream_config_from_env(&s->inventory, "inventory", "http://127.0.0.1:3005", 1000) ||
         ms_config_str("ORDER_EVENTS_STREAM", "orders.events", 128, &s->stream) ||
         ms_config_i("IDEMPOTENCY_CLAIM_TTL_S", 30, 1, 86400, &s->idem_claim_ttl_s) ||
-        ms_config_i("BACKORDER_RETRY_S", 30, 1, 86400, &s->backorder_retry_s))
+        ms_config_i("BACKORDER_RETRY_S", 30, 1, 86400, &s->backorder_retry_s) ||
+        ms_config_i("IDEMPOTENCY_KEY_RETENTION_S", 86400, 3600, 31 * 86400, &s->key_retention_s) ||
+        ms_config_i("OUTBOX_RETENTION_S", 86400, 3600, 31 * 86400, &s->outbox_retention_s))
         return -1;
     return 0;
 }
@@ -43,6 +47,8 @@ static int connect_deps(struct order_svc *svc, const struct settings *s)
     svc->stream = s->stream;
     svc->idem_claim_ttl_s = s->idem_claim_ttl_s;
     svc->backorder_retry_s = s->backorder_retry_s;
+    svc->key_retention_s = s->key_retention_s;
+    svc->outbox_retention_s = s->outbox_retention_s;
     svc->pg = ms_pg_pool_new(&s->pg);
     svc->redis = ms_redis_pool_new(&s->redis);
     svc->user = ms_upstream_new(&s->user);

@@ -17,7 +17,8 @@
 enum {
     ORDER_LINES_MAX = 50,
     ORDER_QUANTITY_MAX = 99,
-    ORDER_NAME_MAX = 200,
+    ORDER_NAME_MAX = 800, /* bytes: the product's 200 characters, each up to 4 bytes of UTF-8 */
+    ORDER_PRICE_MAX = 2147483647, /* cents: order_items.unit_price_cents is an integer */
     ORDER_EMAIL_MAX = 254,
     ORDER_IDEM_KEY_MAX = 128,
     ORDER_USER_ID_MAX = 2147483647,
@@ -58,9 +59,11 @@ struct order_svc {
     struct ms_redis_pool *redis; /* the event stream */
     struct ms_migrator migrator;
     struct ms_upstream *user, *cart, *product, *inventory;
-    const char *stream;    /* ORDER_EVENTS_STREAM */
-    int idem_claim_ttl_s;  /* IDEMPOTENCY_CLAIM_TTL_S: an older unfinished claim is dead */
-    int backorder_retry_s; /* BACKORDER_RETRY_S: how often backordered orders try again */
+    const char *stream;     /* ORDER_EVENTS_STREAM */
+    int idem_claim_ttl_s;   /* IDEMPOTENCY_CLAIM_TTL_S: an older unfinished claim is dead */
+    int backorder_retry_s;  /* BACKORDER_RETRY_S: how often backordered orders try again */
+    int key_retention_s;    /* IDEMPOTENCY_KEY_RETENTION_S: how long a key is kept */
+    int outbox_retention_s; /* OUTBOX_RETENTION_S: how long a published event is kept */
     struct ms_series *results[ORDER_RESULT_COUNT];
     struct ms_series *cart_clear_failures;
     struct ms_series *reservations_lost; /* orders whose stock was sold before they committed */
@@ -101,6 +104,10 @@ int order_insert(struct order_svc *svc, const struct checkout *co, const char *i
 /* Records order id's reservation as committed (no longer backordered), or as lost: the order
  * is backordered until a later commit takes restocked stock. */
 int order_mark_reservation(struct order_svc *svc, const char *id, bool committed);
+/* Records that reservation id must be released, for the worker to send. */
+int order_release_later(struct order_svc *svc, const char *id);
+/* Sends up to a batch of the recorded releases; those inventory took are forgotten. */
+void order_releases_send(struct order_svc *svc);
 int order_document_get(struct order_svc *svc, const char *id, char **json, size_t *len);
 int order_list_for_user(struct order_svc *svc, long long user_id, char **json, size_t *len);
 

@@ -57,14 +57,21 @@ static void follow_up(struct order_svc *svc, const struct checkout *co)
     worker_wake(svc);
 }
 
-/* A reservation that failed by time-out or a lost answer may still have been made: release it.
- * With the breaker open the call was never sent, so there is nothing to undo (and should the
- * breaker have opened on this very call, inventory's reaper releases what is left). */
+/* Gives the order's reservation back now, or, when inventory cannot be told (its breaker is
+ * open, the call failed), through the worker later: never left held for inventory's TTL. */
+static void release_or_later(struct order_svc *svc, const char *order_id)
+{
+    if (stock_release(svc, order_id) != 0)
+        order_release_later(svc, order_id);
+}
+
+/* A reservation that failed by time-out or a lost answer may still have been made, or be made
+ * after this release arrives: release it either way (inventory's tombstone makes a late reserve
+ * a no-op). */
 static int release_if_unsure(struct order_svc *svc, const struct checkout *co, int rc)
 {
-    if ((rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT) &&
-        ms_upstream_breaker_state(svc->inventory) != MS_BREAKER_OPEN)
-        stock_release(svc, co->order_id);
+    if (rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT)
+        release_or_later(svc, co->order_id);
     return rc;
 }
 
@@ -82,14 +89,13 @@ int checkout_run(struct order_svc *svc, struct checkout *co, const char *idem_ke
         return release_if_unsure(svc, co, rc);
     rc = order_insert(svc, co, idem_key, json, len);
     if (rc == MS_ECONFLICT) {
-        stock_release(svc, co->order_id); /* the other request's order holds the stock */
+        release_or_later(svc, co->order_id); /* the other request's order holds the stock */
         co->idem_lost = true;
         snprintf(e->msg, sizeof(e->msg), "another request with this Idempotency-Key bought first");
         return rc;
     }
     if (rc) {
-        /* if inventory is down too, its reaper releases the reservation later */
-        stock_release(svc, co->order_id);
+        release_or_later(svc, co->order_id);
         snprintf(e->msg, sizeof(e->msg), "the order could not be stored: %s", ms_strerror(rc));
         return MS_EUNAVAIL;
     }

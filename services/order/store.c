@@ -77,16 +77,21 @@ static int query_text(struct order_svc *svc, const char *sql, int n, const char 
     return rc;
 }
 
+/* Every line, or NULL: a line that cannot be written (a name that is not UTF-8) fails the
+ * whole order rather than being left out of it while the total still counts it. */
 static json_t *lines_json(const struct checkout *co)
 {
     json_t *items = json_array();
 
     for (size_t i = 0; items && i < co->nlines; i++) {
         const struct order_line *l = &co->lines[i];
-        json_array_append_new(
-            items, json_pack("{s:I,s:s,s:I,s:I}", "product_id", (json_int_t)l->product_id, "name",
-                             l->name, "quantity", (json_int_t)l->quantity, "unit_price_cents",
-                             (json_int_t)l->unit_price_cents));
+        json_t *line = json_pack("{s:I,s:s,s:I,s:I}", "product_id", (json_int_t)l->product_id,
+                                 "name", l->name, "quantity", (json_int_t)l->quantity,
+                                 "unit_price_cents", (json_int_t)l->unit_price_cents);
+        if (json_array_append_new(items, line) != 0) { /* it steals line, NULL included */
+            json_decref(items);
+            items = NULL;
+        }
     }
     return items;
 }
@@ -276,4 +281,33 @@ int order_mark_reservation(struct order_svc *svc, const char *id, bool committed
 
     PQclear(res);
     return rc;
+}
+
+int order_release_later(struct order_svc *svc, const char *id)
+{
+    const char *params[] = {id};
+    PGresult *res = NULL;
+    int rc = query(svc, "INSERT INTO order_releases (id) VALUES ($1::uuid) ON CONFLICT DO NOTHING",
+                   1, params, &res);
+
+    PQclear(res);
+    return rc;
+}
+
+void order_releases_send(struct order_svc *svc)
+{
+    PGresult *res = NULL, *done = NULL;
+
+    if (query(svc, "SELECT id::text FROM order_releases ORDER BY created_at LIMIT 50", 0, NULL,
+              &res) == 0) {
+        for (int i = 0; i < PQntuples(res); i++) {
+            const char *params[] = {PQgetvalue(res, i, 0)};
+            if (stock_release(svc, params[0]) != 0)
+                break; /* inventory is still away: the rest waits for the next pass */
+            query(svc, "DELETE FROM order_releases WHERE id = $1::uuid", 1, params, &done);
+            PQclear(done);
+            done = NULL;
+        }
+    }
+    PQclear(res);
 }

@@ -150,6 +150,32 @@ static void reservations_finish(struct order_svc *svc, bool backorders)
     PQclear(res);
 }
 
+/* Deletes, a batch at a time, what is older than retention_s seconds. */
+static void prune(struct order_svc *svc, const char *sql, int retention_s)
+{
+    char secs[16];
+    const char *params[] = {secs};
+    PGresult *res = NULL;
+
+    snprintf(secs, sizeof(secs), "%d", retention_s);
+    ms_migrator_query(&svc->migrator, sql, 1, params, &res);
+    PQclear(res);
+}
+
+/* Answered keys (a claim this old is long dead too) and published events past their retention:
+ * nothing else ever deletes them. */
+static void prune_old_rows(struct order_svc *svc)
+{
+    prune(svc,
+          "DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE "
+          "created_at < now() - make_interval(secs => $1::int) LIMIT 1000)",
+          svc->key_retention_s);
+    prune(svc,
+          "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at < now() - "
+          "make_interval(secs => $1::int) LIMIT 1000)",
+          svc->outbox_retention_s);
+}
+
 static void run(struct ms_task *task, void *arg)
 {
     struct order_svc *svc = arg;
@@ -164,7 +190,9 @@ static void run(struct ms_task *task, void *arg)
         }
         if (ms_now_ms() >= next_reconcile) {
             reservations_finish(svc, false);
+            order_releases_send(svc);
             outbox_gauge(svc);
+            prune_old_rows(svc);
             next_reconcile = ms_now_ms() + RECONCILE_EVERY_MS;
         }
         /* a full batch means more are waiting: no nap */

@@ -697,6 +697,102 @@ START_TEST(test_stalled_request_that_fails_leaves_the_takeover_claim_alone)
 }
 END_TEST
 
+/* A product name of 200 characters can be far more than 200 bytes: the order keeps its line,
+ * whole, and its total is the sum of the lines it shows. */
+START_TEST(test_long_multibyte_product_name_keeps_its_order_line)
+{
+    long long user = new_user();
+    struct buyer b = {0};
+    char path[96];
+    json_t *doc, *items;
+    const char *name;
+
+    ck_assert_int_eq(db_count("product",
+                              "WITH p AS (UPDATE products SET name = repeat('a', 199) "
+                              "|| 'é' WHERE id = 18 RETURNING 1) SELECT count(*) FROM p"),
+                     1);
+    direct_body(b.body, sizeof(b.body), user, 18, 2);
+    buy(&b);
+    ck_assert_int_eq(b.status, 201);
+    snprintf(path, sizeof(path), "/orders/%s", b.order_id);
+    doc = call_ok(MS_SVC_ORDER, "GET", path, NULL, 200);
+    items = json_object_get(doc, "items");
+    ck_assert_int_eq(json_array_size(items), 1);
+    name = json_string_value(json_object_get(json_array_get(items, 0), "name"));
+    ck_assert_ptr_nonnull(name);
+    ck_assert_int_eq(strlen(name), 201);
+    ck_assert_str_eq(name + 199, "é");
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(doc, "total_cents")),
+        2 * json_integer_value(json_object_get(json_array_get(items, 0), "unit_price_cents")));
+    json_decref(doc);
+}
+END_TEST
+
+/* Answered keys and published events are kept for a while, not for ever. */
+START_TEST(test_old_keys_and_published_events_are_pruned)
+{
+    static const char *const env[] = {"ADMIN_ENABLED=true", "IDEMPOTENCY_KEY_RETENTION_S=3600",
+                                      "OUTBOX_RETENTION_S=3600", NULL};
+    long long user = new_user();
+    char sql[400];
+
+    order_restart_with(env);
+    snprintf(sql, sizeof(sql),
+             "WITH k AS (INSERT INTO idempotency_keys (key, request_hash, status, "
+             "response_status, response_body, created_at) VALUES ('old-%lld', 'x', 'done', 201, "
+             "'{}', now() - interval '2 hours'), ('new-%lld', 'x', 'done', 201, '{}', now()) "
+             "RETURNING 1) SELECT count(*) FROM k",
+             user, user);
+    ck_assert_int_eq(db_count("order", sql), 2);
+    snprintf(sql, sizeof(sql),
+             "WITH o AS (INSERT INTO outbox (stream, fields, created_at, published_at) VALUES "
+             "('pruned-%lld', '{}', now() - interval '2 hours', now() - interval '2 hours'), "
+             "('pruned-%lld', '{}', now(), now()) RETURNING 1) SELECT count(*) FROM o",
+             user, user);
+    ck_assert_int_eq(db_count("order", sql), 2);
+    snprintf(sql, sizeof(sql),
+             "SELECT (SELECT count(*) FROM idempotency_keys WHERE key IN ('old-%lld', "
+             "'new-%lld')) + (SELECT count(*) FROM outbox WHERE stream = 'pruned-%lld')",
+             user, user, user);
+    ck_assert_msg(wait_db_count("order", sql, 2, 6000), "the old rows were not pruned");
+}
+END_TEST
+
+/* A reserve whose answer came too late opens the breaker; the release it needs is not dropped
+ * because the breaker is open: it waits, and goes once inventory answers again, instead of the
+ * stock staying held for inventory's reservation TTL. */
+START_TEST(test_release_blocked_by_the_open_breaker_is_sent_later)
+{
+    static const char *const env[] = {"ADMIN_ENABLED=true",
+                                      "INVENTORY_TIMEOUT_MS=300",
+                                      "INVENTORY_PER_TRY_TIMEOUT_MS=300",
+                                      "INVENTORY_RETRIES=0",
+                                      "INVENTORY_BREAKER_FAILURES=1",
+                                      "INVENTORY_BREAKER_OPEN_MS=1000",
+                                      NULL};
+    long long user = new_user(), before = stock_field(19, "available");
+    struct buyer b = {0};
+    int64_t deadline;
+
+    order_restart_with(env);
+    direct_body(b.body, sizeof(b.body), user, 19, 1);
+    json_decref(call_ok(MS_SVC_INVENTORY, "PUT", "/admin/faults",
+                        "{\"delay_ms\":1000,\"delay_percent\":100}", 200));
+    buy(&b);
+    ck_assert_int_eq(b.status, 503);
+    ms_sleep_ms(1200); /* the reserve has gone through in inventory meanwhile */
+    json_decref(call_ok(MS_SVC_INVENTORY, "DELETE", "/admin/faults", NULL, 200));
+    ck_assert_int_eq(stock_field(19, "reserved"), 1);
+    deadline = ms_now_ms() + 8000;
+    while (stock_field(19, "reserved") != 0 && ms_now_ms() < deadline)
+        ms_sleep_ms(200);
+    ck_assert_msg(stock_field(19, "reserved") == 0, "the reservation is still held");
+    ck_assert_int_eq(stock_field(19, "available"), before);
+    ck_assert_int_eq(orders_of(user), 0);
+}
+END_TEST
+
 /* Twenty backorders that cannot be filled must not keep a newer one, whose stock is back,
  * waiting for ever: each pass takes the orders tried longest ago, not the oldest. */
 START_TEST(test_unfillable_backorders_do_not_starve_a_newer_one)
@@ -904,6 +1000,9 @@ static TCase *saga_case(void)
     tcase_add_test(tc, test_key_in_progress_and_out_of_stock_have_their_own_codes);
     tcase_add_test(tc, test_replay_of_a_key_with_an_order_answers_the_order);
     tcase_add_test(tc, test_stalled_request_that_fails_leaves_the_takeover_claim_alone);
+    tcase_add_test(tc, test_long_multibyte_product_name_keeps_its_order_line);
+    tcase_add_test(tc, test_old_keys_and_published_events_are_pruned);
+    tcase_add_test(tc, test_release_blocked_by_the_open_breaker_is_sent_later);
     return tc;
 }
 
