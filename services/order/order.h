@@ -95,14 +95,17 @@ int stock_release(struct order_svc *svc, const char *order_id);
 int cart_clear(struct order_svc *svc, long long user_id);
 
 /* store.c: orders, idempotency keys and the outbox in PostgreSQL */
-/* Writes the order, its lines, its event and the key's link in one statement. 0 once it is
+/* Writes the order, its lines and the key's link in one statement (its event waits for its
+ * stock: order_mark_reservation). 0 once it is
  * stored, with *json (malloc'd) the order's document as order_document_get would read it, or
  * NULL if that could not be made; MS_ECONFLICT when idem_key already has an order (another
  * request with the key bought first); else the error. Nothing is stored unless it returns 0. */
 int order_insert(struct order_svc *svc, const struct checkout *co, const char *idem_key,
                  char **json, size_t *len);
-/* Records order id's reservation as committed (no longer backordered), or as lost: the order
- * is backordered until a later commit takes restocked stock. */
+/* Records order id's reservation as committed (no longer backordered), with its event
+ * order.confirmed (order.filled for a backorder), or as lost, with order.backordered: the order
+ * is backordered until a later commit takes restocked stock. Each change and its event are one
+ * statement; a repeated call changes and announces nothing. */
 int order_mark_reservation(struct order_svc *svc, const char *id, bool committed);
 /* Records that reservation id must be released, for the worker to send. */
 int order_release_later(struct order_svc *svc, const char *id);

@@ -8,30 +8,25 @@
 #include "ms/log.h"
 #include "order.h"
 
-/* The order, its lines, its event and the link from its idempotency key ($7, may be NULL) in
- * one statement, so one transaction: either all exist or none does. With a key, the order is
+/* The order, its lines and the link from its idempotency key ($6, may be NULL) in one
+ * statement, so one transaction: either all exist or none does. With a key, the order is
  * written only if the key has no order yet: a request that stalled past the claim TTL while a
  * retry took its key over must not buy a second time (the key's row lock makes the later of
  * two such writers see the earlier one's order and write nothing). It answers with the order's
  * document, built from what it wrote exactly as order_document() builds it from the tables (the
  * same keys, types and order), which saves reading the order back; no row when nothing was
- * written. */
+ * written. Its event comes later, with its stock (order_mark_reservation). */
 static const char sql_insert[] =
     "WITH k AS (UPDATE idempotency_keys SET order_id = $1::uuid "
-    "           WHERE key = $7::text AND order_id IS NULL RETURNING key), "
+    "           WHERE key = $6::text AND order_id IS NULL RETURNING key), "
     "o AS (INSERT INTO orders (id, user_id, email, status, total_cents) "
     "      SELECT $1::uuid, $2::bigint, $3::text, 'confirmed', $4::bigint "
-    "      WHERE $7::text IS NULL OR EXISTS (SELECT 1 FROM k) "
+    "      WHERE $6::text IS NULL OR EXISTS (SELECT 1 FROM k) "
     "      RETURNING id, user_id, status, total_cents, currency, created_at), "
     "i AS (INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_cents) "
     "      SELECT o.id, (x->>'product_id')::int, x->>'name', (x->>'quantity')::int, "
     "             (x->>'unit_price_cents')::int FROM o CROSS JOIN json_array_elements($5::json) "
-    "x RETURNING product_id, name, quantity, unit_price_cents), "
-    "e AS (INSERT INTO outbox (stream, fields) "
-    "      SELECT $6, jsonb_build_object('type', 'order.confirmed', 'order_id', o.id::text, "
-    "          'user_id', $2::text, 'email', $3::text, 'total_cents', $4::text, 'created_at', "
-    "          to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) "
-    "      FROM o) "
+    "x RETURNING product_id, name, quantity, unit_price_cents) "
     "SELECT json_build_object("
     "    'id', o.id, 'user_id', o.user_id, 'status', o.status, "
     "    'items', (SELECT coalesce(json_agg(json_build_object("
@@ -102,8 +97,7 @@ int order_insert(struct order_svc *svc, const struct checkout *co, const char *i
     char user[24], total[24];
     json_t *items = lines_json(co);
     char *items_text = items ? json_dumps(items, JSON_COMPACT) : NULL;
-    const char *params[] = {co->order_id, user,        co->email, total,
-                            items_text,   svc->stream, idem_key};
+    const char *params[] = {co->order_id, user, co->email, total, items_text, idem_key};
     PGresult *res = NULL;
     int rc = MS_ENOMEM;
 
@@ -111,7 +105,7 @@ int order_insert(struct order_svc *svc, const struct checkout *co, const char *i
     snprintf(user, sizeof(user), "%lld", co->user_id);
     snprintf(total, sizeof(total), "%lld", co->total_cents);
     if (items_text)
-        rc = query(svc, sql_insert, 7, params, &res);
+        rc = query(svc, sql_insert, 6, params, &res);
     if (rc == 0 && PQntuples(res) == 0)
         rc = MS_ECONFLICT; /* the key got its order from another request meanwhile */
     /* stored from here on: a document that cannot be made leaves *json NULL, not an error */
@@ -269,15 +263,36 @@ int idem_forget(struct order_svc *svc, const char *key, const char *owner)
     return rc;
 }
 
+/* The event of the order the statement's CTE "o" changed: its type, then what notification
+ * needs; written in the same statement as the change, so one never exists without the other. */
+#define SQL_EVENT(type)                                                                            \
+    "INSERT INTO outbox (stream, fields) SELECT $2, jsonb_build_object('type', " type ", "         \
+    "'order_id', o.id::text, 'user_id', o.user_id::text, 'email', o.email, 'total_cents', "        \
+    "o.total_cents::text, 'created_at', to_char(o.created_at AT TIME ZONE 'UTC', "                 \
+    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) FROM o"
+
+/* The stock is committed: order.confirmed, or order.filled for a backorder. Only the first
+ * commit of an order changes anything (and announces it). */
+static const char sql_committed[] =
+    "WITH p AS (SELECT id, status AS was FROM orders WHERE id = $1::uuid "
+    "           AND NOT reservation_committed FOR UPDATE), "
+    "o AS (UPDATE orders SET reservation_committed = true, status = 'confirmed' FROM p "
+    "      WHERE orders.id = p.id "
+    "      RETURNING orders.id, user_id, email, total_cents, created_at, p.was) " SQL_EVENT(
+        "CASE WHEN o.was = 'backordered' THEN 'order.filled' ELSE 'order.confirmed' END");
+
+/* The stock was sold before the order could commit it: order.backordered, once. */
+static const char sql_backordered[] =
+    "WITH o AS (UPDATE orders SET status = 'backordered' WHERE id = $1::uuid "
+    "           AND status <> 'backordered' AND NOT reservation_committed "
+    "           RETURNING id, user_id, email, total_cents, created_at) " SQL_EVENT(
+        "'order.backordered'");
+
 int order_mark_reservation(struct order_svc *svc, const char *id, bool committed)
 {
-    const char *params[] = {id};
+    const char *params[] = {id, svc->stream};
     PGresult *res = NULL;
-    int rc = query(svc,
-                   committed ? "UPDATE orders SET reservation_committed = true, "
-                               "status = 'confirmed' WHERE id = $1"
-                             : "UPDATE orders SET status = 'backordered' WHERE id = $1",
-                   1, params, &res);
+    int rc = query(svc, committed ? sql_committed : sql_backordered, 2, params, &res);
 
     PQclear(res);
     return rc;

@@ -793,6 +793,75 @@ START_TEST(test_release_blocked_by_the_open_breaker_is_sent_later)
 }
 END_TEST
 
+/* Runs a statement that returns no rows in a database of the stack. */
+static void db_exec(const char *db, const char *sql)
+{
+    char *url = ms_test_pg_url(&st.pg, db);
+    PGconn *c = PQconnectdb(url);
+    PGresult *r = PQexec(c, sql);
+
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    free(url);
+}
+
+/* How many events of type the outbox holds for order id. */
+static long long events_of(const char *id, const char *type)
+{
+    char sql[300];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM outbox WHERE fields->>'order_id' = '%s' AND "
+             "fields->>'type' = '%s'",
+             id, type);
+    return db_count("order", sql);
+}
+
+static bool wait_events(const char *id, const char *type, long long want, long timeout_ms)
+{
+    int64_t deadline = ms_now_ms() + timeout_ms;
+
+    while (events_of(id, type) != want && ms_now_ms() < deadline)
+        ms_sleep_ms(100);
+    return events_of(id, type) == want;
+}
+
+/* order.confirmed is announced only once the order's stock is committed; an order that lost
+ * its stock says order.backordered, and order.filled once a restock fills it. The customer
+ * hears of both, and gets one confirmation. */
+START_TEST(test_events_follow_the_stock_confirmed_backordered_filled)
+{
+    long long user = new_user();
+    char id[40], path[96];
+
+    order_with_backorder_retry("1");
+    db_exec("inventory", "CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS "
+                         "$$ BEGIN RAISE EXCEPTION 'commit refused by the test'; END $$");
+    db_exec("inventory", "CREATE TRIGGER refuse_commit BEFORE UPDATE ON reservations FOR EACH "
+                         "ROW WHEN (NEW.status = 'committed') EXECUTE FUNCTION refuse_commit()");
+    buy_one(user, 20, 1, id);
+    ms_sleep_ms(600);
+    ck_assert_msg(events_of(id, "order.confirmed") == 0,
+                  "order.confirmed written before the stock was committed");
+    expire_behind_the_order(id, 20, 1);
+    stock_set(20, 0);
+    db_exec("inventory", "DROP TRIGGER refuse_commit ON reservations; DROP FUNCTION "
+                         "refuse_commit()");
+    ck_assert(wait_events(id, "order.backordered", 1, 8000));
+    assert_order_status(id, "backordered");
+    snprintf(path, sizeof(path), "/notifications?order_id=%s", id);
+    ck_assert_int_eq(wait_notifications(path, 1, 5000), 1);
+    stock_set(20, 5);
+    ck_assert(wait_events(id, "order.filled", 1, 8000));
+    assert_order_status(id, "confirmed");
+    ck_assert_int_eq(events_of(id, "order.confirmed"), 0);
+    ck_assert_int_eq(wait_notifications(path, 2, 5000), 2);
+    ck_assert_int_eq(stock_field(20, "available"), 4);
+    stock_set(20, 100);
+}
+END_TEST
+
 /* Twenty backorders that cannot be filled must not keep a newer one, whose stock is back,
  * waiting for ever: each pass takes the orders tried longest ago, not the oldest. */
 START_TEST(test_unfillable_backorders_do_not_starve_a_newer_one)
@@ -1003,6 +1072,7 @@ static TCase *saga_case(void)
     tcase_add_test(tc, test_long_multibyte_product_name_keeps_its_order_line);
     tcase_add_test(tc, test_old_keys_and_published_events_are_pruned);
     tcase_add_test(tc, test_release_blocked_by_the_open_breaker_is_sent_later);
+    tcase_add_test(tc, test_events_follow_the_stock_confirmed_backordered_filled);
     return tc;
 }
 
