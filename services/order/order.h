@@ -92,7 +92,10 @@ int lines_price(struct order_svc *svc, struct checkout *co, struct ms_verr *e);
 int stock_reserve(struct order_svc *svc, const struct checkout *co, struct ms_verr *e);
 int stock_commit(struct order_svc *svc, const char *order_id);
 int stock_release(struct order_svc *svc, const char *order_id);
-int cart_clear(struct order_svc *svc, long long user_id);
+/* Takes the lines order_id bought (items, borrowed: [{"product_id","quantity"}]) out of the
+ * user's cart, once per order whatever the retries. 0, MS_EINVAL when the cart service refuses
+ * the request (retrying cannot help), else the transport's error. */
+int cart_take_bought(struct order_svc *svc, long long user_id, const char *order_id, json_t *items);
 
 /* store.c: orders, idempotency keys and the outbox in PostgreSQL */
 /* Writes the order, its lines and the key's link in one statement (its event waits for its
@@ -107,6 +110,10 @@ int order_insert(struct order_svc *svc, const struct checkout *co, const char *i
  * is backordered until a later commit takes restocked stock. Each change and its event are one
  * statement; a repeated call changes and announces nothing. */
 int order_mark_reservation(struct order_svc *svc, const char *id, bool committed);
+/* Records that order id's lines are out of its cart. */
+int order_mark_cart_cleared(struct order_svc *svc, const char *id);
+/* Finishes, a batch at a time, the cart clears that failed when their orders were placed. */
+void order_carts_clear(struct order_svc *svc);
 /* Records that reservation id must be released, for the worker to send. */
 int order_release_later(struct order_svc *svc, const char *id);
 /* Sends up to a batch of the recorded releases; those inventory took are forgotten. */

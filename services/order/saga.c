@@ -48,12 +48,31 @@ static int gather(struct order_svc *svc, struct checkout *co, struct ms_verr *e)
     return rc;
 }
 
+/* Takes the lines bought out of the cart, and only those: a line added while the order ran
+ * stays. A failure is counted and left to the worker (orders.cart_cleared). */
+static void cart_clear_bought(struct order_svc *svc, const struct checkout *co)
+{
+    json_t *items = json_array();
+    int rc;
+
+    for (size_t i = 0; items && i < co->nlines; i++)
+        json_array_append_new(items, json_pack("{s:I,s:I}", "product_id",
+                                               (json_int_t)co->lines[i].product_id, "quantity",
+                                               (json_int_t)co->lines[i].quantity));
+    rc = items ? cart_take_bought(svc, co->user_id, co->order_id, items) : MS_ENOMEM;
+    json_decref(items);
+    if (rc == 0 || rc == MS_EINVAL)
+        order_mark_cart_cleared(svc, co->order_id);
+    else
+        ms_counter_inc(svc->cart_clear_failures);
+}
+
 /* Steps after the order is written: failures here are finished by the worker or harmless. */
 static void follow_up(struct order_svc *svc, const struct checkout *co)
 {
     order_stock_commit(svc, co->order_id, false);
-    if (co->from_cart && cart_clear(svc, co->user_id) != 0)
-        ms_counter_inc(svc->cart_clear_failures);
+    if (co->from_cart)
+        cart_clear_bought(svc, co);
     worker_wake(svc);
 }
 

@@ -9,18 +9,20 @@
 #include "order.h"
 
 /* The order, its lines and the link from its idempotency key ($6, may be NULL) in one
- * statement, so one transaction: either all exist or none does. With a key, the order is
- * written only if the key has no order yet: a request that stalled past the claim TTL while a
- * retry took its key over must not buy a second time (the key's row lock makes the later of
- * two such writers see the earlier one's order and write nothing). It answers with the order's
- * document, built from what it wrote exactly as order_document() builds it from the tables (the
- * same keys, types and order), which saves reading the order back; no row when nothing was
- * written. Its event comes later, with its stock (order_mark_reservation). */
+ * statement (with $7 whether its lines come from the cart, to be cleared), so one transaction:
+ * either all exist or none does. With a key, the order is written only if the key has no order yet:
+ * a request that stalled past the claim TTL while a retry took its key over must not buy a second
+ * time (the key's row lock makes the later of two such writers see the earlier one's order and
+ * write nothing). It answers with the order's document, built from what it wrote exactly as
+ * order_document() builds it from the tables (the same keys, types and order), which saves reading
+ * the order back; no row when nothing was written. Its event comes later, with its stock
+ * (order_mark_reservation). */
 static const char sql_insert[] =
     "WITH k AS (UPDATE idempotency_keys SET order_id = $1::uuid "
     "           WHERE key = $6::text AND order_id IS NULL RETURNING key), "
-    "o AS (INSERT INTO orders (id, user_id, email, status, total_cents) "
-    "      SELECT $1::uuid, $2::bigint, $3::text, 'confirmed', $4::bigint "
+    "o AS (INSERT INTO orders (id, user_id, email, status, total_cents, cart_cleared) "
+    "      SELECT $1::uuid, $2::bigint, $3::text, 'confirmed', $4::bigint, "
+    "             CASE WHEN $7::bool THEN false END "
     "      WHERE $6::text IS NULL OR EXISTS (SELECT 1 FROM k) "
     "      RETURNING id, user_id, status, total_cents, currency, created_at), "
     "i AS (INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_cents) "
@@ -97,7 +99,8 @@ int order_insert(struct order_svc *svc, const struct checkout *co, const char *i
     char user[24], total[24];
     json_t *items = lines_json(co);
     char *items_text = items ? json_dumps(items, JSON_COMPACT) : NULL;
-    const char *params[] = {co->order_id, user, co->email, total, items_text, idem_key};
+    const char *params[] = {
+        co->order_id, user, co->email, total, items_text, idem_key, co->from_cart ? "t" : "f"};
     PGresult *res = NULL;
     int rc = MS_ENOMEM;
 
@@ -105,7 +108,7 @@ int order_insert(struct order_svc *svc, const struct checkout *co, const char *i
     snprintf(user, sizeof(user), "%lld", co->user_id);
     snprintf(total, sizeof(total), "%lld", co->total_cents);
     if (items_text)
-        rc = query(svc, sql_insert, 6, params, &res);
+        rc = query(svc, sql_insert, 7, params, &res);
     if (rc == 0 && PQntuples(res) == 0)
         rc = MS_ECONFLICT; /* the key got its order from another request meanwhile */
     /* stored from here on: a document that cannot be made leaves *json NULL, not an error */
@@ -322,6 +325,39 @@ void order_releases_send(struct order_svc *svc)
             query(svc, "DELETE FROM order_releases WHERE id = $1::uuid", 1, params, &done);
             PQclear(done);
             done = NULL;
+        }
+    }
+    PQclear(res);
+}
+
+int order_mark_cart_cleared(struct order_svc *svc, const char *id)
+{
+    const char *params[] = {id};
+    PGresult *res = NULL;
+    int rc =
+        query(svc, "UPDATE orders SET cart_cleared = true WHERE id = $1::uuid", 1, params, &res);
+
+    PQclear(res);
+    return rc;
+}
+
+void order_carts_clear(struct order_svc *svc)
+{
+    PGresult *res = NULL;
+
+    if (query(svc,
+              "SELECT id::text, user_id, (SELECT json_agg(json_build_object('product_id', "
+              "i.product_id, 'quantity', i.quantity)) FROM order_items i WHERE i.order_id = "
+              "o.id)::text FROM orders o WHERE cart_cleared = false ORDER BY created_at LIMIT 20",
+              0, NULL, &res) == 0) {
+        for (int i = 0; i < PQntuples(res); i++) {
+            json_t *items = json_loads(PQgetvalue(res, i, 2), 0, NULL);
+            int rc =
+                cart_take_bought(svc, atoll(PQgetvalue(res, i, 1)), PQgetvalue(res, i, 0), items);
+            json_decref(items);
+            if (rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT)
+                break; /* the cart service is away: the rest waits for the next pass */
+            order_mark_cart_cleared(svc, PQgetvalue(res, i, 0)); /* done, or never doable */
         }
     }
     PQclear(res);

@@ -231,15 +231,22 @@ int stock_release(struct order_svc *svc, const char *order_id)
     return reservation_step(svc, order_id, "release");
 }
 
-int cart_clear(struct order_svc *svc, long long user_id)
+int cart_take_bought(struct order_svc *svc, long long user_id, const char *order_id, json_t *items)
 {
     char path[64];
     long status = 0;
+    json_t *body = json_pack("{s:s,s:O}", "order_id", order_id, "items", items);
     json_t *doc = NULL;
-    int rc;
+    int rc = body ? 0 : MS_ENOMEM;
 
-    snprintf(path, sizeof(path), "/cart/%lld", user_id);
-    rc = call(svc->cart, "DELETE", path, NULL, true, &status, &doc);
+    snprintf(path, sizeof(path), "/cart/%lld/checkout", user_id);
+    if (rc == 0)
+        rc = call(svc->cart, "POST", path, body, true, &status, &doc);
+    json_decref(body);
     json_decref(doc);
-    return rc ? rc : (status == 204 ? 0 : MS_EUNAVAIL);
+    if (rc)
+        return rc;
+    if (status == 204)
+        return 0;
+    return status >= 400 && status < 500 ? MS_EINVAL : MS_EUNAVAIL;
 }

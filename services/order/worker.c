@@ -191,6 +191,7 @@ static void run(struct ms_task *task, void *arg)
         if (ms_now_ms() >= next_reconcile) {
             reservations_finish(svc, false);
             order_releases_send(svc);
+            order_carts_clear(svc);
             outbox_gauge(svc);
             prune_old_rows(svc);
             next_reconcile = ms_now_ms() + RECONCILE_EVERY_MS;

@@ -862,6 +862,44 @@ START_TEST(test_events_follow_the_stock_confirmed_backordered_filled)
 }
 END_TEST
 
+/* An order clears only the cart lines it bought: a line added while it ran stays. And a clear
+ * that fails (cart away) is finished later, not forgotten. */
+START_TEST(test_checkout_clears_only_what_it_bought_and_finishes_the_clear_later)
+{
+    long long user = new_user();
+    struct buyer b = {0};
+    pthread_t t;
+    char path[64];
+    json_t *cart, *items;
+    int64_t deadline;
+
+    cart_add(user, 21, 2);
+    snprintf(b.body, sizeof(b.body), "{\"user_id\":%lld}", user);
+    json_decref(call_ok(MS_SVC_INVENTORY, "PUT", "/admin/faults",
+                        "{\"delay_ms\":900,\"delay_percent\":100}", 200));
+    pthread_create(&t, NULL, buy, &b);
+    ms_sleep_ms(200); /* the order has read the cart and waits for inventory (1 s time-out) */
+    cart_add(user, 22, 1);
+    cart_add(user, 21, 1); /* one more of a line it is buying: that one stays too */
+    ck_assert_int_eq(ms_test_stack_stop_one(&st, MS_SVC_CART, SIGTERM), 0);
+    pthread_join(t, NULL);
+    json_decref(call_ok(MS_SVC_INVENTORY, "DELETE", "/admin/faults", NULL, 200));
+    ck_assert_int_eq(b.status, 201);
+    all_running(); /* the cart is back; the order's clear failed while it was away */
+    snprintf(path, sizeof(path), "/cart/%lld", user);
+    deadline = ms_now_ms() + 8000;
+    while (cart_lines(user) == 2 && ms_now_ms() < deadline)
+        ms_sleep_ms(200);
+    cart = call_ok(MS_SVC_CART, "GET", path, NULL, 200);
+    items = json_object_get(cart, "items");
+    ck_assert_int_eq(json_array_size(items), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items, 0), "quantity")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items, 1), "product_id")),
+                     22);
+    json_decref(cart);
+}
+END_TEST
+
 /* Twenty backorders that cannot be filled must not keep a newer one, whose stock is back,
  * waiting for ever: each pass takes the orders tried longest ago, not the oldest. */
 START_TEST(test_unfillable_backorders_do_not_starve_a_newer_one)
@@ -1073,6 +1111,7 @@ static TCase *saga_case(void)
     tcase_add_test(tc, test_old_keys_and_published_events_are_pruned);
     tcase_add_test(tc, test_release_blocked_by_the_open_breaker_is_sent_later);
     tcase_add_test(tc, test_events_follow_the_stock_confirmed_backordered_filled);
+    tcase_add_test(tc, test_checkout_clears_only_what_it_bought_and_finishes_the_clear_later);
     return tc;
 }
 
