@@ -22,6 +22,7 @@ struct settings {
     int backorder_retry_s;
     int key_retention_s;
     int outbox_retention_s;
+    int stream_maxlen;
 };
 
 static int load_settings(struct settings *s)
@@ -37,7 +38,8 @@ static int load_settings(struct settings *s)
         ms_config_i("IDEMPOTENCY_CLAIM_TTL_S", 30, 1, 86400, &s->idem_claim_ttl_s) ||
         ms_config_i("BACKORDER_RETRY_S", 30, 1, 86400, &s->backorder_retry_s) ||
         ms_config_i("IDEMPOTENCY_KEY_RETENTION_S", 86400, 3600, 31 * 86400, &s->key_retention_s) ||
-        ms_config_i("OUTBOX_RETENTION_S", 86400, 3600, 31 * 86400, &s->outbox_retention_s))
+        ms_config_i("OUTBOX_RETENTION_S", 3600, 60, 31 * 86400, &s->outbox_retention_s) ||
+        ms_config_i("ORDER_STREAM_MAXLEN", 100000, 100, 100000000, &s->stream_maxlen))
         return -1;
     return 0;
 }
@@ -49,6 +51,7 @@ static int connect_deps(struct order_svc *svc, const struct settings *s)
     svc->backorder_retry_s = s->backorder_retry_s;
     svc->key_retention_s = s->key_retention_s;
     svc->outbox_retention_s = s->outbox_retention_s;
+    svc->stream_maxlen = s->stream_maxlen;
     svc->pg = ms_pg_pool_new(&s->pg);
     svc->redis = ms_redis_pool_new(&s->redis);
     svc->user = ms_upstream_new(&s->user);
@@ -68,6 +71,11 @@ static int connect_deps(struct order_svc *svc, const struct settings *s)
         ms_gauge_family("order_outbox_pending", "Order events not yet on the stream.", NULL));
     svc->events_published = ms_series_only(ms_counter_family(
         "order_events_published_total", "Order events published to the stream.", NULL));
+    svc->republished = ms_series_only(ms_counter_family(
+        "order_events_republished_total",
+        "Order events published again because Redis lost its data (FLUSHALL, a restart without "
+        "persistence).",
+        NULL));
     return 0;
 }
 

@@ -22,6 +22,7 @@ enum {
     ORDER_EMAIL_MAX = 254,
     ORDER_IDEM_KEY_MAX = 128,
     ORDER_USER_ID_MAX = 2147483647,
+    OUTBOX_BATCH = 100, /* events claimed and published per round */
 };
 
 struct order_line {
@@ -64,12 +65,14 @@ struct order_svc {
     int backorder_retry_s;  /* BACKORDER_RETRY_S: how often backordered orders try again */
     int key_retention_s;    /* IDEMPOTENCY_KEY_RETENTION_S: how long a key is kept */
     int outbox_retention_s; /* OUTBOX_RETENTION_S: how long a published event is kept */
+    int stream_maxlen;      /* ORDER_STREAM_MAXLEN: the stream is trimmed to about this */
     struct ms_series *results[ORDER_RESULT_COUNT];
     struct ms_series *cart_clear_failures;
     struct ms_series *reservations_lost; /* orders whose stock was sold before they committed */
     struct ms_series *outbox_pending;    /* events not yet on the stream */
     struct ms_series *events_published;
-    struct ms_task worker; /* publishes the outbox, finishes reservation commits */
+    struct ms_series *republished; /* events published again after Redis lost its data */
+    struct ms_task worker;         /* publishes the outbox, finishes reservation commits */
 };
 
 /* routes.c */
@@ -146,6 +149,9 @@ int checkout_run(struct order_svc *svc, struct checkout *co, const char *idem_ke
                  size_t *len, struct ms_verr *e);
 void order_count(struct order_svc *svc, int rc);
 void order_results_init(struct order_svc *svc);
+
+/* outbox.c: one round of the outbox publisher. How many events went out, or an error. */
+int outbox_publish(struct order_svc *svc);
 
 /* worker.c: publishes the outbox to the stream and finishes reservation commits */
 /* Commits order id's reservation and records the outcome; a failure that may pass is left for

@@ -1,6 +1,6 @@
-/* The order service's background worker: publishes outbox events to the Redis stream (at least
- * once: the notification service drops duplicates) and finishes reservation commits that
- * failed while an order was placed. Woken by new orders, else every tick. */
+/* The order service's background worker: publishes outbox events to the Redis stream
+ * (outbox.c), finishes reservation commits, releases and cart clears that failed while an order
+ * was placed, and prunes old rows. Woken by new orders, else every tick. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,91 +10,7 @@
 #include "ms/log.h"
 #include "order.h"
 
-enum { TICK_MS = 250, RECONCILE_EVERY_MS = 2000, OUTBOX_BATCH = 100, FIELDS_MAX = 16 };
-
-/* XADD stream * field value ... from the event's flat JSON object of strings. */
-static int xadd(struct order_svc *svc, const char *stream, const char *fields_text)
-{
-    json_t *fields = json_loads(fields_text, 0, NULL);
-    const char *argv[3 + 2 * FIELDS_MAX] = {"XADD", stream, "*"};
-    const char *key;
-    json_t *value;
-    redisReply *reply = NULL;
-    int argc = 3, rc;
-
-    json_object_foreach(fields, key, value)
-    {
-        if (argc + 2 > (int)(sizeof(argv) / sizeof(argv[0])) || !json_is_string(value))
-            break;
-        argv[argc++] = key;
-        argv[argc++] = json_string_value(value);
-    }
-    rc = argc > 3 ? ms_redis_call(svc->redis, &reply, argc, argv, NULL) : MS_EINVAL;
-    if (rc == 0 && reply->type == REDIS_REPLY_ERROR)
-        rc = MS_EUNAVAIL;
-    freeReplyObject(reply);
-    json_decref(fields);
-    return rc;
-}
-
-/* Publishes the rows of res in order until one fails; writes the published ids as an array
- * literal into ids. Returns how many were published. */
-static int publish_rows(struct order_svc *svc, const PGresult *res, char *ids, size_t cap)
-{
-    size_t len = (size_t)snprintf(ids, cap, "{");
-    int n = 0;
-
-    for (int i = 0; i < PQntuples(res); i++) {
-        if (xadd(svc, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2)) != 0)
-            break; /* keep the order of events: the rest waits for the next round */
-        len += (size_t)snprintf(ids + len, cap - len, "%s%s", n ? "," : "", PQgetvalue(res, i, 0));
-        n++;
-    }
-    snprintf(ids + len, cap - len, "}");
-    return n;
-}
-
-/* One round of the outbox, in a transaction whose row locks (SKIP LOCKED) keep replicas from
- * publishing the same events at once. Returns how many events went out, or an error. */
-static int outbox_round(struct order_svc *svc, struct ms_pg_conn *conn)
-{
-    PGresult *res = NULL, *done = NULL;
-    char ids[OUTBOX_BATCH * 24];
-    const char *params[] = {ids};
-    int n = 0, rc = ms_pg_exec(conn, "BEGIN");
-
-    if (rc == 0)
-        rc = ms_pg_query(conn,
-                         "SELECT id, stream, fields::text FROM outbox WHERE published_at IS NULL "
-                         "ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED",
-                         0, NULL, &res);
-    if (rc == 0)
-        n = publish_rows(svc, res, ids, sizeof(ids));
-    if (rc == 0 && n > 0)
-        rc =
-            ms_pg_query(conn, "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                        1, params, &done);
-    if (rc == 0)
-        rc = ms_pg_exec(conn, "COMMIT");
-    else
-        ms_pg_exec(conn, "ROLLBACK");
-    PQclear(res);
-    PQclear(done);
-    return rc ? rc : n;
-}
-
-static int outbox_publish(struct order_svc *svc)
-{
-    struct ms_pg_conn *conn = NULL;
-    int rc = ms_migrator_acquire(&svc->migrator, &conn);
-
-    if (rc == 0)
-        rc = outbox_round(svc, conn);
-    ms_pg_release(svc->pg, conn);
-    if (rc > 0)
-        ms_counter_add(svc->events_published, rc);
-    return rc;
-}
+enum { TICK_MS = 250, RECONCILE_EVERY_MS = 2000 };
 
 static void outbox_gauge(struct order_svc *svc)
 {

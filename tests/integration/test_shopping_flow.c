@@ -2,6 +2,7 @@
  * the journey from sign-up to notification, and the promises that hold under concurrency and
  * failure (no overselling, one order per idempotency key, nothing half-done, nothing lost). */
 #include <check.h>
+#include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <signal.h>
@@ -900,6 +901,90 @@ START_TEST(test_checkout_clears_only_what_it_bought_and_finishes_the_clear_later
 }
 END_TEST
 
+/* One command on the stack's Redis; the reply's integer (or -1 for another type). */
+static long long redis_command(const char *fmt, const char *arg)
+{
+    redisContext *c = redisConnect("127.0.0.1", st.redis.port);
+    redisReply *r;
+    long long v;
+
+    ck_assert(c && !c->err);
+    r = redisCommand(c, fmt, arg);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r->str);
+    v = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
+/* Events already on the stream when Redis loses its data (FLUSHALL, a restart without
+ * persistence) are published again: every order is still notified. */
+START_TEST(test_events_lost_with_redis_data_are_published_again)
+{
+    long long user = new_user();
+    char ids[3][40], path[96];
+
+    ck_assert_int_eq(ms_test_stack_stop_one(&st, MS_SVC_NOTIFICATION, SIGTERM), 0);
+    for (int i = 0; i < 3; i++)
+        buy_one(user, 23, 1, ids[i]);
+    ck_assert(
+        wait_db_count("order", "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0, 5000));
+    redis_command("FLUSHALL", NULL);
+    all_running();
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "/notifications?order_id=%s", ids[i]);
+        ck_assert_msg(wait_notifications(path, 1, 10000) == 1, "order %d was never notified", i);
+    }
+}
+END_TEST
+
+/* The stream is capped: events beyond the cap (long consumed) are trimmed, so a Redis under
+ * noeviction never fills up with them. */
+START_TEST(test_the_event_stream_is_capped)
+{
+    static const char *const env[] = {"ADMIN_ENABLED=true", "ORDER_STREAM_MAXLEN=100", NULL};
+
+    order_restart_with(env);
+    ck_assert_int_eq(db_count("order", "WITH o AS (INSERT INTO outbox (stream, fields) SELECT "
+                                       "'capped.events', jsonb_build_object('type', 'test', 'n', "
+                                       "n::text) FROM generate_series(1, 400) n RETURNING 1) "
+                                       "SELECT count(*) FROM o"),
+                     400);
+    ck_assert(wait_db_count("order",
+                            "SELECT count(*) FROM outbox WHERE stream = 'capped.events' AND "
+                            "published_at IS NULL",
+                            0, 10000));
+    ck_assert_int_le(redis_command("XLEN %s", "capped.events"), 200);
+}
+END_TEST
+
+/* While Redis is slow to take an event, no transaction of the outbox publisher stays open in
+ * PostgreSQL holding row locks. */
+START_TEST(test_outbox_publisher_holds_no_transaction_across_redis_calls)
+{
+    static const char *const env[] = {"ADMIN_ENABLED=true", "REDIS_TIMEOUT_MS=3000", NULL};
+    long long user = new_user();
+    char id[40];
+    int64_t deadline;
+    long long open = 0;
+
+    order_restart_with(env);
+    redis_command("CLIENT PAUSE 1500 WRITE", NULL);
+    buy_one(user, 24, 1, id);
+    deadline = ms_now_ms() + 1200;
+    while (ms_now_ms() < deadline && open == 0) {
+        open = db_count("order", "SELECT count(*) FROM pg_stat_activity WHERE datname = 'order' "
+                                 "AND state LIKE 'idle in transaction%'");
+        ms_sleep_ms(50);
+    }
+    ck_assert_msg(open == 0, "a transaction stayed open while Redis was paused");
+    ck_assert(wait_events(id, "order.confirmed", 1, 3000));
+    ck_assert(
+        wait_db_count("order", "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0, 5000));
+}
+END_TEST
+
 /* Twenty backorders that cannot be filled must not keep a newer one, whose stock is back,
  * waiting for ever: each pass takes the orders tried longest ago, not the oldest. */
 START_TEST(test_unfillable_backorders_do_not_starve_a_newer_one)
@@ -909,14 +994,15 @@ START_TEST(test_unfillable_backorders_do_not_starve_a_newer_one)
     char stuck[STUCK][40], newer[40], sql[300];
 
     order_with_backorder_retry("1");
-    for (int i = 0; i < STUCK; i++) {
+    for (int i = 0; i < STUCK; i++)
         buy_one(user, 13, 1, stuck[i]);
-        expire_behind_the_order(stuck[i], 13, 1);
-    }
     buy_one(user, 14, 1, newer);
-    expire_behind_the_order(newer, 14, 1);
+    /* sold out first, so no late commit can take the stock back before the orders backorder */
     stock_set(13, 0);
     stock_set(14, 0);
+    for (int i = 0; i < STUCK; i++)
+        expire_behind_the_order(stuck[i], 13, 0);
+    expire_behind_the_order(newer, 14, 0);
     ck_assert(wait_db_count("order", "SELECT count(*) FROM orders WHERE status = 'backordered'",
                             STUCK + 1, 15000));
     stock_set(14, 5);
@@ -1112,6 +1198,9 @@ static TCase *saga_case(void)
     tcase_add_test(tc, test_release_blocked_by_the_open_breaker_is_sent_later);
     tcase_add_test(tc, test_events_follow_the_stock_confirmed_backordered_filled);
     tcase_add_test(tc, test_checkout_clears_only_what_it_bought_and_finishes_the_clear_later);
+    tcase_add_test(tc, test_events_lost_with_redis_data_are_published_again);
+    tcase_add_test(tc, test_the_event_stream_is_capped);
+    tcase_add_test(tc, test_outbox_publisher_holds_no_transaction_across_redis_calls);
     return tc;
 }
 
