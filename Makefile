@@ -36,9 +36,10 @@ fuzz:
 load:
 	@bash load-test/run.sh
 
-# The benchmark table: its own stack on free ports, ceilings, endpoints, RSS, time to ready.
+# The benchmark table: its own stack on free ports, ceilings, endpoints, RSS, time to ready; then
+# checkouts with 1 % of the stores' answers lost (bench/lost-answers.sh, BENCH_NO_BUILD=1 there).
 bench:
-	@bash bench/run.sh
+	@bash bench/run.sh && BENCH_NO_BUILD=1 bash bench/lost-answers.sh
 
 clean:
 	rm -rf build build-asan

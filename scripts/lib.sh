@@ -207,6 +207,7 @@ ms_pid_is_service()
     exe="${exe% (deleted)}"
     case $2 in
     product-v2) [[ $exe == "$(ms_service_bin product)" ]] ;;
+    fp-*) [[ $exe == "$(ms_faultproxy_bin)" ]] ;;
     gateway)
         # nginx rewrites its title to "nginx: master process /usr/sbin/nginx -p PREFIX ...".
         cmdline="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
@@ -535,4 +536,66 @@ ms_sv_wait_pid()
         sleep 0.05
     done
     echo "$pid"
+}
+
+# ---- faultproxy (tools/faultproxy/README.md): `MS_FAULTPROXY=1 make up` runs one proxy in front
+# of every dependency and points the services at them; off by default. ----
+
+# The first port of the proxies: each takes two (where clients connect, then its admin API).
+MS_FAULTPROXY_DEFAULT_PORT=9500
+
+ms_faultproxy_enabled()
+{
+    [[ ${MS_FAULTPROXY:-0} == 1 ]]
+}
+
+ms_faultproxy_bin()
+{
+    echo "$MS_BUILD_DIR/tools/faultproxy/faultproxy"
+}
+
+# Prints "NAME UPSTREAM_PORT PORT ADMIN_PORT CALLER DEPENDENCY", one proxy a line, in table order
+# so that the ports stay the same from run to run: SERVICE-pg for each service with a database,
+# SERVICE-redis for each service, and CALLER-CALLEE for each pair of MS_FAULTPROXY_EDGES
+# ("order:inventory" by default: the calls order makes to inventory). DEPENDENCY is pg, redis or
+# the callee's name.
+ms_faultproxy_list()
+{
+    local base i=0 name edge port row rows=() up caller dep
+    base="$(ms_port_value MS_FAULTPROXY_PORT "$MS_FAULTPROXY_DEFAULT_PORT")" || return 1
+    for name in $(ms_services); do
+        [[ -n "$(ms_service_db "$name")" ]] && rows+=("$name-pg $MS_PG_PORT $name pg")
+        rows+=("$name-redis $MS_REDIS_PORT $name redis")
+    done
+    for edge in ${MS_FAULTPROXY_EDGES-order:inventory}; do
+        port="$(ms_service_port "${edge#*:}")" || return 1
+        rows+=("${edge%%:*}-${edge#*:} $port ${edge%%:*} ${edge#*:}")
+    done
+    for row in "${rows[@]}"; do
+        read -r name up caller dep <<<"$row"
+        echo "$name $up $((base + 2 * i)) $((base + 2 * i + 1)) $caller $dep"
+        i=$((i + 1))
+    done
+}
+
+# ms_faultproxy_env SERVICE: the settings that point SERVICE at its proxies (NAME=VALUE, one a
+# line, to follow service_env's own); nothing when the proxies are off.
+ms_faultproxy_env()
+{
+    local name up port _ caller dep db upper
+    ms_faultproxy_enabled || return 0
+    while read -r name up port _ caller dep; do
+        [[ $caller == "$1" ]] || continue
+        case $dep in
+        pg)
+            db="$(ms_service_db "$1")"
+            echo "DATABASE_URL=postgresql://ms@127.0.0.1:$port/$db"
+            ;;
+        redis) echo "REDIS_URL=redis://127.0.0.1:$port/0" ;;
+        *)
+            upper="$(tr '[:lower:]' '[:upper:]' <<<"$dep")"
+            echo "${upper}_URL=http://127.0.0.1:$port"
+            ;;
+        esac
+    done < <(ms_faultproxy_list)
 }

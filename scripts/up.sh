@@ -6,7 +6,8 @@
 # (in the background, PID file .data/run/runsvdir.pid) watches them all (see the supervisor
 # section of lib.sh). Waits until each answers /ready (the gateway /healthz) and prints where they
 # listen. Running it again starts only what is not running (and reloads a running gateway whose
-# configuration changed). `make down` stops it all.
+# configuration changed). `make down` stops it all. MS_FAULTPROXY=1 also runs a faultproxy in front
+# of every dependency (ms_faultproxy_list in lib.sh; tools/faultproxy/README.md).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
@@ -39,6 +40,7 @@ service_env()
     if [[ $service == notification ]]; then
         echo "NOTIFICATION_CONSUMER=${NOTIFICATION_CONSUMER:-$(hostname)-$name}"
     fi
+    ms_faultproxy_env "$service" # MS_FAULTPROXY=1: the stores and some calls through proxies
     if (($# > 2)); then
         printf '%s\n' "${@:3}"
     fi
@@ -144,6 +146,39 @@ prepare_gateway()
     PREPARED+=(gateway)
 }
 
+# MS_FAULTPROXY=1: prepares one faultproxy per line of ms_faultproxy_list (instance fp-NAME, its
+# admin API on its second port), like prepare_service; FAULTPROXIES gets their names.
+prepare_faultproxies()
+{
+    local name up port admin _ pid
+    FAULTPROXIES=()
+    ms_faultproxy_enabled || return 0
+    [[ -x "$(ms_faultproxy_bin)" ]] || ms_die "MS_FAULTPROXY=1 but $(ms_faultproxy_bin) is not built"
+    while read -r name up port admin _; do
+        FAULTPROXIES+=("fp-$name")
+        if pid="$(ms_service_pid "fp-$name")"; then
+            echo "fp-$name: already running (pid $pid)"
+            continue
+        fi
+        ms_sv_write "fp-$name" env PROXY_NAME="$name" PROXY_LISTEN="127.0.0.1:$port" \
+            PROXY_UPSTREAM="127.0.0.1:$up" PORT="$admin" BIND_ADDRESS=127.0.0.1 LOG_LEVEL=info \
+            "$(ms_faultproxy_bin)" || ms_die "fp-$name: cannot write its service directory"
+        PREPARED+=("fp-$name")
+    done < <(ms_faultproxy_list)
+}
+
+# Waits for every proxy's admin /ready and prints where they listen.
+await_faultproxies()
+{
+    local name up port admin _
+    ms_faultproxy_enabled || return 0
+    while read -r name up port admin _; do
+        ms_wait_url "http://127.0.0.1:$admin/ready" "$READY_TIMEOUT" ||
+            ms_die "fp-$name did not become ready; see $(ms_log_file "fp-$name")"
+        echo "fp-$name: ready, 127.0.0.1:$port -> 127.0.0.1:$up, faults at http://127.0.0.1:$admin/admin/faults"
+    done < <(ms_faultproxy_list)
+}
+
 print_table()
 {
     local name
@@ -208,6 +243,7 @@ main()
 
     ms_section "services, under runit ($(ms_sv_dir))"
     PREPARED=()
+    prepare_faultproxies
     for name in "${services[@]}"; do
         prepare_service "$name"
     done
@@ -226,6 +262,7 @@ main()
     # finds them all (a running one notices new directories within five seconds).
     echo "runsvdir: pid $(ms_runsvdir_start)"
     start_prepared
+    await_faultproxies
     for name in "${started[@]}"; do
         await_service "$name"
     done

@@ -4,13 +4,14 @@
 // per hypothesis (PASS/FAIL, the figures and the SLO). The invariants of the shop are checked
 // after every experiment. Exit status 1 when any verdict failed.
 //
-//   node chaos/local/chaos.mjs --stack FILE [--short] [--only 1,2,...,combined] [--check]
+//   node chaos/local/chaos.mjs --stack FILE [--short] [--only 1,2,...,n1,...,combined] [--check]
 import { parseArgs } from 'node:util';
 import { Checkout, Load, closeAgents, sleep } from './lib/load.mjs';
 import { json, request } from './lib/http.mjs';
 import { failed, ms, pct, percentile, select, statuses, summary } from './lib/stats.mjs';
 import { loadStack, metric } from './lib/stack.mjs';
 import { baseline, check, converge } from './lib/invariants.mjs';
+import { networkExperiments } from './network.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -24,9 +25,9 @@ const { values: opt } = parseArgs({
 // Windows and rates: the full run (make chaos) and the short one (CI).
 const MODE = opt.short
   ? { name: 'short', steadyMs: 1500, killWindowMs: 1500, latencyMs: 3000, breakerMs: 8000, redisDownMs: 5000,
-      pgDownMs: 2000, notificationOrders: 200, combinedMs: 20000, killEveryMs: [1500, 3500], checkoutRate: 8 }
+      pgDownMs: 2000, notificationOrders: 200, combinedMs: 20000, killEveryMs: [1500, 3500], checkoutRate: 8, netMs: 5000 }
   : { name: 'full', steadyMs: 2000, killWindowMs: 2000, latencyMs: 5000, breakerMs: 12000, redisDownMs: 10000,
-      pgDownMs: 3000, notificationOrders: 200, combinedMs: 60000, killEveryMs: [2000, 5000], checkoutRate: 12 };
+      pgDownMs: 3000, notificationOrders: 200, combinedMs: 60000, killEveryMs: [2000, 5000], checkoutRate: 12, netMs: 10000 };
 
 // The service level objectives, one place.
 const SLO = {
@@ -56,9 +57,24 @@ const verdicts = [];
 const started = Date.now();
 let ctx; // users, cart users, scope, keys: set up once
 
+// Verdicts that fail today because a defect is not fixed yet (chaos/README.md, "Known
+// failures"): printed FAIL with the reason, counted apart, and left out of the exit status. One
+// that passes says so (some fail only when a lost answer falls on the wrong call); take it off
+// once its fix has landed and it passes run after run.
+const KNOWN = [
+  [/^invariants after n1$/, 'issue 12 #1, #3, #9: a lost answer to the order insert leaves it backordered, announced as confirmed, its key in progress'],
+  [/^n1 keys final$/, 'issue 12 #9: a key whose finish lost its answer stays in progress until the claim TTL'],
+  [/^n3 answers in time$/, 'issue 12 #8: no client-side deadline on PostgreSQL calls'],
+  [/^(n4 (after|nothing fails|latency bounded|keys final)|invariants after n4)$/,
+    'REDIS_TIMEOUT_MS defaults to 200 ms: at 200 ms of latency every Redis call times out, then breakers stay open'],
+];
+const knownReason = (id) => KNOWN.find(([re]) => re.test(id))?.[1];
+
 function verdict(id, pass, text) {
-  verdicts.push({ id, pass });
-  console.log(`${pass ? 'PASS' : 'FAIL'}  ${id.padEnd(22)} ${text}`);
+  const known = knownReason(id);
+  verdicts.push({ id, pass, known: !pass && !!known });
+  console.log(`${pass ? 'PASS' : 'FAIL'}  ${id.padEnd(22)} ${text}` +
+    (known ? (pass ? ` [listed as a known failure, passed this run: ${known}]` : ` [known failure: ${known}]`) : ''));
 }
 
 function section(title) {
@@ -191,7 +207,7 @@ async function invariants(after) {
   // held reservations of dead orders wait for inventory's reaper (RESERVATION_TTL_S)
   const c = await converge(stack, ctx.scope, Math.min(Number(stack.env.RESERVATION_TTL_S || 900) * 1000 + 10000, 40000));
   const r = await check(stack, ctx.scope, {
-    keys: ctx.keys, keyPrefix: runId, ttlS: stack.env.RESERVATION_TTL_S, scarce: SCARCE,
+    keys: ctx.keys, keyPrefix: runId, ttlS: stack.env.RESERVATION_TTL_S, claimTtlS: stack.env.IDEMPOTENCY_CLAIM_TTL_S, scarce: SCARCE,
   });
   verdict(`invariants ${after}`, r.pass,
     `${c.settled ? `settled in ${ms(c.ms)}` : `still busy after ${ms(c.ms)}: ${JSON.stringify(c.state)}`}; ` +
@@ -627,13 +643,29 @@ async function expCombined() {
 
 // ---- main ----
 
-const EXPERIMENTS = { 1: expKill, 2: expLatency, 3: expBreaker, 4: expRedis, 5: expPostgres, 6: expNotification, combined: expCombined };
+const NETWORK = networkExperiments({
+  stack, MODE, verdict, section, newLoad, steady, finish, invariants, recovery, allReady,
+  // each network experiment's invariants judge what it did alone: a defect one of them shows stays
+  // in the databases and would otherwise fail the invariants of every one after it
+  rebase: async () => {
+    ctx.scope = await baseline(stack);
+    ctx.keys = [];
+  },
+});
+// The network experiments come last: what they break today (see KNOWN) stays in the databases and
+// would fail the invariants of every experiment after them.
+const EXPERIMENTS = { 1: expKill, 2: expLatency, 3: expBreaker, 4: expRedis, 5: expPostgres, 6: expNotification, combined: expCombined, ...NETWORK };
+// --short (CI) runs the network experiments that pass today; the others fail until issue 12's
+// fixes land (chaos/README.md, "Known failures"), so they run in the full run and with --only.
+const SHORT_NETWORK = ['n2', 'n5', 'n6'];
+const SHORT = Object.keys(EXPERIMENTS).filter((k) => !(k in NETWORK) || SHORT_NETWORK.includes(k));
 
 async function main() {
   console.log(`chaos: ${MODE.name} run ${runId} against ${stack.target} stack (${stack.instances.length} instances, gateway ${gw})`);
   if (opt.check) {
     ctx = { users: [], cartUsers: [], keys: [], scope: { since: '-infinity', units: null } };
-    const r = await check(stack, { since: '-infinity', units: await startUnits() }, { ttlS: stack.env.RESERVATION_TTL_S });
+    const r = await check(stack, { since: '-infinity', units: await startUnits() },
+      { ttlS: stack.env.RESERVATION_TTL_S, claimTtlS: stack.env.IDEMPOTENCY_CLAIM_TTL_S });
     verdict('invariants', r.pass, r.pass ? 'all hold' : `violated: ${r.bad.join(', ')}`);
     for (const line of r.lines) console.log(`      ${line}`);
     return;
@@ -641,7 +673,12 @@ async function main() {
   const notReady = await allReady();
   if (notReady.length) throw new Error(`not ready before the experiments: ${notReady.join(' ')}`);
   ctx = await setUp();
-  const only = opt.only ? opt.only.split(',') : Object.keys(EXPERIMENTS);
+  let only = opt.only ? opt.only.split(',') : opt.short ? SHORT : Object.keys(EXPERIMENTS);
+  if (!opt.only && !(stack.proxies || []).length) {
+    // the compose stack, or make up's without MS_FAULTPROXY=1: said, not hidden (--only n1 fails)
+    console.log('chaos: no faultproxy in this stack (MS_FAULTPROXY=1): the network experiments n1..n6 are not run');
+    only = only.filter((k) => !(k in NETWORK));
+  }
   for (const name of only) {
     const exp = EXPERIMENTS[name];
     if (!exp) throw new Error(`no experiment ${name}; there are ${Object.keys(EXPERIMENTS).join(', ')}`);
@@ -668,8 +705,10 @@ async function startUnits() {
 main()
   .catch((e) => verdict('runner', false, e.stack || String(e)))
   .finally(() => {
-    const failedVerdicts = verdicts.filter((v) => !v.pass);
+    const failedVerdicts = verdicts.filter((v) => !v.pass && !v.known);
+    const known = verdicts.filter((v) => v.known);
     console.log(`\nchaos: ${verdicts.length} verdicts, ${failedVerdicts.length} failed, in ${((Date.now() - started) / 1000).toFixed(0)} s` +
-      (failedVerdicts.length ? `: ${failedVerdicts.map((v) => v.id).join(', ')}` : ''));
+      (failedVerdicts.length ? `: ${failedVerdicts.map((v) => v.id).join(', ')}` : '') +
+      (known.length ? `; ${known.length} known failures (issue 12): ${known.map((v) => v.id).join(', ')}` : ''));
     process.exit(failedVerdicts.length ? 1 : 0);
   });

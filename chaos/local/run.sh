@@ -5,7 +5,8 @@
 # chaos/local/chaos.mjs against it and tears it down (scripts/down.sh, also from the EXIT trap).
 #
 #   chaos/local/run.sh [--short] [--only 1,2,3,4,5,6,combined] [--keep]
-#   chaos/local/run.sh --use-running [...]   the stack `make up` runs (MS_DATA_DIR, *_PORT)
+#   chaos/local/run.sh --use-running [...]   the stack `make up` runs (MS_DATA_DIR, *_PORT; with
+#                                            MS_FAULTPROXY=1 as make up had it, its proxies)
 #   chaos/local/run.sh --use-running --check only the invariants, of everything in the databases
 #   chaos/local/run.sh --target compose [--short] [--only ...]
 #                                            the compose stack under rootful podman: this tree's
@@ -89,6 +90,10 @@ stack_vars()
     done
     echo "MS_PG_PORT=$MS_PG_PORT"
     echo "MS_REDIS_PORT=$MS_REDIS_PORT"
+    if ms_faultproxy_enabled; then
+        echo "MS_FAULTPROXY=1"
+        echo "MS_FAULTPROXY_PORT=${MS_FAULTPROXY_PORT:-$MS_FAULTPROXY_DEFAULT_PORT}"
+    fi
 }
 
 start_stack()
@@ -104,6 +109,7 @@ start_stack()
         }
     fi
     ms_section "the stack (scripts/up.sh, data in $T/data)"
+    ms_faultproxy_free_base # the network experiments' proxies, in front of every dependency
     if ! chaos_stack_up "$T" "$T/up.log"; then
         tail -n 40 "$T/up.log" >&2
         ms_die "scripts/up.sh failed"
@@ -152,9 +158,9 @@ write_stack_json()
     done | jq -s 'add // {}')"
     printf '%s\n' "${list[@]}" | jq -s --arg root "$MS_ROOT" --arg data "$MS_DATA_DIR" \
         --arg target "$TARGET" --argjson pg "$MS_PG_PORT" --argjson redis "$MS_REDIS_PORT" \
-        --arg gw "$(ms_instance_url gateway)" --argjson env "$envs" \
+        --arg gw "$(ms_instance_url gateway)" --argjson env "$envs" --argjson proxies "$(ms_faultproxy_json)" \
         '{root: $root, dataDir: $data, target: $target, pgPort: $pg, redisPort: $redis, gateway: $gw,
-          env: $env, instances: .}' >"$file"
+          env: $env, proxies: $proxies, instances: .}' >"$file"
 }
 
 main()

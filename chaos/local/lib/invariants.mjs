@@ -1,8 +1,11 @@
 // The invariants of the shop, checked in PostgreSQL after every experiment: no oversold stock
 // (every unit is available, reserved or sold, as many as at the start, none below zero), no
 // order without its reservation committed (with the same items), no reservation left dangling,
-// no idempotency key with two orders, no lost or doubled notification. The scope is what the
-// run did: orders, reservations and notifications created since the baseline.
+// no idempotency key with two orders, no lost or doubled notification; and the ones a lost answer
+// breaks (issue 12): no order left unconfirmed while its stock exists, no `order.confirmed` event
+// for an order that is not confirmed, no reservation held past its order's outcome, no key left
+// without a final answer. The scope is what the run did: orders, reservations, events, keys and
+// notifications created since the baseline.
 import { sleep } from './load.mjs';
 
 const COMMITTED_UNITS = `
@@ -83,13 +86,14 @@ export async function converge(stack, scope, timeoutMs) {
 async function ordersInScope(stack, since) {
   const rows = await stack.psql(
     'order',
-    `SELECT o.id, o.reservation_committed,
+    `SELECT o.id, o.reservation_committed, o.status,
             coalesce((SELECT string_agg(i.product_id || 'x' || i.quantity, ',' ORDER BY i.product_id)
                       FROM order_items i WHERE i.order_id = o.id), ''),
             (SELECT count(*) FROM idempotency_keys k WHERE k.order_id = o.id)
      FROM orders o WHERE o.created_at >= ${lit(since)}`,
   );
-  return new Map(rows.map(([id, committed, items, keys]) => [id, { committed: committed === 't', items, keys: Number(keys) }]));
+  return new Map(rows.map(([id, committed, status, items, keys]) =>
+    [id, { committed: committed === 't', status, items, keys: Number(keys) }]));
 }
 
 async function reservationsInScope(stack, since, ttlS) {
@@ -105,7 +109,7 @@ async function reservationsInScope(stack, since, ttlS) {
 
 // Checks every invariant; keys (optional) are the Checkout keys of the run, whose answers are
 // compared with the database. Resolves to {pass, lines, counts}.
-export async function check(stack, scope, { keys = [], keyPrefix, ttlS = 900, scarce } = {}) {
+export async function check(stack, scope, { keys = [], keyPrefix, ttlS = 900, claimTtlS = 30, scarce } = {}) {
   const lines = [];
   const bad = [];
   const orders = await ordersInScope(stack, scope.since);
@@ -204,5 +208,48 @@ export async function check(stack, scope, { keys = [], keyPrefix, ttlS = 900, sc
     `${doubled} twice, ${stray} for unknown orders`);
   if (missing || doubled || stray) bad.push('lost or doubled notification');
 
+  await outcomes(stack, scope, { orders, reservations, notes, stock, claimTtlS, lines, bad });
   return { pass: bad.length === 0, bad, lines, counts: { orders: orders.size, sold } };
+}
+
+// "3x1,5x2" -> [[3, 1], [5, 2]]
+const itemsOf = (text) => (text ? text.split(',').map((x) => x.split('x').map(Number)) : []);
+
+// The invariants a lost answer breaks (issue 12), from the databases, once the background work is
+// done: 6. no order left unconfirmed (backordered) while the stock of every line is available;
+// 7. no order.confirmed event (outbox) and no notification for an order that is not confirmed;
+// 8. no reservation still held once its order exists (committed or given up is its outcome);
+// 9. no Idempotency-Key left in progress past the claim TTL without its order (a key with an order
+//    has its answer: a replay answers 201 with the order, even when its process died before it
+//    marked the key done).
+async function outcomes(stack, scope, { orders, reservations, notes, stock, claimTtlS, lines, bad }) {
+  const since = lit(scope.since);
+  const available = new Map(stock.map((s) => [s.product, s.available]));
+  const unconfirmed = [...orders.values()].filter((o) => o.status !== 'confirmed');
+  const stuck = unconfirmed.filter((o) => itemsOf(o.items).every(([p, q]) => (available.get(p) ?? 0) >= q)).length;
+  lines.push(`outcomes: ${unconfirmed.length} orders not confirmed, ${stuck} of them while their stock is available`);
+  if (stuck) bad.push('order left unconfirmed while its stock exists');
+
+  const events = (await stack.psql(
+    'order',
+    `SELECT fields->>'order_id' FROM outbox WHERE fields->>'type' = 'order.confirmed' AND created_at >= ${since}`,
+  )).map(([id]) => id);
+  const notConfirmed = (id) => orders.get(id)?.status !== 'confirmed';
+  const falseEvents = events.filter(notConfirmed).length;
+  const falseNotes = [...notes.keys()].filter((id) => orders.has(id) && notConfirmed(id)).length;
+  lines.push(`events: ${events.length} order.confirmed, ${falseEvents} for an order not confirmed; ` +
+    `${falseNotes} notifications for an order not confirmed`);
+  if (falseEvents || falseNotes) bad.push('confirmed event for an order that is not confirmed');
+
+  const heldPast = [...reservations.entries()].filter(([id, r]) => r.status === 'held' && orders.has(id)).length;
+  lines.push(`reservations held after their order's outcome: ${heldPast}`);
+  if (heldPast) bad.push("reservation held past its order's outcome");
+
+  const [[openKeys]] = await stack.psql(
+    'order',
+    `SELECT count(*) FROM idempotency_keys WHERE status = 'in_progress' AND order_id IS NULL
+       AND created_at >= ${since} AND created_at < now() - make_interval(secs => ${Number(claimTtlS) + 5})`,
+  );
+  lines.push(`keys in progress without an order past the claim TTL (${claimTtlS} s): ${openKeys}`);
+  if (Number(openKeys)) bad.push('key without a final answer in the database');
 }

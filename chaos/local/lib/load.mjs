@@ -107,13 +107,16 @@ export class Checkout {
   newKey() {
     const key = `${this.prefix}-${this.stream.name}-${++keySeq}`;
     const user = this.users[Math.floor(Math.random() * this.users.length)];
-    const k = { key, body: { user_id: user, items: this.pick() }, attempts: 0, orders: new Set(), final: null };
+    // first: the first attempt's start, finalAt: when the definite answer came (epoch ms)
+    const k = { key, body: { user_id: user, items: this.pick() }, attempts: 0, orders: new Set(), final: null,
+      first: 0, finalAt: 0 };
     this.keys.set(key, k);
     return k;
   }
 
   send(k, retry = false) {
     k.attempts++;
+    if (!k.first) k.first = Date.now();
     this.stream.inFlight++;
     request(this.url, {
       method: 'POST',
@@ -127,11 +130,13 @@ export class Checkout {
       if (res.status === 201 && doc && doc.id) {
         k.orders.add(doc.id);
         k.final = 201;
+        k.finalAt = Date.now();
       } else if (res.status === 409 && /still in progress/.test(res.body)) {
         tag = 'in_progress';
         this.retryLater(k);
       } else if (res.status >= 400 && res.status < 500) {
         k.final = res.status;
+        k.finalAt = Date.now();
         if (res.status === 409) tag = 'out_of_stock';
       } else {
         this.retryLater(k);

@@ -84,6 +84,38 @@ export class Stack {
       throw new Error(`${inst.name}: /admin/faults answered ${r.status} ${r.body}`);
   }
 
+  // The faultproxies (MS_FAULTPROXY=1, tools/faultproxy) in front of the dependencies, chosen by
+  // dependency ('pg', 'redis', a service's name) and, optionally, by the service that calls it.
+  faultProxies(dep, caller) {
+    return (this.proxies || []).filter((p) => p.dep === dep && (!caller || p.caller === caller));
+  }
+
+  // Sets the faults of every proxy in list (PUT /admin/faults; null: all off, DELETE).
+  async proxyFaults(list, settings) {
+    for (const p of list) {
+      const url = `http://127.0.0.1:${p.admin}/admin/faults`;
+      const r = settings ? await request(url, { method: 'PUT', body: settings }) : await request(url, { method: 'DELETE' });
+      if (r.status !== 200) throw new Error(`faultproxy ${p.name}: /admin/faults answered ${r.status} ${r.body}`);
+    }
+  }
+
+  // Resets every connection open through proxy p now; resolves to how many there were.
+  async proxyReset(p) {
+    const r = await request(`http://127.0.0.1:${p.admin}/admin/connections`, { method: 'DELETE' });
+    if (r.status !== 200) throw new Error(`faultproxy ${p.name}: /admin/connections answered ${r.status}`);
+    return JSON.parse(r.body).reset;
+  }
+
+  // faultproxy_faults_total{kind} summed over the proxies in list.
+  async proxyFaultCount(list, kind) {
+    let sum = 0;
+    for (const p of list) {
+      const r = await request(`http://127.0.0.1:${p.admin}/metrics`, { timeoutMs: 3000 });
+      sum += metric(r.status === 200 ? r.body : '', 'faultproxy_faults_total', { kind });
+    }
+    return sum;
+  }
+
   async metrics(inst) {
     const r = await request(`${inst.url}/metrics`, { timeoutMs: 3000 });
     return r.status === 200 ? r.body : '';
