@@ -44,6 +44,17 @@ static int load_settings(struct settings *s)
     return 0;
 }
 
+static void ambiguous_init(struct order_svc *svc)
+{
+    static const char *const fates[] = {"placed", "abandoned", "unknown"};
+    struct ms_family *f = ms_counter_family(
+        "order_ambiguous_inserts_total",
+        "Order inserts whose answer was lost, by what their fate turned out to be.", "fate");
+
+    for (int i = 0; i < 3; i++)
+        svc->ambiguous[i] = ms_series_get(f, &fates[i]);
+}
+
 static int connect_deps(struct order_svc *svc, const struct settings *s)
 {
     svc->stream = s->stream;
@@ -61,6 +72,7 @@ static int connect_deps(struct order_svc *svc, const struct settings *s)
     if (!svc->pg || !svc->redis || !svc->user || !svc->cart || !svc->product || !svc->inventory)
         return -1;
     order_results_init(svc);
+    ambiguous_init(svc);
     svc->cart_clear_failures = ms_series_only(ms_counter_family(
         "order_cart_clear_failures_total", "Carts left full after an order (harmless).", NULL));
     svc->reservations_lost = ms_series_only(ms_counter_family(

@@ -71,8 +71,9 @@ struct order_svc {
     struct ms_series *reservations_lost; /* orders whose stock was sold before they committed */
     struct ms_series *outbox_pending;    /* events not yet on the stream */
     struct ms_series *events_published;
-    struct ms_series *republished; /* events published again after Redis lost its data */
-    struct ms_task worker;         /* publishes the outbox, finishes reservation commits */
+    struct ms_series *republished;  /* events published again after Redis lost its data */
+    struct ms_series *ambiguous[3]; /* inserts without an answer: placed, abandoned, unknown */
+    struct ms_task worker;          /* publishes the outbox, finishes reservation commits */
 };
 
 /* routes.c */
@@ -113,6 +114,9 @@ int order_insert(struct order_svc *svc, const struct checkout *co, const char *i
  * is backordered until a later commit takes restocked stock. Each change and its event are one
  * statement; a repeated call changes and announces nothing. */
 int order_mark_reservation(struct order_svc *svc, const char *id, bool committed);
+/* Decides the fate of order id whose insert got no answer: 1 it was placed, 0 it never will
+ * be (a tombstone now stops a late insert), or the error when PostgreSQL cannot say. */
+int order_fate(struct order_svc *svc, const char *id);
 /* Records that order id's lines are out of its cart. */
 int order_mark_cart_cleared(struct order_svc *svc, const char *id);
 /* Finishes, a batch at a time, the cart clears that failed when their orders were placed. */

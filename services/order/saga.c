@@ -94,6 +94,40 @@ static int release_if_unsure(struct order_svc *svc, const struct checkout *co, i
     return rc;
 }
 
+/* The order was not stored: its stock goes back. */
+static int not_stored(struct order_svc *svc, const struct checkout *co, int rc, struct ms_verr *e)
+{
+    release_or_later(svc, co->order_id);
+    snprintf(e->msg, sizeof(e->msg), "the order could not be stored: %s", ms_strerror(rc));
+    return MS_EUNAVAIL;
+}
+
+/* The insert got no answer: PostgreSQL may have committed it. Its fate decides, once and for
+ * all (order_fate): placed, the purchase goes on as if the answer had come; abandoned, it was
+ * never stored and never will be, so the stock goes back. Unknown (PostgreSQL unreachable):
+ * nothing is undone, since the order may exist; if it does, the worker commits its stock, if
+ * not, inventory's reaper gives the reservation back. */
+static int settle_ambiguous_insert(struct order_svc *svc, const struct checkout *co, char **json,
+                                   size_t *len, struct ms_verr *e)
+{
+    int fate = order_fate(svc, co->order_id);
+
+    if (fate == 1) {
+        ms_counter_inc(svc->ambiguous[0]);
+        if (order_document_get(svc, co->order_id, json, len) != 0)
+            *json = NULL; /* placed: said below as "cannot be read back" */
+        return 0;
+    }
+    if (fate == 0) {
+        ms_counter_inc(svc->ambiguous[1]);
+        return not_stored(svc, co, MS_EUNAVAIL, e);
+    }
+    ms_counter_inc(svc->ambiguous[2]);
+    snprintf(e->msg, sizeof(e->msg),
+             "order %s may have been placed; retry with the same Idempotency-Key", co->order_id);
+    return MS_EUNAVAIL;
+}
+
 int checkout_run(struct order_svc *svc, struct checkout *co, const char *idem_key, char **json,
                  size_t *len, struct ms_verr *e)
 {
@@ -113,11 +147,12 @@ int checkout_run(struct order_svc *svc, struct checkout *co, const char *idem_ke
         snprintf(e->msg, sizeof(e->msg), "another request with this Idempotency-Key bought first");
         return rc;
     }
-    if (rc) {
-        release_or_later(svc, co->order_id);
-        snprintf(e->msg, sizeof(e->msg), "the order could not be stored: %s", ms_strerror(rc));
-        return MS_EUNAVAIL;
-    }
+    if (rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT)
+        rc = settle_ambiguous_insert(svc, co, json, len, e);
+    else if (rc)
+        rc = not_stored(svc, co, rc, e);
+    if (rc)
+        return rc;
     follow_up(svc, co);
     if (!*json) {
         snprintf(e->msg, sizeof(e->msg), "order %s was placed but cannot be read back",

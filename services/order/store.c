@@ -28,7 +28,8 @@ static const char sql_insert[] =
     "i AS (INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_cents) "
     "      SELECT o.id, (x->>'product_id')::int, x->>'name', (x->>'quantity')::int, "
     "             (x->>'unit_price_cents')::int FROM o CROSS JOIN json_array_elements($5::json) "
-    "x RETURNING product_id, name, quantity, unit_price_cents) "
+    "x RETURNING product_id, name, quantity, unit_price_cents), "
+    "f AS (INSERT INTO order_fates (id, fate) SELECT id, 'placed' FROM o) "
     "SELECT json_build_object("
     "    'id', o.id, 'user_id', o.user_id, 'status', o.status, "
     "    'items', (SELECT coalesce(json_agg(json_build_object("
@@ -44,6 +45,26 @@ static int query(struct order_svc *svc, const char *sql, int n, const char *cons
                  PGresult **out)
 {
     return ms_migrator_query(&svc->migrator, sql, n, params, out);
+}
+
+/* How long a statement that is safe to repeat is tried again after its answer was lost. */
+enum { SURE_WITHIN_MS = 2000, SURE_PAUSE_MS = 50 };
+
+/* query() for a statement whose second run changes nothing the first did not (an upsert keyed
+ * by its own request, a conditional update, a read): a lost answer (the connection reset, the
+ * client's deadline) is not an answer, so it is asked again, on a fresh connection, for a
+ * short while, instead of failing the request. */
+static int query_sure(struct order_svc *svc, const char *sql, int n, const char *const *params,
+                      PGresult **out)
+{
+    int64_t deadline = ms_now_ms() + SURE_WITHIN_MS;
+    int rc = query(svc, sql, n, params, out);
+
+    while ((rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT) && ms_now_ms() < deadline) {
+        ms_sleep_ms(SURE_PAUSE_MS);
+        rc = query(svc, sql, n, params, out);
+    }
+    return rc;
 }
 
 /* PostgreSQL writes json as {"id" : 1}; every other answer of the suite is compact. */
@@ -64,7 +85,7 @@ static int query_text(struct order_svc *svc, const char *sql, int n, const char 
                       char **text, size_t *len)
 {
     PGresult *res = NULL;
-    int rc = query(svc, sql, n, params, &res);
+    int rc = query_sure(svc, sql, n, params, &res);
 
     if (rc == 0 && (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)))
         rc = MS_ENOTFOUND;
@@ -158,16 +179,17 @@ static int idem_insert(struct order_svc *svc, const char *key, const char *diges
     int rc;
 
     snprintf(ttl, sizeof(ttl), "%d", svc->idem_claim_ttl_s);
-    rc =
-        query(svc,
-              "INSERT INTO idempotency_keys (key, request_hash, status, owner) "
-              "VALUES ($1, $2, 'in_progress', $4::uuid) ON CONFLICT (key) DO UPDATE "
-              "SET created_at = now(), owner = EXCLUDED.owner "
-              "WHERE idempotency_keys.status = 'in_progress' AND idempotency_keys.order_id IS NULL "
-              "AND idempotency_keys.request_hash = EXCLUDED.request_hash "
-              "AND idempotency_keys.created_at < now() - make_interval(secs => $3::int) "
-              "RETURNING 1",
-              4, params, &res);
+    rc = query_sure(
+        svc,
+        "INSERT INTO idempotency_keys (key, request_hash, status, owner) "
+        "VALUES ($1, $2, 'in_progress', $4::uuid) ON CONFLICT (key) DO UPDATE "
+        "SET created_at = now(), owner = EXCLUDED.owner "
+        "WHERE idempotency_keys.status = 'in_progress' AND idempotency_keys.order_id IS NULL "
+        "AND idempotency_keys.request_hash = EXCLUDED.request_hash "
+        "AND idempotency_keys.created_at < now() - make_interval(secs => $3::int) "
+        "OR idempotency_keys.owner = EXCLUDED.owner AND idempotency_keys.order_id IS NULL "
+        "RETURNING 1",
+        4, params, &res);
 
     if (rc == 0)
         rc = PQntuples(res) == 1 ? 0 : 1;
@@ -191,10 +213,10 @@ static int idem_read(struct order_svc *svc, const char *key, const char *digest,
 {
     const char *params[] = {key};
     PGresult *res = NULL;
-    int rc = query(svc,
-                   "SELECT request_hash, status, response_status, response_body, "
-                   "order_document(order_id)::text FROM idempotency_keys WHERE key = $1",
-                   1, params, &res);
+    int rc = query_sure(svc,
+                        "SELECT request_hash, status, response_status, response_body, "
+                        "order_document(order_id)::text FROM idempotency_keys WHERE key = $1",
+                        1, params, &res);
 
     if (rc == 0 && PQntuples(res) == 0)
         rc = MS_ENOTFOUND;
@@ -245,10 +267,10 @@ int idem_finish(struct order_svc *svc, const char *key, const char *owner, int s
     int rc;
 
     snprintf(code, sizeof(code), "%d", status);
-    rc = query(svc,
-               "UPDATE idempotency_keys SET status = 'done', response_status = $2, "
-               "response_body = $3 WHERE key = $1 AND owner = $4::uuid",
-               4, params, &res);
+    rc = query_sure(svc,
+                    "UPDATE idempotency_keys SET status = 'done', response_status = $2, "
+                    "response_body = $3 WHERE key = $1 AND owner = $4::uuid",
+                    4, params, &res);
     PQclear(res);
     return rc;
 }
@@ -257,10 +279,10 @@ int idem_forget(struct order_svc *svc, const char *key, const char *owner)
 {
     const char *params[] = {key, owner};
     PGresult *res = NULL;
-    int rc = query(svc,
-                   "DELETE FROM idempotency_keys WHERE key = $1 AND status = 'in_progress' "
-                   "AND order_id IS NULL AND owner = $2::uuid",
-                   2, params, &res);
+    int rc = query_sure(svc,
+                        "DELETE FROM idempotency_keys WHERE key = $1 AND status = 'in_progress' "
+                        "AND order_id IS NULL AND owner = $2::uuid",
+                        2, params, &res);
 
     PQclear(res);
     return rc;
@@ -295,7 +317,7 @@ int order_mark_reservation(struct order_svc *svc, const char *id, bool committed
 {
     const char *params[] = {id, svc->stream};
     PGresult *res = NULL;
-    int rc = query(svc, committed ? sql_committed : sql_backordered, 2, params, &res);
+    int rc = query_sure(svc, committed ? sql_committed : sql_backordered, 2, params, &res);
 
     PQclear(res);
     return rc;
@@ -305,7 +327,8 @@ int order_release_later(struct order_svc *svc, const char *id)
 {
     const char *params[] = {id};
     PGresult *res = NULL;
-    int rc = query(svc, "INSERT INTO order_releases (id) VALUES ($1::uuid) ON CONFLICT DO NOTHING",
+    int rc =
+        query_sure(svc, "INSERT INTO order_releases (id) VALUES ($1::uuid) ON CONFLICT DO NOTHING",
                    1, params, &res);
 
     PQclear(res);
@@ -334,8 +357,8 @@ int order_mark_cart_cleared(struct order_svc *svc, const char *id)
 {
     const char *params[] = {id};
     PGresult *res = NULL;
-    int rc =
-        query(svc, "UPDATE orders SET cart_cleared = true WHERE id = $1::uuid", 1, params, &res);
+    int rc = query_sure(svc, "UPDATE orders SET cart_cleared = true WHERE id = $1::uuid", 1, params,
+                        &res);
 
     PQclear(res);
     return rc;
@@ -361,4 +384,21 @@ void order_carts_clear(struct order_svc *svc)
         }
     }
     PQclear(res);
+}
+
+int order_fate(struct order_svc *svc, const char *id)
+{
+    const char *params[] = {id};
+    PGresult *res = NULL;
+    int rc = query_sure(svc,
+                        "WITH a AS (INSERT INTO order_fates (id, fate) VALUES ($1::uuid, "
+                        "'abandoned') ON CONFLICT (id) DO NOTHING RETURNING fate) "
+                        "SELECT coalesce((SELECT fate FROM a), (SELECT fate FROM order_fates "
+                        "WHERE id = $1::uuid))",
+                        1, params, &res);
+
+    if (rc == 0)
+        rc = strcmp(PQgetvalue(res, 0, 0), "placed") == 0 ? 1 : 0;
+    PQclear(res);
+    return rc;
 }

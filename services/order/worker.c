@@ -90,6 +90,11 @@ static void prune_old_rows(struct order_svc *svc)
           "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at < now() - "
           "make_interval(secs => $1::int) LIMIT 1000)",
           svc->outbox_retention_s);
+    /* a fate matters for seconds, while its insert may still be in flight */
+    prune(svc,
+          "DELETE FROM order_fates WHERE id IN (SELECT id FROM order_fates WHERE created_at < "
+          "now() - make_interval(secs => $1::int) LIMIT 1000)",
+          svc->outbox_retention_s);
 }
 
 static void run(struct ms_task *task, void *arg)

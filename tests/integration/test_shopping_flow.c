@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "faultproxy.h"
 #include "ms/clock.h"
 #include "runner.h"
 #include "stack.h"
@@ -985,6 +986,79 @@ START_TEST(test_outbox_publisher_holds_no_transaction_across_redis_calls)
 }
 END_TEST
 
+/* ---- answers lost on the way back from PostgreSQL ---- */
+
+struct persistent_buyer {
+    char body[160];
+    char key[64];
+    long status; /* the last answer */
+    int attempts;
+};
+
+/* Buys with one Idempotency-Key, retrying a 503 or a 409 "in progress" with the same key as a
+ * client would, until a final answer or 60 attempts. */
+static void *buy_until_final(void *arg)
+{
+    struct persistent_buyer *b = arg;
+    char header[100];
+    const char *headers[] = {header, NULL};
+
+    snprintf(header, sizeof(header), "Idempotency-Key: %s", b->key);
+    for (b->attempts = 0; b->attempts < 60; b->attempts++) {
+        json_decref(call(MS_SVC_ORDER, "POST", "/orders", b->body, headers, &b->status));
+        if (b->status != 503 && b->status != 409 && b->status != 0)
+            break;
+        ms_sleep_ms(50 + 10 * (b->attempts % 5));
+    }
+    return NULL;
+}
+
+/* PostgreSQL commits an order and its answer is lost (the connection is reset on the way back):
+ * the order service must not take that as "not stored" and give the stock back. With a share of
+ * order's PostgreSQL answers lost, every key still ends with its order, and every order ends with
+ * its stock committed: none backordered, none whose reservation was released. */
+START_TEST(test_orders_whose_insert_answer_is_lost_keep_their_stock)
+{
+    enum { BUYERS = 8, ROUNDS = 4 };
+    struct ms_test_proxy px;
+    struct persistent_buyer b[BUYERS * ROUNDS];
+    pthread_t t[BUYERS];
+    char url[200], env_url[220];
+    long long user = new_user();
+    int done = 0;
+
+    ck_assert_int_eq(ms_test_proxy_start(&px, "order-pg", st.pg.port, NULL), 0);
+    snprintf(url, sizeof(url), "postgresql://ms@127.0.0.1:%d/order", px.port);
+    snprintf(env_url, sizeof(env_url), "DATABASE_URL=%s", url);
+    order_restart_with((const char *const[]){"ADMIN_ENABLED=true", env_url, NULL});
+    ck_assert_int_eq(ms_test_proxy_faults(&px, "{\"lose_answer_percent\":8}"), 0);
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < BUYERS; i++) {
+            struct persistent_buyer *p = &b[r * BUYERS + i];
+            memset(p, 0, sizeof(*p));
+            direct_body(p->body, sizeof(p->body), user, 25, 1);
+            snprintf(p->key, sizeof(p->key), "lost-%lld-%d-%d", user, r, i);
+            pthread_create(&t[i], NULL, buy_until_final, p);
+        }
+        for (int i = 0; i < BUYERS; i++)
+            pthread_join(t[i], NULL);
+    }
+    ck_assert_double_gt(ms_test_proxy_applied(&px, "lost_answer"), 0);
+    ck_assert_int_eq(ms_test_proxy_clean(&px), 0);
+    for (int i = 0; i < BUYERS * ROUNDS; i++)
+        done += b[i].status == 201;
+    ck_assert_int_eq(done, BUYERS * ROUNDS);
+    ck_assert_msg(wait_db_count("order",
+                                "SELECT count(*) FROM orders WHERE NOT reservation_committed", 0,
+                                10000),
+                  "orders left without their stock committed");
+    ck_assert_int_eq(db_count("order", "SELECT count(*) FROM orders WHERE status = 'backordered'"),
+                     0);
+    ck_assert_int_eq(orders_of(user), BUYERS * ROUNDS);
+    ck_assert_int_eq(ms_test_proxy_stop(&px), 0);
+}
+END_TEST
+
 /* Twenty backorders that cannot be filled must not keep a newer one, whose stock is back,
  * waiting for ever: each pass takes the orders tried longest ago, not the oldest. */
 START_TEST(test_unfillable_backorders_do_not_starve_a_newer_one)
@@ -1201,6 +1275,7 @@ static TCase *saga_case(void)
     tcase_add_test(tc, test_events_lost_with_redis_data_are_published_again);
     tcase_add_test(tc, test_the_event_stream_is_capped);
     tcase_add_test(tc, test_outbox_publisher_holds_no_transaction_across_redis_calls);
+    tcase_add_test(tc, test_orders_whose_insert_answer_is_lost_keep_their_stock);
     return tc;
 }
 
