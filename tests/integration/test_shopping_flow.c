@@ -421,32 +421,44 @@ START_TEST(test_claim_left_by_a_dead_request_is_taken_over_by_a_retry)
 }
 END_TEST
 
+/* Two requests with key for one unit of product, inventory slowed by faults: the first
+ * stalls past the claim TTL (1 s) and the second, started 1.3 s later, takes its key over.
+ * Both run in t; the caller joins them and clears inventory's faults. */
+static void stall_and_take_over(const char *key, long long user, int product, const char *faults,
+                                struct buyer b[2], pthread_t t[2])
+{
+    static const char *const slow_env[] = {"ADMIN_ENABLED=true",
+                                           "IDEMPOTENCY_CLAIM_TTL_S=1",
+                                           "INVENTORY_TIMEOUT_MS=8000",
+                                           "INVENTORY_PER_TRY_TIMEOUT_MS=8000",
+                                           "INVENTORY_RETRIES=0",
+                                           "INVENTORY_BREAKER_FAILURES=100",
+                                           NULL};
+
+    order_restart_with(slow_env);
+    for (int i = 0; i < 2; i++) {
+        memset(&b[i], 0, sizeof(b[i]));
+        direct_body(b[i].body, sizeof(b[i].body), user, product, 1);
+        b[i].key = key;
+    }
+    json_decref(call_ok(MS_SVC_INVENTORY, "PUT", "/admin/faults", faults, 200));
+    pthread_create(&t[0], NULL, buy, &b[0]);
+    ms_sleep_ms(1300); /* the first request's claim is now older than the TTL */
+    pthread_create(&t[1], NULL, buy, &b[1]);
+}
+
 /* A request that stalls past the claim TTL (inventory answering slowly) has its key taken over
  * by a retry; whichever of the two writes second must not make a second order, and answers
  * with the first one's. */
 START_TEST(test_stalled_request_and_its_takeover_make_one_order)
 {
-    static const char *const slow_env[] = {
-        "ADMIN_ENABLED=true",        "IDEMPOTENCY_CLAIM_TTL_S=1",
-        "INVENTORY_TIMEOUT_MS=8000", "INVENTORY_PER_TRY_TIMEOUT_MS=8000",
-        "INVENTORY_RETRIES=0",       NULL};
     long long user = new_user(), before = stock_field(9, "available");
     struct buyer b[2];
     char key[64];
     pthread_t t[2];
 
-    order_restart_with(slow_env);
     snprintf(key, sizeof(key), "stalled-%lld", user);
-    for (int i = 0; i < 2; i++) {
-        memset(&b[i], 0, sizeof(b[i]));
-        direct_body(b[i].body, sizeof(b[i].body), user, 9, 1);
-        b[i].key = key;
-    }
-    json_decref(call_ok(MS_SVC_INVENTORY, "PUT", "/admin/faults",
-                        "{\"delay_ms\":2000,\"delay_percent\":100}", 200));
-    pthread_create(&t[0], NULL, buy, &b[0]);
-    ms_sleep_ms(1300); /* the first request's claim is now older than the TTL */
-    pthread_create(&t[1], NULL, buy, &b[1]);
+    stall_and_take_over(key, user, 9, "{\"delay_ms\":2000,\"delay_percent\":100}", b, t);
     pthread_join(t[0], NULL);
     pthread_join(t[1], NULL);
     json_decref(call_ok(MS_SVC_INVENTORY, "DELETE", "/admin/faults", NULL, 200));
@@ -662,32 +674,16 @@ END_TEST
  * parallel. */
 START_TEST(test_stalled_request_that_fails_leaves_the_takeover_claim_alone)
 {
-    static const char *const slow_env[] = {"ADMIN_ENABLED=true",
-                                           "IDEMPOTENCY_CLAIM_TTL_S=1",
-                                           "INVENTORY_TIMEOUT_MS=8000",
-                                           "INVENTORY_PER_TRY_TIMEOUT_MS=8000",
-                                           "INVENTORY_RETRIES=0",
-                                           "INVENTORY_BREAKER_FAILURES=100",
-                                           NULL};
     long long user = new_user();
     struct buyer b[2];
     char key[64], sql[200];
     pthread_t t[2];
 
-    order_restart_with(slow_env);
     snprintf(key, sizeof(key), "stall-fail-%lld", user);
-    for (int i = 0; i < 2; i++) {
-        memset(&b[i], 0, sizeof(b[i]));
-        direct_body(b[i].body, sizeof(b[i].body), user, 17, 1);
-        b[i].key = key;
-    }
-    json_decref(call_ok(MS_SVC_INVENTORY, "PUT", "/admin/faults",
+    stall_and_take_over(key, user, 17,
                         "{\"delay_ms\":2000,\"delay_percent\":100,\"abort_status\":503,"
                         "\"abort_percent\":100}",
-                        200));
-    pthread_create(&t[0], NULL, buy, &b[0]);
-    ms_sleep_ms(1300); /* the first claim is older than the TTL: the second takes it over */
-    pthread_create(&t[1], NULL, buy, &b[1]);
+                        b, t);
     pthread_join(t[0], NULL);
     ck_assert_int_eq(b[0].status, 503);
     snprintf(sql, sizeof(sql),
