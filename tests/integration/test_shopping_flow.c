@@ -1055,6 +1055,62 @@ START_TEST(test_orders_whose_insert_answer_is_lost_keep_their_stock)
 }
 END_TEST
 
+/* Waits up to timeout_ms until the order database shows (want true) or no longer shows a
+ * statement asleep in pg_sleep. */
+static bool wait_sleeping(bool want, long timeout_ms)
+{
+    const char *sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = 'order' AND "
+                      "wait_event = 'PgSleep'";
+
+    return wait_db_count("order", sql, want ? 1 : 0, timeout_ms);
+}
+
+/* The one ambiguous answer, made on purpose: the order's insert is slowed by a trigger, every
+ * answer of order's PostgreSQL is lost while it runs, so PostgreSQL commits it and the order
+ * service only sees its connection reset. The order's fate says it was placed: the purchase
+ * goes on (201 at the first attempt), its stock is committed, nothing is released. */
+START_TEST(test_order_insert_committed_without_an_answer_goes_on)
+{
+    struct ms_test_proxy px;
+    char env_url[220], sql[400], id[40];
+    long long user = new_user();
+    struct buyer b = {0};
+    pthread_t t;
+
+    ck_assert_int_eq(ms_test_proxy_start(&px, "order-pg", st.pg.port, NULL), 0);
+    snprintf(env_url, sizeof(env_url), "DATABASE_URL=postgresql://ms@127.0.0.1:%d/order", px.port);
+    order_restart_with((const char *const[]){"ADMIN_ENABLED=true", env_url, NULL});
+    db_exec("order", "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS "
+                     "$$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$");
+    snprintf(sql, sizeof(sql),
+             "CREATE TRIGGER slow_insert AFTER INSERT ON orders FOR EACH ROW WHEN "
+             "(NEW.user_id = %lld) EXECUTE FUNCTION slow_insert()",
+             user);
+    db_exec("order", sql);
+    direct_body(b.body, sizeof(b.body), user, 26, 1);
+    pthread_create(&t, NULL, buy, &b);
+    ck_assert(wait_sleeping(true, 5000));
+    ck_assert_int_eq(ms_test_proxy_faults(&px, "{\"lose_answer_percent\":100}"), 0);
+    ck_assert(wait_sleeping(false, 5000)); /* committed; its answer is lost on the way */
+    ms_sleep_ms(100);
+    ck_assert_int_eq(ms_test_proxy_clean(&px), 0);
+    pthread_join(t, NULL);
+    db_exec("order", "DROP TRIGGER slow_insert ON orders; DROP FUNCTION slow_insert()");
+    ck_assert_double_ge(ms_test_proxy_applied(&px, "lost_answer"), 1);
+    ck_assert_int_eq(b.status, 201);
+    snprintf(id, sizeof(id), "%s", b.order_id);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM orders WHERE id = '%s' AND reservation_committed AND "
+             "status = 'confirmed'",
+             id);
+    ck_assert(wait_db_count("order", sql, 1, 5000));
+    ck_assert_double_eq(metric_of(MS_SVC_ORDER, "order_ambiguous_inserts_total{fate=\"placed\"}"),
+                        1);
+    ck_assert_int_eq(orders_of(user), 1);
+    ck_assert_int_eq(ms_test_proxy_stop(&px), 0);
+}
+END_TEST
+
 /* Twenty backorders that cannot be filled must not keep a newer one, whose stock is back,
  * waiting for ever: each pass takes the orders tried longest ago, not the oldest. */
 START_TEST(test_unfillable_backorders_do_not_starve_a_newer_one)
@@ -1272,6 +1328,7 @@ static TCase *saga_case(void)
     tcase_add_test(tc, test_the_event_stream_is_capped);
     tcase_add_test(tc, test_outbox_publisher_holds_no_transaction_across_redis_calls);
     tcase_add_test(tc, test_orders_whose_insert_answer_is_lost_keep_their_stock);
+    tcase_add_test(tc, test_order_insert_committed_without_an_answer_goes_on);
     return tc;
 }
 
