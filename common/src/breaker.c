@@ -40,6 +40,7 @@ void ms_breaker_destroy(struct ms_breaker *b)
 /* Caller holds b->lock. */
 static void trip_open(struct ms_breaker *b, int64_t now_ms)
 {
+    b->changes += b->state != MS_BREAKER_OPEN;
     b->state = MS_BREAKER_OPEN;
     b->opened_at_ms = now_ms;
     b->trials_in_flight = 0;
@@ -52,6 +53,7 @@ bool ms_breaker_allow(struct ms_breaker *b, int64_t now_ms)
     pthread_mutex_lock(&b->lock);
     if (b->state == MS_BREAKER_OPEN && now_ms - b->opened_at_ms >= b->cfg.open_ms) {
         b->state = MS_BREAKER_HALF_OPEN;
+        b->changes++;
         b->trials_in_flight = 0;
     }
     switch (b->state) {
@@ -90,6 +92,7 @@ static void record_half_open(struct ms_breaker *b, bool success, int64_t now_ms)
         b->trials_in_flight--;
     if (success) {
         b->state = MS_BREAKER_CLOSED;
+        b->changes++;
         b->failures = 0;
         b->trials_in_flight = 0;
     } else {
@@ -163,4 +166,15 @@ int64_t ms_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms)
         ceiling = base_ms << attempt;
     /* The range is inclusive; uint64_t keeps ceiling + 1 from overflowing at INT64_MAX. */
     return (int64_t)ms_rand_below((uint64_t)ceiling + 1);
+}
+
+enum ms_breaker_state ms_breaker_snapshot(struct ms_breaker *b, uint64_t *changes)
+{
+    enum ms_breaker_state s;
+
+    pthread_mutex_lock(&b->lock);
+    s = b->state;
+    *changes = b->changes;
+    pthread_mutex_unlock(&b->lock);
+    return s;
 }

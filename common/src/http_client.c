@@ -37,6 +37,7 @@ struct ms_upstream {
      * threads that observe the same change count it once. */
     pthread_mutex_t publish_lock;
     enum ms_breaker_state published;
+    uint64_t published_changes; /* the breaker's change count when published was shown */
     struct ms_series *requests[OUTCOME_N];
     struct ms_series *duration;
     struct ms_series *state_gauge;
@@ -210,14 +211,22 @@ void ms_http_response_free(struct ms_http_response *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* Shows a state change in the gauge and counts it, once however many threads observe it. */
-static void publish_state(struct ms_upstream *u, enum ms_breaker_state s)
+/* Shows a state change in the gauge and counts it, once however many threads observe it. A
+ * thread that read the state before another thread's newer change never overwrites it: the
+ * snapshot's change count orders them. */
+static void publish_state(struct ms_upstream *u)
 {
+    uint64_t changes;
+    enum ms_breaker_state s = ms_breaker_snapshot(&u->breaker, &changes);
+
     pthread_mutex_lock(&u->publish_lock);
-    if (s != u->published) {
-        u->published = s;
-        ms_gauge_set(u->state_gauge, s);
-        ms_counter_inc(u->transitions[s]);
+    if (changes > u->published_changes) {
+        u->published_changes = changes;
+        if (s != u->published) {
+            u->published = s;
+            ms_gauge_set(u->state_gauge, s);
+            ms_counter_inc(u->transitions[s]);
+        }
     }
     pthread_mutex_unlock(&u->publish_lock);
 }
@@ -379,18 +388,19 @@ static int attempt(struct ms_upstream *u, CURL *h, const struct call *c,
 
     *retry = false;
     if (!ms_breaker_allow(&u->breaker, ms_now_ms())) {
-        publish_state(u, ms_breaker_state_get(&u->breaker));
+        publish_state(u);
         ms_counter_inc(u->requests[OUTCOME_REJECTED]);
         return MS_EUNAVAIL; /* no retry: open_ms outlasts any backoff */
     }
-    publish_state(u, ms_breaker_state_get(&u->breaker)); /* open -> half-open shows here */
+    publish_state(u); /* open -> half-open shows here */
     start_ns = ms_now_ns();
     rc = perform(u, h, c, out);
     count_attempt(u, rc, out->status, start_ns);
     /* An oversized answer or our own lack of memory says nothing about the upstream's health. */
     transport_failure = rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT;
     failure = transport_failure || (rc == 0 && out->status >= 500);
-    publish_state(u, ms_breaker_record(&u->breaker, !failure, ms_now_ms(), NULL));
+    ms_breaker_record(&u->breaker, !failure, ms_now_ms(), NULL);
+    publish_state(u);
     *retry = transport_failure || (rc == 0 && retryable_status(out->status));
     return rc;
 }

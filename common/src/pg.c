@@ -2,11 +2,13 @@
  * SQLSTATE mapped to ms_err codes, and migrations applied under an advisory lock. */
 #include "ms/pg.h"
 
+#include "ms/clock.h"
 #include "ms/err.h"
 #include "ms/metrics.h"
 #include "ms/pool.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +17,12 @@
 
 /* How long, after a failed connect, every checkout needing a new connection fails at once. */
 #define CONNECT_THROTTLE_MS 250
+
+/* How long past statement_timeout the client waits for an answer before it gives the
+ * connection up; and the least idle-in-transaction time-out (a transaction's statements run one
+ * after another, with the service's work in between). */
+#define DEADLINE_MARGIN_MS 1000
+#define IDLE_IN_TRANSACTION_MIN_MS 10000
 
 /* Statements with parameters are prepared once per session and then only bound and executed:
  * with PQexecParams PostgreSQL parsed, analysed and planned every one of them again, which was
@@ -31,7 +39,8 @@ struct ms_pg_conn {
     PGconn *pg; /* NULL while the slot is closed */
     struct ms_pg_pool *pool;
     size_t slot;
-    bool broken; /* the connection was lost while checked out: closed on release */
+    bool broken;      /* the connection was lost while checked out: closed on release */
+    bool no_deadline; /* migrations: waiting for another replica's lock may take long */
     char sqlstate[6];
     char error[256];
     struct prepared prepared[PREPARED_MAX]; /* on this session; emptied when it closes */
@@ -43,7 +52,9 @@ struct ms_pg_pool {
     char *conninfo;
     char name[64];
     char connect_timeout[16];
-    char options[64];
+    char tcp_user_timeout[16];
+    char options[160];
+    int deadline_ms; /* the client's own limit on one statement: a lost or stalled answer */
     struct ms_series *queries_ok;
     struct ms_series *queries_error;
     size_t size;
@@ -80,11 +91,14 @@ static int conn_open(void *ctx, size_t slot)
     struct ms_pg_conn *conn = &pool->conns[slot];
     /* Later keywords override earlier ones, and "dbname" is expanded in place: the caller's
      * conninfo may name the application, but the timeouts and keepalives are ours. */
-    const char *const keys[] = {"application_name", "dbname",          "connect_timeout",
-                                "keepalives",       "keepalives_idle", "keepalives_interval",
-                                "keepalives_count", "options",         NULL};
+    const char *const keys[] = {"application_name", "dbname",
+                                "connect_timeout",  "keepalives",
+                                "keepalives_idle",  "keepalives_interval",
+                                "keepalives_count", "tcp_user_timeout",
+                                "options",          NULL};
     const char *const values[] = {
-        pool->name, pool->conninfo, pool->connect_timeout, "1", "5", "2", "3", pool->options, NULL};
+        pool->name, pool->conninfo,         pool->connect_timeout, "1", "5", "2",
+        "3",        pool->tcp_user_timeout, pool->options,         NULL};
 
     conn->pg = PQconnectdbParams(keys, values, 1);
     if (conn->pg == NULL) {
@@ -163,6 +177,22 @@ static struct ms_series *query_series(const char *name, const char *result)
     return family != NULL ? ms_series_get(family, values) : NULL;
 }
 
+/* The limits that keep a lost answer from holding a thread, or a forgotten transaction from
+ * holding locks: the server's statement_timeout; the client's own deadline a little past it
+ * (a stalled or blackholed server never sends the cancel); tcp_user_timeout, so unacknowledged
+ * data fails the socket in seconds rather than after minutes of TCP retransmission; and
+ * idle_in_transaction_session_timeout, so a client that vanished mid-transaction releases its
+ * locks. */
+static void set_timeouts(struct ms_pg_pool *pool, int statement_ms)
+{
+    pool->deadline_ms = statement_ms + DEADLINE_MARGIN_MS;
+    snprintf(pool->tcp_user_timeout, sizeof(pool->tcp_user_timeout), "%d", pool->deadline_ms);
+    snprintf(pool->options, sizeof(pool->options),
+             "-c statement_timeout=%d -c idle_in_transaction_session_timeout=%d", statement_ms,
+             statement_ms * 5 > IDLE_IN_TRANSACTION_MIN_MS ? statement_ms * 5
+                                                           : IDLE_IN_TRANSACTION_MIN_MS);
+}
+
 /* Copies the configuration (defaults filled in) into a new pool; the slots come later. */
 static struct ms_pg_pool *pool_alloc(const struct ms_pg_config *cfg, size_t size)
 {
@@ -179,8 +209,7 @@ static struct ms_pg_pool *pool_alloc(const struct ms_pg_config *cfg, size_t size
     snprintf(pool->name, sizeof(pool->name), "%s", cfg->name != NULL ? cfg->name : "default");
     snprintf(pool->connect_timeout, sizeof(pool->connect_timeout), "%d",
              cfg->connect_timeout_s > 0 ? cfg->connect_timeout_s : 2);
-    snprintf(pool->options, sizeof(pool->options), "-c statement_timeout=%d",
-             cfg->statement_timeout_ms > 0 ? cfg->statement_timeout_ms : 2000);
+    set_timeouts(pool, cfg->statement_timeout_ms > 0 ? cfg->statement_timeout_ms : 2000);
     for (size_t i = 0; i < size; i++) {
         pool->conns[i].pool = pool;
         pool->conns[i].slot = i;
@@ -237,12 +266,77 @@ int ms_pg_acquire(struct ms_pg_pool *pool, struct ms_pg_conn **out)
     return 0;
 }
 
+/* Waits for the answer to arrive, until deadline_ms (monotonic; -1: no deadline). false when
+ * the deadline passed; a failed read is left for PQgetResult to report. */
+static bool await_answer(struct ms_pg_conn *conn, int64_t deadline_ms)
+{
+    while (PQisBusy(conn->pg)) {
+        struct pollfd p = {.fd = PQsocket(conn->pg), .events = POLLIN};
+        int64_t left = deadline_ms < 0 ? -1 : deadline_ms - ms_now_ms();
+        int n;
+
+        if (deadline_ms >= 0 && left <= 0)
+            return false;
+        n = poll(&p, 1, (int)left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0)
+            return false;
+        if (n < 0 || PQconsumeInput(conn->pg) == 0)
+            return true;
+    }
+    return true;
+}
+
+/* Collects the answer to the statement just sent (sent: what PQsend* returned): its result,
+ * the first error if there was one; NULL with *late set when no answer came before the
+ * client's deadline. */
+static PGresult *collect(struct ms_pg_conn *conn, int sent, bool *late)
+{
+    int64_t deadline = conn->no_deadline ? -1 : ms_now_ms() + conn->pool->deadline_ms;
+    PGresult *kept = NULL, *next;
+
+    *late = false;
+    if (!sent)
+        return NULL;
+    for (;;) {
+        if (!await_answer(conn, deadline)) {
+            *late = true;
+            PQclear(kept);
+            return NULL;
+        }
+        next = PQgetResult(conn->pg);
+        if (next == NULL)
+            return kept;
+        if (kept != NULL && PQresultStatus(kept) == PGRES_FATAL_ERROR) {
+            PQclear(next);
+        } else {
+            PQclear(kept);
+            kept = next;
+        }
+    }
+}
+
+/* No answer in time: the statement may or may not have run, and the session is given up so
+ * no later answer can be mistaken for another statement's. */
+static int give_up(struct ms_pg_conn *conn)
+{
+    char message[96];
+
+    snprintf(message, sizeof(message), "no answer from PostgreSQL within %d ms",
+             conn->pool->deadline_ms);
+    ms_counter_inc(conn->pool->queries_error);
+    set_error(conn, message, "");
+    conn->broken = true;
+    return MS_ETIMEDOUT;
+}
+
 /* Whether the session can go back to the pool as it is. A transaction left open by an error
  * path is rolled back, so the next holder does not inherit it. */
 static bool session_reusable(struct ms_pg_conn *conn)
 {
     PGresult *res;
-    bool ok;
+    bool ok, late;
 
     if (conn->broken || conn->pg == NULL)
         return false;
@@ -251,8 +345,8 @@ static bool session_reusable(struct ms_pg_conn *conn)
         return true;
     case PQTRANS_INTRANS:
     case PQTRANS_INERROR:
-        res = PQexec(conn->pg, "ROLLBACK");
-        ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        res = collect(conn, PQsendQuery(conn->pg, "ROLLBACK"), &late);
+        ok = !late && PQresultStatus(res) == PGRES_COMMAND_OK;
         PQclear(res);
         return ok;
     default:
@@ -340,6 +434,7 @@ static int prepare(struct ms_pg_conn *conn, const char *sql, int nparams, char *
     uint64_t hash = hash_sql(sql);
     PGresult *res;
     char *copy;
+    bool late;
     int rc;
 
     for (size_t i = 0; i < conn->nprepared; i++) {
@@ -354,7 +449,11 @@ static int prepare(struct ms_pg_conn *conn, const char *sql, int nparams, char *
     if (copy == NULL)
         return 0;
     prepared_name(name, cap, conn->nprepared);
-    res = PQprepare(conn->pg, name, sql, nparams, NULL);
+    res = collect(conn, PQsendPrepare(conn->pg, name, sql, nparams, NULL), &late);
+    if (late) {
+        free(copy);
+        return give_up(conn);
+    }
     /* a failure counts as the statement's (it would have failed to run the same way) */
     rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : check_result(conn, res);
     PQclear(res);
@@ -371,6 +470,7 @@ int ms_pg_query(struct ms_pg_conn *conn, const char *sql, int nparams, const cha
 {
     char name[32];
     PGresult *res;
+    bool late;
     int rc = 0;
 
     *out = NULL;
@@ -379,8 +479,12 @@ int ms_pg_query(struct ms_pg_conn *conn, const char *sql, int nparams, const cha
         rc = prepare(conn, sql, nparams, name, sizeof(name));
     if (rc < 0)
         return rc;
-    res = rc == 1 ? PQexecPrepared(conn->pg, name, nparams, params, NULL, NULL, 0)
-                  : PQexecParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    res = collect(conn,
+                  rc == 1 ? PQsendQueryPrepared(conn->pg, name, nparams, params, NULL, NULL, 0)
+                          : PQsendQueryParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0),
+                  &late);
+    if (late)
+        return give_up(conn);
     rc = check_result(conn, res);
     if (rc < 0) {
         PQclear(res);
@@ -501,7 +605,8 @@ int ms_pg_migrate(struct ms_pg_pool *pool, const char *lock_name,
     if (rc < 0)
         return rc;
     /* Waiting for another replica's lock and running long DDL must not trip the per-statement
-     * limit meant for requests. */
+     * limit meant for requests, on either side. */
+    conn->no_deadline = true;
     rc = ms_pg_exec(conn, "SET statement_timeout = 0");
     if (rc < 0)
         goto out;
@@ -521,6 +626,7 @@ out:
         conn->broken = true;
     if (ms_pg_exec(conn, "RESET statement_timeout") < 0)
         conn->broken = true;
+    conn->no_deadline = false;
     ms_pg_release(pool, conn);
     return rc;
 }

@@ -115,8 +115,9 @@ static void publish(struct ms_pool *pool)
 }
 
 /* A free slot, one with an open connection if there is any, so that connections get reused
- * rather than new ones opened; -1 when all are out. Called with the lock held. */
-static long pick_slot(const struct ms_pool *pool)
+ * rather than new ones opened; with open_only, only one with an open connection. -1 when there
+ * is none. Called with the lock held. */
+static long pick_slot(const struct ms_pool *pool, bool open_only)
 {
     long closed = -1;
 
@@ -125,10 +126,19 @@ static long pick_slot(const struct ms_pool *pool)
             continue;
         if (pool->slots[i].open)
             return (long)i;
-        if (closed < 0)
+        if (closed < 0 && !open_only)
             closed = (long)i;
     }
     return closed;
+}
+
+/* Is any connection of the pool open, busy or not? Called with the lock held. */
+static bool any_open(const struct ms_pool *pool)
+{
+    for (size_t i = 0; i < pool->cfg.size; i++)
+        if (pool->slots[i].open)
+            return true;
+    return false;
 }
 
 static void deadline_after(struct timespec *ts, int ms)
@@ -142,18 +152,18 @@ static void deadline_after(struct timespec *ts, int ms)
     }
 }
 
-/* Waits until the deadline for a free slot and marks it busy: its index, or MS_EUNAVAIL. */
-static int checkout(struct ms_pool *pool, bool *is_open)
+/* Waits until the deadline for a free slot (with open_only, one with an open connection) and
+ * marks it busy: its index, or MS_EUNAVAIL. */
+static int checkout(struct ms_pool *pool, const struct timespec *deadline, bool open_only,
+                    bool *is_open)
 {
-    struct timespec deadline;
     long slot;
     int rc = 0;
 
-    deadline_after(&deadline, pool->cfg.acquire_timeout_ms);
     pthread_mutex_lock(&pool->lock);
     /* One last look after the timeout: a slot may have been freed just as it expired. */
-    while ((slot = pick_slot(pool)) < 0 && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&pool->freed, &pool->lock, &deadline);
+    while ((slot = pick_slot(pool, open_only)) < 0 && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&pool->freed, &pool->lock, deadline);
     if (slot >= 0) {
         pool->slots[slot].busy = true;
         *is_open = pool->slots[slot].open;
@@ -171,8 +181,10 @@ static void set_open(struct ms_pool *pool, size_t slot, bool open)
     pthread_mutex_unlock(&pool->lock);
 }
 
-/* Opens the slot's connection unless an open failed moments ago: while the server is down,
- * one attempt per throttle period is enough, and everyone else gets MS_EUNAVAIL at once. */
+/* Opens the slot's connection unless the server was found down moments ago: while it is down,
+ * one attempt per throttle period is enough, and everyone else gets MS_EUNAVAIL at once. One
+ * failed open while other connections of the pool are open is not "down" (a lost or reset
+ * handshake is that connection's trouble): it does not throttle the others. */
 static int open_slot(struct ms_pool *pool, size_t slot)
 {
     bool throttled;
@@ -186,7 +198,8 @@ static int open_slot(struct ms_pool *pool, size_t slot)
     rc = pool->cfg.ops->open(pool->cfg.ctx, slot);
     if (rc < 0) {
         pthread_mutex_lock(&pool->lock);
-        pool->open_after_ms = ms_now_ms() + pool->cfg.throttle_ms;
+        if (!any_open(pool))
+            pool->open_after_ms = ms_now_ms() + pool->cfg.throttle_ms;
         pthread_mutex_unlock(&pool->lock);
         return rc;
     }
@@ -200,26 +213,56 @@ static void close_slot(struct ms_pool *pool, size_t slot)
     set_open(pool, slot, false);
 }
 
+/* Makes a checked-out slot usable: its connection checked, or (re)opened. 0 or the open's
+ * error. */
+static int ready_slot(struct ms_pool *pool, size_t slot, bool is_open)
+{
+    if (is_open && !pool->cfg.ops->alive(pool->cfg.ctx, slot)) {
+        close_slot(pool, slot);
+        is_open = false;
+    }
+    return is_open ? 0 : open_slot(pool, slot);
+}
+
+/* The slot could not be (re)opened: gives it back and, while other connections of the pool
+ * are open (the server answers), waits for one of them to be free instead of failing. Its
+ * index, or MS_EUNAVAIL. */
+static int fall_back(struct ms_pool *pool, size_t slot, const struct timespec *deadline)
+{
+    bool is_open = false, others;
+    int other;
+
+    ms_pool_release(pool, slot, false);
+    pthread_mutex_lock(&pool->lock);
+    others = any_open(pool);
+    pthread_mutex_unlock(&pool->lock);
+    if (!others)
+        return MS_EUNAVAIL;
+    other = checkout(pool, deadline, true, &is_open);
+    if (other >= 0 && ready_slot(pool, (size_t)other, is_open) != 0) {
+        ms_pool_release(pool, (size_t)other, false);
+        other = MS_EUNAVAIL;
+    }
+    return other;
+}
+
 int ms_pool_acquire(struct ms_pool *pool)
 {
+    struct timespec deadline;
     bool is_open = false;
-    int slot, rc;
+    int slot;
 
-    slot = checkout(pool, &is_open);
+    deadline_after(&deadline, pool->cfg.acquire_timeout_ms);
+    slot = checkout(pool, &deadline, false, &is_open);
     if (slot < 0) {
         ms_counter_inc(pool->cfg.series.acquire_timeout);
         return slot;
     }
-    if (is_open && !pool->cfg.ops->alive(pool->cfg.ctx, (size_t)slot)) {
-        close_slot(pool, (size_t)slot);
-        is_open = false;
-    }
-    if (!is_open) {
-        rc = open_slot(pool, (size_t)slot);
-        if (rc < 0) {
-            ms_pool_release(pool, (size_t)slot, false);
+    if (ready_slot(pool, (size_t)slot, is_open) != 0) {
+        slot = fall_back(pool, (size_t)slot, &deadline);
+        if (slot < 0) {
             ms_counter_inc(pool->cfg.series.acquire_unavailable);
-            return rc;
+            return slot;
         }
     }
     ms_counter_inc(pool->cfg.series.acquire_ok);

@@ -82,6 +82,18 @@ int cart_store_add(struct cart_svc *svc, long long user_id, const struct cart_li
 int cart_store_remove(struct cart_svc *svc, long long user_id, long long product_id,
                       struct cart *out);
 
+/* What an order bought from a cart: its id (1..64 of A-Z a-z 0-9 -) and its lines. */
+struct cart_checkout {
+    char order_id[65];
+    size_t n;
+    struct cart_line lines[CART_LINES_MAX];
+};
+
+/* Takes what order co bought out of the cart: each line's quantity drops by what was bought,
+ * and a line left at zero goes; lines added meanwhile stay. Once per order (a marker key
+ * remembers it for a day), so a repeated call after a lost answer takes nothing twice. */
+int cart_store_checkout(struct cart_svc *svc, long long user_id, const struct cart_checkout *co);
+
 /* Deletes the whole cart; 0 also when it was already empty. */
 int cart_store_clear(struct cart_svc *svc, long long user_id);
 

@@ -2,6 +2,8 @@
 #include "model.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "ms/err.h"
 #include "ms/json.h"
@@ -26,6 +28,49 @@ int cart_line_from_json_or_400(struct ms_req *req, struct ms_res *res, struct ca
         return -1;
     }
     *line = (struct cart_line){.product_id = id, .quantity = (int)quantity};
+    return 0;
+}
+
+/* One bought line; quantities up to the order's own maximum. */
+static int bought_line(const json_t *item, struct cart_line *line, struct ms_verr *e)
+{
+    long long id, quantity;
+
+    if (ms_json_object_with_keys(item, "product_id,quantity", e) ||
+        ms_json_int(item, "product_id", 1, INT32_MAX, &id, e) ||
+        ms_json_int(item, "quantity", 1, CART_QUANTITY_MAX, &quantity, e))
+        return -1;
+    *line = (struct cart_line){.product_id = id, .quantity = (int)quantity};
+    return 0;
+}
+
+static bool order_id_ok(const char *s)
+{
+    size_t len =
+        s ? strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") : 0;
+
+    return len >= 1 && len <= 64 && s[len] == '\0';
+}
+
+int cart_checkout_from_json_or_400(struct ms_req *req, struct ms_res *res, struct cart_checkout *co)
+{
+    const json_t *items = json_object_get(req->json, "items");
+    const char *order_id = json_string_value(json_object_get(req->json, "order_id"));
+    struct ms_verr e = {{0}};
+    int rc = ms_json_object_with_keys(req->json, "order_id,items", &e);
+
+    if (rc == 0 && !order_id_ok(order_id))
+        rc = ms_verr_set(&e, MS_EINVAL, "order_id must be 1 to 64 characters of A-Z a-z 0-9 -");
+    if (rc == 0 && (json_array_size(items) < 1 || json_array_size(items) > CART_LINES_MAX))
+        rc = ms_verr_set(&e, MS_EINVAL, "items must be an array of 1 to %d lines", CART_LINES_MAX);
+    for (size_t i = 0; rc == 0 && i < json_array_size(items); i++)
+        rc = bought_line(json_array_get(items, i), &co->lines[i], &e);
+    if (rc) {
+        ms_res_error(res, MS_EINVAL, "%s", e.msg);
+        return -1;
+    }
+    snprintf(co->order_id, sizeof(co->order_id), "%s", order_id);
+    co->n = json_array_size(items);
     return 0;
 }
 

@@ -16,6 +16,11 @@ int cart_id_or_400(struct ms_req *req, struct ms_res *res, const char *name, lon
  * ranges answer 400 naming the field and return nonzero. */
 int cart_line_from_json_or_400(struct ms_req *req, struct ms_res *res, struct cart_line *line);
 
+/* Reads {"order_id","items":[{"product_id","quantity"}]} (1..CART_LINES_MAX items) into co;
+ * else 400 and nonzero. */
+int cart_checkout_from_json_or_400(struct ms_req *req, struct ms_res *res,
+                                   struct cart_checkout *co);
+
 /* {"user_id","items":[{"product_id","quantity","name","price_cents"}],"total_cents","degraded"};
  * a degraded cart's items carry product_id and quantity only, and its total is null. A new
  * reference, NULL on allocation failure. */

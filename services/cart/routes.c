@@ -132,10 +132,30 @@ out:
     count(req->svc, CART_OP_CLEAR, res, false);
 }
 
+/* POST /cart/{userId}/checkout {"order_id","items"}: takes what an order bought out of the
+ * cart, once per order; 204. */
+static void checkout(struct ms_req *req, struct ms_res *res)
+{
+    struct cart_checkout co;
+    long long user;
+    int rc;
+
+    if (cart_id_or_400(req, res, "userId", &user) || cart_checkout_from_json_or_400(req, res, &co))
+        goto out;
+    rc = cart_store_checkout(req->svc, user, &co);
+    if (rc)
+        ms_res_error(res, rc, "cannot change cart %lld: %s", user, store_trouble(rc));
+    else
+        ms_res_empty(res, 204);
+out:
+    count(req->svc, CART_OP_CLEAR, res, false);
+}
+
 const struct ms_route cart_routes[] = {
     {"GET", "/cart/{userId}", get_cart, 0, 0},
     {"POST", "/cart/{userId}", add_item, CART_BODY_MAX, MS_ROUTE_JSON},
     {"DELETE", "/cart/{userId}", clear_cart, 0, 0},
+    {"POST", "/cart/{userId}/checkout", checkout, 8192, MS_ROUTE_JSON},
     {"DELETE", "/cart/{userId}/{productId}", remove_item, 0, 0},
 };
 const size_t cart_routes_len = sizeof(cart_routes) / sizeof(cart_routes[0]);

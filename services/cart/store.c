@@ -27,6 +27,23 @@ static const char remove_script[] =
     "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
     "return redis.call('HGETALL', KEYS[1])\n";
 
+/* KEYS: the cart, the order's marker. ARGV: the cart's TTL, the marker's TTL, then product id
+ * and quantity bought, pair by pair. Takes the order's lines out once: with the marker there,
+ * nothing changes. */
+static const char checkout_script[] =
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end\n"
+    "for i = 3, #ARGV, 2 do\n"
+    "  if redis.call('HINCRBY', KEYS[1], ARGV[i], -tonumber(ARGV[i + 1])) <= 0 then\n"
+    "    redis.call('HDEL', KEYS[1], ARGV[i])\n"
+    "  end\n"
+    "end\n"
+    "redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])\n"
+    "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
+    "return 1\n";
+
+/* How long a checkout's marker is kept: the order's worker finishes a clear well within it. */
+#define CHECKOUT_MARKER_TTL_S "86400"
+
 static const char *const op_names[CART_OP_N] = {"get", "add", "remove", "clear"};
 static const char *const result_names[CART_RESULT_N] = {"ok",        "degraded", "invalid",
                                                         "not_found", "conflict", "unavailable"};
@@ -180,6 +197,29 @@ int cart_store_clear(struct cart_svc *svc, long long user_id)
     redisReply *reply = NULL;
     int rc = key_command(svc, "DEL", user_id, &reply);
 
+    if (rc == 0 && reply->type != REDIS_REPLY_INTEGER)
+        rc = reply->type == REDIS_REPLY_ERROR ? reply_error(reply) : MS_EINTERNAL;
+    freeReplyObject(reply);
+    return rc;
+}
+
+int cart_store_checkout(struct cart_svc *svc, long long user_id, const struct cart_checkout *co)
+{
+    char key[32], marker[128], ids[CART_LINES_MAX][24], counts[CART_LINES_MAX][16];
+    const char *argv[7 + 2 * CART_LINES_MAX] = {"EVAL",     checkout_script,      "2", key, marker,
+                                                svc->ttl_s, CHECKOUT_MARKER_TTL_S};
+    redisReply *reply = NULL;
+    int argc = 7, rc;
+
+    cart_key(key, sizeof(key), user_id);
+    snprintf(marker, sizeof(marker), "%s:checkout:%s", key, co->order_id);
+    for (size_t i = 0; i < co->n; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "%lld", co->lines[i].product_id);
+        snprintf(counts[i], sizeof(counts[i]), "%d", co->lines[i].quantity);
+        argv[argc++] = ids[i];
+        argv[argc++] = counts[i];
+    }
+    rc = ms_redis_call(svc->redis, &reply, argc, argv, NULL);
     if (rc == 0 && reply->type != REDIS_REPLY_INTEGER)
         rc = reply->type == REDIS_REPLY_ERROR ? reply_error(reply) : MS_EINTERNAL;
     freeReplyObject(reply);

@@ -102,6 +102,9 @@ int product_id_or_400(struct ms_req *req, struct ms_res *res, long long *out);
 /* Reads {"available":N}, N in 0..INVENTORY_AVAILABLE_MAX, from the body; else 400. */
 int stock_level_or_400(struct ms_req *req, struct ms_res *res, long long *available);
 
+/* Reads {"add":N}, N in 1..INVENTORY_AVAILABLE_MAX, from the body; else 400. */
+int stock_delta_or_400(struct ms_req *req, struct ms_res *res, long long *add);
+
 /* Reads the path parameter id as a reservation id; *id borrows from the request. Else 400. */
 int reservation_id_or_400(struct ms_req *req, struct ms_res *res, const char **id);
 
@@ -135,6 +138,13 @@ int inventory_store_get_stock(struct inventory_svc *svc, long long product_id, s
 int inventory_store_set_stock(struct inventory_svc *svc, long long product_id, long long available,
                               struct stock *out);
 
+/* Adds add to a product's available count in one statement, creating its stock row if needed,
+ * so a restock never undoes a reservation taken meanwhile (as a read, then a PUT of the sum,
+ * would). 0 with the new stock in out; MS_ECONFLICT when the sum would pass
+ * INVENTORY_AVAILABLE_MAX (nothing changed); MS_EUNAVAIL / MS_ETIMEDOUT. */
+int inventory_store_add_stock(struct inventory_svc *svc, long long product_id, long long add,
+                              struct stock *out);
+
 /* Holds every item of want, all or nothing, in one transaction. A reservation id already
  * stored is not reserved again: *out is the stored reservation and *replayed true.
  * 0; MS_ECONFLICT (an item lacks stock) or MS_ENOTFOUND (an item has no stock row) with the
@@ -150,10 +160,12 @@ int inventory_store_get_reservation(struct inventory_svc *svc, const char *id,
  * drops reserved; a release or an expiry moves reserved back to available. From expired: a
  * commit takes the stock from available again, all items or none; a release only records
  * that the client gave up (the stock went back at expiry). A reservation already at target is
- * left alone. 0 with the reservation in out and what happened in *done (RESULT_COMMITTED,
- * _RELEASED, _EXPIRED, _REVIVED, or _REPLAYED when nothing moved); MS_ENOTFOUND; MS_ECONFLICT
- * when no such move exists or a late commit finds too little stock (out says the status);
- * MS_EUNAVAIL / MS_ETIMEDOUT. */
+ * left alone. A release of a reservation never made leaves a tombstone (released, no items), so
+ * a reserve that arrives after it (its answer was lost, its client gave up) is a no-op that
+ * answers the tombstone. 0 with the reservation in out and what happened in *done
+ * (RESULT_COMMITTED, _RELEASED, _EXPIRED, _REVIVED, or _REPLAYED when nothing moved); MS_ENOTFOUND;
+ * MS_ECONFLICT when no such move exists or a late commit finds too little stock (out says the
+ * status); MS_EUNAVAIL / MS_ETIMEDOUT. */
 int inventory_store_settle(struct inventory_svc *svc, const char *id,
                            enum reservation_status target, struct reservation *out,
                            enum inventory_result *done);

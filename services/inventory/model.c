@@ -32,16 +32,28 @@ int product_id_or_400(struct ms_req *req, struct ms_res *res, long long *out)
     return -1;
 }
 
-int stock_level_or_400(struct ms_req *req, struct ms_res *res, long long *available)
+/* Reads {"<field>":N}, N in min..INVENTORY_AVAILABLE_MAX; else 400. */
+static int count_or_400(struct ms_req *req, struct ms_res *res, const char *field, long long min,
+                        long long *out)
 {
     struct ms_verr e;
 
-    if (ms_json_object_with_keys(req->json, "available", &e) ||
-        ms_json_int(req->json, "available", 0, INVENTORY_AVAILABLE_MAX, available, &e)) {
+    if (ms_json_object_with_keys(req->json, field, &e) ||
+        ms_json_int(req->json, field, min, INVENTORY_AVAILABLE_MAX, out, &e)) {
         ms_res_error(res, MS_EINVAL, "%s", e.msg);
         return -1;
     }
     return 0;
+}
+
+int stock_level_or_400(struct ms_req *req, struct ms_res *res, long long *available)
+{
+    return count_or_400(req, res, "available", 0, available);
+}
+
+int stock_delta_or_400(struct ms_req *req, struct ms_res *res, long long *add)
+{
+    return count_or_400(req, res, "add", 1, add);
 }
 
 int reservation_id_or_400(struct ms_req *req, struct ms_res *res, const char **id)

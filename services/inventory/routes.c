@@ -61,6 +61,26 @@ static void put_stock(struct ms_req *req, struct ms_res *res)
     ms_res_json_new(res, 200, stock_to_json(&stock));
 }
 
+/* POST /inventory/{productId}/restock {"add":N}: adds N to what is free to reserve, in one
+ * statement, so reservations taken meanwhile stay taken. */
+static void restock(struct ms_req *req, struct ms_res *res)
+{
+    struct stock stock;
+    long long id, add;
+    int rc;
+
+    if (product_id_or_400(req, res, &id) || stock_delta_or_400(req, res, &add))
+        return;
+    rc = inventory_store_add_stock(req->svc, id, add, &stock);
+    if (rc == MS_ECONFLICT)
+        ms_res_error(res, rc, "the stock of product %lld would pass %d", id,
+                     INVENTORY_AVAILABLE_MAX);
+    else if (rc)
+        ms_res_error(res, rc, "cannot restock product %lld: %s", id, ms_strerror(rc));
+    else
+        ms_res_json_new(res, 200, stock_to_json(&stock));
+}
+
 static void reserve_failed(struct inventory_svc *svc, struct ms_res *res, int rc,
                            const struct shortfall *miss)
 {
@@ -173,6 +193,7 @@ static void release_reservation(struct ms_req *req, struct ms_res *res)
 const struct ms_route inventory_routes[] = {
     {"GET", "/inventory/{productId}", get_stock, 0, 0},
     {"PUT", "/inventory/{productId}", put_stock, 1024, MS_ROUTE_JSON},
+    {"POST", "/inventory/{productId}/restock", restock, 1024, MS_ROUTE_JSON},
     {"POST", "/inventory/reservations", create_reservation, 16384, MS_ROUTE_JSON},
     {"GET", "/inventory/reservations/{id}", get_reservation, 0, 0},
     {"POST", "/inventory/reservations/{id}/commit", commit_reservation, 0, 0},

@@ -18,6 +18,18 @@ static const char sql_set_stock[] =
     "ON CONFLICT (product_id) DO UPDATE SET available = EXCLUDED.available, updated_at = now() "
     "RETURNING product_id, available, reserved";
 
+/* Adds $2 to what is there, within the maximum ($3): no row back when the sum would pass it. */
+static const char sql_add_stock[] =
+    "INSERT INTO stock AS s (product_id, available, reserved) VALUES ($1, $2, 0) "
+    "ON CONFLICT (product_id) DO UPDATE SET available = s.available + EXCLUDED.available, "
+    "updated_at = now() WHERE s.available + EXCLUDED.available <= $3 "
+    "RETURNING product_id, available, reserved";
+
+/* A release of a reservation never made: its tombstone. Should the reservation be committing
+ * at this very moment, the primary key makes this wait for it, then do nothing. */
+static const char sql_tombstone[] =
+    "INSERT INTO reservations (id, status) VALUES ($1, 'released') ON CONFLICT (id) DO NOTHING";
+
 /* The primary key settles duplicates, concurrent ones too: a second insert of the same id waits
  * for the first transaction, then does nothing if it committed. */
 static const char sql_insert_reservation[] =
@@ -33,9 +45,11 @@ static const char sql_take_item[] =
 
 static const char sql_available[] = "SELECT available FROM stock WHERE product_id = $1";
 
+/* A tombstone has no items: one row with NULL item columns. */
 #define SQL_LOAD                                                                                   \
     "SELECT r.status, i.product_id, i.quantity FROM reservations r "                               \
-    "JOIN reservation_items i ON i.reservation_id = r.id WHERE r.id = $1 ORDER BY i.product_id"
+    "LEFT JOIN reservation_items i ON i.reservation_id = r.id WHERE r.id = $1 "                    \
+    "ORDER BY i.product_id"
 
 static const char sql_load[] = SQL_LOAD;
 
@@ -190,6 +204,21 @@ int inventory_store_set_stock(struct inventory_svc *svc, long long product_id, l
     return rc;
 }
 
+int inventory_store_add_stock(struct inventory_svc *svc, long long product_id, long long add,
+                              struct stock *out)
+{
+    char id[NUM_LEN], count[NUM_LEN], max[NUM_LEN];
+    const char *params[] = {num(id, product_id), num(count, add),
+                            num(max, INVENTORY_AVAILABLE_MAX)};
+    PGresult *res = NULL;
+    int rc = query(svc, sql_add_stock, 3, params, &res);
+
+    if (rc == 0 && stock_from_result(res, out) != 0)
+        rc = MS_ECONFLICT;
+    PQclear(res);
+    return rc;
+}
+
 /* ---- reservations ---- */
 
 /* Reads reservation id with its items through sql (sql_load or sql_load_locked). 0,
@@ -207,6 +236,8 @@ static int load(struct ms_pg_conn *conn, const char *sql, const char *id, struct
         rc = MS_EINTERNAL; /* only this service writes items, never more than the maximum */
     if (rc == 0)
         rc = reservation_status_parse(PQgetvalue(res, 0, 0), &out->status);
+    if (rc == 0 && PQgetisnull(res, 0, 1))
+        rows = 0; /* a tombstone */
     if (rc == 0) {
         snprintf(out->id, sizeof(out->id), "%s", id);
         out->nitems = (size_t)rows;
@@ -372,16 +403,55 @@ static int transition(struct ms_pg_conn *conn, const struct reservation *r,
     return rc ? rc : exec(conn, sql_set_status, 2, params);
 }
 
+/* A release of reservation id, which load did not find: its tombstone, or, when the reservation
+ * was being made meanwhile, the reservation as it now is (locked). 0 with *out and *done set
+ * when the tombstone was written; 1 when the reservation is there to settle after all. */
+static int tombstone(struct ms_pg_conn *conn, const char *id, struct reservation *out,
+                     enum inventory_result *done)
+{
+    const char *params[] = {id};
+    PGresult *res = NULL;
+    int rc = run(conn, sql_tombstone, 1, params, &res);
+    bool written = rc == 0 && strcmp(PQcmdTuples(res), "1") == 0;
+
+    PQclear(res);
+    if (rc)
+        return rc;
+    if (!written)
+        return load(conn, sql_load_locked, id, out) == 0 ? 1 : MS_EINTERNAL;
+    *out = (struct reservation){.status = RESERVATION_RELEASED};
+    snprintf(out->id, sizeof(out->id), "%s", id);
+    *done = RESULT_RELEASED;
+    return 0;
+}
+
+/* Loads reservation id, locked, for a move to target; a release of one never made writes its
+ * tombstone instead (1: nothing more to do). */
+static int load_for_settle(struct ms_pg_conn *conn, const char *id, enum reservation_status target,
+                           struct reservation *out, enum inventory_result *done)
+{
+    int rc = load(conn, sql_load_locked, id, out);
+
+    if (rc != MS_ENOTFOUND || target != RESERVATION_RELEASED)
+        return rc;
+    rc = tombstone(conn, id, out, done);
+    return rc == 0 ? 1 : rc == 1 ? 0 : rc;
+}
+
 int inventory_store_settle(struct inventory_svc *svc, const char *id,
                            enum reservation_status target, struct reservation *out,
                            enum inventory_result *done)
 {
     struct ms_pg_conn *conn = NULL;
     int rc = begin(svc, &conn);
+    bool buried = false;
 
-    if (rc == 0)
-        rc = load(conn, sql_load_locked, id, out);
-    if (rc == 0)
+    if (rc == 0) {
+        rc = load_for_settle(conn, id, target, out, done);
+        buried = rc == 1;
+        rc = buried ? 0 : rc;
+    }
+    if (rc == 0 && !buried)
         rc = transition(conn, out, target, done);
     if (rc == 0)
         rc = exec(conn, "COMMIT", 0, NULL);

@@ -1,4 +1,4 @@
-/* Notification validation and serialisation: the query, the order.confirmed event, the rows. */
+/* Notification validation and serialisation: the query, the order events, the rows. */
 #include "model.h"
 
 #include <ctype.h>
@@ -132,6 +132,18 @@ static bool rfc3339_ok(const char *s)
     return p && *p == '\0' && two_digits(p - 5) <= 23 && two_digits(p - 2) <= 59;
 }
 
+/* The order service's event types: a backorder's confirmation is order.filled. */
+static int event_kind(const char *type, enum notify_kind *kind)
+{
+    if (strcmp(type, "order.confirmed") == 0 || strcmp(type, "order.filled") == 0)
+        *kind = NOTIFY_CONFIRMED;
+    else if (strcmp(type, "order.backordered") == 0)
+        *kind = NOTIFY_BACKORDERED;
+    else
+        return -1;
+    return 0;
+}
+
 int order_event_parse(const redisReply *fields, struct order_event *ev, struct ms_verr *e)
 {
     const char *v[EV_NFIELDS] = {"", "", "", "", "", ""};
@@ -140,8 +152,8 @@ int order_event_parse(const redisReply *fields, struct order_event *ev, struct m
 
     if (event_values(fields, v, e))
         return MS_EINVAL;
-    if (strcmp(v[EV_TYPE], "order.confirmed") != 0)
-        return ms_verr_set(e, MS_EINVAL, "type is not order.confirmed");
+    if (event_kind(v[EV_TYPE], &ev->kind))
+        return ms_verr_set(e, MS_EINVAL, "type is not an order event this service knows");
     if (!notify_order_id_ok(v[EV_ORDER_ID]))
         return ms_verr_set(e, MS_EINVAL, "order_id must be 1 to %d characters of A-Z a-z 0-9 -",
                            NOTIFY_ORDER_ID_MAX);

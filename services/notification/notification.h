@@ -52,7 +52,14 @@ struct notification_svc {
 };
 
 /* A validated order.confirmed event. The strings borrow from the stream reply. */
+/* What an event tells the customer. */
+enum notify_kind {
+    NOTIFY_CONFIRMED,   /* order.confirmed, or order.filled for a backorder: the confirmation */
+    NOTIFY_BACKORDERED, /* order.backordered: the order waits for stock */
+};
+
 struct order_event {
+    enum notify_kind kind;
     const char *order_id;
     long long user_id;
     const char *email;

@@ -11,18 +11,27 @@ static const char sql_record[] =
     "INSERT INTO notifications (order_id, user_id, email, channel, status) "
     "VALUES ($1, $2, $3, 'email', 'sent') ON CONFLICT (order_id) DO NOTHING";
 
-/* Exactly one of $1 (order) and $2 (user) is set; 100 is the page size the API promises. */
-static const char sql_list[] = "SELECT " NOTIFY_COLUMNS " FROM notifications "
-                               "WHERE ($1::text IS NULL OR order_id = $1) "
-                               "AND ($2::bigint IS NULL OR user_id = $2) "
-                               "ORDER BY created_at DESC, id DESC LIMIT 100";
+/* The same for an order that waits for stock; its unique order_id does the same. */
+static const char sql_record_backorder[] =
+    "INSERT INTO backorder_notices (order_id, user_id, email) VALUES ($1, $2, $3) "
+    "ON CONFLICT (order_id) DO NOTHING";
+
+/* Exactly one of $1 (order) and $2 (user) is set; 100 is the page size the API promises.
+ * Backorder notices show as status "backordered". */
+static const char sql_list[] =
+    "SELECT " NOTIFY_COLUMNS " FROM ("
+    "SELECT order_id, user_id, email, channel, status, created_at, id FROM notifications "
+    "UNION ALL SELECT order_id, user_id, email, 'email', 'backordered', created_at, id "
+    "FROM backorder_notices) n "
+    "WHERE ($1::text IS NULL OR order_id = $1) AND ($2::bigint IS NULL OR user_id = $2) "
+    "ORDER BY created_at DESC, id DESC LIMIT 100";
 
 void notification_svc_init(struct notification_svc *svc, const struct notify_stream *stream)
 {
     static const char *const names[NOTIFY_RESULT_COUNT] = {"sent", "duplicate", "invalid", "error"};
     struct ms_family *results = ms_counter_family(
-        "notifications_total",
-        "order.confirmed events handled, by result (sent, duplicate, invalid, error).", "result");
+        "notifications_total", "Order events handled, by result (sent, duplicate, invalid, error).",
+        "result");
     struct ms_family *pending =
         ms_gauge_family("notification_stream_pending",
                         "Stream entries delivered to the group and not yet acknowledged.", NULL);
@@ -48,7 +57,8 @@ int notification_store_record(struct notification_svc *svc, const struct order_e
     int rc;
 
     snprintf(user_id, sizeof(user_id), "%lld", ev->user_id);
-    rc = query(svc, sql_record, 3, params, &res);
+    rc = query(svc, ev->kind == NOTIFY_BACKORDERED ? sql_record_backorder : sql_record, 3, params,
+               &res);
     if (rc == 0)
         *inserted = strcmp(PQcmdTuples(res), "1") == 0;
     PQclear(res);

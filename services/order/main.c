@@ -20,6 +20,9 @@ struct settings {
     const char *stream;
     int idem_claim_ttl_s;
     int backorder_retry_s;
+    int key_retention_s;
+    int outbox_retention_s;
+    int stream_maxlen;
 };
 
 static int load_settings(struct settings *s)
@@ -33,9 +36,23 @@ static int load_settings(struct settings *s)
         ms_upstream_config_from_env(&s->inventory, "inventory", "http://127.0.0.1:3005", 1000) ||
         ms_config_str("ORDER_EVENTS_STREAM", "orders.events", 128, &s->stream) ||
         ms_config_i("IDEMPOTENCY_CLAIM_TTL_S", 30, 1, 86400, &s->idem_claim_ttl_s) ||
-        ms_config_i("BACKORDER_RETRY_S", 30, 1, 86400, &s->backorder_retry_s))
+        ms_config_i("BACKORDER_RETRY_S", 30, 1, 86400, &s->backorder_retry_s) ||
+        ms_config_i("IDEMPOTENCY_KEY_RETENTION_S", 86400, 3600, 31 * 86400, &s->key_retention_s) ||
+        ms_config_i("OUTBOX_RETENTION_S", 3600, 60, 31 * 86400, &s->outbox_retention_s) ||
+        ms_config_i("ORDER_STREAM_MAXLEN", 100000, 100, 100000000, &s->stream_maxlen))
         return -1;
     return 0;
+}
+
+static void ambiguous_init(struct order_svc *svc)
+{
+    static const char *const fates[] = {"placed", "abandoned", "unknown"};
+    struct ms_family *f = ms_counter_family(
+        "order_ambiguous_inserts_total",
+        "Order inserts whose answer was lost, by what their fate turned out to be.", "fate");
+
+    for (int i = 0; i < 3; i++)
+        svc->ambiguous[i] = ms_series_get(f, &fates[i]);
 }
 
 static int connect_deps(struct order_svc *svc, const struct settings *s)
@@ -43,6 +60,9 @@ static int connect_deps(struct order_svc *svc, const struct settings *s)
     svc->stream = s->stream;
     svc->idem_claim_ttl_s = s->idem_claim_ttl_s;
     svc->backorder_retry_s = s->backorder_retry_s;
+    svc->key_retention_s = s->key_retention_s;
+    svc->outbox_retention_s = s->outbox_retention_s;
+    svc->stream_maxlen = s->stream_maxlen;
     svc->pg = ms_pg_pool_new(&s->pg);
     svc->redis = ms_redis_pool_new(&s->redis);
     svc->user = ms_upstream_new(&s->user);
@@ -52,6 +72,7 @@ static int connect_deps(struct order_svc *svc, const struct settings *s)
     if (!svc->pg || !svc->redis || !svc->user || !svc->cart || !svc->product || !svc->inventory)
         return -1;
     order_results_init(svc);
+    ambiguous_init(svc);
     svc->cart_clear_failures = ms_series_only(ms_counter_family(
         "order_cart_clear_failures_total", "Carts left full after an order (harmless).", NULL));
     svc->reservations_lost = ms_series_only(ms_counter_family(
@@ -62,6 +83,11 @@ static int connect_deps(struct order_svc *svc, const struct settings *s)
         ms_gauge_family("order_outbox_pending", "Order events not yet on the stream.", NULL));
     svc->events_published = ms_series_only(ms_counter_family(
         "order_events_published_total", "Order events published to the stream.", NULL));
+    svc->republished = ms_series_only(ms_counter_family(
+        "order_events_republished_total",
+        "Order events published again because Redis lost its data (FLUSHALL, a restart without "
+        "persistence).",
+        NULL));
     return 0;
 }
 

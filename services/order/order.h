@@ -17,10 +17,12 @@
 enum {
     ORDER_LINES_MAX = 50,
     ORDER_QUANTITY_MAX = 99,
-    ORDER_NAME_MAX = 200,
+    ORDER_NAME_MAX = 800, /* bytes: the product's 200 characters, each up to 4 bytes of UTF-8 */
+    ORDER_PRICE_MAX = 2147483647, /* cents: order_items.unit_price_cents is an integer */
     ORDER_EMAIL_MAX = 254,
     ORDER_IDEM_KEY_MAX = 128,
     ORDER_USER_ID_MAX = 2147483647,
+    OUTBOX_BATCH = 100, /* events claimed and published per round */
 };
 
 struct order_line {
@@ -58,15 +60,20 @@ struct order_svc {
     struct ms_redis_pool *redis; /* the event stream */
     struct ms_migrator migrator;
     struct ms_upstream *user, *cart, *product, *inventory;
-    const char *stream;    /* ORDER_EVENTS_STREAM */
-    int idem_claim_ttl_s;  /* IDEMPOTENCY_CLAIM_TTL_S: an older unfinished claim is dead */
-    int backorder_retry_s; /* BACKORDER_RETRY_S: how often backordered orders try again */
+    const char *stream;     /* ORDER_EVENTS_STREAM */
+    int idem_claim_ttl_s;   /* IDEMPOTENCY_CLAIM_TTL_S: an older unfinished claim is dead */
+    int backorder_retry_s;  /* BACKORDER_RETRY_S: how often backordered orders try again */
+    int key_retention_s;    /* IDEMPOTENCY_KEY_RETENTION_S: how long a key is kept */
+    int outbox_retention_s; /* OUTBOX_RETENTION_S: how long a published event is kept */
+    int stream_maxlen;      /* ORDER_STREAM_MAXLEN: the stream is trimmed to about this */
     struct ms_series *results[ORDER_RESULT_COUNT];
     struct ms_series *cart_clear_failures;
     struct ms_series *reservations_lost; /* orders whose stock was sold before they committed */
     struct ms_series *outbox_pending;    /* events not yet on the stream */
     struct ms_series *events_published;
-    struct ms_task worker; /* publishes the outbox, finishes reservation commits */
+    struct ms_series *republished;  /* events published again after Redis lost its data */
+    struct ms_series *ambiguous[3]; /* inserts without an answer: placed, abandoned, unknown */
+    struct ms_task worker;          /* publishes the outbox, finishes reservation commits */
 };
 
 /* routes.c */
@@ -89,18 +96,35 @@ int lines_price(struct order_svc *svc, struct checkout *co, struct ms_verr *e);
 int stock_reserve(struct order_svc *svc, const struct checkout *co, struct ms_verr *e);
 int stock_commit(struct order_svc *svc, const char *order_id);
 int stock_release(struct order_svc *svc, const char *order_id);
-int cart_clear(struct order_svc *svc, long long user_id);
+/* Takes the lines order_id bought (items, borrowed: [{"product_id","quantity"}]) out of the
+ * user's cart, once per order whatever the retries. 0, MS_EINVAL when the cart service refuses
+ * the request (retrying cannot help), else the transport's error. */
+int cart_take_bought(struct order_svc *svc, long long user_id, const char *order_id, json_t *items);
 
 /* store.c: orders, idempotency keys and the outbox in PostgreSQL */
-/* Writes the order, its lines, its event and the key's link in one statement. 0 once it is
+/* Writes the order, its lines and the key's link in one statement (its event waits for its
+ * stock: order_mark_reservation). 0 once it is
  * stored, with *json (malloc'd) the order's document as order_document_get would read it, or
  * NULL if that could not be made; MS_ECONFLICT when idem_key already has an order (another
  * request with the key bought first); else the error. Nothing is stored unless it returns 0. */
 int order_insert(struct order_svc *svc, const struct checkout *co, const char *idem_key,
                  char **json, size_t *len);
-/* Records order id's reservation as committed (no longer backordered), or as lost: the order
- * is backordered until a later commit takes restocked stock. */
+/* Records order id's reservation as committed (no longer backordered), with its event
+ * order.confirmed (order.filled for a backorder), or as lost, with order.backordered: the order
+ * is backordered until a later commit takes restocked stock. Each change and its event are one
+ * statement; a repeated call changes and announces nothing. */
 int order_mark_reservation(struct order_svc *svc, const char *id, bool committed);
+/* Decides the fate of order id whose insert got no answer: 1 it was placed, 0 it never will
+ * be (a tombstone now stops a late insert), or the error when PostgreSQL cannot say. */
+int order_fate(struct order_svc *svc, const char *id);
+/* Records that order id's lines are out of its cart. */
+int order_mark_cart_cleared(struct order_svc *svc, const char *id);
+/* Finishes, a batch at a time, the cart clears that failed when their orders were placed. */
+void order_carts_clear(struct order_svc *svc);
+/* Records that reservation id must be released, for the worker to send. */
+int order_release_later(struct order_svc *svc, const char *id);
+/* Sends up to a batch of the recorded releases; those inventory took are forgotten. */
+void order_releases_send(struct order_svc *svc);
 int order_document_get(struct order_svc *svc, const char *id, char **json, size_t *len);
 int order_list_for_user(struct order_svc *svc, long long user_id, char **json, size_t *len);
 
@@ -108,12 +132,20 @@ struct idem_answer {
     int status;
     char *body; /* malloc'd; the caller frees */
 };
-/* Claims key for this request (0), or finds it answered (1, *prior filled), or owned by a
- * request still running (MS_ECONFLICT), or used for a different request (MS_EINVAL). */
-int idem_claim(struct order_svc *svc, const char *key, const char *digest,
+/* Claims key for this request (0), owner being its random id, or finds it answered (1,
+ * *prior filled), or owned by a request still running (MS_ECONFLICT), or used for a different
+ * request (MS_EINVAL). */
+int idem_claim(struct order_svc *svc, const char *key, const char *digest, const char *owner,
                struct idem_answer *prior);
-int idem_finish(struct order_svc *svc, const char *key, int status, const char *body);
-int idem_forget(struct order_svc *svc, const char *key);
+/* The key's answer without claiming it: 1 (*prior filled), 2 still in progress, MS_ENOTFOUND,
+ * MS_EINVAL (another request), or the database's error. */
+int idem_lookup(struct order_svc *svc, const char *key, const char *digest,
+                struct idem_answer *prior);
+/* Record the answer / drop the claim, only while owner still holds it: a request whose claim
+ * was taken over changes nothing. */
+int idem_finish(struct order_svc *svc, const char *key, const char *owner, int status,
+                const char *body);
+int idem_forget(struct order_svc *svc, const char *key, const char *owner);
 
 /* saga.c: the purchase, start to finish; *json receives the order document (malloc'd).
  * idem_key (may be NULL) is linked to the order when it is written. */
@@ -121,6 +153,9 @@ int checkout_run(struct order_svc *svc, struct checkout *co, const char *idem_ke
                  size_t *len, struct ms_verr *e);
 void order_count(struct order_svc *svc, int rc);
 void order_results_init(struct order_svc *svc);
+
+/* outbox.c: one round of the outbox publisher. How many events went out, or an error. */
+int outbox_publish(struct order_svc *svc);
 
 /* worker.c: publishes the outbox to the stream and finishes reservation commits */
 /* Commits order id's reservation and records the outcome; a failure that may pass is left for

@@ -5,45 +5,83 @@
 #include <string.h>
 
 #include "ms/err.h"
+#include "ms/rand.h"
 #include "ms/req.h"
 #include "ms/res.h"
 #include "order.h"
 
-/* Answers a replay of an Idempotency-Key, or a reason the key cannot be used now. Returns 0 when
- * this request owns the key and must go on. */
-static int idem_begin_or_answer(struct ms_req *req, struct ms_res *res, const char *key)
+/* Answers with what a key's earlier request answered (rc 1 from idem_claim or idem_lookup). */
+static void replay(struct ms_req *req, struct ms_res *res, struct idem_answer *prior)
 {
     struct order_svc *svc = req->svc;
+
+    ms_counter_inc(svc->results[ORDER_REPLAYED]);
+    ms_res_body_new(res, prior->status, MS_CONTENT_TYPE_JSON, prior->body, strlen(prior->body));
+    ms_res_header(res, "Idempotent-Replayed", "true");
+}
+
+/* A key held by a request still running: its own code, so a client can tell "wait and retry
+ * with the same key" from "out of stock" (both are 409). */
+static void key_in_progress(struct ms_res *res, const char *key)
+{
+    ms_res_error_status(res, 409, "idempotency_key_in_progress",
+                        "a request with Idempotency-Key %s is still in progress", key);
+    ms_res_header(res, "Retry-After", "1");
+}
+
+/* Answers a replay of an Idempotency-Key, or a reason the key cannot be used now. Returns 0 when
+ * this request owns the key (claimed for owner) and must go on. */
+static int idem_begin_or_answer(struct ms_req *req, struct ms_res *res, const char *key,
+                                const char *owner)
+{
     struct idem_answer prior = {0};
     char digest[17];
     int rc;
 
     request_digest(req->json, digest);
-    rc = idem_claim(svc, key, digest, &prior);
+    rc = idem_claim(req->svc, key, digest, owner, &prior);
     if (rc == 0)
         return 0;
-    if (rc == 1) {
-        ms_counter_inc(svc->results[ORDER_REPLAYED]);
-        ms_res_body_new(res, prior.status, MS_CONTENT_TYPE_JSON, prior.body, strlen(prior.body));
-        ms_res_header(res, "Idempotent-Replayed", "true");
-    } else if (rc == MS_EINVAL) {
+    if (rc == 1)
+        replay(req, res, &prior);
+    else if (rc == MS_EINVAL)
         ms_res_error_status(res, 422, "idempotency_key_reused",
                             "Idempotency-Key %s was used for a different request", key);
-    } else if (rc == MS_ECONFLICT) {
-        ms_res_error(res, rc, "a request with Idempotency-Key %s is still in progress", key);
-    } else {
+    else if (rc == MS_ECONFLICT)
+        key_in_progress(res, key);
+    else
         ms_res_error(res, rc, "cannot check Idempotency-Key %s: %s", key, ms_strerror(rc));
-    }
     return -1;
 }
 
-/* Keeps the answer for replays; a failure a retry may cure is forgotten instead. */
-static void idem_end(struct order_svc *svc, const char *key, const struct ms_res *res)
+/* This request stalled past the claim TTL and a retry took its key over and bought: the
+ * retry's order is this request's answer too, as for any replay. It only reads the key: the
+ * claim is not this request's any more, whatever happened to it. */
+static void answer_as_the_winner(struct ms_req *req, struct ms_res *res, const char *key)
+{
+    struct idem_answer prior = {0};
+    char digest[17];
+    int rc;
+
+    request_digest(req->json, digest);
+    rc = idem_lookup(req->svc, key, digest, &prior);
+    if (rc == 1)
+        replay(req, res, &prior);
+    else if (rc == 2)
+        key_in_progress(res, key);
+    else
+        ms_res_error(res, MS_EUNAVAIL, "the order of Idempotency-Key %s cannot be read back", key);
+}
+
+/* Keeps the answer for replays; a failure a retry may cure is forgotten instead. Either only
+ * while this request (owner) still holds the key. */
+static void idem_end(struct order_svc *svc, const char *key, const char *owner,
+                     const struct ms_res *res)
 {
     if (res->status >= 500)
-        idem_forget(svc, key);
+        idem_forget(svc, key, owner);
     else
-        idem_finish(svc, key, res->status, res->body ? res->body : "");
+        idem_finish(svc, key, owner, res->status, res->body ? res->body : "");
 }
 
 static int checkout_or_400(struct ms_req *req, struct ms_res *res, struct checkout *co,
@@ -62,32 +100,41 @@ static int checkout_or_400(struct ms_req *req, struct ms_res *res, struct checko
     return -1;
 }
 
+/* The answer to a purchase that was not a replay. */
+static void answer_checkout(struct ms_req *req, struct ms_res *res, int rc, const struct ms_verr *e,
+                            char *doc, size_t len)
+{
+    order_count(req->svc, rc);
+    if (rc == MS_ECONFLICT)
+        ms_res_error_status(res, 409, "out_of_stock", "%s", e->msg);
+    else if (rc)
+        ms_res_error(res, rc, "%s", e->msg);
+    else
+        ms_res_body_new(res, 201, MS_CONTENT_TYPE_JSON, doc, len);
+}
+
 /* POST /orders: buy the cart ({"user_id"}) or the given items ({"user_id","items"}). */
 static void create_order(struct ms_req *req, struct ms_res *res)
 {
     const char *key = ms_req_header(req, "Idempotency-Key");
     struct checkout co;
     struct ms_verr e;
+    char owner[40];
     char *doc = NULL;
     size_t len = 0;
     int rc;
 
-    if (checkout_or_400(req, res, &co, key) || (key && idem_begin_or_answer(req, res, key)))
+    ms_uuid4(owner, sizeof(owner));
+    if (checkout_or_400(req, res, &co, key) || (key && idem_begin_or_answer(req, res, key, owner)))
         return;
     rc = checkout_run(req->svc, &co, key, &doc, &len, &e);
     if (co.idem_lost) {
-        /* This request stalled past the claim TTL and a retry took its key over and bought:
-         * the retry's answer is this request's answer too, as for any replay. */
-        idem_begin_or_answer(req, res, key);
+        answer_as_the_winner(req, res, key);
         return;
     }
-    order_count(req->svc, rc);
-    if (rc)
-        ms_res_error(res, rc, "%s", e.msg);
-    else
-        ms_res_body_new(res, 201, MS_CONTENT_TYPE_JSON, doc, len);
+    answer_checkout(req, res, rc, &e, doc, len);
     if (key)
-        idem_end(req->svc, key, res);
+        idem_end(req->svc, key, owner, res);
 }
 
 /* GET /orders/{id} */

@@ -99,7 +99,23 @@ int cart_lines_get(struct order_svc *svc, struct checkout *co, struct ms_verr *e
     return rc;
 }
 
-/* Fills one line's name and price from the product list answer. */
+/* Copies name into line, cut (should it ever be longer than the buffer) at a character
+ * boundary: half a UTF-8 character would make the line impossible to write as JSON. */
+static void name_copy(struct order_line *line, const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n > ORDER_NAME_MAX) {
+        n = ORDER_NAME_MAX;
+        while (n > 0 && ((unsigned char)name[n] & 0xc0) == 0x80)
+            n--; /* name[n] continues a character: cut before that character starts */
+    }
+    memcpy(line->name, name, n);
+    line->name[n] = '\0';
+}
+
+/* Fills one line's name and price from the product list answer. A price outside what an order
+ * line can hold is the product service's bug, not something to multiply. */
 static int price_line(const json_t *items, struct order_line *line, struct ms_verr *e)
 {
     size_t i;
@@ -111,9 +127,9 @@ static int price_line(const json_t *items, struct order_line *line, struct ms_ve
         json_int_t price = json_integer_value(json_object_get(p, "price_cents"));
         if (json_integer_value(json_object_get(p, "id")) != line->product_id)
             continue;
-        if (!name || price < 0)
+        if (!name || !name[0] || price < 0 || price > ORDER_PRICE_MAX)
             return ms_verr_set(e, MS_EUNAVAIL, "the product service answered an invalid product");
-        snprintf(line->name, sizeof(line->name), "%s", name);
+        name_copy(line, name);
         line->unit_price_cents = price;
         return 0;
     }
@@ -156,6 +172,15 @@ static json_t *reservation_body(const struct checkout *co)
     return json_pack("{s:s,s:o}", "reservation_id", co->order_id, "items", items);
 }
 
+/* A reservation answer that holds the stock: a replay may answer a tombstone ("released") left
+ * by a release that overtook the reserve. */
+static bool held(const json_t *doc)
+{
+    const char *status = json_string_value(json_object_get(doc, "status"));
+
+    return status && (strcmp(status, "held") == 0 || strcmp(status, "committed") == 0);
+}
+
 int stock_reserve(struct order_svc *svc, const struct checkout *co, struct ms_verr *e)
 {
     json_t *body = reservation_body(co), *doc = NULL;
@@ -164,7 +189,9 @@ int stock_reserve(struct order_svc *svc, const struct checkout *co, struct ms_ve
     int rc = call(svc->inventory, "POST", "/inventory/reservations", body, true, &status, &doc);
 
     json_decref(body);
-    if (rc == 0 && status == 201)
+    if (rc == 0 && status == 201 && !held(doc))
+        rc = ms_verr_set(e, MS_EUNAVAIL, "the reservation was given up while it was being made");
+    else if (rc == 0 && status == 201)
         rc = 0;
     else if (rc == 0 && status == 409)
         rc = ms_verr_set(e, MS_ECONFLICT, "%s", their_message(doc, "out of stock"));
@@ -204,15 +231,22 @@ int stock_release(struct order_svc *svc, const char *order_id)
     return reservation_step(svc, order_id, "release");
 }
 
-int cart_clear(struct order_svc *svc, long long user_id)
+int cart_take_bought(struct order_svc *svc, long long user_id, const char *order_id, json_t *items)
 {
     char path[64];
     long status = 0;
+    json_t *body = json_pack("{s:s,s:O}", "order_id", order_id, "items", items);
     json_t *doc = NULL;
-    int rc;
+    int rc = body ? 0 : MS_ENOMEM;
 
-    snprintf(path, sizeof(path), "/cart/%lld", user_id);
-    rc = call(svc->cart, "DELETE", path, NULL, true, &status, &doc);
+    snprintf(path, sizeof(path), "/cart/%lld/checkout", user_id);
+    if (rc == 0)
+        rc = call(svc->cart, "POST", path, body, true, &status, &doc);
+    json_decref(body);
     json_decref(doc);
-    return rc ? rc : (status == 204 ? 0 : MS_EUNAVAIL);
+    if (rc)
+        return rc;
+    if (status == 204)
+        return 0;
+    return status >= 400 && status < 500 ? MS_EINVAL : MS_EUNAVAIL;
 }

@@ -1,6 +1,6 @@
-/* The order service's background worker: publishes outbox events to the Redis stream (at least
- * once: the notification service drops duplicates) and finishes reservation commits that
- * failed while an order was placed. Woken by new orders, else every tick. */
+/* The order service's background worker: publishes outbox events to the Redis stream
+ * (outbox.c), finishes reservation commits, releases and cart clears that failed while an order
+ * was placed, and prunes old rows. Woken by new orders, else every tick. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,91 +10,7 @@
 #include "ms/log.h"
 #include "order.h"
 
-enum { TICK_MS = 250, RECONCILE_EVERY_MS = 2000, OUTBOX_BATCH = 100, FIELDS_MAX = 16 };
-
-/* XADD stream * field value ... from the event's flat JSON object of strings. */
-static int xadd(struct order_svc *svc, const char *stream, const char *fields_text)
-{
-    json_t *fields = json_loads(fields_text, 0, NULL);
-    const char *argv[3 + 2 * FIELDS_MAX] = {"XADD", stream, "*"};
-    const char *key;
-    json_t *value;
-    redisReply *reply = NULL;
-    int argc = 3, rc;
-
-    json_object_foreach(fields, key, value)
-    {
-        if (argc + 2 > (int)(sizeof(argv) / sizeof(argv[0])) || !json_is_string(value))
-            break;
-        argv[argc++] = key;
-        argv[argc++] = json_string_value(value);
-    }
-    rc = argc > 3 ? ms_redis_call(svc->redis, &reply, argc, argv, NULL) : MS_EINVAL;
-    if (rc == 0 && reply->type == REDIS_REPLY_ERROR)
-        rc = MS_EUNAVAIL;
-    freeReplyObject(reply);
-    json_decref(fields);
-    return rc;
-}
-
-/* Publishes the rows of res in order until one fails; writes the published ids as an array
- * literal into ids. Returns how many were published. */
-static int publish_rows(struct order_svc *svc, const PGresult *res, char *ids, size_t cap)
-{
-    size_t len = (size_t)snprintf(ids, cap, "{");
-    int n = 0;
-
-    for (int i = 0; i < PQntuples(res); i++) {
-        if (xadd(svc, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2)) != 0)
-            break; /* keep the order of events: the rest waits for the next round */
-        len += (size_t)snprintf(ids + len, cap - len, "%s%s", n ? "," : "", PQgetvalue(res, i, 0));
-        n++;
-    }
-    snprintf(ids + len, cap - len, "}");
-    return n;
-}
-
-/* One round of the outbox, in a transaction whose row locks (SKIP LOCKED) keep replicas from
- * publishing the same events at once. Returns how many events went out, or an error. */
-static int outbox_round(struct order_svc *svc, struct ms_pg_conn *conn)
-{
-    PGresult *res = NULL, *done = NULL;
-    char ids[OUTBOX_BATCH * 24];
-    const char *params[] = {ids};
-    int n = 0, rc = ms_pg_exec(conn, "BEGIN");
-
-    if (rc == 0)
-        rc = ms_pg_query(conn,
-                         "SELECT id, stream, fields::text FROM outbox WHERE published_at IS NULL "
-                         "ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED",
-                         0, NULL, &res);
-    if (rc == 0)
-        n = publish_rows(svc, res, ids, sizeof(ids));
-    if (rc == 0 && n > 0)
-        rc =
-            ms_pg_query(conn, "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                        1, params, &done);
-    if (rc == 0)
-        rc = ms_pg_exec(conn, "COMMIT");
-    else
-        ms_pg_exec(conn, "ROLLBACK");
-    PQclear(res);
-    PQclear(done);
-    return rc ? rc : n;
-}
-
-static int outbox_publish(struct order_svc *svc)
-{
-    struct ms_pg_conn *conn = NULL;
-    int rc = ms_migrator_acquire(&svc->migrator, &conn);
-
-    if (rc == 0)
-        rc = outbox_round(svc, conn);
-    ms_pg_release(svc->pg, conn);
-    if (rc > 0)
-        ms_counter_add(svc->events_published, rc);
-    return rc;
-}
+enum { TICK_MS = 250, RECONCILE_EVERY_MS = 2000 };
 
 static void outbox_gauge(struct order_svc *svc)
 {
@@ -126,14 +42,20 @@ void order_stock_commit(struct order_svc *svc, const char *id, bool backordered)
 
 /* Orders whose reservation commit has not gone through: those that failed when they were
  * placed, or (backorders) those whose stock was gone, in case it has been restocked. Each
- * kind has its own query, so backorders can never hold up the others. */
+ * kind has its own query, so backorders can never hold up the others; within a kind, the
+ * orders tried longest ago come first and are stamped as tried, so a batch of orders that keep
+ * failing cannot starve the ones behind them. */
+#define SQL_TAKE_BATCH(where)                                                                      \
+    "UPDATE orders SET commit_tried_at = now() WHERE id IN (SELECT id FROM orders WHERE " where    \
+    " ORDER BY commit_tried_at NULLS FIRST, created_at LIMIT 20 FOR UPDATE SKIP LOCKED) "          \
+    "RETURNING id::text"
+
 static void reservations_finish(struct order_svc *svc, bool backorders)
 {
     PGresult *res = NULL;
-    const char *sql = backorders ? "SELECT id::text FROM orders WHERE status = 'backordered' "
-                                   "ORDER BY created_at LIMIT 20"
-                                 : "SELECT id::text FROM orders WHERE NOT reservation_committed "
-                                   "AND status = 'confirmed' ORDER BY created_at LIMIT 20";
+    const char *sql = backorders
+                          ? SQL_TAKE_BATCH("status = 'backordered'")
+                          : SQL_TAKE_BATCH("NOT reservation_committed AND status = 'confirmed'");
 
     if (ms_migrator_query(&svc->migrator, sql, 0, NULL, &res) != 0) {
         PQclear(res);
@@ -142,6 +64,37 @@ static void reservations_finish(struct order_svc *svc, bool backorders)
     for (int i = 0; i < PQntuples(res) && !ms_task_stopping(&svc->worker); i++)
         order_stock_commit(svc, PQgetvalue(res, i, 0), backorders);
     PQclear(res);
+}
+
+/* Deletes, a batch at a time, what is older than retention_s seconds. */
+static void prune(struct order_svc *svc, const char *sql, int retention_s)
+{
+    char secs[16];
+    const char *params[] = {secs};
+    PGresult *res = NULL;
+
+    snprintf(secs, sizeof(secs), "%d", retention_s);
+    ms_migrator_query(&svc->migrator, sql, 1, params, &res);
+    PQclear(res);
+}
+
+/* Answered keys (a claim this old is long dead too) and published events past their retention:
+ * nothing else ever deletes them. */
+static void prune_old_rows(struct order_svc *svc)
+{
+    prune(svc,
+          "DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE "
+          "created_at < now() - make_interval(secs => $1::int) LIMIT 1000)",
+          svc->key_retention_s);
+    prune(svc,
+          "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at < now() - "
+          "make_interval(secs => $1::int) LIMIT 1000)",
+          svc->outbox_retention_s);
+    /* a fate matters for seconds, while its insert may still be in flight */
+    prune(svc,
+          "DELETE FROM order_fates WHERE id IN (SELECT id FROM order_fates WHERE created_at < "
+          "now() - make_interval(secs => $1::int) LIMIT 1000)",
+          svc->outbox_retention_s);
 }
 
 static void run(struct ms_task *task, void *arg)
@@ -158,7 +111,10 @@ static void run(struct ms_task *task, void *arg)
         }
         if (ms_now_ms() >= next_reconcile) {
             reservations_finish(svc, false);
+            order_releases_send(svc);
+            order_carts_clear(svc);
             outbox_gauge(svc);
+            prune_old_rows(svc);
             next_reconcile = ms_now_ms() + RECONCILE_EVERY_MS;
         }
         /* a full batch means more are waiting: no nap */

@@ -255,6 +255,41 @@ static long long cart_exists(long long user)
 
 /* ---- the API ---- */
 
+/* POST /cart/{userId}/checkout with body; want_status checked. */
+static void checkout(long long user, const char *body, long want_status)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/cart/%lld/checkout", user);
+    json_decref(call(cart.port, "POST", path, body, want_status, NULL));
+}
+
+/* An order takes what it bought out of the cart, once however often it asks, and leaves what it
+ * did not buy; a bad request is 400 and changes nothing. */
+START_TEST(test_cart_checkout_takes_the_bought_lines_once)
+{
+    long long user = fresh_user();
+    const char *bought = "{\"order_id\":\"o-1\",\"items\":[{\"product_id\":1,\"quantity\":2},"
+                         "{\"product_id\":2,\"quantity\":1}]}";
+    json_t *doc;
+
+    json_decref(add(cart.port, user, 1, 3, 200));
+    json_decref(add(cart.port, user, 2, 1, 200));
+    json_decref(add(cart.port, user, 3, 1, 200));
+    checkout(user, "{\"order_id\":\"o 1\",\"items\":[{\"product_id\":1,\"quantity\":1}]}", 400);
+    checkout(user, "{\"order_id\":\"o-1\",\"items\":[]}", 400);
+    checkout(user, "{\"order_id\":\"o-1\",\"items\":[{\"product_id\":1,\"quantity\":0}]}", 400);
+    checkout(user, "{\"order_id\":\"o-1\"}", 400);
+    checkout(user, bought, 204);
+    checkout(user, bought, 204); /* a retry after a lost answer */
+    doc = get_cart(cart.port, user, 200);
+    ck_assert_int_eq(json_array_size(json_object_get(doc, "items")), 2);
+    assert_line(doc, 0, 1, 1, NULL, 0);
+    assert_line(doc, 1, 3, 1, NULL, 0);
+    json_decref(doc);
+}
+END_TEST
+
 START_TEST(test_cart_empty_cart_is_200_with_zero_total)
 {
     long long user = fresh_user();
@@ -979,6 +1014,7 @@ static Suite *cart_suite(void)
     tcase_add_unchecked_fixture(api, stack_up, stack_down);
     tcase_set_timeout(api, 60);
     tcase_add_test(api, test_cart_empty_cart_is_200_with_zero_total);
+    tcase_add_test(api, test_cart_checkout_takes_the_bought_lines_once);
     tcase_add_test(api, test_cart_journey_add_again_remove_clear);
     tcase_add_test(api, test_cart_get_orders_items_and_totals_them);
     tcase_add_test(api, test_cart_add_unknown_product_is_404_and_writes_nothing);

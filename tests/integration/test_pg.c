@@ -1,6 +1,7 @@
 /* Integration: the PostgreSQL pool, its error mapping, outages and migrations, against a real
  * server started by scripts/pg.sh for each test case. */
 #include "deps.h"
+#include "faultproxy.h"
 #include "metrics.h"
 #include "proc.h"
 
@@ -175,6 +176,112 @@ START_TEST(test_pg_statement_timeout_is_timedout)
     ck_assert_int_eq(ms_pg_exec(conn, "SELECT 1"), 0);
     ms_pg_release(pool, conn);
     ms_pg_pool_free(pool);
+}
+END_TEST
+
+/* Sends SIGCONT to the backend *arg after 3 s: a stalled server that recovers, so a client
+ * without a deadline of its own is not stuck for ever. */
+static void *resume_later(void *arg)
+{
+    ms_sleep_ms(3000);
+    kill(*(pid_t *)arg, SIGCONT);
+    return NULL;
+}
+
+/* A server that stops answering (a blackholed connection: here its backend is stopped) costs a
+ * query its statement time-out and a little more, not as long as TCP keeps retrying: the client
+ * gives up at its own deadline, drops the connection, and the pool opens a new one. */
+START_TEST(test_pg_stalled_server_is_a_client_side_time_out)
+{
+    struct ms_pg_pool *pool = pool_on(db_url, "stall", 2, 1000, 500);
+    struct ms_pg_conn *conn = NULL;
+    PGresult *res = NULL;
+    pthread_t resumer;
+    pid_t backend;
+    int64_t start, took;
+    int rc;
+
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    ck_assert_int_eq(ms_pg_query(conn, "SELECT pg_backend_pid()", 0, NULL, &res), 0);
+    backend = (pid_t)atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    ck_assert_int_eq(kill(backend, SIGSTOP), 0);
+    pthread_create(&resumer, NULL, resume_later, &backend);
+    start = ms_now_ms();
+    rc = ms_pg_query(conn, "SELECT 1", 0, NULL, &res);
+    took = ms_now_ms() - start;
+    PQclear(res);
+    ms_pg_release(pool, conn);
+    pthread_join(resumer, NULL);
+    ck_assert_msg(took < 2500, "the query waited %lld ms", (long long)took);
+    ck_assert_int_eq(rc, MS_ETIMEDOUT);
+    ck_assert_int_eq(scalar(pool, "SELECT 1"), 1);
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+/* A session left idle inside a transaction is ended by the server, not kept with its locks. */
+START_TEST(test_pg_sessions_have_an_idle_in_transaction_time_out)
+{
+    struct ms_pg_pool *pool = pool_on(db_url, "idle", 1, 1000, 500);
+
+    ck_assert_int_gt(scalar(pool, "SELECT setting::int FROM pg_settings WHERE name = "
+                                  "'idle_in_transaction_session_timeout'"),
+                     0);
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+struct pool_query {
+    struct ms_pg_pool *pool;
+    int rc;
+};
+
+static void *query_in_thread(void *arg)
+{
+    struct pool_query *q = arg;
+    PGresult *res = NULL;
+
+    q->rc = ms_pg_pool_query(q->pool, "SELECT 1", 0, NULL, &res);
+    PQclear(res);
+    return NULL;
+}
+
+/* One connection lost, and new connections failing for a while (their handshake answers lost):
+ * a request whose own connection cannot be reopened is served by another open connection as
+ * soon as one is free, instead of PostgreSQL being called unavailable while it is answering. */
+START_TEST(test_pg_a_dead_connection_does_not_fail_requests_while_others_work)
+{
+    struct ms_test_proxy px;
+    char url[160];
+    struct ms_pg_pool *pool;
+    struct ms_pg_conn *a = NULL, *b = NULL;
+    struct pool_query q;
+    PGresult *res = NULL;
+    pthread_t t;
+
+    ck_assert_int_eq(ms_test_proxy_start(&px, "pool-pg", server.port, NULL), 0);
+    snprintf(url, sizeof(url), "postgresql://ms@127.0.0.1:%d/mstest", px.port);
+    pool = pool_on(url, "proportional", 2, 2000, 1000);
+    ck_assert_int_eq(ms_pg_acquire(pool, &a), 0);
+    ck_assert_int_eq(ms_pg_acquire(pool, &b), 0);
+    ck_assert_int_eq(ms_pg_exec(a, "SELECT 1"), 0);
+    ck_assert_int_eq(ms_pg_exec(b, "SELECT 1"), 0);
+    /* a's next answer is lost: a is dead; and every new connection loses its first answer */
+    ck_assert_int_eq(ms_test_proxy_faults(&px, "{\"lose_next\":1}"), 0);
+    ck_assert_int_eq(ms_pg_query(a, "SELECT 1", 0, NULL, &res), MS_EUNAVAIL);
+    ms_pg_release(pool, a);
+    ck_assert_int_eq(ms_test_proxy_faults(&px, "{\"lose_conn_percent\":100,\"lose_conn_after\":0}"),
+                     0);
+    q = (struct pool_query){.pool = pool, .rc = 1};
+    pthread_create(&t, NULL, query_in_thread, &q); /* gets a's slot: it cannot be reopened */
+    ms_sleep_ms(300);
+    ms_pg_release(pool, b); /* b is free: the waiting request takes it */
+    pthread_join(t, NULL);
+    ck_assert_int_eq(q.rc, 0);
+    ck_assert_int_eq(ms_test_proxy_clean(&px), 0);
+    ms_pg_pool_free(pool);
+    ck_assert_int_eq(ms_test_proxy_stop(&px), 0);
 }
 END_TEST
 
@@ -546,6 +653,9 @@ static Suite *pg_suite(void)
     tcase_add_test(pool, test_pg_unique_violation_is_conflict);
     tcase_add_test(pool, test_pg_bad_input_syntax_is_invalid);
     tcase_add_test(pool, test_pg_statement_timeout_is_timedout);
+    tcase_add_test(pool, test_pg_stalled_server_is_a_client_side_time_out);
+    tcase_add_test(pool, test_pg_sessions_have_an_idle_in_transaction_time_out);
+    tcase_add_test(pool, test_pg_a_dead_connection_does_not_fail_requests_while_others_work);
     tcase_add_test(pool, test_pg_acquire_times_out_when_all_connections_are_out);
     tcase_add_test(pool, test_pg_release_rolls_back_an_open_transaction);
     tcase_add_test(pool, test_pg_statement_with_params_is_prepared_once_per_session);

@@ -2,6 +2,7 @@
  * the journey from sign-up to notification, and the promises that hold under concurrency and
  * failure (no overselling, one order per idempotency key, nothing half-done, nothing lost). */
 #include <check.h>
+#include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "faultproxy.h"
 #include "ms/clock.h"
 #include "runner.h"
 #include "stack.h"
@@ -419,32 +421,44 @@ START_TEST(test_claim_left_by_a_dead_request_is_taken_over_by_a_retry)
 }
 END_TEST
 
+/* Two requests with key for one unit of product, inventory slowed by faults: the first
+ * stalls past the claim TTL (1 s) and the second, started 1.3 s later, takes its key over.
+ * Both run in t; the caller joins them and clears inventory's faults. */
+static void stall_and_take_over(const char *key, long long user, int product, const char *faults,
+                                struct buyer b[2], pthread_t t[2])
+{
+    static const char *const slow_env[] = {"ADMIN_ENABLED=true",
+                                           "IDEMPOTENCY_CLAIM_TTL_S=1",
+                                           "INVENTORY_TIMEOUT_MS=8000",
+                                           "INVENTORY_PER_TRY_TIMEOUT_MS=8000",
+                                           "INVENTORY_RETRIES=0",
+                                           "INVENTORY_BREAKER_FAILURES=100",
+                                           NULL};
+
+    order_restart_with(slow_env);
+    for (int i = 0; i < 2; i++) {
+        memset(&b[i], 0, sizeof(b[i]));
+        direct_body(b[i].body, sizeof(b[i].body), user, product, 1);
+        b[i].key = key;
+    }
+    json_decref(call_ok(MS_SVC_INVENTORY, "PUT", "/admin/faults", faults, 200));
+    pthread_create(&t[0], NULL, buy, &b[0]);
+    ms_sleep_ms(1300); /* the first request's claim is now older than the TTL */
+    pthread_create(&t[1], NULL, buy, &b[1]);
+}
+
 /* A request that stalls past the claim TTL (inventory answering slowly) has its key taken over
  * by a retry; whichever of the two writes second must not make a second order, and answers
  * with the first one's. */
 START_TEST(test_stalled_request_and_its_takeover_make_one_order)
 {
-    static const char *const slow_env[] = {
-        "ADMIN_ENABLED=true",        "IDEMPOTENCY_CLAIM_TTL_S=1",
-        "INVENTORY_TIMEOUT_MS=8000", "INVENTORY_PER_TRY_TIMEOUT_MS=8000",
-        "INVENTORY_RETRIES=0",       NULL};
     long long user = new_user(), before = stock_field(9, "available");
     struct buyer b[2];
     char key[64];
     pthread_t t[2];
 
-    order_restart_with(slow_env);
     snprintf(key, sizeof(key), "stalled-%lld", user);
-    for (int i = 0; i < 2; i++) {
-        memset(&b[i], 0, sizeof(b[i]));
-        direct_body(b[i].body, sizeof(b[i].body), user, 9, 1);
-        b[i].key = key;
-    }
-    json_decref(call_ok(MS_SVC_INVENTORY, "PUT", "/admin/faults",
-                        "{\"delay_ms\":2000,\"delay_percent\":100}", 200));
-    pthread_create(&t[0], NULL, buy, &b[0]);
-    ms_sleep_ms(1300); /* the first request's claim is now older than the TTL */
-    pthread_create(&t[1], NULL, buy, &b[1]);
+    stall_and_take_over(key, user, 9, "{\"delay_ms\":2000,\"delay_percent\":100}", b, t);
     pthread_join(t[0], NULL);
     pthread_join(t[1], NULL);
     json_decref(call_ok(MS_SVC_INVENTORY, "DELETE", "/admin/faults", NULL, 200));
@@ -577,6 +591,555 @@ START_TEST(test_order_whose_reservation_expired_commits_late_or_waits_for_stock)
     assert_order_status(gone.order_id, "confirmed");
     ck_assert_double_eq(metric_of(MS_SVC_ORDER, "order_reservations_lost_total"), 0);
     stock_set(12, 100);
+}
+END_TEST
+
+/* ---- answers lost, work half done: the saga's repairs ---- */
+
+/* Buys quantity of product as a new direct order of user; its id into id (40 bytes). */
+static void buy_one(long long user, int product, int quantity, char *id)
+{
+    struct buyer b = {0};
+
+    direct_body(b.body, sizeof(b.body), user, product, quantity);
+    buy(&b);
+    ck_assert_int_eq(b.status, 201);
+    snprintf(id, 40, "%s", b.order_id);
+}
+
+/* The error code of an error answer. */
+static const char *error_code(const json_t *doc)
+{
+    const char *code = json_string_value(json_object_get(json_object_get(doc, "error"), "code"));
+
+    return code ? code : "";
+}
+
+/* "Key in progress" and "out of stock" are both 409, told apart by their codes. */
+START_TEST(test_key_in_progress_and_out_of_stock_have_their_own_codes)
+{
+    long long user = new_user();
+    char body[160], key[64], header[100];
+    const char *headers[] = {header, NULL};
+    long status = 0;
+    json_t *doc;
+
+    stock_set(15, 0);
+    direct_body(body, sizeof(body), user, 15, 1);
+    doc = call(MS_SVC_ORDER, "POST", "/orders", body, NULL, &status);
+    ck_assert_int_eq(status, 409);
+    ck_assert_str_eq(error_code(doc), "out_of_stock");
+    json_decref(doc);
+    stock_set(15, 100);
+    snprintf(key, sizeof(key), "busy-%lld", user);
+    plant_claim(key, body, "0 seconds");
+    snprintf(header, sizeof(header), "Idempotency-Key: %s", key);
+    doc = call(MS_SVC_ORDER, "POST", "/orders", body, headers, &status);
+    ck_assert_int_eq(status, 409);
+    ck_assert_str_eq(error_code(doc), "idempotency_key_in_progress");
+    json_decref(doc);
+    ck_assert_int_eq(orders_of(user), 0);
+}
+END_TEST
+
+/* A key whose order exists answers with the order, whatever answer its row kept: a request
+ * that lost its key to a retry may have written its 409 or 503 after the retry bought. */
+START_TEST(test_replay_of_a_key_with_an_order_answers_the_order)
+{
+    long long user = new_user();
+    struct buyer b = {0};
+    char key[64], sql[300];
+    struct buyer again = {0};
+
+    snprintf(key, sizeof(key), "placed-%lld", user);
+    direct_body(b.body, sizeof(b.body), user, 16, 1);
+    b.key = key;
+    buy(&b);
+    ck_assert_int_eq(b.status, 201);
+    snprintf(sql, sizeof(sql),
+             "WITH k AS (UPDATE idempotency_keys SET response_status = 409, response_body = "
+             "'{\"error\":{\"code\":\"conflict\"}}' WHERE key = '%s' RETURNING 1) "
+             "SELECT count(*) FROM k",
+             key);
+    ck_assert_int_eq(db_count("order", sql), 1);
+    again = b;
+    buy(&again);
+    ck_assert_int_eq(again.status, 201);
+    ck_assert_str_eq(again.order_id, b.order_id);
+}
+END_TEST
+
+/* A request that stalls past the claim TTL and then fails must not drop the claim of the retry
+ * that took its key over while that retry is still running: a third attempt would buy in
+ * parallel. */
+START_TEST(test_stalled_request_that_fails_leaves_the_takeover_claim_alone)
+{
+    long long user = new_user();
+    struct buyer b[2];
+    char key[64], sql[200];
+    pthread_t t[2];
+
+    snprintf(key, sizeof(key), "stall-fail-%lld", user);
+    stall_and_take_over(key, user, 17,
+                        "{\"delay_ms\":2000,\"delay_percent\":100,\"abort_status\":503,"
+                        "\"abort_percent\":100}",
+                        b, t);
+    pthread_join(t[0], NULL);
+    ck_assert_int_eq(b[0].status, 503);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM idempotency_keys WHERE key = '%s' AND status = 'in_progress'",
+             key);
+    ck_assert_msg(db_count("order", sql) == 1, "the takeover's claim was dropped");
+    pthread_join(t[1], NULL);
+    json_decref(call_ok(MS_SVC_INVENTORY, "DELETE", "/admin/faults", NULL, 200));
+}
+END_TEST
+
+/* A product name of 200 characters can be far more than 200 bytes: the order keeps its line,
+ * whole, and its total is the sum of the lines it shows. */
+START_TEST(test_long_multibyte_product_name_keeps_its_order_line)
+{
+    long long user = new_user();
+    struct buyer b = {0};
+    char path[96];
+    json_t *doc, *items;
+    const char *name;
+
+    ck_assert_int_eq(db_count("product",
+                              "WITH p AS (UPDATE products SET name = repeat('a', 199) "
+                              "|| 'é' WHERE id = 18 RETURNING 1) SELECT count(*) FROM p"),
+                     1);
+    direct_body(b.body, sizeof(b.body), user, 18, 2);
+    buy(&b);
+    ck_assert_int_eq(b.status, 201);
+    snprintf(path, sizeof(path), "/orders/%s", b.order_id);
+    doc = call_ok(MS_SVC_ORDER, "GET", path, NULL, 200);
+    items = json_object_get(doc, "items");
+    ck_assert_int_eq(json_array_size(items), 1);
+    name = json_string_value(json_object_get(json_array_get(items, 0), "name"));
+    ck_assert_ptr_nonnull(name);
+    ck_assert_int_eq(strlen(name), 201);
+    ck_assert_str_eq(name + 199, "é");
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(doc, "total_cents")),
+        2 * json_integer_value(json_object_get(json_array_get(items, 0), "unit_price_cents")));
+    json_decref(doc);
+}
+END_TEST
+
+/* Answered keys and published events are kept for a while, not for ever. */
+START_TEST(test_old_keys_and_published_events_are_pruned)
+{
+    static const char *const env[] = {"ADMIN_ENABLED=true", "IDEMPOTENCY_KEY_RETENTION_S=3600",
+                                      "OUTBOX_RETENTION_S=3600", NULL};
+    long long user = new_user();
+    char sql[400];
+
+    order_restart_with(env);
+    snprintf(sql, sizeof(sql),
+             "WITH k AS (INSERT INTO idempotency_keys (key, request_hash, status, "
+             "response_status, response_body, created_at) VALUES ('old-%lld', 'x', 'done', 201, "
+             "'{}', now() - interval '2 hours'), ('new-%lld', 'x', 'done', 201, '{}', now()) "
+             "RETURNING 1) SELECT count(*) FROM k",
+             user, user);
+    ck_assert_int_eq(db_count("order", sql), 2);
+    snprintf(sql, sizeof(sql),
+             "WITH o AS (INSERT INTO outbox (stream, fields, created_at, published_at) VALUES "
+             "('pruned-%lld', '{}', now() - interval '2 hours', now() - interval '2 hours'), "
+             "('pruned-%lld', '{}', now(), now()) RETURNING 1) SELECT count(*) FROM o",
+             user, user);
+    ck_assert_int_eq(db_count("order", sql), 2);
+    snprintf(sql, sizeof(sql),
+             "SELECT (SELECT count(*) FROM idempotency_keys WHERE key IN ('old-%lld', "
+             "'new-%lld')) + (SELECT count(*) FROM outbox WHERE stream = 'pruned-%lld')",
+             user, user, user);
+    ck_assert_msg(wait_db_count("order", sql, 2, 6000), "the old rows were not pruned");
+}
+END_TEST
+
+/* A reserve whose answer came too late opens the breaker; the release it needs is not dropped
+ * because the breaker is open: it waits, and goes once inventory answers again, instead of the
+ * stock staying held for inventory's reservation TTL. */
+START_TEST(test_release_blocked_by_the_open_breaker_is_sent_later)
+{
+    static const char *const env[] = {"ADMIN_ENABLED=true",
+                                      "INVENTORY_TIMEOUT_MS=300",
+                                      "INVENTORY_PER_TRY_TIMEOUT_MS=300",
+                                      "INVENTORY_RETRIES=0",
+                                      "INVENTORY_BREAKER_FAILURES=1",
+                                      "INVENTORY_BREAKER_OPEN_MS=1000",
+                                      NULL};
+    long long user = new_user(), before = stock_field(19, "available");
+    struct buyer b = {0};
+    int64_t deadline;
+
+    order_restart_with(env);
+    direct_body(b.body, sizeof(b.body), user, 19, 1);
+    json_decref(call_ok(MS_SVC_INVENTORY, "PUT", "/admin/faults",
+                        "{\"delay_ms\":1000,\"delay_percent\":100}", 200));
+    buy(&b);
+    ck_assert_int_eq(b.status, 503);
+    ms_sleep_ms(1200); /* the reserve has gone through in inventory meanwhile */
+    json_decref(call_ok(MS_SVC_INVENTORY, "DELETE", "/admin/faults", NULL, 200));
+    ck_assert_int_eq(stock_field(19, "reserved"), 1);
+    deadline = ms_now_ms() + 8000;
+    while (stock_field(19, "reserved") != 0 && ms_now_ms() < deadline)
+        ms_sleep_ms(200);
+    ck_assert_msg(stock_field(19, "reserved") == 0, "the reservation is still held");
+    ck_assert_int_eq(stock_field(19, "available"), before);
+    ck_assert_int_eq(orders_of(user), 0);
+}
+END_TEST
+
+/* Runs a statement that returns no rows in a database of the stack. */
+static void db_exec(const char *db, const char *sql)
+{
+    char *url = ms_test_pg_url(&st.pg, db);
+    PGconn *c = PQconnectdb(url);
+    PGresult *r = PQexec(c, sql);
+
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    free(url);
+}
+
+/* How many events of type the outbox holds for order id. */
+static long long events_of(const char *id, const char *type)
+{
+    char sql[300];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM outbox WHERE fields->>'order_id' = '%s' AND "
+             "fields->>'type' = '%s'",
+             id, type);
+    return db_count("order", sql);
+}
+
+static bool wait_events(const char *id, const char *type, long long want, long timeout_ms)
+{
+    int64_t deadline = ms_now_ms() + timeout_ms;
+
+    while (events_of(id, type) != want && ms_now_ms() < deadline)
+        ms_sleep_ms(100);
+    return events_of(id, type) == want;
+}
+
+/* order.confirmed is announced only once the order's stock is committed; an order that lost
+ * its stock says order.backordered, and order.filled once a restock fills it. The customer
+ * hears of both, and gets one confirmation. */
+START_TEST(test_events_follow_the_stock_confirmed_backordered_filled)
+{
+    long long user = new_user();
+    char id[40], path[96];
+
+    order_with_backorder_retry("1");
+    db_exec("inventory", "CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS "
+                         "$$ BEGIN RAISE EXCEPTION 'commit refused by the test'; END $$");
+    db_exec("inventory", "CREATE TRIGGER refuse_commit BEFORE UPDATE ON reservations FOR EACH "
+                         "ROW WHEN (NEW.status = 'committed') EXECUTE FUNCTION refuse_commit()");
+    buy_one(user, 20, 1, id);
+    ms_sleep_ms(600);
+    ck_assert_msg(events_of(id, "order.confirmed") == 0,
+                  "order.confirmed written before the stock was committed");
+    expire_behind_the_order(id, 20, 1);
+    stock_set(20, 0);
+    db_exec("inventory", "DROP TRIGGER refuse_commit ON reservations; DROP FUNCTION "
+                         "refuse_commit()");
+    ck_assert(wait_events(id, "order.backordered", 1, 8000));
+    assert_order_status(id, "backordered");
+    snprintf(path, sizeof(path), "/notifications?order_id=%s", id);
+    ck_assert_int_eq(wait_notifications(path, 1, 5000), 1);
+    stock_set(20, 5);
+    ck_assert(wait_events(id, "order.filled", 1, 8000));
+    assert_order_status(id, "confirmed");
+    ck_assert_int_eq(events_of(id, "order.confirmed"), 0);
+    ck_assert_int_eq(wait_notifications(path, 2, 5000), 2);
+    ck_assert_int_eq(stock_field(20, "available"), 4);
+    stock_set(20, 100);
+}
+END_TEST
+
+/* An order clears only the cart lines it bought: a line added while it ran stays. And a clear
+ * that fails (cart away) is finished later, not forgotten. */
+START_TEST(test_checkout_clears_only_what_it_bought_and_finishes_the_clear_later)
+{
+    long long user = new_user();
+    struct buyer b = {0};
+    pthread_t t;
+    char path[64];
+    json_t *cart, *items;
+    int64_t deadline;
+
+    cart_add(user, 21, 2);
+    snprintf(b.body, sizeof(b.body), "{\"user_id\":%lld}", user);
+    json_decref(call_ok(MS_SVC_INVENTORY, "PUT", "/admin/faults",
+                        "{\"delay_ms\":900,\"delay_percent\":100}", 200));
+    pthread_create(&t, NULL, buy, &b);
+    ms_sleep_ms(200); /* the order has read the cart and waits for inventory (1 s time-out) */
+    cart_add(user, 22, 1);
+    cart_add(user, 21, 1); /* one more of a line it is buying: that one stays too */
+    ck_assert_int_eq(ms_test_stack_stop_one(&st, MS_SVC_CART, SIGTERM), 0);
+    pthread_join(t, NULL);
+    json_decref(call_ok(MS_SVC_INVENTORY, "DELETE", "/admin/faults", NULL, 200));
+    ck_assert_int_eq(b.status, 201);
+    all_running(); /* the cart is back; the order's clear failed while it was away */
+    snprintf(path, sizeof(path), "/cart/%lld", user);
+    deadline = ms_now_ms() + 8000;
+    while (cart_lines(user) == 2 && ms_now_ms() < deadline)
+        ms_sleep_ms(200);
+    cart = call_ok(MS_SVC_CART, "GET", path, NULL, 200);
+    items = json_object_get(cart, "items");
+    ck_assert_int_eq(json_array_size(items), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items, 0), "quantity")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items, 1), "product_id")),
+                     22);
+    json_decref(cart);
+}
+END_TEST
+
+/* One command on the stack's Redis; the reply's integer (or -1 for another type). */
+static long long redis_command(const char *fmt, const char *arg)
+{
+    redisContext *c = redisConnect("127.0.0.1", st.redis.port);
+    redisReply *r;
+    long long v;
+
+    ck_assert(c && !c->err);
+    r = redisCommand(c, fmt, arg);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r->str);
+    v = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
+/* Events already on the stream when Redis loses its data (FLUSHALL, a restart without
+ * persistence) are published again: every order is still notified. */
+START_TEST(test_events_lost_with_redis_data_are_published_again)
+{
+    long long user = new_user();
+    char ids[3][40], path[96];
+
+    ck_assert_int_eq(ms_test_stack_stop_one(&st, MS_SVC_NOTIFICATION, SIGTERM), 0);
+    for (int i = 0; i < 3; i++)
+        buy_one(user, 23, 1, ids[i]);
+    ck_assert(
+        wait_db_count("order", "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0, 5000));
+    redis_command("FLUSHALL", NULL);
+    all_running();
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "/notifications?order_id=%s", ids[i]);
+        ck_assert_msg(wait_notifications(path, 1, 10000) == 1, "order %d was never notified", i);
+    }
+}
+END_TEST
+
+/* The stream is capped: events beyond the cap (long consumed) are trimmed, so a Redis under
+ * noeviction never fills up with them. */
+START_TEST(test_the_event_stream_is_capped)
+{
+    static const char *const env[] = {"ADMIN_ENABLED=true", "ORDER_STREAM_MAXLEN=100", NULL};
+
+    order_restart_with(env);
+    ck_assert_int_eq(db_count("order", "WITH o AS (INSERT INTO outbox (stream, fields) SELECT "
+                                       "'capped.events', jsonb_build_object('type', 'test', 'n', "
+                                       "n::text) FROM generate_series(1, 400) n RETURNING 1) "
+                                       "SELECT count(*) FROM o"),
+                     400);
+    ck_assert(wait_db_count("order",
+                            "SELECT count(*) FROM outbox WHERE stream = 'capped.events' AND "
+                            "published_at IS NULL",
+                            0, 10000));
+    ck_assert_int_le(redis_command("XLEN %s", "capped.events"), 200);
+}
+END_TEST
+
+/* While Redis is slow to take an event, no transaction of the outbox publisher stays open in
+ * PostgreSQL holding row locks. */
+START_TEST(test_outbox_publisher_holds_no_transaction_across_redis_calls)
+{
+    static const char *const env[] = {"ADMIN_ENABLED=true", "REDIS_TIMEOUT_MS=3000", NULL};
+    long long user = new_user();
+    char id[40];
+    int64_t deadline;
+    long long open = 0;
+
+    order_restart_with(env);
+    redis_command("CLIENT PAUSE 1500 WRITE", NULL);
+    buy_one(user, 24, 1, id);
+    deadline = ms_now_ms() + 1200;
+    while (ms_now_ms() < deadline && open == 0) {
+        open = db_count("order", "SELECT count(*) FROM pg_stat_activity WHERE datname = 'order' "
+                                 "AND state LIKE 'idle in transaction%'");
+        ms_sleep_ms(50);
+    }
+    ck_assert_msg(open == 0, "a transaction stayed open while Redis was paused");
+    ck_assert(wait_events(id, "order.confirmed", 1, 3000));
+    ck_assert(
+        wait_db_count("order", "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0, 5000));
+}
+END_TEST
+
+/* ---- answers lost on the way back from PostgreSQL ---- */
+
+struct persistent_buyer {
+    char body[160];
+    char key[64];
+    long status; /* the last answer */
+    int attempts;
+};
+
+/* Buys with one Idempotency-Key, retrying a 503 or a 409 "in progress" with the same key as a
+ * client would, until a final answer or 60 attempts. */
+static void *buy_until_final(void *arg)
+{
+    struct persistent_buyer *b = arg;
+    char header[100];
+    const char *headers[] = {header, NULL};
+
+    snprintf(header, sizeof(header), "Idempotency-Key: %s", b->key);
+    for (b->attempts = 0; b->attempts < 60; b->attempts++) {
+        json_decref(call(MS_SVC_ORDER, "POST", "/orders", b->body, headers, &b->status));
+        if (b->status != 503 && b->status != 409 && b->status != 0)
+            break;
+        ms_sleep_ms(50 + 10 * (b->attempts % 5));
+    }
+    return NULL;
+}
+
+/* PostgreSQL commits an order and its answer is lost (the connection is reset on the way back):
+ * the order service must not take that as "not stored" and give the stock back. With a share of
+ * order's PostgreSQL answers lost, every key still ends with its order, and every order ends with
+ * its stock committed: none backordered, none whose reservation was released. */
+START_TEST(test_orders_whose_insert_answer_is_lost_keep_their_stock)
+{
+    enum { BUYERS = 8, ROUNDS = 4 };
+    struct ms_test_proxy px;
+    struct persistent_buyer b[BUYERS * ROUNDS];
+    pthread_t t[BUYERS];
+    char url[200], env_url[220];
+    long long user = new_user();
+    int done = 0;
+
+    ck_assert_int_eq(ms_test_proxy_start(&px, "order-pg", st.pg.port, NULL), 0);
+    snprintf(url, sizeof(url), "postgresql://ms@127.0.0.1:%d/order", px.port);
+    snprintf(env_url, sizeof(env_url), "DATABASE_URL=%s", url);
+    order_restart_with((const char *const[]){"ADMIN_ENABLED=true", env_url, NULL});
+    ck_assert_int_eq(ms_test_proxy_faults(&px, "{\"lose_answer_percent\":8}"), 0);
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < BUYERS; i++) {
+            struct persistent_buyer *p = &b[r * BUYERS + i];
+            memset(p, 0, sizeof(*p));
+            direct_body(p->body, sizeof(p->body), user, 25, 1);
+            snprintf(p->key, sizeof(p->key), "lost-%lld-%d-%d", user, r, i);
+            pthread_create(&t[i], NULL, buy_until_final, p);
+        }
+        for (int i = 0; i < BUYERS; i++)
+            pthread_join(t[i], NULL);
+    }
+    ck_assert_double_gt(ms_test_proxy_applied(&px, "lost_answer"), 0);
+    ck_assert_int_eq(ms_test_proxy_clean(&px), 0);
+    for (int i = 0; i < BUYERS * ROUNDS; i++)
+        done += b[i].status == 201;
+    ck_assert_int_eq(done, BUYERS * ROUNDS);
+    ck_assert_msg(wait_db_count("order",
+                                "SELECT count(*) FROM orders WHERE NOT reservation_committed", 0,
+                                10000),
+                  "orders left without their stock committed");
+    ck_assert_int_eq(db_count("order", "SELECT count(*) FROM orders WHERE status = 'backordered'"),
+                     0);
+    ck_assert_int_eq(orders_of(user), BUYERS * ROUNDS);
+    ck_assert_int_eq(ms_test_proxy_stop(&px), 0);
+}
+END_TEST
+
+/* Waits up to timeout_ms until the order database shows (want true) or no longer shows a
+ * statement asleep in pg_sleep. */
+static bool wait_sleeping(bool want, long timeout_ms)
+{
+    const char *sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = 'order' AND "
+                      "wait_event = 'PgSleep'";
+
+    return wait_db_count("order", sql, want ? 1 : 0, timeout_ms);
+}
+
+/* The one ambiguous answer, made on purpose: the order's insert is slowed by a trigger, every
+ * answer of order's PostgreSQL is lost while it runs, so PostgreSQL commits it and the order
+ * service only sees its connection reset. The order's fate says it was placed: the purchase
+ * goes on (201 at the first attempt), its stock is committed, nothing is released. */
+START_TEST(test_order_insert_committed_without_an_answer_goes_on)
+{
+    struct ms_test_proxy px;
+    char env_url[220], sql[400], id[40];
+    long long user = new_user();
+    struct buyer b = {0};
+    pthread_t t;
+
+    ck_assert_int_eq(ms_test_proxy_start(&px, "order-pg", st.pg.port, NULL), 0);
+    snprintf(env_url, sizeof(env_url), "DATABASE_URL=postgresql://ms@127.0.0.1:%d/order", px.port);
+    order_restart_with((const char *const[]){"ADMIN_ENABLED=true", env_url, NULL});
+    db_exec("order", "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS "
+                     "$$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$");
+    snprintf(sql, sizeof(sql),
+             "CREATE TRIGGER slow_insert AFTER INSERT ON orders FOR EACH ROW WHEN "
+             "(NEW.user_id = %lld) EXECUTE FUNCTION slow_insert()",
+             user);
+    db_exec("order", sql);
+    direct_body(b.body, sizeof(b.body), user, 26, 1);
+    pthread_create(&t, NULL, buy, &b);
+    ck_assert(wait_sleeping(true, 5000));
+    ck_assert_int_eq(ms_test_proxy_faults(&px, "{\"lose_answer_percent\":100}"), 0);
+    ck_assert(wait_sleeping(false, 5000)); /* committed; its answer is lost on the way */
+    ms_sleep_ms(100);
+    ck_assert_int_eq(ms_test_proxy_clean(&px), 0);
+    pthread_join(t, NULL);
+    db_exec("order", "DROP TRIGGER slow_insert ON orders; DROP FUNCTION slow_insert()");
+    ck_assert_double_ge(ms_test_proxy_applied(&px, "lost_answer"), 1);
+    ck_assert_int_eq(b.status, 201);
+    snprintf(id, sizeof(id), "%s", b.order_id);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM orders WHERE id = '%s' AND reservation_committed AND "
+             "status = 'confirmed'",
+             id);
+    ck_assert(wait_db_count("order", sql, 1, 5000));
+    ck_assert_double_eq(metric_of(MS_SVC_ORDER, "order_ambiguous_inserts_total{fate=\"placed\"}"),
+                        1);
+    ck_assert_int_eq(orders_of(user), 1);
+    ck_assert_int_eq(ms_test_proxy_stop(&px), 0);
+}
+END_TEST
+
+/* Twenty backorders that cannot be filled must not keep a newer one, whose stock is back,
+ * waiting for ever: each pass takes the orders tried longest ago, not the oldest. */
+START_TEST(test_unfillable_backorders_do_not_starve_a_newer_one)
+{
+    enum { STUCK = 21 };
+    long long user = new_user();
+    char stuck[STUCK][40], newer[40], sql[300];
+
+    order_with_backorder_retry("1");
+    for (int i = 0; i < STUCK; i++)
+        buy_one(user, 13, 1, stuck[i]);
+    buy_one(user, 14, 1, newer);
+    /* sold out first, so no late commit can take the stock back before the orders backorder */
+    stock_set(13, 0);
+    stock_set(14, 0);
+    for (int i = 0; i < STUCK; i++)
+        expire_behind_the_order(stuck[i], 13, 0);
+    expire_behind_the_order(newer, 14, 0);
+    ck_assert(wait_db_count("order", "SELECT count(*) FROM orders WHERE status = 'backordered'",
+                            STUCK + 1, 15000));
+    stock_set(14, 5);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM orders WHERE id = '%s' AND status = 'confirmed' AND "
+             "reservation_committed",
+             newer);
+    ck_assert_msg(wait_db_count("order", sql, 1, 8000), "the newer backorder was never filled");
+    ck_assert_int_eq(stock_field(14, "available"), 4);
+    stock_set(13, 100);
+    stock_set(14, 100);
 }
 END_TEST
 
@@ -744,6 +1307,31 @@ START_TEST(test_bad_orders_get_4xx_and_write_nothing)
 }
 END_TEST
 
+/* The saga's repairs, on a stack of their own (CK_RUN_CASE=saga runs them alone). */
+static TCase *saga_case(void)
+{
+    TCase *tc = tcase_create("saga");
+
+    tcase_add_unchecked_fixture(tc, stack_up, stack_down);
+    tcase_add_checked_fixture(tc, all_running, order_defaults);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_unfillable_backorders_do_not_starve_a_newer_one);
+    tcase_add_test(tc, test_key_in_progress_and_out_of_stock_have_their_own_codes);
+    tcase_add_test(tc, test_replay_of_a_key_with_an_order_answers_the_order);
+    tcase_add_test(tc, test_stalled_request_that_fails_leaves_the_takeover_claim_alone);
+    tcase_add_test(tc, test_long_multibyte_product_name_keeps_its_order_line);
+    tcase_add_test(tc, test_old_keys_and_published_events_are_pruned);
+    tcase_add_test(tc, test_release_blocked_by_the_open_breaker_is_sent_later);
+    tcase_add_test(tc, test_events_follow_the_stock_confirmed_backordered_filled);
+    tcase_add_test(tc, test_checkout_clears_only_what_it_bought_and_finishes_the_clear_later);
+    tcase_add_test(tc, test_events_lost_with_redis_data_are_published_again);
+    tcase_add_test(tc, test_the_event_stream_is_capped);
+    tcase_add_test(tc, test_outbox_publisher_holds_no_transaction_across_redis_calls);
+    tcase_add_test(tc, test_orders_whose_insert_answer_is_lost_keep_their_stock);
+    tcase_add_test(tc, test_order_insert_committed_without_an_answer_goes_on);
+    return tc;
+}
+
 static Suite *shopping_suite(void)
 {
     Suite *s = suite_create("shopping_flow");
@@ -764,6 +1352,7 @@ static Suite *shopping_suite(void)
     tcase_add_test(tc, test_slow_product_service_degrades_the_cart_not_the_order_history);
     tcase_add_test(tc, test_bad_orders_get_4xx_and_write_nothing);
     suite_add_tcase(s, tc);
+    suite_add_tcase(s, saga_case());
     return s;
 }
 

@@ -2,6 +2,7 @@
 #include "stack.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,12 +55,26 @@ static void base_env(struct ms_test_stack *st, enum ms_test_svc s, const char **
     *n = k;
 }
 
+/* Do the NAME=VALUE settings a and b name the same variable? */
+static bool same_setting(const char *a, const char *b)
+{
+    size_t n = strcspn(a, "=");
+
+    return strncmp(a, b, n) == 0 && b[n] == '=';
+}
+
 int ms_test_stack_start_one(struct ms_test_stack *st, enum ms_test_svc s, const char *const *extra)
 {
     const char *env[48];
     size_t n;
 
     base_env(st, s, env, &n);
+    /* a setting in extra replaces the stack's (DATABASE_URL through a proxy, say): the first of
+     * two is the one a service would read */
+    for (size_t i = 0; extra && extra[i]; i++)
+        for (size_t k = 0; k < n; k++)
+            if (same_setting(env[k], extra[i]))
+                env[k] = env[--n];
     for (size_t i = 0; extra && extra[i] && n < 47; i++)
         env[n++] = extra[i];
     env[n] = NULL;

@@ -38,6 +38,31 @@ static void trip(int64_t now)
     ck_assert_int_eq(ms_breaker_state_get(&b), MS_BREAKER_OPEN);
 }
 
+/* Every state change, and only a change, moves the snapshot's count on, so the newer of two
+ * snapshots can always be told from the older. */
+START_TEST(test_breaker_snapshot_counts_every_change_and_only_changes)
+{
+    uint64_t before, after;
+
+    ck_assert_int_eq(ms_breaker_snapshot(&b, &before), MS_BREAKER_CLOSED);
+    call(true, 0, NULL);
+    ck_assert_int_eq(ms_breaker_snapshot(&b, &after), MS_BREAKER_CLOSED);
+    ck_assert_uint_eq(after, before);
+    trip(0);
+    ck_assert_int_eq(ms_breaker_snapshot(&b, &after), MS_BREAKER_OPEN);
+    ck_assert_uint_eq(after, before + 1);
+    ck_assert(!ms_breaker_allow(&b, 1));
+    ck_assert_int_eq(ms_breaker_snapshot(&b, &after), MS_BREAKER_OPEN);
+    ck_assert_uint_eq(after, before + 1);
+    call(false, 1000000, NULL); /* half-open, then open again */
+    ck_assert_int_eq(ms_breaker_snapshot(&b, &after), MS_BREAKER_OPEN);
+    ck_assert_uint_eq(after, before + 3);
+    call(true, 3000000, NULL); /* half-open, then closed */
+    ck_assert_int_eq(ms_breaker_snapshot(&b, &after), MS_BREAKER_CLOSED);
+    ck_assert_uint_eq(after, before + 5);
+}
+END_TEST
+
 START_TEST(test_breaker_zero_config_takes_defaults)
 {
     struct ms_breaker d;
@@ -182,6 +207,7 @@ static Suite *breaker_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_breaker_zero_config_takes_defaults);
+    tcase_add_test(tc, test_breaker_snapshot_counts_every_change_and_only_changes);
     tcase_add_test(tc, test_breaker_opens_exactly_at_threshold);
     tcase_add_test(tc, test_breaker_success_in_closed_resets_count);
     tcase_add_test(tc, test_breaker_success_in_closed_reports_no_change);

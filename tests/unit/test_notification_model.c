@@ -75,6 +75,23 @@ START_TEST(test_valid_event_parses_and_borrows_its_strings)
 }
 END_TEST
 
+/* The order service's three event types, each with what it tells the customer. */
+START_TEST(test_event_types_say_confirmed_or_backordered)
+{
+    struct order_event ev;
+    struct ms_verr e = {{0}};
+
+    ck_assert_int_eq(parse_with(NULL, NULL, &ev, &e), 0);
+    ck_assert_int_eq(ev.kind, NOTIFY_CONFIRMED);
+    ck_assert_int_eq(parse_with("type", "order.filled", &ev, &e), 0);
+    ck_assert_int_eq(ev.kind, NOTIFY_CONFIRMED);
+    ck_assert_int_eq(parse_with("type", "order.backordered", &ev, &e), 0);
+    ck_assert_int_eq(ev.kind, NOTIFY_BACKORDERED);
+    assert_refused("type", "order.shipped");
+    assert_refused("type", "order.filled ");
+}
+END_TEST
+
 START_TEST(test_field_order_does_not_matter_and_extra_fields_are_ignored)
 {
     const char *kv[] = {"source",  "checkout",        "created_at",  CREATED_AT,
@@ -236,6 +253,7 @@ static Suite *notification_model_suite(void)
     TCase *tc = tcase_create("event");
 
     tcase_add_test(tc, test_valid_event_parses_and_borrows_its_strings);
+    tcase_add_test(tc, test_event_types_say_confirmed_or_backordered);
     tcase_add_test(tc, test_field_order_does_not_matter_and_extra_fields_are_ignored);
     tcase_add_test(tc, test_rfc3339_variants_are_accepted);
     tcase_add_test(tc, test_malformed_times_are_refused);

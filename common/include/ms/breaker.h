@@ -26,6 +26,7 @@ struct ms_breaker {
     int failures;
     int trials_in_flight;
     int64_t opened_at_ms;
+    uint64_t changes; /* state changes so far: orders what observers saw */
 };
 
 /* Initialises b (zero fields in cfg take the defaults). */
@@ -42,6 +43,11 @@ enum ms_breaker_state ms_breaker_record(struct ms_breaker *b, bool success, int6
                                         bool *changed);
 
 enum ms_breaker_state ms_breaker_state_get(struct ms_breaker *b);
+
+/* The state with the number of state changes that led to it, read together: of two snapshots,
+ * the one with more changes is the newer, so an observer that publishes the state (a gauge)
+ * can drop a snapshot older than one already shown, however the threads were scheduled. */
+enum ms_breaker_state ms_breaker_snapshot(struct ms_breaker *b, uint64_t *changes);
 
 /* "closed", "open", "half_open". */
 const char *ms_breaker_state_name(enum ms_breaker_state s);
