@@ -920,7 +920,7 @@ static long long redis_command(const char *fmt, const char *arg)
 START_TEST(test_events_lost_with_redis_data_are_published_again)
 {
     long long user = new_user();
-    char ids[3][40], path[96];
+    char ids[3][40], path[160];
 
     ck_assert_int_eq(ms_test_stack_stop_one(&st, MS_SVC_NOTIFICATION, SIGTERM), 0);
     for (int i = 0; i < 3; i++)

@@ -216,6 +216,10 @@ const flows = {
     await call("cart", "DELETE", `/cart/${u}/1`, { expect: 200 });
     await call("cart", "DELETE", `/cart/${u}/1`, { expect: 404 });
     await call("cart", "DELETE", `/cart/${u}/x`, { expect: 400 });
+    await call("cart", "POST", `/cart/${u}`, { body: { product_id: 2, quantity: 3 }, expect: 200 });
+    await call("cart", "POST", `/cart/${u}/checkout`,
+      { body: { order_id: `openapi-${uniq}`, items: [{ product_id: 2, quantity: 1 }] }, expect: 204 });
+    await call("cart", "POST", `/cart/${u}/checkout`, { body: { order_id: "", items: [] }, expect: 400 });
     await call("cart", "DELETE", `/cart/${u}`, { expect: 204 });
     await call("cart", "DELETE", "/cart/abc", { expect: 400 });
     // a 503 as a dependency outage answers it (an injected abort shares its envelope and header)
@@ -249,7 +253,11 @@ const flows = {
     await call("inventory", "POST", `/inventory/reservations/${r2}/release`, { expect: 200 });
     await call("inventory", "POST", `/inventory/reservations/${r2}/commit`, { expect: 409 });
     await call("inventory", "POST", "/inventory/reservations/a%20b/commit", { expect: 400 });
-    await call("inventory", "POST", `/inventory/reservations/no-${uniq}/release`, { expect: 404 });
+    // a release of a reservation never made leaves a tombstone; a late reserve answers it
+    await call("inventory", "POST", `/inventory/reservations/no-${uniq}/release`, { expect: 200 });
+    await call("inventory", "POST", "/inventory/27/restock", { body: { add: 5 }, expect: 200 });
+    await call("inventory", "POST", "/inventory/27/restock", { body: { add: 0 }, expect: 400 });
+    await call("inventory", "POST", "/inventory/27/restock", { body: { add: 1000000 }, expect: 409 });
   },
 
   async order(call, state) {
