@@ -23,6 +23,8 @@ const V = [
   ["undocumented upstream setting", "docs/configuration.md", /^\| `<UPSTREAM>_RETRIES` \|.*\n/m, "", /<UPSTREAM>_RETRIES is read by the services/],
   ["a variable nothing reads", "docs/configuration.md", /$/, "| `CART_MAX_LINES` | `50` | cart: different products in one cart |\n",
     /^docs\/configuration\.md: CART_MAX_LINES is documented but nothing in the code or scripts reads it/],
+  ["a long page without a table of contents", "docs/operations.md", /^- \[[\s\S]*?\n\n/m, "",
+    /^docs\/operations\.md: \d+ lines and no table of contents/],
   ["README over 200 lines", "README.md", /$/, "More text.\n".repeat(60), /^README\.md: 2\d\d lines, more than 200/],
 ];
 

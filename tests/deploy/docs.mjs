@@ -3,6 +3,8 @@
 // - README.md is at most 200 lines;
 // - every relative link in README.md, CONTRIBUTING.md and docs/*.md names a file or folder that
 //   exists, and a #anchor in it names a heading of the Markdown file it points to;
+// - each of them longer than 80 lines opens with a table of contents: before its second
+//   heading, links to at least two of its own headings;
 // - every `make TARGET` they name (in code, inline or fenced) is a target of the Makefile;
 // - every variable docs/configuration.md names is read somewhere in the code or scripts, and
 //   every variable the services read by name (ms_config_* or getenv in common/ and services/)
@@ -13,6 +15,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const README_MAX_LINES = 200;
+const TOC_FROM_LINES = 80;
 // The tree checked and its problems: set by checkDocs for one run.
 let root;
 let errors;
@@ -76,6 +79,17 @@ function checkLinks(file, prose) {
     if (anchor === undefined || !dest.endsWith(".md") || statSync(path.join(root, dest)).isDirectory()) continue;
     if (!anchors(read(dest)).has(anchor)) err(file, `broken link ${target}: ${dest} has no heading #${anchor}`);
   }
+}
+
+// A page longer than TOC_FROM_LINES lists its sections before its first section.
+function checkToc(file, text) {
+  const lines = text.split("\n");
+  if (lines.length <= TOC_FROM_LINES) return;
+  const second = lines.findIndex((l, i) => i > 0 && /^#{2,6}\s/.test(l));
+  const head = lines.slice(0, second < 0 ? lines.length : second).join("\n");
+  const own = anchors(text);
+  const listed = [...head.matchAll(/\]\(#([^)\s]+)\)/g)].filter((m) => own.has(m[1]));
+  if (listed.length < 2) err(file, `${lines.length} lines and no table of contents before its first section`);
 }
 
 function makeTargets() {
@@ -160,6 +174,7 @@ export function checkDocs(dir) {
     const { prose, code } = split(read(f));
     checkLinks(f, prose);
     checkMake(f, code, targets);
+    if (f !== "README.md") checkToc(f, read(f));
   }
   const nread = checkConfiguration();
   const summary = `README.md ${lines} lines; links, anchors and make targets of ${files.length} files; ` +
