@@ -4,7 +4,7 @@
 #
 # Static: the scripts are shellcheck-clean; both compose files pass yamllint and merge
 # (podman-compose --dry-run); every container has a healthcheck and `restart: unless-stopped`, every
-# depends_on names a service and a condition, every service variable is one README documents,
+# depends_on names a service and a condition, every service variable is one docs/configuration.md documents,
 # every bind mount exists, the override only swaps images.
 # Live (rootful podman, set up by docker/ci/podman-setup.sh as /work/shared/CONTAINERS.md says):
 # builds every image (one build stage for all service targets) and the stand-ins; checks the
@@ -171,11 +171,11 @@ const YAML = require('yaml');
 const load = (f) => YAML.parse(readFileSync(`${root}/${f}`, 'utf8'), { merge: true, uniqueKeys: true });
 const base = load('docker-compose.yml');
 const ci = load('docker-compose.ci.yml');
-const readme = readFileSync(`${root}/README.md`, 'utf8');
+const config = readFileSync(`${root}/docs/configuration.md`, 'utf8');
 const errors = [];
 const err = (m) => errors.push(m);
-// Variables README documents: every `NAME` in its configuration table, and <UPSTREAM>_URL.
-const documented = new Set([...readme.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]));
+// Variables docs/configuration.md documents: every `NAME` in it, and <UPSTREAM>_URL.
+const documented = new Set([...config.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]));
 const names = Object.keys(base.services);
 const want = [...services, 'product-v2', 'postgres', 'redis', 'gateway', 'prometheus', 'grafana'];
 for (const n of want) if (!names.includes(n)) err(`docker-compose.yml has no service ${n}`);
@@ -200,7 +200,7 @@ for (const [name, svc] of Object.entries(base.services)) {
   if (svc.healthcheck.test[1] !== '/usr/local/bin/healthcheck') err(`${name}: not the image's healthcheck`);
   const env = svc.environment ?? {};
   for (const k of Object.keys(env))
-    if (!documented.has(k) && !/^[A-Z]+_URL$/.test(k)) err(`${name}: ${k} is not a README variable`);
+    if (!documented.has(k) && !/^[A-Z]+_URL$/.test(k)) err(`${name}: ${k} is not a documented variable (docs/configuration.md)`);
   for (const k of ['PORT', 'BIND_ADDRESS', 'SERVICE_VERSION', 'ADMIN_ENABLED', 'SHUTDOWN_DELAY_MS'])
     if (!(k in env)) err(`${name}: ${k} is not set`);
   for (const k of Object.keys(env).filter((x) => /^[A-Z]+_URL$/.test(x) && x !== 'REDIS_URL' && x !== 'DATABASE_URL'))
@@ -221,7 +221,7 @@ for (const [name, svc] of Object.entries(ci.services ?? {})) {
 if (errors.length) { console.error(errors.join('\n')); process.exit(1); }
 EOF
         fail "docker-compose contracts (above)"
-    ok "compose contracts: healthchecks, restart policies, depends_on conditions, README variables, mounts"
+    ok "compose contracts: healthchecks, restart policies, depends_on conditions, documented variables, mounts"
 }
 
 preflight()

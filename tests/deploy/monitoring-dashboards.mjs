@@ -8,7 +8,7 @@
 // grafana_dashboard: "1", which the Grafana of kube-prometheus-stack loads (its dashboard sidecar,
 // searchNamespace ALL); monitoring/k8s/kustomization.yaml applies them with the rest.
 // Edit here, then --write; a dashboard changed in Grafana's UI is brought back by porting the change.
-// Every expression may use only metrics the services expose (README's metric table), `up` and
+// Every expression may use only metrics the services expose (docs/api.md, "Metrics"), `up` and
 // the recording rules of monitoring/rules/alerts.yml: monitoring-promql.mjs checks that against
 // the real services' /metrics.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
