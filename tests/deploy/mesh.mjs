@@ -13,7 +13,7 @@ import { index, loadDocuments, renderKustomize, selects, validateDocuments } fro
 
 const NS = "ecommerce";
 
-// The suite's conventions (README.md and the shared brief).
+// The suite's conventions (docs/style.md and docs/architecture.md).
 const EDGE = {
   "/products": "product",
   "/cart": "cart",

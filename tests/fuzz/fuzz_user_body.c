@@ -1,7 +1,7 @@
 /* Fuzzes the body of POST /users: read as the server reads it (body.h: body_append up to the
  * route's limit, ms_json_parse), then user_from_json_or_400 (services/user/model.c, compiled
  * in here). What it accepts and refuses is compared with the
- * README's rule (user_rules.h): an object with exactly the string fields email and name, the
+ * documented rule (user_rules.h): an object with exactly the string fields email and name, the
  * email trimmed and brought to its normal form (NFC, case-folded) as a plain address, the name
  * trimmed into clean text. An accepted user serialises, and its JSON form is accepted again as the
  * same user.
@@ -13,7 +13,7 @@
 #include "fuzz.h"
 #include "user_rules.h"
 
-/* The README's rule for the body; the expected user in *want when it holds. */
+/* The documented rule for the body; the expected user in *want when it holds. */
 static bool ref_user(const json_t *body, struct user *want)
 {
     const char *email = json_string_value(json_object_get(body, "email"));

@@ -1,4 +1,4 @@
-/* The user service's rules for a stored email and name, read plainly from its README (the
+/* The user service's rules for a stored email and name, read plainly from docs/api (the
  * normal form of an email is defined there as Unicode NFC and case folding, which this reads
  * from libunistring, the library that defines them), to hold what its validators accept against
  * (fuzz_query.c and fuzz_user_body.c include this after services/user/model.c). */
@@ -27,7 +27,7 @@ static inline bool user_text_clean(const char *s, size_t len)
     return fuzz_utf8(s, len);
 }
 
-/* The normal form of text (len bytes): Unicode NFC and full case folding, as the README names
+/* The normal form of text (len bytes): Unicode NFC and full case folding, as docs/api.md names
  * it, computed with libunistring; malloc'd, NULL when text is not UTF-8. */
 static inline char *user_fold(const char *text, size_t len)
 {
