@@ -50,21 +50,58 @@ static int query(struct order_svc *svc, const char *sql, int n, const char *cons
 /* How long a statement that is safe to repeat is tried again after its answer was lost. */
 enum { SURE_WITHIN_MS = 2000, SURE_PAUSE_MS = 50 };
 
+/* One run of a statement on a connection of its own. *sent says whether it went out: with no
+ * connection to be had (PostgreSQL down or unreachable) it never did, so nothing is ambiguous
+ * and there is nothing to ask again. */
+static int run_once(struct order_svc *svc, const char *sql, int n, const char *const *params,
+                    PGresult **out, bool *sent)
+{
+    struct ms_pg_conn *conn = NULL;
+    int rc = ms_migrator_acquire(&svc->migrator, &conn);
+
+    *out = NULL;
+    *sent = rc == 0;
+    if (rc == 0)
+        rc = ms_pg_query(conn, sql, n, params, out);
+    ms_pg_release(svc->migrator.pool, conn);
+    return rc;
+}
+
+/* Runs a statement that is safe to repeat, asking again on a fresh connection for up to
+ * SURE_WITHIN_MS while the answer is lost (the connection reset, the client's deadline). With
+ * unsent_too it also asks again while no connection can be had at all; without, a statement
+ * that could not be sent fails at once (PostgreSQL down: nothing is ambiguous, and the honest
+ * answer is a fast 503, not seconds of retries holding a worker). */
+static int query_retrying(struct order_svc *svc, const char *sql, int n, const char *const *params,
+                          PGresult **out, bool unsent_too)
+{
+    int64_t deadline = ms_now_ms() + SURE_WITHIN_MS;
+    bool sent;
+    int rc = run_once(svc, sql, n, params, out, &sent);
+
+    while ((sent || unsent_too) && (rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT) &&
+           ms_now_ms() < deadline) {
+        ms_sleep_ms(SURE_PAUSE_MS);
+        rc = run_once(svc, sql, n, params, out, &sent);
+    }
+    return rc;
+}
+
 /* query() for a statement whose second run changes nothing the first did not (an upsert keyed
- * by its own request, a conditional update, a read): a lost answer (the connection reset, the
- * client's deadline) is not an answer, so it is asked again, on a fresh connection, for a
- * short while, instead of failing the request. */
+ * by its own request, a conditional update, a read): a lost answer is not an answer. */
 static int query_sure(struct order_svc *svc, const char *sql, int n, const char *const *params,
                       PGresult **out)
 {
-    int64_t deadline = ms_now_ms() + SURE_WITHIN_MS;
-    int rc = query(svc, sql, n, params, out);
+    return query_retrying(svc, sql, n, params, out, false);
+}
 
-    while ((rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT) && ms_now_ms() < deadline) {
-        ms_sleep_ms(SURE_PAUSE_MS);
-        rc = query(svc, sql, n, params, out);
-    }
-    return rc;
+/* query_sure for settling an answer already lost (an order's fate): the request is ambiguous
+ * until PostgreSQL answers, so a connection that cannot be had yet (the link that lost the
+ * answer may still be down) is worth the same short wait. */
+static int query_settle(struct order_svc *svc, const char *sql, int n, const char *const *params,
+                        PGresult **out)
+{
+    return query_retrying(svc, sql, n, params, out, true);
 }
 
 /* PostgreSQL writes json as {"id" : 1}; every other answer of the suite is compact. */
@@ -390,12 +427,12 @@ int order_fate(struct order_svc *svc, const char *id)
 {
     const char *params[] = {id};
     PGresult *res = NULL;
-    int rc = query_sure(svc,
-                        "WITH a AS (INSERT INTO order_fates (id, fate) VALUES ($1::uuid, "
-                        "'abandoned') ON CONFLICT (id) DO NOTHING RETURNING fate) "
-                        "SELECT coalesce((SELECT fate FROM a), (SELECT fate FROM order_fates "
-                        "WHERE id = $1::uuid))",
-                        1, params, &res);
+    int rc = query_settle(svc,
+                          "WITH a AS (INSERT INTO order_fates (id, fate) VALUES ($1::uuid, "
+                          "'abandoned') ON CONFLICT (id) DO NOTHING RETURNING fate) "
+                          "SELECT coalesce((SELECT fate FROM a), (SELECT fate FROM order_fates "
+                          "WHERE id = $1::uuid))",
+                          1, params, &res);
 
     if (rc == 0)
         rc = strcmp(PQgetvalue(res, 0, 0), "placed") == 0 ? 1 : 0;
