@@ -11,7 +11,12 @@
 #      compose code path (its port variables pointed at this stack), canary 100 and 0, kill and
 #      wait (a new PID), stop and start, make load-start/load-stop (traffic with nobody typing,
 #      then none), state (a fault and an open breaker shown), and reset
-#      (faults gone, canary 10 %, breakers closed, a shopper created before it gone).
+#      (faults gone, canary 10 %, breakers closed, a shopper created before it gone);
+#   3. net and sql: their argument errors; net on compose and Kubernetes says the proxies are
+#      native only; sql through the fake compose and kubectl (the psql they run); on the native
+#      stack (MS_FAULTPROXY=1): net lists every proxy, lose/lose-next/clear change the proxy's
+#      faults (its admin API), a psql through order-pg fails while it loses every answer and works
+#      once cleared, sql reads a database, state shows a proxy's fault and reset clears it.
 set -euo pipefail
 
 ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
@@ -20,6 +25,8 @@ BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
 . "$ROOT/scripts/lib.sh"
 # shellcheck source=scripts/stack.sh
 . "$ROOT/scripts/stack.sh"
+# shellcheck source=chaos/local/lib/native.sh
+. "$ROOT/chaos/local/lib/native.sh"
 # shellcheck source=tests/system/lib/expect.sh
 . "$ROOT/tests/system/lib/expect.sh"
 cd "$ROOT"
@@ -57,7 +64,13 @@ expect 1 "abort: '200' is not an HTTP error status" "$LAB" fault inventory abort
 expect 1 "'150' is not a percentage" "$LAB" fault inventory abort 503 150
 expect 1 'usage: bin/lab fault SERVICE clear' "$LAB" fault cart clear now
 expect 1 "unknown service 'redis'" "$LAB" kill redis
-echo "ok: usage, unknown services, bad percentages, delays and statuses are refused"
+expect 1 "'101' is not a percentage" "$LAB" net order-pg lose 101
+expect 1 "lose-next: 'x' is not a number of answers" "$LAB" net order-pg lose-next x
+expect 1 'usage: bin/lab net \[PROXY' "$LAB" net order-pg drop 5
+expect 1 "'Order_PG' is not a proxy's name" "$LAB" net Order_PG
+expect 2 'bin/lab sql DATABASE SQL' "$LAB" sql order
+expect 1 "unknown database 'payments' \(one of: product order" "$LAB" sql payments 'SELECT 1'
+echo "ok: usage, unknown services, bad percentages, delays, statuses, net actions and databases are refused"
 
 ms_section "detection"
 export MS_DATA_DIR="$T/none"
@@ -83,6 +96,10 @@ expect 0 '^kubernetes$' env PATH="$BARE" "$LAB" way
 expect 1 'the shop is not running here' env PATH="$BARE" MS_NAMESPACE=other "$LAB" way
 expect 0 '^native$' env PATH="$BARE" MS_LAB_WAY=native "$LAB" way
 echo "ok: nothing, compose (docker), kubernetes (kubectl, namespace MS_NAMESPACE), MS_LAB_WAY"
+expect 1 'no faultproxy runs here: start the shop with .MS_FAULTPROXY=1 make up.' env MS_LAB_WAY=native "$LAB" net
+expect 1 'run natively only, .*the compose stack has none' env MS_LAB_WAY=compose "$LAB" net order-pg lose 5
+expect 1 'run natively only, .*the kubernetes stack has none: Istio' env MS_LAB_WAY=kubernetes "$LAB" net
+echo "ok: net without proxies, on compose and on Kubernetes says the proxies are native only"
 
 ms_section "compose canary, through a fake compose"
 cat >"$T/compose" <<EOF
@@ -99,6 +116,10 @@ if ! grep -qE '^ *50% product_v2;$' "$T/compose.stdin" || ! grep -qE '^ *\* +pro
     fail "compose canary sent: $(cat "$T/compose.stdin")"
 fi
 echo "ok: the compose canary writes a 50 % canary.conf into the gateway container and reloads nginx"
+MS_LAB_WAY=compose MS_COMPOSE="$T/compose" "$LAB" sql order 'SELECT 1' >/dev/null || fail "compose sql failed"
+grep -qxF -- 'exec -T postgres psql -qAtX -v ON_ERROR_STOP=1 -U microshop -d order -c SELECT 1' \
+    "$T/compose.args" || fail "compose sql ran: $(cat "$T/compose.args")"
+echo "ok: compose sql runs psql in the postgres container as microshop"
 
 ms_section "Kubernetes canary and fault, through a fake kubectl"
 node --input-type=module - "$ROOT" "$T" <<'EOF' || fail "could not turn the manifests into JSON"
@@ -167,15 +188,18 @@ logged '-n ecommerce annotate --overwrite statefulset/redis microshop.dev/lab-re
 logged '-n ecommerce scale statefulset/redis --replicas=0'
 expect 0 '^redis: started$' k8s_lab start redis
 logged '-n ecommerce scale statefulset/redis --replicas=1'
+k8s_lab sql inventory 'SELECT 2' >/dev/null || fail "kubernetes sql failed"
+logged '-n ecommerce exec statefulset/postgres -- psql -qAtX -v ON_ERROR_STOP=1 -U ms -d inventory -c SELECT 2'
 expect 0 '^load: started \(5 requests/s' k8s_lab load start
 logged "-n ecommerce create configmap load-generator-scripts --from-file=$ROOT/load-test/wrk/microshop.lua --from-file=$ROOT/load-test/wrk/scenarios.lua --dry-run=client -o yaml"
 logged "-n ecommerce apply -f $ROOT/load-test/k8s/generator.yaml"
-echo "ok: on Kubernetes kill deletes a pod, stop/start scale to 0 and back, load applies the generator and its scripts"
+echo "ok: on Kubernetes kill deletes a pod, stop/start scale to 0 and back, sql runs psql in the postgres pod, load applies the generator and its scripts"
 rm "$T/bin/kubectl"
 unset MS_DATA_DIR
 
-ms_section "the native stack (scripts/up.sh on free ports)"
+ms_section "the native stack (scripts/up.sh on free ports, a faultproxy before every dependency)"
 ms_stack_env "$T" "$BIN_DIR"
+ms_faultproxy_free_base || fail "no free ports for the faultproxies"
 bash scripts/up.sh >"$T/up.log" 2>&1 || fail "scripts/up.sh failed"
 GW="http://127.0.0.1:$MS_GATEWAY_PORT"
 expect 0 '^native$' "$LAB" way
@@ -197,6 +221,33 @@ expect 0 '^inventory: abort with 503 on 30 % of requests$' \
 [[ "$(curl -sS "127.0.0.1:$INVENTORY_PORT/admin/faults" | jq -c '[.abort_status, .abort_percent]')" == '[503,30]' ]] ||
     fail "the compose way did not set the fault on INVENTORY_PORT"
 echo "ok: the compose way sets faults on the published ports (INVENTORY_PORT)"
+
+ms_section "net and sql"
+# order-pg's ports: where clients connect and its admin API (ms_faultproxy_list)
+read -r _ _ PG_PX PG_ADMIN _ < <(ms_faultproxy_list | grep '^order-pg ')
+faults()
+{
+    curl -sS "127.0.0.1:$PG_ADMIN/admin/faults" | jq -c "$1"
+}
+through_proxy()
+{
+    psql -qAtX -h 127.0.0.1 -p "$PG_PX" -U ms -d order -c 'SELECT 41 + 1' 2>&1
+}
+expect 0 '^order-pg: no faults \(0 answers lost so far\)$' "$LAB" net
+(($(wc -l <"$T/out") == $(ms_faultproxy_list | wc -l))) || fail "net lists: $(cat "$T/out")"
+expect 1 "unknown proxy 'payment-pg' \(one of: cart-redis .*order-pg" "$LAB" net payment-pg clear
+expect 0 '^order-pg: lose 100 % of answers$' "$LAB" net order-pg lose 100
+[[ "$(faults .lose_answer_percent)" == 100 ]] || fail "lose 100 set: $(faults .)"
+[[ "$(through_proxy)" != 42 ]] || fail "a query through order-pg got its answer while it loses every one"
+expect 0 '^order-pg: no faults$' "$LAB" net order-pg clear
+[[ "$(faults '[.[]] | map(select(. != 0 and . != false)) | length')" == 0 ]] || fail "not cleared: $(faults .)"
+[[ "$(through_proxy)" == 42 ]] || fail "no answer through order-pg once cleared: $(through_proxy)"
+expect 0 '^order-pg: no faults \([1-9][0-9]* answers lost so far\)$' "$LAB" net order-pg
+expect 0 '^order-pg: lose the next [0-9]+ answers$' "$LAB" net order-pg lose-next 1000
+(($(faults .lose_next) > 900)) || fail "lose-next 1000 set: $(faults .)"
+"$LAB" net order-pg clear >/dev/null
+expect 0 '^27$' "$LAB" sql product 'SELECT count(*) FROM products'
+echo "ok: net lists, sets and clears a proxy's faults (a query through it lost, then answered); sql reads a database"
 
 ms_section "canary"
 versions()
@@ -252,17 +303,20 @@ curl -sS -X POST "$GW/users" -d '{"email":"lab-tool@example.com","name":"Lab Too
 uid="$(curl -sS "$GW/users?email=lab-tool@example.com" | jq .id)"
 [[ $uid =~ ^[0-9]+$ ]] || fail "no shopper: $uid"
 "$LAB" fault inventory abort 503 100 >/dev/null
+"$LAB" net inventory-pg lose 3 >/dev/null
 for _ in $(seq 8); do
     curl -s -o /dev/null -X POST "$GW/orders" -d "{\"user_id\":$uid,\"items\":[{\"product_id\":5,\"quantity\":1}]}"
 done
 expect 0 '^  order -> inventory: open$' "$LAB" state
 grep -q '^canary: 0 % of product requests to v2$' "$T/out" || fail "state: $(cat "$T/out")"
 grep -q '^  inventory: abort with 503 on 100 % of requests$' "$T/out" || fail "state: $(cat "$T/out")"
-echo "ok: state shows the canary, the fault and the open breaker"
+grep -q '^  inventory-pg (proxy): lose 3 % of answers$' "$T/out" || fail "state: $(cat "$T/out")"
+grep -q '^  order-pg (proxy): no faults$' "$T/out" || fail "state: $(cat "$T/out")"
+echo "ok: state shows the canary, the faults (a proxy's too) and the open breaker"
 expect 0 '^reset: faults cleared, canary 10 %, breakers closed, data seeded again$' "$LAB" reset
 expect 0 '^  all closed$' "$LAB" state
 grep -q '^canary: 10 % of product requests to v2$' "$T/out" || fail "state after reset: $(cat "$T/out")"
-if grep -E '^  [a-z0-9-]+: ' "$T/out" | grep -v ': no faults$' | grep -q .; then
+if grep -E '^  [a-z0-9-]+( \(proxy\))?: ' "$T/out" | grep -v ': no faults$' | grep -q .; then
     fail "faults left after reset: $(cat "$T/out")"
 fi
 [[ "$(curl -sS "$GW/users?email=lab-tool@example.com" -o /dev/null -w '%{http_code}')" == 404 ]] ||

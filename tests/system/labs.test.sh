@@ -4,8 +4,10 @@
 #      every Kubernetes file or folder it applies against the schemas (tests/deploy/validate.mjs);
 #   2. it runs the local part of every lab, block by block, against a native stack of this test
 #      (scripts/up.sh on free ports in a temporary directory: the labs' own `make up` finds it
-#      running), comparing each block's output with the expected lines below it;
-#   3. make reset, then lab 6 again: it prints the counts it states (8 orders, not 16);
+#      running; MS_FAULTPROXY=1, so lab 8 finds the faultproxies it loses answers with),
+#      comparing each block's output with the expected lines below it;
+#   3. make reset, then lab 6 again: it prints the counts it states (8 orders, not 16); lab 8 with
+#      its proxy losing nothing fails (its counts of ambiguous inserts are checked);
 #   4. the checker itself is shown to fail: on a lab whose expected line was changed, on a lab
 #      naming a file that does not exist, on one applying a manifest with a misspelled field,
 #      on expected output that shows test markup, and on shown output its matchers reject.
@@ -17,6 +19,8 @@ BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
 . "$ROOT/scripts/lib.sh"
 # shellcheck source=scripts/stack.sh
 . "$ROOT/scripts/stack.sh"
+# shellcheck source=chaos/local/lib/native.sh
+. "$ROOT/chaos/local/lib/native.sh"
 cd "$ROOT"
 
 T="$(mktemp -d /tmp/ms-labs.XXXXXX)"
@@ -36,7 +40,7 @@ fail()
 }
 
 mapfile -t LABS < <(find docs/labs -maxdepth 1 -name '[0-9][0-9]-*.md' | sort)
-((${#LABS[@]} >= 7)) || fail "expected the seven labs in docs/labs, found ${#LABS[@]}"
+((${#LABS[@]} >= 8)) || fail "expected the eight labs in docs/labs, found ${#LABS[@]}"
 
 ms_section "the checker fails on broken labs"
 # a lab whose output no longer matches: the fault lab 2 states, changed
@@ -78,8 +82,10 @@ must_fail check "$T/02-unshown.md" 'the output shown does not pass its lab-expec
 ms_section "static checks of ${#LABS[@]} labs"
 node tests/system/labs.mjs check "${LABS[@]}" || fail "the labs have problems (listed above)"
 
-ms_section "the native stack (scripts/up.sh on free ports)"
+ms_section "the native stack (scripts/up.sh on free ports, a faultproxy before every dependency)"
 ms_stack_env "$T" "$BIN_DIR"
+# MS_FAULTPROXY=1, as lab 8 asks: its lost answers come from the proxy in front of order's PostgreSQL
+ms_faultproxy_free_base || fail "no free ports for the faultproxies"
 bash scripts/up.sh >"$T/up.log" 2>&1 || fail "scripts/up.sh failed (its log is below)"
 LAB_PORTS="$(ms_stack_port_map)"
 export LAB_PORTS
@@ -96,6 +102,15 @@ make -s reset || fail "make reset failed"
 node tests/system/labs.mjs run docs/labs/06-graceful-degradation.md || fail "lab 6 after make reset"
 echo "ok: after make reset, lab 6 printed what it states"
 must_fail run docs/labs/06-graceful-degradation.md 'orders: 8' "lab 6 run again without make reset"
+
+ms_section "lab 8 with no answer lost fails"
+# The proxy told to lose nothing (its message kept): the purchase is no longer ambiguous, and the
+# lab says so at the first count of ambiguous inserts (make reset restarted order: it starts at 0).
+grep -qx 'bin/lab net order-pg lose 100' docs/labs/08-lost-answers.md ||
+    fail "lab 8 no longer loses answers as this test expects"
+sed 's|^bin/lab net order-pg lose 100$|bin/lab net order-pg lose 0 >/dev/null \&\& echo "order-pg: lose 100 % of answers"|' \
+    docs/labs/08-lost-answers.md >"$T/08-no-loss.md"
+must_fail run "$T/08-no-loss.md" 'order_ambiguous_inserts_total\{fate="placed"\}' "lab 8 with no answer lost"
 
 ms_section "the checker fails on a drifted lab"
 must_fail run "$T/02-drifted.md" 'expected a line matching' "a lab whose expected output drifted"
