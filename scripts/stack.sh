@@ -47,7 +47,7 @@ ms_stack_env()
         ms_free_port "$var" || return 1
         export "${var?}"
     done
-    for name in $(ms_services) product-v2 gateway gateway-metrics; do
+    for name in $(ms_services) product-v2 gateway gateway-metrics prometheus; do
         var="$(ms_instance_port_var "$name")" || return 1
         ms_free_port "$var" || return 1
         export "${var?}"
@@ -83,6 +83,7 @@ ms_stack_port_map()
     pairs+=("$MS_PRODUCT_V2_DEFAULT_PORT=$PRODUCT_V2_PORT" "$MS_GATEWAY_DEFAULT_PORT=$MS_GATEWAY_PORT")
     pairs+=("$MS_GATEWAY_METRICS_DEFAULT_PORT=$MS_GATEWAY_METRICS_PORT")
     pairs+=("$MS_GATEWAY_EXPORTER_DEFAULT_PORT=$MS_GATEWAY_EXPORTER_PORT")
+    pairs+=("$MS_PROMETHEUS_DEFAULT_PORT=$MS_PROMETHEUS_PORT")
     pairs+=("$MS_PG_DEFAULT_PORT=$MS_PG_PORT" "$MS_REDIS_DEFAULT_PORT=$MS_REDIS_PORT")
     echo "${pairs[*]}"
 }
