@@ -50,6 +50,11 @@ static int query(struct order_svc *svc, const char *sql, int n, const char *cons
 /* How long a statement that is safe to repeat is tried again after its answer was lost. */
 enum { SURE_WITHIN_MS = 2000, SURE_PAUSE_MS = 50 };
 
+/* How long a request's own statement is tried again while no connection can be had at all (a
+ * pool reconnecting after a lost answer, or PostgreSQL down): short, so that an outage still
+ * gets an honest 503 well under a second, also when nginx asks a second time. */
+enum { UNSENT_WITHIN_MS = 300 };
+
 /* One run of a statement on a connection of its own. *sent says whether it went out: with no
  * connection to be had (PostgreSQL down or unreachable) it never did, so nothing is ambiguous
  * and there is nothing to ask again. */
@@ -69,18 +74,18 @@ static int run_once(struct order_svc *svc, const char *sql, int n, const char *c
 
 /* Runs a statement that is safe to repeat, asking again on a fresh connection for up to
  * SURE_WITHIN_MS while the answer is lost (the connection reset, the client's deadline). With
- * unsent_too it also asks again while no connection can be had at all; without, a statement
- * that could not be sent fails at once (PostgreSQL down: nothing is ambiguous, and the honest
- * answer is a fast 503, not seconds of retries holding a worker). */
+ * unsent_too it waits as long while no connection can be had at all; without, such a statement
+ * (nothing is ambiguous: it never went out) is tried again only for UNSENT_WITHIN_MS, so that
+ * PostgreSQL down gets a fast 503, not seconds of retries holding a worker. */
 static int query_retrying(struct order_svc *svc, const char *sql, int n, const char *const *params,
                           PGresult **out, bool unsent_too)
 {
-    int64_t deadline = ms_now_ms() + SURE_WITHIN_MS;
+    int64_t start = ms_now_ms();
     bool sent;
     int rc = run_once(svc, sql, n, params, out, &sent);
 
-    while ((sent || unsent_too) && (rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT) &&
-           ms_now_ms() < deadline) {
+    while ((rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT) &&
+           ms_now_ms() - start < (sent || unsent_too ? SURE_WITHIN_MS : UNSENT_WITHIN_MS)) {
         ms_sleep_ms(SURE_PAUSE_MS);
         rc = run_once(svc, sql, n, params, out, &sent);
     }
@@ -95,9 +100,11 @@ static int query_sure(struct order_svc *svc, const char *sql, int n, const char 
     return query_retrying(svc, sql, n, params, out, false);
 }
 
-/* query_sure for settling an answer already lost (an order's fate): the request is ambiguous
- * until PostgreSQL answers, so a connection that cannot be had yet (the link that lost the
- * answer may still be down) is worth the same short wait. */
+/* query_sure for the statements that finish what a request has begun (its key's answer, the
+ * marks on an order already written, an order's fate after a lost answer): left undone they
+ * leave a key in progress or an order unsettled, so a connection that cannot be had yet (the
+ * link that lost an answer may still be down) is worth the same short wait. A request's first
+ * statements fail fast instead: while PostgreSQL is down they get an honest 503 at once. */
 static int query_settle(struct order_svc *svc, const char *sql, int n, const char *const *params,
                         PGresult **out)
 {
@@ -304,10 +311,10 @@ int idem_finish(struct order_svc *svc, const char *key, const char *owner, int s
     int rc;
 
     snprintf(code, sizeof(code), "%d", status);
-    rc = query_sure(svc,
-                    "UPDATE idempotency_keys SET status = 'done', response_status = $2, "
-                    "response_body = $3 WHERE key = $1 AND owner = $4::uuid",
-                    4, params, &res);
+    rc = query_settle(svc,
+                      "UPDATE idempotency_keys SET status = 'done', response_status = $2, "
+                      "response_body = $3 WHERE key = $1 AND owner = $4::uuid",
+                      4, params, &res);
     PQclear(res);
     return rc;
 }
@@ -316,10 +323,10 @@ int idem_forget(struct order_svc *svc, const char *key, const char *owner)
 {
     const char *params[] = {key, owner};
     PGresult *res = NULL;
-    int rc = query_sure(svc,
-                        "DELETE FROM idempotency_keys WHERE key = $1 AND status = 'in_progress' "
-                        "AND order_id IS NULL AND owner = $2::uuid",
-                        2, params, &res);
+    int rc = query_settle(svc,
+                          "DELETE FROM idempotency_keys WHERE key = $1 AND status = 'in_progress' "
+                          "AND order_id IS NULL AND owner = $2::uuid",
+                          2, params, &res);
 
     PQclear(res);
     return rc;
@@ -354,7 +361,7 @@ int order_mark_reservation(struct order_svc *svc, const char *id, bool committed
 {
     const char *params[] = {id, svc->stream};
     PGresult *res = NULL;
-    int rc = query_sure(svc, committed ? sql_committed : sql_backordered, 2, params, &res);
+    int rc = query_settle(svc, committed ? sql_committed : sql_backordered, 2, params, &res);
 
     PQclear(res);
     return rc;
@@ -364,9 +371,9 @@ int order_release_later(struct order_svc *svc, const char *id)
 {
     const char *params[] = {id};
     PGresult *res = NULL;
-    int rc =
-        query_sure(svc, "INSERT INTO order_releases (id) VALUES ($1::uuid) ON CONFLICT DO NOTHING",
-                   1, params, &res);
+    int rc = query_settle(
+        svc, "INSERT INTO order_releases (id) VALUES ($1::uuid) ON CONFLICT DO NOTHING", 1, params,
+        &res);
 
     PQclear(res);
     return rc;
@@ -394,8 +401,8 @@ int order_mark_cart_cleared(struct order_svc *svc, const char *id)
 {
     const char *params[] = {id};
     PGresult *res = NULL;
-    int rc = query_sure(svc, "UPDATE orders SET cart_cleared = true WHERE id = $1::uuid", 1, params,
-                        &res);
+    int rc = query_settle(svc, "UPDATE orders SET cart_cleared = true WHERE id = $1::uuid", 1,
+                          params, &res);
 
     PQclear(res);
     return rc;
