@@ -1,5 +1,6 @@
 /* The fault-injecting proxy for tests: the binary started on free ports, its admin API. */
 #include "faultproxy.h"
+#include "registry.h"
 
 #include "http.h"
 #include "proc.h"
@@ -34,9 +35,11 @@ int ms_test_proxy_start(struct ms_test_proxy *px, const char *name, int upstream
         all[n++] = *env;
     all[n] = NULL;
     px->pid = ms_test_spawn(argv, all, px->log_path);
-    if (px->pid < 0 || ms_test_wait_status(px->admin, "/health", 200, 10000) < 0)
+    if (px->pid < 0)
         return -1;
-    return 0;
+    /* recorded like the services, so a proxy a failed test left running is stopped at the end */
+    ms_test_registry_add(px->pid, ms_test_proxy_binary());
+    return ms_test_wait_status(px->admin, "/health", 200, 10000) < 0 ? -1 : 0;
 }
 
 long ms_test_proxy_admin(const struct ms_test_proxy *px, const char *method, const char *path,
@@ -79,6 +82,8 @@ int ms_test_proxy_stop(struct ms_test_proxy *px)
 {
     int status = px->pid > 0 ? ms_test_stop(px->pid, SIGTERM, 5000) : 0;
 
+    if (px->pid > 0 && status != -1)
+        ms_test_registry_remove(px->pid);
     px->pid = 0;
     return status;
 }
