@@ -81,15 +81,11 @@ cleanup()
     exit "$rc"
 }
 
-# The port variables of the stack, NAME=VALUE, one a line.
+# The port variables of the stack, NAME=VALUE, one a line: make up's (ms_port_vars) and the
+# fault proxies' when they run.
 stack_vars()
 {
-    local name
-    for name in $(ms_services) product-v2 gateway; do
-        echo "$(ms_instance_port_var "$name")=$(ms_instance_port "$name")"
-    done
-    echo "MS_PG_PORT=$MS_PG_PORT"
-    echo "MS_REDIS_PORT=$MS_REDIS_PORT"
+    ms_port_vars
     if ms_faultproxy_enabled; then
         echo "MS_FAULTPROXY=1"
         echo "MS_FAULTPROXY_PORT=${MS_FAULTPROXY_PORT:-$MS_FAULTPROXY_DEFAULT_PORT}"
