@@ -2,11 +2,16 @@
 LIB := . scripts/lib.sh &&
 MAKEFLAGS += --no-print-directory
 
-.PHONY: build images bundle up down reset test check lint asan tsan clean format fuzz load load-start load-stop bench chaos doctor lab-check
+.PHONY: generate build images bundle up down reset test check lint asan tsan clean format fuzz load load-start load-stop bench chaos doctor lab-check
 .DEFAULT_GOAL := build
 
 build:
 	@bash -c '$(LIB) ms_build "$$MS_BUILD_DIR"'
+
+# Rewrites every file that repeats a service's facts from services/*/service.json (the
+# generated files say so in their first line; tests/deploy/generate.test.sh fails on drift).
+generate:
+	@node tools/generate/generate.mjs
 
 # Every image of the shop (MS_REGISTRY prefix, MS_TAG; MS_PUSH=1 pushes; MS_PLATFORMS for buildx),
 # and one archive of them with PostgreSQL, Redis, nginx, Prometheus and Grafana for a USB stick.

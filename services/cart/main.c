@@ -7,9 +7,7 @@
 #include "ms/depconfig.h"
 #include "ms/log.h"
 #include "ms/server.h"
-
-#define DEFAULT_REDIS_URL "redis://127.0.0.1:9379/0"
-#define DEFAULT_PRODUCT_URL "http://127.0.0.1:3001"
+#include "service.gen.h"
 
 struct settings {
     struct ms_server_config server;
@@ -20,9 +18,10 @@ struct settings {
 
 static int load_settings(struct settings *s)
 {
-    if (ms_log_init_from_env("cart") || ms_server_config_load(&s->server, "cart", 3002) ||
+    if (ms_log_init_from_env(SERVICE_NAME) ||
+        ms_server_config_load(&s->server, SERVICE_NAME, SERVICE_PORT) ||
         ms_redis_config_from_env(&s->redis, "cart", DEFAULT_REDIS_URL) ||
-        ms_upstream_config_from_env(&s->product, "product", DEFAULT_PRODUCT_URL, 300) ||
+        ms_upstream_config_from_env(&s->product, "product", PRODUCT_DEFAULT_URL, 300) ||
         ms_config_i("CART_TTL_S", 604800, 1, 31536000, &s->ttl_s))
         return -1;
     return 0;

@@ -10,6 +10,7 @@
 #include "ms/err.h"
 #include "ms/log.h"
 #include "ms/server.h"
+#include "service.gen.h"
 
 int frontend_svc_init(struct frontend_svc *svc)
 {
@@ -35,8 +36,8 @@ int main(void)
     struct ms_server *srv = NULL;
     int status = EXIT_FAILURE;
 
-    if (ms_log_init_from_env("frontend") || ms_server_config_load(&server, "frontend", 3000) ||
-        frontend_svc_init(&svc))
+    if (ms_log_init_from_env(SERVICE_NAME) ||
+        ms_server_config_load(&server, SERVICE_NAME, SERVICE_PORT) || frontend_svc_init(&svc))
         return MS_CONFIG_EXIT;
     json_object_seed(0);
     srv = ms_server_new(&server, &svc); /* first: it sets the signal mask threads inherit */

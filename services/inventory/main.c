@@ -7,8 +7,7 @@
 #include "ms/depconfig.h"
 #include "ms/log.h"
 #include "ms/server.h"
-
-#define DEFAULT_DATABASE_URL "postgresql://ms@127.0.0.1:9432/inventory"
+#include "service.gen.h"
 
 struct settings {
     struct ms_server_config server;
@@ -19,7 +18,8 @@ struct settings {
 
 static int load_settings(struct settings *s)
 {
-    if (ms_log_init_from_env("inventory") || ms_server_config_load(&s->server, "inventory", 3005) ||
+    if (ms_log_init_from_env(SERVICE_NAME) ||
+        ms_server_config_load(&s->server, SERVICE_NAME, SERVICE_PORT) ||
         ms_pg_config_from_env(&s->pg, "inventory", DEFAULT_DATABASE_URL) ||
         ms_config_i("RESERVATION_TTL_S", 900, 1, 7 * 86400, &s->ttl_s) ||
         ms_config_i("RESERVATION_REAP_INTERVAL_S", 10, 1, 3600, &s->reap_interval_s))

@@ -9,9 +9,7 @@
 #include "ms/log.h"
 #include "ms/server.h"
 #include "notification.h"
-
-#define DEFAULT_DATABASE_URL "postgresql://ms@127.0.0.1:9432/notification"
-#define DEFAULT_REDIS_URL "redis://127.0.0.1:9379/0"
+#include "service.gen.h"
 
 enum { NAME_MAX_LEN = 200 };
 
@@ -51,8 +49,8 @@ static int load_stream_settings(struct settings *s)
 
 static int load_settings(struct settings *s)
 {
-    if (ms_log_init_from_env("notification") ||
-        ms_server_config_load(&s->server, "notification", 3006) ||
+    if (ms_log_init_from_env(SERVICE_NAME) ||
+        ms_server_config_load(&s->server, SERVICE_NAME, SERVICE_PORT) ||
         ms_pg_config_from_env(&s->pg, "notification", DEFAULT_DATABASE_URL) ||
         ms_redis_config_from_env(&s->redis, "notification", DEFAULT_REDIS_URL) ||
         load_stream_settings(s))

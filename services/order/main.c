@@ -8,9 +8,7 @@
 #include "ms/log.h"
 #include "ms/server.h"
 #include "order.h"
-
-#define DEFAULT_DATABASE_URL "postgresql://ms@127.0.0.1:9432/order"
-#define DEFAULT_REDIS_URL "redis://127.0.0.1:9379/0"
+#include "service.gen.h"
 
 struct settings {
     struct ms_server_config server;
@@ -27,13 +25,14 @@ struct settings {
 
 static int load_settings(struct settings *s)
 {
-    if (ms_log_init_from_env("order") || ms_server_config_load(&s->server, "order", 3003) ||
+    if (ms_log_init_from_env(SERVICE_NAME) ||
+        ms_server_config_load(&s->server, SERVICE_NAME, SERVICE_PORT) ||
         ms_pg_config_from_env(&s->pg, "order", DEFAULT_DATABASE_URL) ||
         ms_redis_config_from_env(&s->redis, "order", DEFAULT_REDIS_URL) ||
-        ms_upstream_config_from_env(&s->user, "user", "http://127.0.0.1:3004", 500) ||
-        ms_upstream_config_from_env(&s->cart, "cart", "http://127.0.0.1:3002", 500) ||
-        ms_upstream_config_from_env(&s->product, "product", "http://127.0.0.1:3001", 500) ||
-        ms_upstream_config_from_env(&s->inventory, "inventory", "http://127.0.0.1:3005", 1000) ||
+        ms_upstream_config_from_env(&s->user, "user", USER_DEFAULT_URL, 500) ||
+        ms_upstream_config_from_env(&s->cart, "cart", CART_DEFAULT_URL, 500) ||
+        ms_upstream_config_from_env(&s->product, "product", PRODUCT_DEFAULT_URL, 500) ||
+        ms_upstream_config_from_env(&s->inventory, "inventory", INVENTORY_DEFAULT_URL, 1000) ||
         ms_config_str("ORDER_EVENTS_STREAM", "orders.events", 128, &s->stream) ||
         ms_config_i("IDEMPOTENCY_CLAIM_TTL_S", 30, 1, 86400, &s->idem_claim_ttl_s) ||
         ms_config_i("BACKORDER_RETRY_S", 30, 1, 86400, &s->backorder_retry_s) ||

@@ -6,9 +6,7 @@
 #include "ms/log.h"
 #include "ms/server.h"
 #include "product.h"
-
-#define DEFAULT_DATABASE_URL "postgresql://ms@127.0.0.1:9432/product"
-#define DEFAULT_REDIS_URL "redis://127.0.0.1:9379/0"
+#include "service.gen.h"
 
 struct settings {
     struct ms_server_config server;
@@ -19,7 +17,8 @@ struct settings {
 
 static int load_settings(struct settings *s)
 {
-    if (ms_log_init_from_env("product") || ms_server_config_load(&s->server, "product", 3001) ||
+    if (ms_log_init_from_env(SERVICE_NAME) ||
+        ms_server_config_load(&s->server, SERVICE_NAME, SERVICE_PORT) ||
         ms_pg_config_from_env(&s->pg, "product", DEFAULT_DATABASE_URL) ||
         ms_redis_config_from_env(&s->redis, "product", DEFAULT_REDIS_URL) ||
         ms_config_i("CACHE_TTL_S", 60, 0, 86400, &s->cache_ttl_s))

@@ -5,13 +5,13 @@
 #include "ms/depconfig.h"
 #include "ms/log.h"
 #include "ms/server.h"
+#include "service.gen.h"
 #include "user.h"
-
-#define DEFAULT_DATABASE_URL "postgresql://ms@127.0.0.1:9432/user"
 
 static int load_settings(struct ms_server_config *server, struct ms_pg_config *pg)
 {
-    if (ms_log_init_from_env("user") || ms_server_config_load(server, "user", 3004) ||
+    if (ms_log_init_from_env(SERVICE_NAME) ||
+        ms_server_config_load(server, SERVICE_NAME, SERVICE_PORT) ||
         ms_pg_config_from_env(pg, "user", DEFAULT_DATABASE_URL))
         return -1;
     return 0;

@@ -23,9 +23,9 @@ const errors = [];
 const fail = (m) => errors.push(m);
 const read = (p) => parse(readFileSync(path.join(root, p), "utf8"), { version: "1.1" });
 
-// The service table of scripts/lib.sh: name → default port.
+// The service table (scripts/services.gen.sh, make generate): name → default port.
 const PORTS = {};
-const lib = readFileSync(path.join(root, "scripts/lib.sh"), "utf8");
+const lib = readFileSync(path.join(root, "scripts/services.gen.sh"), "utf8"); // make generate's table
 for (const m of lib.match(/MS_SERVICE_TABLE='([^']*)'/)[1].matchAll(/^(\w+)\s+(\d+)\s/gm)) PORTS[m[1]] = Number(m[2]);
 const SERVICES = Object.keys(PORTS);
 if (SERVICES.length !== 7) fail(`scripts/lib.sh: expected 7 services (six and the frontend) in MS_SERVICE_TABLE, found ${SERVICES.join(", ")}`);

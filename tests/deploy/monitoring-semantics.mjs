@@ -50,7 +50,7 @@ function readYaml(root, file) {
 }
 
 function appServices(root) {
-  const lib = readFileSync(path.join(root, "scripts/lib.sh"), "utf8");
+  const lib = readFileSync(path.join(root, "scripts/services.gen.sh"), "utf8"); // make generate's table
   return [...lib.match(/MS_SERVICE_TABLE='([^']*)'/)[1].matchAll(/^(\w+)\s+\d+\s/gm)].map((m) => m[1]);
 }
 
