@@ -2,7 +2,7 @@
 LIB := . scripts/lib.sh &&
 MAKEFLAGS += --no-print-directory
 
-.PHONY: generate build images bundle up down reset test check lint asan tsan clean format fuzz load load-start load-stop bench chaos doctor lab-check
+.PHONY: generate new-service build images bundle up down reset test check lint asan tsan clean format fuzz load load-start load-stop bench chaos doctor lab-check
 .DEFAULT_GOAL := build
 
 build:
@@ -12,6 +12,11 @@ build:
 # generated files say so in their first line; tests/deploy/generate.test.sh fails on drift).
 generate:
 	@node tools/generate/generate.mjs
+
+# A new service on the common library, its test and its API document (docs/adding-a-service.md):
+# make new-service NAME=wishlist [UPSTREAM=product]; then make generate && make build.
+new-service:
+	@node tools/generate/new-service.mjs "$(NAME)" $(UPSTREAM)
 
 # Every image of the shop (MS_REGISTRY prefix, MS_TAG; MS_PUSH=1 pushes; MS_PLATFORMS for buildx),
 # and one archive of them with PostgreSQL, Redis, nginx, Prometheus and Grafana for a USB stick.

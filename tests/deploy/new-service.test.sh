@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# make new-service on a throwaway copy of the tree (never the tree itself): scaffolds "demo",
+# runs make generate there and checks the service joined every generated file (the shell table,
+# its C defaults, the gateway upstreams, both Prometheus configurations, its Kubernetes base),
+# that its own code is under 150 lines and lint-clean (clang-format, cppcheck, clang-tidy), that
+# the API checks accept its docs/api/demo.yaml; then builds only demo, the frontend (its
+# upstream) and its generated test, with the sanitizer options of $MS_BINARY_DIR, and runs the
+# test. Planted: a name taken, an unknown upstream, and a demo whose upstream route answers 200
+# with the upstream gone, which its generated test must fail. About a minute (the build).
+set -euo pipefail
+
+ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
+BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
+T="$(mktemp -d /tmp/ms-new-service.XXXXXX)"
+trap 'rm -rf -- "$T"' EXIT
+TREE="$T/tree"
+BUILD="$T/build"
+START=$SECONDS
+
+fail()
+{
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+ok()
+{
+    echo "ok [$((SECONDS - START))s]: $*"
+}
+
+for tool in node cmake clang-format cppcheck clang-tidy; do
+    command -v "$tool" >/dev/null || fail "$tool is required (scripts/install-deps.sh)"
+done
+
+# The tree as git sees it (tracked and untracked, not ignored), without builds and node_modules.
+mkdir -p "$TREE"
+(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard | grep -zv '/node_modules/' |
+    while IFS= read -r -d '' f; do [[ -e $f ]] && printf '%s\0' "$f"; done |
+    xargs -0 cp --parents -t "$TREE")
+ln -s "$ROOT/tests/deploy/node_modules" "$TREE/tests/deploy/node_modules"
+cd "$TREE"
+
+node tools/generate/new-service.mjs demo >/dev/null || fail "make new-service NAME=demo failed"
+for f in services/demo/{service.json,main.c,routes.c,demo.h,CMakeLists.txt} \
+    tests/integration/test_demo.c docs/api/demo.yaml; do
+    [[ -f $f ]] || fail "make new-service wrote no $f"
+done
+lines="$(cat services/demo/*.c services/demo/*.h | wc -l)"
+((lines < 150)) || fail "the scaffold's own code is $lines lines, not under 150"
+ok "scaffolded services/demo ($lines lines of C), its test and docs/api/demo.yaml"
+
+if out="$(node tools/generate/new-service.mjs demo 2>&1)"; then
+    fail "planted: a second make new-service NAME=demo succeeded"
+fi
+grep -q "exists already" <<<"$out" || fail "planted name taken: $out"
+if out="$(node tools/generate/new-service.mjs demo2 nosuch 2>&1)"; then
+    fail "planted: an unknown UPSTREAM was accepted"
+fi
+grep -q "is no service" <<<"$out" || fail "planted unknown upstream: $out"
+ok "planted: a name taken and an unknown upstream are refused"
+
+node tools/generate/generate.mjs >/dev/null || fail "make generate failed after the scaffold"
+node tools/generate/generate.mjs --check >/dev/null || fail "make generate is not stable"
+port="$(node -e 'console.log(require("./services/demo/service.json").port)')"
+grep -Eq "^demo +$port +DEMO_PORT +-$" scripts/services.gen.sh || fail "demo is not in scripts/services.gen.sh"
+grep -q "#define SERVICE_PORT $port" services/demo/service.gen.h || fail "no port in services/demo/service.gen.h"
+grep -q "server 127.0.0.1:$port " gateway/upstreams.native.conf || fail "demo is no native upstream"
+grep -q "server demo:$port " gateway/upstreams.compose.conf || fail "demo is no compose upstream"
+grep -q "targets: \['127.0.0.1:$port'\]" monitoring/prometheus/prometheus.native.yml || fail "native Prometheus does not scrape demo"
+grep -q "targets: \['demo:$port'\]" monitoring/prometheus/prometheus.yml || fail "compose Prometheus does not scrape demo"
+grep -q "containerPort: $port" k8s/base/demo.yaml || fail "k8s/base/demo.yaml has no container port $port"
+# shellcheck source=/dev/null # the copy's lib.sh
+(. scripts/lib.sh && [[ "$(ms_service_port demo)" == "$port" ]]) || fail "scripts/lib.sh does not know demo"
+ok "make generate: demo (port $port) in the shell table, its header, the upstreams, Prometheus, k8s/base"
+
+node tests/deploy/openapi.mjs >/dev/null || fail "the API checks fail with docs/api/demo.yaml"
+ok "the API checks accept docs/api/demo.yaml"
+
+# The sanitizers of the build under test, so the ASan pass builds the scaffold with them too.
+sanitizers=()
+for opt in MS_ASAN MS_UBSAN MS_TSAN; do
+    if grep -q "^$opt:BOOL=ON" "$BIN_DIR/CMakeCache.txt" 2>/dev/null; then
+        sanitizers+=("-D$opt=ON" -DCMAKE_BUILD_TYPE=Debug)
+    fi
+done
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
+    "${sanitizers[@]}" >/dev/null || fail "cmake configure of the copy failed"
+cmake --build "$BUILD" -j2 --target demo frontend integration_test_demo >"$T/build.log" 2>&1 ||
+    { tail -n 30 "$T/build.log" >&2; fail "the build of demo failed"; }
+ok "built demo, frontend and integration_test_demo ${sanitizers[*]}"
+
+clang-format --dry-run --Werror services/demo/*.[ch] tests/integration/test_demo.c || fail "clang-format"
+cppcheck --enable=warning,performance,portability --error-exitcode=1 --inline-suppr -q \
+    --suppress=missingIncludeSystem -I common/include -I tests/support services/demo/*.c || fail "cppcheck"
+for f in services/demo/*.c; do
+    clang-tidy -p "$BUILD" --quiet --warnings-as-errors='*' --extra-arg=-Wno-unknown-warning-option \
+        "$f" 2> >(grep -vE '^[0-9]+ warnings? generated\.$' >&2) || fail "clang-tidy $f"
+done
+ok "the scaffold is lint-clean"
+
+"$BUILD/tests/integration_test_demo" >"$T/test.log" 2>&1 || { cat "$T/test.log" >&2; fail "demo's test failed"; }
+ok "demo's generated test passes: $(grep -m1 'Checks:' "$T/test.log")"
+
+# Planted: with the upstream gone, the route answers 200 instead of 503.
+sed -i 's/if (rc < 0 || status != 200) {/if (rc < 0 \&\& status == 1) {/' services/demo/routes.c
+grep -q 'status == 1' services/demo/routes.c || fail "planted: routes.c no longer has the line to break"
+cmake --build "$BUILD" -j2 --target demo >"$T/build.log" 2>&1 || fail "the planted build failed"
+if "$BUILD/tests/integration_test_demo" >"$T/test.log" 2>&1; then
+    fail "planted: the test passed with a route that hides the upstream's failure"
+fi
+grep -q "test_upstream_up_then_down_is_a_fast_503" "$T/test.log" ||
+    { cat "$T/test.log" >&2; fail "planted: the test failed, but not where expected"; }
+ok "planted: an upstream route that hides the failure makes demo's test fail"
