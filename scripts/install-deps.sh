@@ -4,7 +4,8 @@
 #
 #   scripts/install-deps.sh run     what `make up` needs: build the services, run them, the
 #                                   stores, the gateway, the supervisor, Prometheus, the labs'
-#                                   curl and jq, wrk for `make load`; no npm
+#                                   curl and jq, wrk for `make load`, node (the gateway's and
+#                                   Prometheus's configuration, tools/generate); no npm
 #   scripts/install-deps.sh bench   run, plus valgrind (`make bench`)
 #   scripts/install-deps.sh test    everything (the default; `make test`, CI): run and bench,
 #                                   the linters, podman, chromium, and the tests' npm modules
@@ -15,7 +16,7 @@ RUN_PACKAGES=(
     build-essential cmake pkg-config
     libmicrohttpd-dev libjansson-dev libhiredis-dev libpq-dev libcurl4-openssl-dev check
     libunistring-dev
-    postgresql redis-server curl procps iproute2 nginx runit jq wrk prometheus
+    postgresql redis-server curl procps iproute2 nginx runit jq wrk prometheus nodejs
 )
 BENCH_PACKAGES=(valgrind)
 TEST_PACKAGES=(

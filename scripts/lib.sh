@@ -400,81 +400,30 @@ ms_canary_rewrite()
         END { if (found != 1) { print "error: canary.conf must have exactly one \"10% product_v2;\" line" > "/dev/stderr"; exit 1 } }'
 }
 
-# Prints "DEFAULT=CURRENT ..." for every service of the table, the canary and the gateway's
-# metrics (nginx's /metrics server and the exporter): each default port and the port it uses now
-# (PRODUCT_PORT, PRODUCT_V2_PORT, ..., MS_GATEWAY_METRICS_PORT); fails on a bad port setting.
-ms_port_map()
-{
-    local map name dport var db
-    map="$MS_PRODUCT_V2_DEFAULT_PORT=$(ms_instance_port product-v2)" || return 1
-    map+=" $MS_GATEWAY_EXPORTER_DEFAULT_PORT=$(ms_instance_port gateway-metrics)" || return 1
-    map+=" $MS_GATEWAY_METRICS_DEFAULT_PORT=$(ms_port_value MS_GATEWAY_METRICS_PORT "$MS_GATEWAY_METRICS_DEFAULT_PORT")" || return 1
-    while read -r name dport var db; do
-        if [[ -n $name ]]; then
-            map+=" $dport=$(ms_service_port "$name")" || return 1
-        fi
-    done <<<"$MS_SERVICE_TABLE"
-    echo "$map"
-}
-
-# ms_gateway_render DEST_DIR: writes DEST_DIR/nginx.conf, gateway/nginx.conf listening on
-# MS_BIND_ADDRESS (default 127.0.0.1) and MS_GATEWAY_PORT, its metrics on
-# 127.0.0.1:MS_GATEWAY_METRICS_PORT; DEST_DIR/canary.conf with MS_CANARY_PERCENT (0..100,
-# default 10) of the product requests going to v2 (ms_canary_rewrite of gateway/canary.conf);
-# and DEST_DIR/upstreams.conf,
-# gateway/upstreams.native.conf with each 127.0.0.1:<default port> of a service (3011 for the
-# canary, 9146 for the metrics exporter) turned into the port that service uses now
-# (PRODUCT_PORT, PRODUCT_V2_PORT, ..., MS_GATEWAY_EXPORTER_PORT).
+# ms_gateway_render DEST_DIR: writes DEST_DIR/nginx.conf (gateway/nginx.conf listening on
+# MS_BIND_ADDRESS, default 127.0.0.1, and MS_GATEWAY_PORT, its metrics on
+# 127.0.0.1:MS_GATEWAY_METRICS_PORT) and DEST_DIR/upstreams.conf (gateway/upstreams.native.conf
+# for the ports in use: PRODUCT_PORT, PRODUCT_V2_PORT, ..., MS_GATEWAY_EXPORTER_PORT), both by
+# tools/generate/render.mjs from services/*/service.json; and DEST_DIR/canary.conf with
+# MS_CANARY_PERCENT (0..100, default 10) of the product requests going to v2
+# (ms_canary_rewrite of gateway/canary.conf).
 ms_gateway_render()
 {
-    local dest="$1" src="$MS_ROOT/gateway" port bind map listen_re mport metrics_re
-    port="$(ms_instance_port gateway)" || return 1
-    bind="${MS_BIND_ADDRESS:-127.0.0.1}"
-    if [[ $bind == *:* ]]; then
-        bind="[$bind]"
-    fi
-    map="$(ms_port_map)" || return 1
+    local dest="$1"
     mkdir -p "$dest" || return 1
+    ms_render gateway "$dest" || return 1
+    ms_canary_rewrite "${MS_CANARY_PERCENT:-10}" <"$MS_ROOT/gateway/canary.conf" >"$dest/canary.conf"
+}
 
-    listen_re='^([[:space:]]*listen[[:space:]]+)8080;[[:space:]]*$'
-    if [[ "$(grep -cE "$listen_re" "$src/nginx.conf")" != 1 ]]; then
-        echo "error: $src/nginx.conf must have exactly one 'listen 8080;' line" >&2
+# ms_render WHAT DEST_DIR: tools/generate/render.mjs (node) writes WHAT's configuration for the
+# ports in use into DEST_DIR.
+ms_render()
+{
+    if ! command -v node >/dev/null; then
+        echo "error: node is missing (scripts/install-deps.sh run installs it)" >&2
         return 1
     fi
-    mport="$(ms_port_value MS_GATEWAY_METRICS_PORT "$MS_GATEWAY_METRICS_DEFAULT_PORT")" || return 1
-    metrics_re="^([[:space:]]*listen[[:space:]]+)$MS_GATEWAY_METRICS_DEFAULT_PORT;[[:space:]]*\$"
-    if [[ "$(grep -cE "$metrics_re" "$src/nginx.conf")" != 1 ]]; then
-        echo "error: $src/nginx.conf must have exactly one" \
-            "'listen $MS_GATEWAY_METRICS_DEFAULT_PORT;' line" >&2
-        return 1
-    fi
-    sed -E -e "s/$listen_re/\1$bind:$port;/" -e "s/$metrics_re/\1127.0.0.1:$mport;/" \
-        "$src/nginx.conf" >"$dest/nginx.conf" || return 1
-    ms_canary_rewrite "${MS_CANARY_PERCENT:-10}" <"$src/canary.conf" >"$dest/canary.conf" || return 1
-
-    awk -v map="$map" '
-        BEGIN {
-            n = split(map, pairs, " ")
-            for (i = 1; i <= n; i++) {
-                split(pairs[i], kv, "=")
-                to[kv[1]] = kv[2]
-            }
-        }
-        {
-            rest = $0
-            out = ""
-            while (match(rest, /127\.0\.0\.1:[0-9]+/)) {
-                p = substr(rest, RSTART + 10, RLENGTH - 10)
-                if (!(p in to)) {
-                    printf "error: %s:%d: 127.0.0.1:%s is no default port of the suite\n", \
-                        FILENAME, FNR, p > "/dev/stderr"
-                    exit 1
-                }
-                out = out substr(rest, 1, RSTART - 1) "127.0.0.1:" to[p]
-                rest = substr(rest, RSTART + RLENGTH)
-            }
-            print out rest
-        }' "$src/upstreams.native.conf" >"$dest/upstreams.conf"
+    node "$MS_ROOT/tools/generate/render.mjs" "$@"
 }
 
 # ---- Prometheus (monitoring/prometheus/prometheus.native.yml) ----
@@ -488,22 +437,12 @@ ms_prometheus_bin()
 }
 
 # ms_prometheus_render DEST_DIR: writes DEST_DIR/prometheus.yml, monitoring/prometheus/
-# prometheus.native.yml with each '127.0.0.1:<default port>' of a service (3011 for the canary)
-# turned into the port that service uses now (PRODUCT_PORT, PRODUCT_V2_PORT, ...), in one pass,
-# and its rule file by absolute path. Other targets (the gateway's metrics) stay as they are.
+# prometheus.native.yml for the ports the services use now (PRODUCT_PORT, PRODUCT_V2_PORT, ...,
+# MS_GATEWAY_METRICS_PORT) with its rule file by absolute path (tools/generate/render.mjs).
 ms_prometheus_render()
 {
-    local dest="$1" map
-    map="$(ms_port_map)" || return 1
-    mkdir -p "$dest" || return 1
-    awk -v map="$map" -v rules="$MS_ROOT/monitoring/rules/alerts.yml" '
-        BEGIN { n = split(map, pairs, " "); for (i = 1; i <= n; i++) { split(pairs[i], kv, "="); to[kv[1]] = kv[2] } }
-        /^  - \.\.\/rules\/alerts\.yml$/ { print "  - " rules; next }
-        match($0, /\x27127\.0\.0\.1:[0-9]+\x27/) {
-            p = substr($0, RSTART + 11, RLENGTH - 12)
-            if (p in to) { $0 = substr($0, 1, RSTART - 1) "\x27127.0.0.1:" to[p] "\x27" substr($0, RSTART + RLENGTH) }
-        }
-        { print }' "$MS_ROOT/monitoring/prometheus/prometheus.native.yml" >"$dest/prometheus.yml"
+    mkdir -p "$1" || return 1
+    ms_render prometheus "$1"
 }
 
 # ---- the supervisor (runit) ----

@@ -5,7 +5,10 @@
 # violations, on a copy of the inputs and outputs in a temporary directory (never the tree): a
 # hand edit of a generated file, a port changed in a service.json without regenerating, and a
 # service.json whose port clashes with another's must each make the check fail, naming the
-# file. About a second.
+# file. Then the configurations make up renders for the ports it uses (tools/generate/render.mjs,
+# through scripts/lib.sh): with no port variable set they are the checked-in files, with ports
+# moved every address and listen line moves; planted: a port variable that is no port, and an
+# nginx.conf with a second 'listen 8080;'. About two seconds.
 set -euo pipefail
 
 ROOT="${MS_SOURCE_DIR:-$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -45,7 +48,7 @@ copy()
     rm -rf "$dir"
     mkdir -p "$dir/tools"
     cp -r tools/generate "$dir/tools/"
-    for f in services/*/service.json "${FILES[@]}"; do
+    for f in services/*/service.json gateway/nginx.conf "${FILES[@]}"; do
         mkdir -p "$dir/$(dirname "$f")"
         cp "$f" "$dir/$f"
     done
@@ -77,3 +80,41 @@ expect_fail port-moved "services/notification/service.gen.h"
 copy "$T/port-clash"
 sed -i 's/"port": 3006/"port": 3001/' "$T/port-clash/services/notification/service.json"
 expect_fail port-clash "port 3001: both product and notification"
+
+echo "== the configurations make up renders"
+R="$T/render"
+mkdir -p "$R/default" "$R/moved"
+# shellcheck disable=SC2016 # expanded by the inner shell
+render='. scripts/lib.sh && ms_gateway_render "$1" && ms_prometheus_render "$1"'
+env -i PATH="$PATH" HOME="$HOME" bash -c "$render" _ "$R/default" || fail "rendering with the default ports failed"
+cmp -s "$R/default/upstreams.conf" gateway/upstreams.native.conf ||
+    fail "upstreams.conf rendered with no port variable set differs from gateway/upstreams.native.conf"
+sed "s|^  - /.*/monitoring/rules/alerts.yml$|  - ../rules/alerts.yml|" "$R/default/prometheus.yml" |
+    cmp -s - monitoring/prometheus/prometheus.native.yml ||
+    fail "prometheus.yml rendered with no port variable set differs from prometheus.native.yml"
+grep -q "^  - $ROOT/monitoring/rules/alerts.yml$" "$R/default/prometheus.yml" ||
+    fail "the rendered prometheus.yml does not name its rules by absolute path"
+echo "ok: with the default ports make up's upstreams.conf and prometheus.yml are the checked-in files"
+env -i PATH="$PATH" HOME="$HOME" CART_PORT=4302 PRODUCT_V2_PORT=4311 MS_GATEWAY_PORT=4380 \
+    MS_GATEWAY_METRICS_PORT=4345 MS_GATEWAY_EXPORTER_PORT=4346 MS_BIND_ADDRESS=::1 \
+    bash -c "$render" _ "$R/moved" || fail "rendering with moved ports failed"
+for want in "upstreams.conf:server 127.0.0.1:4302 max_fails=3" "upstreams.conf:server 127.0.0.1:4311 max_fails=2" \
+    "upstreams.conf:server 127.0.0.1:4311 backup" "upstreams.conf:syslog:server=127.0.0.1:4346," \
+    "nginx.conf:listen [::1]:4380;" "nginx.conf:listen 127.0.0.1:4345;" \
+    "prometheus.yml:targets: ['127.0.0.1:4302']" "prometheus.yml:targets: ['127.0.0.1:4345']"; do
+    grep -qF -- "${want#*:}" "$R/moved/${want%%:*}" || fail "moved ports: no '${want#*:}' in ${want%%:*}"
+done
+! grep -q "127.0.0.1:3002\b" "$R/moved/upstreams.conf" || fail "moved ports: cart's default port is still in upstreams.conf"
+echo "ok: with ports moved every address and listen line follows"
+if out="$(env -i PATH="$PATH" HOME="$HOME" CART_PORT=x bash -c "$render" _ "$R/moved" 2>&1)"; then
+    fail "planted: CART_PORT=x was accepted"
+fi
+grep -q "CART_PORT='x' is not a port" <<<"$out" || fail "planted CART_PORT=x: $out"
+echo "ok: planted CART_PORT=x fails: $out"
+copy "$T/two-listen"
+sed -i 's/^\([[:space:]]*listen[[:space:]]*8080;\)$/\1\n\1/' "$T/two-listen/gateway/nginx.conf"
+if out="$(node "$T/two-listen/tools/generate/render.mjs" gateway "$R/moved" 2>&1)"; then
+    fail "planted: an nginx.conf with two 'listen 8080;' lines was accepted"
+fi
+grep -q "exactly one 'listen 8080;' line, it has 2" <<<"$out" || fail "planted two listen lines: $out"
+echo "ok: planted two 'listen 8080;' lines fail: $out"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# scripts/install-deps.sh by use: `run` (make up) holds only what running the shop needs and
-# never stops for a missing npm; `bench` adds valgrind; `test` (make test, CI) is everything and
+# scripts/install-deps.sh by use: `run` (make up) holds only what running the shop needs (node
+# included: tools/generate/render.mjs writes the gateway's configuration) and never stops for a
+# missing npm; `bench` adds valgrind; `test` (make test, CI) is everything and
 # still needs npm for the tests' modules. Nothing is installed here: every package is present on
 # this machine, and npm is hidden by a PATH that lacks it.
 set -euo pipefail
@@ -30,10 +31,10 @@ check_sets()
     mapfile -t run < <(packages "$1" run)
     mapfile -t all < <(packages "$1" test)
     ((${#run[@]} > 10 && ${#all[@]} > ${#run[@]})) || fail "package lists: run ${#run[@]}, test ${#all[@]}"
-    for pkg in chromium podman valgrind clang-tidy shellcheck yamllint nodejs npm; do
+    for pkg in chromium podman valgrind clang-tidy shellcheck yamllint npm; do
         [[ " ${run[*]} " != *" $pkg "* ]] || fail "make up's set installs $pkg, which only the tests need"
     done
-    for pkg in postgresql redis-server nginx runit cmake libmicrohttpd-dev curl jq; do
+    for pkg in postgresql redis-server nginx runit cmake libmicrohttpd-dev curl jq nodejs; do
         [[ " ${run[*]} " == *" $pkg "* ]] || fail "make up's set lacks $pkg"
     done
     for pkg in "${run[@]}"; do

@@ -81,10 +81,10 @@ const UPSTREAM_NOTE = `# Only the addresses differ between upstreams.native.conf
 
 const upstreamHead = (canary, suite) => ({
   native: `# Upstream addresses for \`make up\`: every service (and the storefront) on 127.0.0.1 at its
-# default port, the ${canary.name} canary (${canary.canary.version}) on ${canary.canary.nativePort}, the metrics exporter on ${suite.gatewayExporterPort}. scripts/lib.sh
-# (ms_gateway_render) copies this file next to nginx.conf as upstreams.conf and rewrites each
-# 127.0.0.1:<default port> to the port make up really uses (PRODUCT_PORT, PRODUCT_V2_PORT,
-# CART_PORT, ..., MS_GATEWAY_EXPORTER_PORT).`,
+# default port, the ${canary.name} canary (${canary.canary.version}) on ${canary.canary.nativePort}, the metrics exporter on ${suite.gatewayExporterPort}. make up writes
+# it again next to nginx.conf as upstreams.conf with the ports it really uses (PRODUCT_PORT,
+# PRODUCT_V2_PORT, CART_PORT, ..., MS_GATEWAY_EXPORTER_PORT): scripts/lib.sh ms_gateway_render,
+# tools/generate/render.mjs.`,
   compose: `# Upstream addresses for docker compose: the services' DNS names on the compose network, mounted
 # next to nginx.conf as /etc/nginx/upstreams.conf. nginx resolves the names once, at start (a name
 # resolving to several replicas, e.g. with --scale, gives one server each).`,
@@ -130,7 +130,7 @@ upstream gateway_metrics {
   return out;
 }
 
-function upstreams(way, facts) {
+export function upstreams(way, facts) {
   return `# ${MARK[0].toUpperCase()}${MARK.slice(1)}.
 #
 ${upstreamHead(facts.services.find((s) => s.canary), facts.suite)[way]}
@@ -178,7 +178,7 @@ function scrapeJob(way, s, suite) {
 ${targets.join("\n")}`;
 }
 
-function prometheus(way, { services, suite }) {
+export function prometheus(way, { services, suite }, rules = "../rules/alerts.yml") {
   const gateway = way === "native" ? `127.0.0.1:${suite.gatewayMetricsPort}` : `gateway:${suite.gatewayMetricsPort}`;
   return `# ${MARK[0].toUpperCase()}${MARK.slice(1)}.
 #
@@ -191,7 +191,7 @@ global:
     environment: ${way}
 
 rule_files:
-  - ../rules/alerts.yml
+  - ${rules}
 
 scrape_configs:
 ${services.map((s) => scrapeJob(way, s, suite)).join("\n")}
