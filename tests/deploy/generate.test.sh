@@ -87,7 +87,7 @@ expect_fail block-edit "Dockerfile"
 
 copy "$T/no-marker"
 sed -i '/^# ---- end of the generated part ----$/d' "$T/no-marker/Dockerfile"
-expect_fail no-marker 'Dockerfile: needs one'
+expect_fail no-marker 'Dockerfile:[0-9]*: needs 1 '
 
 copy "$T/port-clash"
 sed -i 's/"port": 3006/"port": 3001/' "$T/port-clash/services/notification/service.json"

@@ -2,7 +2,7 @@
 # make new-service on a throwaway copy of the tree (never the tree itself): scaffolds "demo",
 # runs make generate there and checks the service joined every generated file (the shell table,
 # its C defaults, the gateway upstreams, both Prometheus configurations, its Kubernetes base, its
-# Dockerfile stage),
+# Dockerfile stage, its compose service),
 # that its own code is under 150 lines and lint-clean (clang-format, cppcheck, clang-tidy), that
 # the API checks accept its docs/api/demo.yaml; then builds only demo, the frontend (its
 # upstream) and its generated test, with the sanitizer options of $MS_BINARY_DIR, and runs the
@@ -70,10 +70,14 @@ grep -q "server demo:$port " gateway/upstreams.compose.conf || fail "demo is no 
 grep -q "targets: \['127.0.0.1:$port'\]" monitoring/prometheus/prometheus.native.yml || fail "native Prometheus does not scrape demo"
 grep -q "targets: \['demo:$port'\]" monitoring/prometheus/prometheus.yml || fail "compose Prometheus does not scrape demo"
 grep -q "containerPort: $port" k8s/base/demo.yaml || fail "k8s/base/demo.yaml has no container port $port"
+grep -Pzq "\n  demo:\n(.*\n)*    ports: \[\"127.0.0.1:\\$\{DEMO_PORT:-$port\}:$port\"\]" docker-compose.yml ||
+    fail "docker-compose.yml has no service demo on $port"
+grep -Pzq "x-services-healthy: &services-healthy\n(.*\n)*  demo: \{condition: service_healthy\}" docker-compose.yml ||
+    fail "the compose gateway does not wait for demo"
 grep -Pzq "FROM runtime AS demo\n(.*\n){3}EXPOSE $port\n" Dockerfile || fail "the Dockerfile has no stage demo exposing $port"
 # shellcheck source=/dev/null # the copy's lib.sh
 (. scripts/lib.sh && [[ "$(ms_service_port demo)" == "$port" ]]) || fail "scripts/lib.sh does not know demo"
-ok "make generate: demo (port $port) in the shell table, its header, the upstreams, Prometheus, k8s/base, the Dockerfile"
+ok "make generate: demo (port $port) in the shell table, its header, the upstreams, Prometheus, k8s/base, the Dockerfile, compose"
 
 node tests/deploy/openapi.mjs >/dev/null || fail "the API checks fail with docs/api/demo.yaml"
 ok "the API checks accept docs/api/demo.yaml"

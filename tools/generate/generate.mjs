@@ -12,6 +12,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { composeAnchors, composeServices } from "./compose.mjs";
 import { comment, k8sBase } from "./k8s.mjs";
 import { loadSuite } from "./services.mjs";
 
@@ -211,14 +212,27 @@ ${services.map((s) => scrapeJob(way, s, suite)).join("\n")}
 const BLOCK_BEGIN = `# ---- begin: ${MARK} ----`;
 const BLOCK_END = "# ---- end of the generated part ----";
 
-// The file's text with the lines between its two markers replaced by body.
-function splice(root, rel, body) {
-  const text = readFileSync(path.join(root, rel), "utf8");
-  const begin = text.indexOf(`${BLOCK_BEGIN}\n`);
-  const end = text.indexOf(`${BLOCK_END}\n`);
-  if (begin < 0 || end < begin || text.indexOf(BLOCK_BEGIN, begin + 1) >= 0)
-    throw new Error(`${rel}: needs one "${BLOCK_BEGIN}" line and, after it, one "${BLOCK_END}" line`);
-  return `${text.slice(0, begin)}${BLOCK_BEGIN}\n${body}${text.slice(end)}`;
+// The file's text with the lines between each begin marker and the end marker after it
+// replaced by the next of bodies (as many pairs of markers as bodies, none nested). A marker
+// may be indented, as YAML wants its comments.
+function splice(root, rel, ...bodies) {
+  const lines = readFileSync(path.join(root, rel), "utf8").split("\n");
+  const is = (line, marker) => line.trim() === marker;
+  const out = [];
+  let n = 0;
+  for (let i = 0; i < lines.length; i++) {
+    out.push(lines[i]);
+    if (is(lines[i], BLOCK_END)) throw new Error(`${rel}:${i + 1}: an end marker without its begin marker`);
+    if (!is(lines[i], BLOCK_BEGIN)) continue;
+    const end = lines.findIndex((l, j) => j > i && (is(l, BLOCK_END) || is(l, BLOCK_BEGIN)));
+    if (end < 0 || !is(lines[end], BLOCK_END) || n >= bodies.length)
+      throw new Error(`${rel}:${i + 1}: needs ${bodies.length} "${BLOCK_BEGIN}" line(s), each followed by one "${BLOCK_END}" line`);
+    out.push(...bodies[n++].replace(/\n$/, "").split("\n"), lines[end]);
+    i = end;
+  }
+  if (n !== bodies.length)
+    throw new Error(`${rel}: needs ${bodies.length} "${BLOCK_BEGIN}" line(s), each followed by one "${BLOCK_END}" line`);
+  return out.join("\n");
 }
 
 // The Dockerfile's stage of each service (and of its canary's image, the same target).
@@ -237,6 +251,22 @@ CMD ["/usr/local/bin/${s.name}"]
     .join("\n");
 }
 
+// ---- k8s/base/postgres-init/01-databases.sql ----
+
+const SQL_RESERVED = new Set(["order", "user", "group", "table", "select"]);
+
+function databasesSql({ services }) {
+  const create = services
+    .filter((s) => s.database)
+    .map((s) => `CREATE DATABASE ${SQL_RESERVED.has(s.database) ? `"${s.database}"` : s.database};`);
+  return `-- ${MARK[0].toUpperCase()}${MARK.slice(1)}.
+-- Run once by the postgres image's entrypoint on an empty data directory, as POSTGRES_USER (ms):
+-- one database per service that has one; each service applies its own migrations at start.
+-- "order" and "user" are reserved words, hence the quotes.
+${create.join("\n")}
+`;
+}
+
 // Every generated file: path (relative to the root) → content.
 export function generate(facts, root) {
   const files = {
@@ -246,8 +276,10 @@ export function generate(facts, root) {
     "monitoring/prometheus/prometheus.yml": prometheus("compose", facts),
     "monitoring/prometheus/prometheus.native.yml": prometheus("native", facts),
     Dockerfile: splice(root, "Dockerfile", dockerStages(facts)),
+    "k8s/base/postgres-init/01-databases.sql": databasesSql(facts),
   };
   const byName = new Map(facts.services.map((s) => [s.name, s]));
+  files["docker-compose.yml"] = splice(root, "docker-compose.yml", composeAnchors(facts), composeServices({ ...facts, byName }));
   for (const s of facts.services) {
     files[`services/${s.name}/service.gen.h`] = cHeader(s, facts);
     Object.assign(files, k8sBase(s, { ...facts, byName }, MARK[0].toUpperCase() + MARK.slice(1)));
