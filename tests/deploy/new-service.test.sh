@@ -2,7 +2,7 @@
 # make new-service on a throwaway copy of the tree (never the tree itself): scaffolds "demo",
 # runs make generate there and checks the service joined every generated file (the shell table,
 # its C defaults, the gateway upstreams, both Prometheus configurations, its Kubernetes base, its
-# Dockerfile stage, its compose service),
+# Dockerfile stage, its compose service; kustomize renders its Deployment),
 # that its own code is under 150 lines and lint-clean (clang-format, cppcheck, clang-tidy), that
 # the API checks accept its docs/api/demo.yaml; then builds only demo, the frontend (its
 # upstream) and its generated test, with the sanitizer options of $MS_BINARY_DIR, and runs the
@@ -29,7 +29,7 @@ ok()
     echo "ok [$((SECONDS - START))s]: $*"
 }
 
-for tool in node cmake clang-format cppcheck clang-tidy; do
+for tool in node cmake clang-format cppcheck clang-tidy kubectl; do
     command -v "$tool" >/dev/null || fail "$tool is required (scripts/install-deps.sh)"
 done
 
@@ -74,6 +74,8 @@ grep -Pzq "\n  demo:\n(.*\n)*    ports: \[\"127.0.0.1:\\$\{DEMO_PORT:-$port\}:$p
     fail "docker-compose.yml has no service demo on $port"
 grep -Pzq "x-services-healthy: &services-healthy\n(.*\n)*  demo: \{condition: service_healthy\}" docker-compose.yml ||
     fail "the compose gateway does not wait for demo"
+kubectl kustomize k8s/base >"$T/k8s.yaml" || fail "kubectl kustomize k8s/base fails with demo"
+grep -Pzq "kind: Deployment\nmetadata:\n(  .*\n)*  name: demo\n" "$T/k8s.yaml" || fail "k8s/base renders no Deployment demo"
 grep -Pzq "FROM runtime AS demo\n(.*\n){3}EXPOSE $port\n" Dockerfile || fail "the Dockerfile has no stage demo exposing $port"
 # shellcheck source=/dev/null # the copy's lib.sh
 (. scripts/lib.sh && [[ "$(ms_service_port demo)" == "$port" ]]) || fail "scripts/lib.sh does not know demo"

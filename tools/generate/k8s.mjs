@@ -254,3 +254,30 @@ export function k8sBase(s, facts, mark) {
   }
   return files;
 }
+
+// k8s/base/kustomization.yaml's generated parts: every service's file under resources, and the
+// secrets of those with stores (the PostgreSQL password as postgres-credentials has it).
+export function kustomizeResources({ services }) {
+  return services
+    .flatMap((s) => (s.canary ? [s.name, `${s.name}-${s.canary.version}`] : [s.name]))
+    .map((n) => `  - ${n}.yaml\n`)
+    .join("");
+}
+
+export function kustomizeSecrets({ services, suite }) {
+  const k = suite.kubernetes;
+  return services
+    .filter((s) => s.stores.length)
+    .map((s) => {
+      const lines = [`  - name: ${s.name}-secrets`, "    literals:"];
+      if (s.database) lines.push(`      - DATABASE_URL=${k.databaseUrl}${s.database}`);
+      if (s.stores.includes("redis")) lines.push(`      - REDIS_URL=${k.redisUrl}`);
+      return `${lines.join("\n")}\n`;
+    })
+    .join("");
+}
+
+// network-policies.yaml's generated parts: the services that may reach PostgreSQL, then Redis.
+export function storeClients({ services }, store) {
+  return `                values: [${services.filter((s) => s.stores.includes(store)).map((s) => s.name).join(", ")}]\n`;
+}
