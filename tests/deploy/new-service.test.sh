@@ -88,9 +88,10 @@ ok "the API checks accept docs/api/demo.yaml"
 sanitizers=()
 for opt in MS_ASAN MS_UBSAN MS_TSAN; do
     if grep -q "^$opt:BOOL=ON" "$BIN_DIR/CMakeCache.txt" 2>/dev/null; then
-        sanitizers+=("-D$opt=ON" -DCMAKE_BUILD_TYPE=Debug)
+        sanitizers+=("-D$opt=ON")
     fi
 done
+((${#sanitizers[@]} == 0)) || sanitizers+=(-DCMAKE_BUILD_TYPE=Debug)
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
     "${sanitizers[@]}" >/dev/null || fail "cmake configure of the copy failed"
 cmake --build "$BUILD" -j2 --target demo frontend integration_test_demo >"$T/build.log" 2>&1 ||
