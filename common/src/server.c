@@ -444,19 +444,25 @@ enum {
     ACCEPT_QUEUED_MAX = 1024, /* connections taken from the queue when giving the port up */
 };
 
-struct ms_server *ms_server_new(const struct ms_server_config *cfg, void *svc)
+void ms_server_block_signals(void)
 {
-    struct ms_server *srv = calloc(1, sizeof(*srv));
     sigset_t set;
 
-    if (!srv)
-        return NULL;
     /* taken by sigwait in ms_server_wait_and_drain; threads created later inherit the mask */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN); /* a peer closing a socket is an error code, not a death */
+}
+
+struct ms_server *ms_server_new(const struct ms_server_config *cfg, void *svc)
+{
+    struct ms_server *srv = calloc(1, sizeof(*srv));
+
+    if (!srv)
+        return NULL;
+    ms_server_block_signals();
     srv->cfg = *cfg;
     srv->svc = svc;
     srv->router = ms_router_new();

@@ -30,7 +30,8 @@ static int load_settings(struct settings *s)
 static int wire(struct ms_server *srv, struct inventory_svc *svc, const struct settings *s)
 {
     if (ms_server_add_routes(srv, inventory_routes, inventory_routes_len) ||
-        ms_migrator_serve(&svc->migrator, srv, svc->pg, "inventory"))
+        ms_migrator_serve(&svc->migrator, srv, svc->pg, "inventory", ms_service_migrations,
+                          ms_service_migrations_len))
         return -1;
     return inventory_reaper_start(svc, s->ttl_s, s->reap_interval_s);
 }

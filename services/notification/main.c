@@ -67,7 +67,8 @@ static int wire(struct ms_server *srv, struct notification_svc *svc)
     if (ms_server_add_routes(srv, notification_routes, notification_routes_len) ||
         ms_server_add_check(srv, "redis", ms_redis_check, svc->redis, false))
         return -1;
-    return ms_migrator_serve(&svc->migrator, srv, svc->pg, "notification");
+    return ms_migrator_serve(&svc->migrator, srv, svc->pg, "notification", ms_service_migrations,
+                             ms_service_migrations_len);
 }
 
 int main(void)

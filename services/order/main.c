@@ -96,7 +96,8 @@ static int wire(struct ms_server *srv, struct order_svc *svc)
     /* Redis only carries events, which wait in the outbox meanwhile: not a readiness need */
     if (ms_server_add_routes(srv, order_routes, order_routes_len) ||
         ms_server_add_check(srv, "redis", ms_redis_check, svc->redis, false) ||
-        ms_migrator_serve(&svc->migrator, srv, svc->pg, "order"))
+        ms_migrator_serve(&svc->migrator, srv, svc->pg, "order", ms_service_migrations,
+                          ms_service_migrations_len))
         return -1;
     return worker_start(svc);
 }

@@ -32,7 +32,8 @@ static int wire(struct ms_server *srv, struct product_svc *svc)
     if (ms_server_add_routes(srv, product_routes, product_routes_len) ||
         ms_server_add_check(srv, "redis", ms_redis_check, svc->redis, false))
         return -1;
-    return ms_migrator_serve(&svc->migrator, srv, svc->pg, "product");
+    return ms_migrator_serve(&svc->migrator, srv, svc->pg, "product", ms_service_migrations,
+                             ms_service_migrations_len);
 }
 
 int main(void)
