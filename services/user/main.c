@@ -20,11 +20,7 @@ int main(void)
         .svc = &svc,
         .routes = user_routes,
         .nroutes = user_routes_len,
-        .database = {.default_url = DEFAULT_DATABASE_URL,
-                     .pool = &svc.pg,
-                     .migrator = &svc.migrator,
-                     .migrations = ms_service_migrations,
-                     .nmigrations = ms_service_migrations_len},
+        .database = MS_APP_DATABASE(DEFAULT_DATABASE_URL, svc),
         .init = init,
     };
 

@@ -27,6 +27,14 @@ struct ms_app_database {
     size_t nmigrations;
 };
 
+/* The database of a service whose state (an lvalue) keeps its pool in the field pg and its
+ * migrator in migrator, with the migrations embedded in its binary (cmake/embed_sql.cmake). */
+#define MS_APP_DATABASE(url, state)                                                                \
+    {                                                                                              \
+        .default_url = (url), .pool = &(state).pg, .migrator = &(state).migrator,                  \
+        .migrations = ms_service_migrations, .nmigrations = ms_service_migrations_len              \
+    }
+
 /* Redis, when default_url is set: a pool and the readiness check "redis". */
 struct ms_app_redis {
     const char *default_url;     /* REDIS_URL's default; NULL: no Redis */
