@@ -25,7 +25,7 @@
 # picks docker or podman (default: docker when it answers). MS_COMPOSE_FILES (default
 # docker-compose.yml; later files override a service's image, as compose merges them) names the
 # compose files; MS_COMPOSE is the whole compose command for `up` (default: docker compose or
-# podman-compose on those files).
+# podman-compose on those files, project MS_COMPOSE_PROJECT, default microshop, as bin/lab).
 #
 # MS_PLATFORMS=linux/amd64,linux/arm64 builds one multi-arch image per target: with docker
 # buildx, pushed (a multi-arch image lives in a registry); with podman, a local manifest list
@@ -233,7 +233,7 @@ load()
     if lost="$(missing "$@")"; then
         echo "load: all $n images are here: scripts/images.sh up (no build, no download)"
     else
-        ms_die "load: $file lacks $(wc -l <<<"$lost") of the $n images: $(tr '\n' ' ' <<<"$lost")"
+        ms_die "load: $file lacks $(wc -l <<<"$lost") of the $n images: $(paste -sd ' ' <<<"$lost")"
     fi
 }
 
@@ -247,7 +247,7 @@ no_pull()
 }
 
 # The compose command for up: MS_COMPOSE (the whole command, with its -f and -p), else docker
-# compose or podman-compose on MS_COMPOSE_FILES.
+# compose or podman-compose on MS_COMPOSE_FILES, project MS_COMPOSE_PROJECT (microshop).
 compose_cmd()
 {
     local f
@@ -257,14 +257,15 @@ compose_cmd()
     fi
     if [[ "$(engine)" == docker ]]; then printf 'docker compose'; else printf podman-compose; fi
     while read -r f; do printf ' -f %s' "$f"; done < <(compose_paths)
-    echo
+    # the project bin/lab looks for (podman-compose 1.0 ignores the file's `name:`)
+    echo " -p ${MS_COMPOSE_PROJECT:-microshop}"
 }
 
 # up [SERVICE...]: every image must be loaded; compose starts them without building or pulling.
 up()
 {
     local lost compose=() override rc=0
-    lost="$(missing "$@")" || ms_die "not loaded: $(tr '\n' ' ' <<<"$lost")(scripts/images.sh load FILE)"
+    lost="$(missing "$@")" || ms_die "not loaded: $(paste -sd ' ' <<<"$lost") (scripts/images.sh load FILE)"
     read -r -a compose <<<"$(compose_cmd)"
     override="$(mktemp "${TMPDIR:-/tmp}/microshop-no-pull.XXXXXX.yml")"
     no_pull >"$override"

@@ -137,4 +137,10 @@ JS
 echo grafana/grafana:10.4.5 >"$T/missing"
 expect 1 'not loaded: grafana/grafana:10.4.5' env MS_ENGINE="$T/engine" MS_COMPOSE="$T/compose" "${IMAGES[@]}" up
 echo "ok: up: compose with --no-build and pull_policy: never on every service; refused while an image is missing"
+: >"$T/missing"
+cp "$T/compose" "$T/bin/podman-compose"
+expect 0 '^up: started from the loaded images$' env PATH="$T/bin:$PATH" MS_ENGINE=podman "${IMAGES[@]}" up
+grep -qE "^-f $ROOT/docker-compose.yml -p microshop -f /.*\.yml up -d --no-build$" "$T/compose.log" ||
+    fail "up without MS_COMPOSE ran: $(cat "$T/compose.log")"
+echo "ok: up without MS_COMPOSE: podman-compose on docker-compose.yml, project microshop (as bin/lab)"
 echo "all image checks passed"
