@@ -5,8 +5,11 @@
 # produce that architecture's binaries of every service, the gateway's exporter and the
 # healthcheck probe, linked against the target's libraries of Debian's multiarch -dev packages,
 # with Debian's cross gcc and cmake/linux-gnu-toolchain.cmake: no emulation (this machine has
-# no QEMU binfmt; an emulated build would fail here). Planted: the architecture check rejects
-# this machine's own binary, and the toolchain file refuses a missing or unknown MS_TRIPLET.
+# no QEMU binfmt; an emulated build would fail here). Statically: the Dockerfile's build stage is
+# FROM --platform=$BUILDPLATFORM with ARG TARGETARCH and no other stage has a --platform.
+# Planted: a build stage on the target's platform and a runtime stage on the builder's are
+# caught, the architecture check rejects this machine's own binary, and the toolchain file
+# refuses a missing or unknown MS_TRIPLET.
 # Live: rootful podman (docker/ci/podman-setup.sh). Cold: about 1.5 min (the cross packages
 # from Debian's mirror and the compile); warm (layers cached): seconds.
 set -euo pipefail
@@ -40,6 +43,31 @@ aarch64) OWN=("${ARM64[@]}") OTHER=("${AMD64[@]}") ;;
 *) fail "this test cross-builds between amd64 and arm64; this is $(uname -m)" ;;
 esac
 PLATFORM="${OTHER[0]}"
+
+# dockerfile_cross_ok FILE: the build stage runs on the builder's platform and reads TARGETARCH;
+# every other stage is the target's (no --platform of its own).
+# shellcheck disable=SC2016 # the Dockerfile's own $VARIABLES, literally
+dockerfile_cross_ok()
+{
+    grep -qxF 'FROM --platform=$BUILDPLATFORM ${DEBIAN_IMAGE} AS build' "$1" &&
+        sed -n '/ AS build$/,/^FROM /p' "$1" | grep -qx 'ARG TARGETARCH' &&
+        ! grep -E '^FROM ' "$1" | grep -v ' AS build$' | grep -q -- '--platform'
+}
+
+echo "== the Dockerfile: the build stage on the builder's platform, the others the target's"
+dockerfile_cross_ok "$ROOT/Dockerfile" || fail "Dockerfile: the build stage is not FROM --platform=\$BUILDPLATFORM with ARG TARGETARCH, or another stage has a --platform"
+# shellcheck disable=SC2016 # the Dockerfile's own $VARIABLES, literally
+sed 's/^FROM --platform=$BUILDPLATFORM /FROM /' "$ROOT/Dockerfile" >"$T/Dockerfile.native"
+# shellcheck disable=SC2016 # the same
+sed 's/^FROM ${DEBIAN_IMAGE} AS runtime$/FROM --platform=$BUILDPLATFORM ${DEBIAN_IMAGE} AS runtime/' \
+    "$ROOT/Dockerfile" >"$T/Dockerfile.runtime"
+for f in native runtime; do
+    cmp -s "$ROOT/Dockerfile" "$T/Dockerfile.$f" && fail "planted $f: the edit did not apply"
+    if dockerfile_cross_ok "$T/Dockerfile.$f"; then
+        fail "planted: a Dockerfile with the $f stage on the wrong platform passed"
+    fi
+done
+echo "ok: Dockerfile: build stage FROM --platform=\$BUILDPLATFORM, ARG TARGETARCH; planted: a build stage on the target's platform and a runtime stage on the builder's are caught"
 
 echo "== the toolchain file's inputs"
 expect 1 'set MS_TRIPLET' env -u MS_TRIPLET cmake -S "$ROOT" -B "$T/no-triplet" -DMS_TESTS=OFF \
