@@ -332,11 +332,13 @@ check_compose_tool()
 # Whether the images compose runs are all on this machine (an instructor's bundle loaded, or
 # make images): then `scripts/images.sh up` starts the shop with no build and no download.
 # Missing images stop nothing (compose builds and pulls them, on a network). Fails when some
-# are missing. scripts/images.sh needs bash 4 and an engine; without them, nothing to say.
+# are missing. scripts/images.sh needs bash 4, GNU realpath (check_shell names both) and an
+# engine; without them, nothing to say.
 check_bundle()
 {
     local lost n
     ((BASH_VERSINFO[0] >= 4)) || return 0
+    realpath -m -- /nonexistent/x >/dev/null 2>&1 || return 0
     command -v docker >/dev/null || command -v podman >/dev/null || return 0
     n="$(bash "$MS_ROOT/scripts/images.sh" list | wc -l)"
     if lost="$(bash "$MS_ROOT/scripts/images.sh" missing 2>&1)"; then
