@@ -18,7 +18,8 @@ generate:
 new-service:
 	@node tools/generate/new-service.mjs "$(NAME)" $(UPSTREAM)
 
-# Every image of the shop (MS_REGISTRY prefix, MS_TAG; MS_PUSH=1 pushes; MS_PLATFORMS for buildx),
+# Every image of the shop (MS_REGISTRY prefix, MS_TAG; MS_PUSH=1 pushes; MS_PLATFORMS=linux/amd64,linux/arm64
+# cross-compiles a multi-arch image with buildx or podman),
 # and one archive of them with PostgreSQL, Redis, nginx, Prometheus and Grafana for a USB stick.
 images:
 	@bash scripts/images.sh build

@@ -5,12 +5,14 @@
 #
 #   scripts/doctor.sh [native|compose|kubernetes|all]   (default: native on Linux, else compose)
 #   scripts/doctor.sh line-endings [DIR]                only the line-ending check of a checkout
+#   scripts/doctor.sh bundle                            only whether compose's images are all here
 #
 # The compose and Kubernetes checks run under macOS's bash 3.2 too (they say it is too old for
 # bin/lab). Every way: the architecture, bash 4 and GNU realpath, memory, curl and jq (the
 # labs), CRLF line endings in the checkout (.gitattributes keeps them LF). native: Debian/Ubuntu, cmake, a C compiler, pkg-config and the
 # libraries, PostgreSQL, Redis, nginx, runit, make up's ports. compose: docker or podman with a
-# compose, the ports docker-compose.yml publishes. kubernetes: kubectl, kind, istioctl, helm, a
+# compose, the ports docker-compose.yml publishes, whether its images are all here (a loaded
+# bundle; a note, not a problem, when not). kubernetes: kubectl, kind, istioctl, helm, a
 # container runtime, the KIND host port. A port held by the shop itself counts as fine.
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -35,6 +37,12 @@ PROBLEMS=0
 ok()
 {
     printf '  ok        %s\n' "$*"
+}
+
+# note WHAT THEN: a finding that stops nothing, with what it means.
+note()
+{
+    printf '  note      %s\n            %s\n' "$1" "$2"
 }
 
 # problem WHAT FIX: a finding that stops the chosen way, with its fix.
@@ -321,6 +329,27 @@ check_compose_tool()
     fi
 }
 
+# Whether the images compose runs are all on this machine (an instructor's bundle loaded, or
+# make images): then `scripts/images.sh up` starts the shop with no build and no download.
+# Missing images stop nothing (compose builds and pulls them, on a network). Fails when some
+# are missing. scripts/images.sh needs bash 4, GNU realpath (check_shell names both) and an
+# engine; without them, nothing to say.
+check_bundle()
+{
+    local lost n
+    ((BASH_VERSINFO[0] >= 4)) || return 0
+    realpath -m -- /nonexistent/x >/dev/null 2>&1 || return 0
+    command -v docker >/dev/null || command -v podman >/dev/null || return 0
+    n="$(bash "$MS_ROOT/scripts/images.sh" list | wc -l)"
+    if lost="$(bash "$MS_ROOT/scripts/images.sh" missing 2>&1)"; then
+        ok "images: all $n here (a loaded bundle): scripts/images.sh up needs no build, no network"
+        return 0
+    fi
+    note "images: $(wc -l <<<"$lost") of $n not here: $(paste -sd ' ' <<<"$lost")" \
+        "load the class bundle (scripts/images.sh load microshop-images.tar), or let \`docker compose up -d --build\` build and download them (a network for every laptop)"
+    return 1
+}
+
 check_compose()
 {
     local running=0 ports=() line
@@ -331,6 +360,7 @@ check_compose()
     # no mapfile: this part runs under macOS's bash 3.2 too, to say that bash is too old
     while IFS= read -r line; do ports+=("$line"); done < <(compose_ports)
     check_ports "$running" "the compose project microshop" "${ports[@]}"
+    check_bundle || true
 }
 
 check_kubernetes()
@@ -359,12 +389,16 @@ main()
         check_line_endings "${2:-$MS_ROOT}"
         return $((PROBLEMS > 0))
     fi
+    if [[ $way == bundle ]]; then
+        check_bundle
+        return
+    fi
     [[ -n $way ]] || way="$([[ "$(os_kind)" == debian ]] && echo native || echo compose)"
     case $way in
     native | compose | kubernetes) ;;
     all) way="native compose kubernetes" ;;
     *)
-        echo "usage: scripts/doctor.sh [native|compose|kubernetes|all|line-endings [DIR]]" >&2
+        echo "usage: scripts/doctor.sh [native|compose|kubernetes|all|line-endings [DIR]|bundle]" >&2
         return 2
         ;;
     esac

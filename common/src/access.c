@@ -18,7 +18,7 @@ static const char *method_label(const char *method)
     return "OTHER";
 }
 
-void access_metrics_init(struct ms_server *srv)
+void msi_access_metrics_init(struct ms_server *srv)
 {
     srv->requests_total = ms_counter_family("http_requests_total", "HTTP requests served.",
                                             "service,method,route,code");
@@ -64,7 +64,7 @@ static void log_access(struct ms_server *srv, const struct request *r, int statu
     ms_log_fields(level, fields, sizeof(fields) / sizeof(fields[0]));
 }
 
-void access_observe(struct ms_server *srv, const struct request *r, bool completed)
+void msi_access_observe(struct ms_server *srv, const struct request *r, bool completed)
 {
     /* 499, as nginx logs it: the client closed the connection before the answer was sent */
     int status = (r->answered && completed) ? r->res.status : 499;

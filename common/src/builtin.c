@@ -83,7 +83,7 @@ static const struct ms_route admin_routes[] = {
     {"DELETE", "/admin/faults", faults_delete, 0, MS_ROUTE_INFRA},
 };
 
-int builtin_routes_add(struct ms_server *srv)
+int msi_builtin_routes_add(struct ms_server *srv)
 {
     int rc =
         ms_server_add_routes(srv, probe_routes, sizeof(probe_routes) / sizeof(probe_routes[0]));

@@ -80,8 +80,8 @@ static void *run(void *arg)
     return NULL;
 }
 
-int deadline_watch_start(struct deadline_watch *w, const struct deadline_limits *limits,
-                         struct ms_series *closed)
+int msi_deadline_watch_start(struct deadline_watch *w, const struct deadline_limits *limits,
+                             struct ms_series *closed)
 {
     pthread_condattr_t attr;
 
@@ -104,7 +104,7 @@ int deadline_watch_start(struct deadline_watch *w, const struct deadline_limits 
     return 0;
 }
 
-void deadline_watch_stop(struct deadline_watch *w)
+void msi_deadline_watch_stop(struct deadline_watch *w)
 {
     if (!w->started)
         return;
@@ -118,7 +118,7 @@ void deadline_watch_stop(struct deadline_watch *w)
     w->started = false;
 }
 
-struct deadline_conn *deadline_conn_open(struct deadline_watch *w, int fd)
+struct deadline_conn *msi_deadline_conn_open(struct deadline_watch *w, int fd)
 {
     struct deadline_conn *c = calloc(1, sizeof(*c));
 
@@ -141,7 +141,7 @@ struct deadline_conn *deadline_conn_open(struct deadline_watch *w, int fd)
     return c;
 }
 
-void deadline_conn_begun(struct deadline_watch *w, struct deadline_conn *c)
+void msi_deadline_conn_begun(struct deadline_watch *w, struct deadline_conn *c)
 {
     int64_t due;
 
@@ -157,7 +157,7 @@ void deadline_conn_begun(struct deadline_watch *w, struct deadline_conn *c)
     pthread_mutex_unlock(&w->lock);
 }
 
-void deadline_conn_close(struct deadline_watch *w, struct deadline_conn *c)
+void msi_deadline_conn_close(struct deadline_watch *w, struct deadline_conn *c)
 {
     if (!c)
         return;
@@ -175,13 +175,13 @@ void deadline_conn_close(struct deadline_watch *w, struct deadline_conn *c)
     free(c);
 }
 
-void deadline_conn_serving(struct deadline_conn *c)
+void msi_deadline_conn_serving(struct deadline_conn *c)
 {
     if (c)
         atomic_store(&c->due_ms, 0);
 }
 
-void deadline_conn_waiting(const struct deadline_watch *w, struct deadline_conn *c)
+void msi_deadline_conn_waiting(const struct deadline_watch *w, struct deadline_conn *c)
 {
     if (c)
         atomic_store(&c->due_ms, ms_now_ms() + w->timeout_ms);

@@ -53,31 +53,31 @@ struct deadline_limits {
 };
 
 /* Starts the watchdog thread. 0 or MS_ENOMEM. */
-int deadline_watch_start(struct deadline_watch *w, const struct deadline_limits *limits,
-                         struct ms_series *closed);
+int msi_deadline_watch_start(struct deadline_watch *w, const struct deadline_limits *limits,
+                             struct ms_series *closed);
 
 /* Stops and joins the thread; call once MHD is stopped (every connection closed). Safe if
  * never started. */
-void deadline_watch_stop(struct deadline_watch *w);
+void msi_deadline_watch_stop(struct deadline_watch *w);
 
 /* A connection MHD has opened on socket fd: its first request line is due first_request_ms from
  * now (at most timeout_ms). When more than fresh_max connections now wait for their first
  * request, closes the oldest of them that has nothing waiting to be read. NULL when out of
  * memory (that connection then only has MHD's own timeout). */
-struct deadline_conn *deadline_conn_open(struct deadline_watch *w, int fd);
+struct deadline_conn *msi_deadline_conn_open(struct deadline_watch *w, int fd);
 
 /* c's request line has arrived: the request is due timeout_ms after the connection opened (or
- * its previous answer, see deadline_conn_waiting). c may be NULL. */
-void deadline_conn_begun(struct deadline_watch *w, struct deadline_conn *c);
+ * its previous answer, see msi_deadline_conn_waiting). c may be NULL. */
+void msi_deadline_conn_begun(struct deadline_watch *w, struct deadline_conn *c);
 
 /* MHD is closing c's connection: forgets and frees it. c may be NULL. Must come before MHD
  * closes the socket, which MHD's close notification does. */
-void deadline_conn_close(struct deadline_watch *w, struct deadline_conn *c);
+void msi_deadline_conn_close(struct deadline_watch *w, struct deadline_conn *c);
 
 /* c's request has been read whole: no deadline while it is served. c may be NULL. */
-void deadline_conn_serving(struct deadline_conn *c);
+void msi_deadline_conn_serving(struct deadline_conn *c);
 
 /* c's answer is done: the next request is due timeout_ms from now. c may be NULL. */
-void deadline_conn_waiting(const struct deadline_watch *w, struct deadline_conn *c);
+void msi_deadline_conn_waiting(const struct deadline_watch *w, struct deadline_conn *c);
 
 #endif

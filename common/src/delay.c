@@ -60,7 +60,7 @@ static void *run(void *arg)
     return NULL;
 }
 
-int delay_queue_start(struct delay_queue *q)
+int msi_delay_queue_start(struct delay_queue *q)
 {
     pthread_condattr_t attr;
 
@@ -77,7 +77,7 @@ int delay_queue_start(struct delay_queue *q)
     return 0;
 }
 
-void delay_queue_add(struct delay_queue *q, struct delay_node *node)
+void msi_delay_queue_add(struct delay_queue *q, struct delay_node *node)
 {
     struct delay_node **p;
 
@@ -90,7 +90,7 @@ void delay_queue_add(struct delay_queue *q, struct delay_node *node)
     pthread_mutex_unlock(&q->lock);
 }
 
-void delay_queue_flush(struct delay_queue *q)
+void msi_delay_queue_flush(struct delay_queue *q)
 {
     struct delay_node *all;
 
@@ -102,11 +102,11 @@ void delay_queue_flush(struct delay_queue *q)
     resume_all(all);
 }
 
-void delay_queue_stop(struct delay_queue *q)
+void msi_delay_queue_stop(struct delay_queue *q)
 {
     if (!q->started)
         return;
-    delay_queue_flush(q);
+    msi_delay_queue_flush(q);
     pthread_mutex_lock(&q->lock);
     q->stopping = true;
     pthread_cond_signal(&q->wake);

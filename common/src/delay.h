@@ -26,15 +26,15 @@ struct delay_queue {
 };
 
 /* Starts the timer thread. 0 or MS_ENOMEM. */
-int delay_queue_start(struct delay_queue *q);
+int msi_delay_queue_start(struct delay_queue *q);
 
 /* Queues a connection the caller has just suspended; it is resumed at node->due_ms. */
-void delay_queue_add(struct delay_queue *q, struct delay_node *node);
+void msi_delay_queue_add(struct delay_queue *q, struct delay_node *node);
 
 /* Resumes every waiting connection now (shutdown), leaving the thread running. */
-void delay_queue_flush(struct delay_queue *q);
+void msi_delay_queue_flush(struct delay_queue *q);
 
 /* Resumes what waits, stops and joins the thread. Safe if never started. */
-void delay_queue_stop(struct delay_queue *q);
+void msi_delay_queue_stop(struct delay_queue *q);
 
 #endif

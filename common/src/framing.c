@@ -64,8 +64,8 @@ static const char *repeated_single(const struct header_scan *scan)
     return NULL;
 }
 
-const char *framing_problem(struct MHD_Connection *conn, const char *raw_target, size_t raw_len,
-                            const char *version)
+const char *msi_framing_problem(struct MHD_Connection *conn, const char *raw_target, size_t raw_len,
+                                const char *version)
 {
     struct header_scan scan = {0};
     bool http11 = version && strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
@@ -94,8 +94,8 @@ static bool excess(struct framing_excess *e, int status, size_t limit, const cha
     return true;
 }
 
-bool framing_too_large(struct MHD_Connection *conn, size_t request_line_len,
-                       struct framing_excess *e)
+bool msi_framing_too_large(struct MHD_Connection *conn, size_t request_line_len,
+                           struct framing_excess *e)
 {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
@@ -115,7 +115,7 @@ bool framing_too_large(struct MHD_Connection *conn, size_t request_line_len,
     return false;
 }
 
-const char *framing_cut_query(char *target)
+const char *msi_framing_cut_query(char *target)
 {
     char *query = target ? strchr(target, '?') : NULL;
     size_t params = 1;
@@ -130,7 +130,7 @@ const char *framing_cut_query(char *target)
     return "the query string has more than 64 parameters";
 }
 
-bool framing_method_known(const char *method)
+bool msi_framing_method_known(const char *method)
 {
     static const char *const methods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
                                           "CONNECT", "OPTIONS", "TRACE", "PATCH"};

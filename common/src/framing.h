@@ -19,11 +19,11 @@ struct MHD_Connection;
  * Transfer-Encoding be a single "chunked" without Content-Length, and Content-Length appear at
  * most once: RFC 9112 sections 3.2, 5.1 and 6.3. Headers the services read as one value
  * (Content-Type, Idempotency-Key) must not be repeated either. */
-const char *framing_problem(struct MHD_Connection *conn, const char *raw_target, size_t raw_len,
-                            const char *version);
+const char *msi_framing_problem(struct MHD_Connection *conn, const char *raw_target, size_t raw_len,
+                                const char *version);
 
 /* The limits on a request's head, checked before routing so that no handler runs for a request
- * whose answer might not fit (see framing_too_large). */
+ * whose answer might not fit (see msi_framing_too_large). */
 enum {
     FRAMING_REQUEST_LINE_MAX = 8192, /* bytes: past it, 414 */
     FRAMING_HEAD_MAX = 16384,        /* bytes of request line and headers, cookies twice: 431 */
@@ -56,8 +56,8 @@ struct framing_excess {
 
 /* Whether the request on conn is over one of the limits above; if so fills *e. request_line_len
  * is the length of the request line (method, target and version with the two spaces). */
-bool framing_too_large(struct MHD_Connection *conn, size_t request_line_len,
-                       struct framing_excess *e);
+bool msi_framing_too_large(struct MHD_Connection *conn, size_t request_line_len,
+                           struct framing_excess *e);
 
 /* No endpoint takes more query parameters than this. */
 enum { FRAMING_QUERY_PARAMS_MAX = 64 };
@@ -67,9 +67,9 @@ enum { FRAMING_QUERY_PARAMS_MAX = 64 };
  * request must be refused; else NULL. libmicrohttpd 0.9.75 stores each parameter in the
  * connection's memory pool, and when they do not fit it queues a 431 it then never sends: the
  * connection would hang until its timeout. */
-const char *framing_cut_query(char *target);
+const char *msi_framing_cut_query(char *target);
 
 /* Whether method is one HTTP defines (RFC 9110 and PATCH); any other is answered 501. */
-bool framing_method_known(const char *method);
+bool msi_framing_method_known(const char *method);
 
 #endif

@@ -68,12 +68,11 @@ int ms_migrator_check(void *migrator)
 }
 
 int ms_migrator_serve(struct ms_migrator *m, struct ms_server *srv, struct ms_pg_pool *pool,
-                      const char *name)
+                      const char *name, const struct ms_migration *migrations, size_t n)
 {
     int rc = ms_server_add_check(srv, "postgres", ms_migrator_check, m, true);
 
-    return rc ? rc
-              : ms_migrator_start(m, pool, name, ms_service_migrations, ms_service_migrations_len);
+    return rc ? rc : ms_migrator_start(m, pool, name, migrations, n);
 }
 
 void ms_migrator_stop(struct ms_migrator *m)

@@ -86,18 +86,18 @@ static struct deadline_conn *connection_deadline(struct MHD_Connection *conn)
 
 /* MHD calls this with the raw request target, before it splits or decodes it, and keeps what
  * it returns as the request's context: the request starts here, so that on_request can tell
- * whether the target held a NUL byte (see framing_problem). */
+ * whether the target held a NUL byte (see msi_framing_problem). */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct ms_server *srv = cls;
     struct request *r = calloc(1, sizeof(*r));
 
-    deadline_conn_begun(&srv->deadlines, connection_deadline(conn));
+    msi_deadline_conn_begun(&srv->deadlines, connection_deadline(conn));
     if (r) {
         r->raw_target = uri;
         r->raw_target_len = uri ? strlen(uri) : 0;
         /* the target lies in MHD's own writable read buffer, which MHD itself cuts up next */
-        r->refusal = framing_cut_query((char *)uri);
+        r->refusal = msi_framing_cut_query((char *)uri);
     }
     return r;
 }
@@ -253,7 +253,7 @@ static bool apply_delay(struct request *r)
     r->delay.conn = r->req.conn;
     r->delay.due_ms = ms_now_ms() + delay_ms;
     MHD_suspend_connection(r->req.conn);
-    delay_queue_add(&r->srv->delays, &r->delay);
+    msi_delay_queue_add(&r->srv->delays, &r->delay);
     return true;
 }
 
@@ -278,7 +278,7 @@ static enum MHD_Result serve(struct request *r)
 {
     struct ms_res *res = &r->res;
 
-    deadline_conn_serving(r->deadline); /* read whole: no deadline while it is served */
+    msi_deadline_conn_serving(r->deadline); /* read whole: no deadline while it is served */
     if (r->excess.status) {
         ms_res_error_status(res, r->excess.status,
                             r->excess.status == 414 ? "uri_too_long" : "headers_too_large",
@@ -288,7 +288,7 @@ static enum MHD_Result serve(struct request *r)
     if (r->refusal) {
         /* answered before the body is read, so MHD closes the connection after it */
         ms_res_error(res, MS_EINVAL, "malformed request: %s", r->refusal);
-    } else if (!framing_method_known(r->req.method)) {
+    } else if (!msi_framing_method_known(r->req.method)) {
         ms_res_error_status(res, 501, "not_implemented", "method %s is not implemented",
                             r->req.method);
     } else if (!r->req.match.route) {
@@ -323,12 +323,12 @@ static enum MHD_Result on_headers(struct request *r, struct ms_server *srv,
 {
     request_begin(r, srv, conn, url, method);
     /* before anything else: past these limits an answer might not fit (framing.h) */
-    if (framing_too_large(conn, strlen(method) + r->raw_target_len + strlen(version) + 2,
-                          &r->excess))
+    if (msi_framing_too_large(conn, strlen(method) + r->raw_target_len + strlen(version) + 2,
+                              &r->excess))
         return serve(r);
     if (!r->refusal)
-        r->refusal = framing_problem(conn, r->raw_target, r->raw_target_len, version);
-    if (r->refusal || !framing_method_known(method))
+        r->refusal = msi_framing_problem(conn, r->raw_target, r->raw_target_len, version);
+    if (r->refusal || !msi_framing_method_known(method))
         return serve(r);
     if (r->req.match.route && declared_too_big(&r->req)) {
         r->req.body_too_big = true;
@@ -371,8 +371,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
         free(r);
         return;
     }
-    access_observe(srv, r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || r->written_directly);
-    deadline_conn_waiting(&srv->deadlines, r->deadline); /* for the next request on it */
+    msi_access_observe(srv, r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || r->written_directly);
+    msi_deadline_conn_waiting(&srv->deadlines, r->deadline); /* for the next request on it */
     request_free(r);
     ms_gauge_add(srv->in_flight_gauge, -1);
     atomic_fetch_sub(&srv->in_flight, 1);
@@ -388,9 +388,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_context = info ? deadline_conn_open(&srv->deadlines, info->connect_fd) : NULL;
+        *socket_context = info ? msi_deadline_conn_open(&srv->deadlines, info->connect_fd) : NULL;
     } else {
-        deadline_conn_close(&srv->deadlines, *socket_context);
+        msi_deadline_conn_close(&srv->deadlines, *socket_context);
         *socket_context = NULL;
     }
 }
@@ -444,26 +444,32 @@ enum {
     ACCEPT_QUEUED_MAX = 1024, /* connections taken from the queue when giving the port up */
 };
 
-struct ms_server *ms_server_new(const struct ms_server_config *cfg, void *svc)
+void ms_server_block_signals(void)
 {
-    struct ms_server *srv = calloc(1, sizeof(*srv));
     sigset_t set;
 
-    if (!srv)
-        return NULL;
     /* taken by sigwait in ms_server_wait_and_drain; threads created later inherit the mask */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN); /* a peer closing a socket is an error code, not a death */
+}
+
+struct ms_server *ms_server_new(const struct ms_server_config *cfg, void *svc)
+{
+    struct ms_server *srv = calloc(1, sizeof(*srv));
+
+    if (!srv)
+        return NULL;
+    ms_server_block_signals();
     srv->cfg = *cfg;
     srv->svc = svc;
     srv->router = ms_router_new();
     srv->health = ms_health_new();
-    access_metrics_init(srv);
+    msi_access_metrics_init(srv);
     ms_process_metrics_register();
-    if (!srv->router || !srv->health || builtin_routes_add(srv) != 0) {
+    if (!srv->router || !srv->health || msi_builtin_routes_add(srv) != 0) {
         ms_server_free(srv);
         return NULL;
     }
@@ -627,10 +633,10 @@ static int helpers_start(struct ms_server *srv)
         .fresh_max = (size_t)(srv->cfg.max_connections + 1) / 2,
     };
 
-    if (delay_queue_start(&srv->delays))
+    if (msi_delay_queue_start(&srv->delays))
         return MS_ENOMEM;
-    if (deadline_watch_start(&srv->deadlines, &limits, srv->client_timeouts)) {
-        delay_queue_stop(&srv->delays);
+    if (msi_deadline_watch_start(&srv->deadlines, &limits, srv->client_timeouts)) {
+        msi_delay_queue_stop(&srv->delays);
         return MS_ENOMEM;
     }
     srv->helpers_running = true;
@@ -642,8 +648,8 @@ static void helpers_stop(struct ms_server *srv)
 {
     if (!srv->helpers_running)
         return;
-    deadline_watch_stop(&srv->deadlines);
-    delay_queue_stop(&srv->delays);
+    msi_deadline_watch_stop(&srv->deadlines);
+    msi_delay_queue_stop(&srv->delays);
     srv->helpers_running = false;
 }
 
@@ -783,7 +789,7 @@ int ms_server_drain(struct ms_server *srv)
         leave_port(srv, listener);
     /* Only now: a client told to reconnect earlier could have been queued here again. */
     atomic_store(&srv->closing, true);
-    delay_queue_flush(&srv->delays); /* delayed requests are answered now, not dropped */
+    msi_delay_queue_flush(&srv->delays); /* delayed requests are answered now, not dropped */
     left = drain(srv);
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;

@@ -61,12 +61,12 @@ struct request {
 };
 
 /* Registers /health, /ready, /metrics and, when enabled, /admin/faults. */
-int builtin_routes_add(struct ms_server *srv);
+int msi_builtin_routes_add(struct ms_server *srv);
 
 /* Creates the server's metric families. */
-void access_metrics_init(struct ms_server *srv);
+void msi_access_metrics_init(struct ms_server *srv);
 
 /* Counts and logs a finished request (status 499 when the client left first). */
-void access_observe(struct ms_server *srv, const struct request *r, bool completed);
+void msi_access_observe(struct ms_server *srv, const struct request *r, bool completed);
 
 #endif

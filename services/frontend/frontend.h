@@ -18,10 +18,6 @@ struct frontend_svc {
     size_t config_len;
 };
 
-/* Reads the settings from the environment and renders config_json. 0, or MS_EINVAL after
- * printing one line naming the bad variable. */
-int frontend_svc_init(struct frontend_svc *svc);
-
 extern const struct ms_route frontend_routes[];
 extern const size_t frontend_routes_len;
 

@@ -1,19 +1,19 @@
 /* The frontend service: the storefront's single page and its files, served from the binary.
  * It has no database and calls no service: the page talks to the others through the gateway.
  * Wiring only. */
-#include <jansson.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "frontend.h"
+#include "ms/app.h"
 #include "ms/config.h"
 #include "ms/err.h"
-#include "ms/log.h"
-#include "ms/server.h"
 #include "service.gen.h"
 
-int frontend_svc_init(struct frontend_svc *svc)
+/* Reads the settings and renders config_json. 0, or MS_EINVAL after printing one line naming
+ * the bad variable. */
+static int configure(void *state)
 {
+    struct frontend_svc *svc = state;
     struct frontend_settings *s = &svc->settings;
     int n;
 
@@ -31,23 +31,15 @@ int frontend_svc_init(struct frontend_svc *svc)
 
 int main(void)
 {
-    struct ms_server_config server;
-    struct frontend_svc svc = {0};
-    struct ms_server *srv = NULL;
-    int status = EXIT_FAILURE;
+    static struct frontend_svc svc;
+    const struct ms_app app = {
+        .name = SERVICE_NAME,
+        .default_port = SERVICE_PORT,
+        .svc = &svc,
+        .routes = frontend_routes,
+        .nroutes = frontend_routes_len,
+        .configure = configure,
+    };
 
-    if (ms_log_init_from_env(SERVICE_NAME) ||
-        ms_server_config_load(&server, SERVICE_NAME, SERVICE_PORT) || frontend_svc_init(&svc))
-        return MS_CONFIG_EXIT;
-    json_object_seed(0);
-    srv = ms_server_new(&server, &svc); /* first: it sets the signal mask threads inherit */
-    if (!srv)
-        goto out;
-    if (ms_server_add_routes(srv, frontend_routes, frontend_routes_len) || ms_server_start(srv))
-        goto out;
-    ms_server_wait_and_drain(srv);
-    status = EXIT_SUCCESS;
-out:
-    ms_server_free(srv);
-    return status;
+    return ms_app_run(&app);
 }

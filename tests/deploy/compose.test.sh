@@ -17,8 +17,11 @@
 # run time (bin/lab canary), the 0.5 s product timeout (504) with delays injected into both
 # product versions (bin/lab fault); runs labs 1-6 against it (tests/system/labs.mjs, LAB_WAY=compose);
 # kills a service's main process from the host (bin/lab kill)
-# and times its return (restart policy); stops one service gracefully (exit 0). Tears it all down on
-# exit. Prints the time of each phase. Cold (first run on a machine): ~4.5 min; warm: ~1.5 min.
+# and times its return (restart policy); stops one service gracefully (exit 0); then the
+# instructor's bundle: saved, every image removed, loaded, compose up with no build and no pull, a
+# purchase through the gateway (bundle_roundtrip). Tears it all down on exit. Prints the time of
+# each phase. Cold (first run on a machine): ~7 min; warm: ~4 min (the bundle round trip is
+# about 2.5 min of it: saving, removing and loading 13 images, 787 MB, and a second start).
 set -euo pipefail
 
 ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
@@ -529,6 +532,50 @@ self_heal()
     ok "bin/lab kill: kill -9 of $name's main process (pid $pid): ready again after ${t_direct} ms, through the gateway after ${t_gw} ms (restart: unless-stopped)"
 }
 
+# The instructor's bundle (scripts/images.sh, make bundle), round trip on this machine with the
+# stand-ins as "theirs": every image the stack runs saved into one archive, all of them removed,
+# the archive loaded (the same image IDs come back: restored, not rebuilt), then compose started
+# from it with no build and pull_policy: never on every service, and a purchase through the
+# gateway. Grafana (no stand-in) is not in this bundle; make bundle adds it for a class.
+bundle_roundtrip()
+{
+    phase bundle
+    local images=(env MS_ENGINE=podman MS_COMPOSE_FILES="docker-compose.yml docker-compose.ci.yml"
+        MS_COMPOSE="${COMPOSE[*]}" bash "$ROOT/scripts/images.sh") names=() before after id n lost
+    mapfile -t names < <("${images[@]}" list "${STACK[@]}" | awk '{ print $NF }')
+    before="$(podman image inspect -f '{{.Id}}' "${names[@]}")" || fail "an image of the stack is missing"
+    remove_project # its containers hold the images
+    "${images[@]}" bundle "$T/bundle.tar" "${STACK[@]}" >"$T/bundle.log" 2>&1 ||
+        fail "make bundle: $(cat "$T/bundle.log")"
+    ok "make $(tail -n 1 "$T/bundle.log" | cut -d: -f1-2)"
+    podman rmi "${names[@]}" >"$T/rmi.log" 2>&1 || fail "cannot remove the images: $(tail -n 3 "$T/rmi.log")"
+    for id in $before; do
+        if podman image exists "$id"; then
+            fail "image $id is still here after podman rmi (tagged elsewhere?)"
+        fi
+    done
+    if lost="$("${images[@]}" missing "${STACK[@]}")"; then
+        fail "scripts/images.sh missing names none of the removed images"
+    fi
+    n="$(wc -l <<<"$lost")"
+    ((n == ${#names[@]})) || fail "scripts/images.sh missing names $n of the ${#names[@]} removed images"
+    ok "all ${#names[@]} images removed from the machine (scripts/images.sh missing names $n)"
+    "${images[@]}" load "$T/bundle.tar" "${STACK[@]}" >"$T/load.log" 2>&1 ||
+        fail "scripts/images.sh load: $(cat "$T/load.log")"
+    after="$(podman image inspect -f '{{.Id}}' "${names[@]}")" || fail "an image is missing after load"
+    [[ $after == "$before" ]] || fail "the loaded images are not the bundled ones"
+    ok "scripts/images.sh load: the same ${#names[@]} image IDs are back ($(tail -n 1 "$T/load.log" | cut -d: -f1-2))"
+    "${images[@]}" no-pull >"$T/no-pull.yml"
+    (cd "$ROOT" && timeout 60 "${COMPOSE[@]}" -f "$T/no-pull.yml" --dry-run up -d --no-build "${STACK[@]}") \
+        >"$T/dry-run.log" 2>&1 || fail "podman-compose --dry-run with the no-pull override"
+    n="$(grep -c -- '^podman run .* --pull never ' "$T/dry-run.log")" || true
+    ((n == ${#STACK[@]})) || fail "$n of ${#STACK[@]} containers would run with --pull never"
+    "${images[@]}" up "${STACK[@]}" >"$T/up.log" 2>&1 || fail "scripts/images.sh up"
+    ok "scripts/images.sh up: ${#STACK[@]} containers from the bundle, --no-build and --pull never each"
+    wait_healthy
+    journey
+}
+
 graceful_stop()
 {
     phase stop
@@ -565,6 +612,7 @@ main()
     check_labs
     self_heal
     graceful_stop
+    bundle_roundtrip
 }
 
 main "$@"

@@ -5,7 +5,9 @@
 #   - the native check passes on this machine with its ports moved to free ones;
 #   - planted failures, each named with its fix: a CRLF file in a scratch checkout, a
 #     .gitattributes without the SQL rule, a cmake older than the CMakeLists needs (a fake one
-#     first on PATH), a port held by another program, an unknown way (usage, exit 2).
+#     first on PATH), a port held by another program, an unknown way (usage, exit 2);
+#   - `doctor bundle` (part of WAY=compose): all of compose's images here, or the missing ones
+#     named (planted: two missing from a fake engine).
 set -euo pipefail
 
 ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
@@ -84,6 +86,22 @@ done
 expect 1 "PROBLEM +ports in use by another program: $HELD \(MS_GATEWAY_PORT\)" \
     env MS_GATEWAY_PORT="$HELD" "${DOCTOR[@]}" native
 echo "ok: the held gateway port $HELD is named with its variable"
+
+ms_section "whether a loaded bundle is here (a fake engine: image inspect fails for \$T/missing)"
+cat >"$T/engine" <<EOF
+#!/bin/bash
+if [[ \$1 == image && \$2 == inspect ]] && grep -qxF "\$3" "$T/missing"; then exit 1; fi
+exit 0
+EOF
+chmod +x "$T/engine"
+n="$(bash "$ROOT/scripts/images.sh" list | wc -l)"
+: >"$T/missing"
+expect 0 "ok +images: all $n here \(a loaded bundle\)" env MS_ENGINE="$T/engine" "${DOCTOR[@]}" bundle
+printf '%s\n' grafana/grafana:10.4.5 localhost/microshop/cart:latest >"$T/missing"
+expect 1 "note +images: 2 of $n not here: localhost/microshop/cart:latest grafana/grafana:10.4.5" \
+    env MS_ENGINE="$T/engine" "${DOCTOR[@]}" bundle
+grep -q 'scripts/images.sh load microshop-images.tar' "$T/out" || fail "no way named: $(cat "$T/out")"
+echo "ok: all $n images of docker-compose.yml here is said; planted: two missing are named, with the load command"
 
 ms_section "usage"
 expect 2 'usage: scripts/doctor.sh' "${DOCTOR[@]}" laptop

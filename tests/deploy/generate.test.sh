@@ -40,8 +40,8 @@ echo "ok: ${#FILES[@]} generated files carry the mark"
 for json in services/*/service.json; do
     main="${json%/service.json}/main.c"
     grep -q '#include "service.gen.h"' "$main" || fail "$main does not include service.gen.h"
-    grep -Eq 'ms_server_config_load\([^,]+, SERVICE_NAME, SERVICE_PORT\)' "$main" ||
-        fail "$main: ms_server_config_load does not take SERVICE_NAME and SERVICE_PORT"
+    grep -q '\.name = SERVICE_NAME,' "$main" && grep -q '\.default_port = SERVICE_PORT,' "$main" ||
+        fail "$main: its struct ms_app does not take SERVICE_NAME and SERVICE_PORT"
 done
 echo "ok: every service's main.c takes its name and port from service.gen.h"
 

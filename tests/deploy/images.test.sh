@@ -3,7 +3,13 @@
 # it is asked: the image list read from docker-compose.yml (ours: one per Dockerfile target
 # compose builds; theirs: the pulled ones), MS_REGISTRY and MS_TAG in every name of ours and in
 # docker-compose.yml, builds and pushes of every target, a bundle saving all of them, and a
-# bundle refused while one of ours is not built (planted: the engine lacks product's image).
+# bundle refused while one of ours is not built (planted: the engine lacks product's image);
+# MS_PLATFORMS with podman: a manifest list per target, the builder's platform passed as
+# BUILDPLATFORM (podman 4.3 would take the target's); the compose files merged (the CI override's
+# stand-ins replace the official images), a service subset; `load` checks the archive's
+# checksum (planted: a corrupted copy is refused) and that every image arrived (planted: one
+# lacking); `up` starts compose with no build and an override setting pull_policy: never on
+# every service of docker-compose.yml.
 set -euo pipefail
 
 ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
@@ -63,4 +69,78 @@ echo localhost/microshop/product:latest >"$T/missing"
 expect 1 'localhost/microshop/product:latest is not built: make images first' \
     env MS_ENGINE="$T/engine" "${IMAGES[@]}" bundle "$T/c.tar"
 echo "ok: planted: a bundle with one of ours not built is refused"
+
+# The same fake engine under the name podman, first on PATH; `info` answers aarch64.
+mkdir -p "$T/bin"
+# shellcheck disable=SC2016 # the fake's own code
+sed 's/^exit 0$/if [[ $1 == info ]]; then echo aarch64; fi\nexit 0/' "$T/engine" >"$T/bin/podman"
+chmod +x "$T/bin/podman"
+: >"$T/engine.log"
+expect 0 "^images: ${#ours[@]} built and pushed$" env PATH="$T/bin:$PATH" MS_ENGINE=podman MS_PUSH=1 \
+    MS_PLATFORMS=linux/amd64,linux/arm64 "${IMAGES[@]}" build
+for t in "${ours[@]}"; do
+    n="localhost/microshop/$t:latest"
+    grep -qx "build -q --format docker --platform=linux/amd64,linux/arm64 --build-arg=BUILDPLATFORM=linux/arm64 --manifest $n --target $t $ROOT" \
+        "$T/engine.log" || fail "no multi-arch podman build of $t: $(grep -m1 '^build' "$T/engine.log")"
+    grep -qx "manifest push --all $n docker://$n" "$T/engine.log" || fail "no manifest push of $t"
+done
+echo "ok: MS_PLATFORMS with podman: a manifest list per target, BUILDPLATFORM the builder's, pushed with --all"
+
+ci_files="docker-compose.yml docker-compose.ci.yml"
+expect 0 '^theirs localhost/microshop-ci/postgres:latest$' env MS_COMPOSE_FILES="$ci_files" "${IMAGES[@]}" list
+if grep -qE '^theirs (postgres:15|nginx:1.25)$' "$T/out"; then
+    fail "the CI override does not replace the official images: $(cat "$T/out")"
+fi
+subset="$(MS_COMPOSE_FILES="$ci_files" "${IMAGES[@]}" list postgres product product-v2 | tr '\n' ' ')"
+[[ $subset == "theirs localhost/microshop-ci/postgres:latest ours product localhost/microshop/product:latest " ]] ||
+    fail "list postgres product product-v2: $subset"
+echo "ok: compose files merged as compose does (the CI stand-ins), and a subset of services"
+
+: >"$T/missing"
+printf 'archive' >"$T/d.tar"
+(cd "$T" && sha256sum d.tar >d.tar.sha256)
+expect 0 "^load: all $((${#ours[@]} + ${#theirs[@]})) images are here" env MS_ENGINE="$T/engine" "${IMAGES[@]}" load "$T/d.tar"
+grep -qx "load -q -i $T/d.tar" "$T/engine.log" || fail "load did not load $T/d.tar"
+printf 'archivX' >"$T/d.tar"
+expect 1 'does not match .*d.tar.sha256: copy it again' env MS_ENGINE="$T/engine" "${IMAGES[@]}" load "$T/d.tar"
+echo "ok: planted: a corrupted copy of the bundle is refused before loading"
+(cd "$T" && sha256sum d.tar >d.tar.sha256)
+echo grafana/grafana:10.4.5 >"$T/missing"
+expect 1 'lacks 1 of the .* images: grafana/grafana:10.4.5' env MS_ENGINE="$T/engine" "${IMAGES[@]}" load "$T/d.tar"
+expect 1 '^grafana/grafana:10.4.5$' env MS_ENGINE="$T/engine" "${IMAGES[@]}" missing
+MS_ENGINE="$T/engine" "${IMAGES[@]}" missing postgres product >"$T/out" || fail "missing postgres product: $(cat "$T/out")"
+[[ ! -s $T/out ]] || fail "missing postgres product names: $(cat "$T/out")"
+echo "ok: planted: an archive lacking an image is named, image by image (scripts/images.sh missing)"
+
+: >"$T/missing"
+cat >"$T/compose" <<EOF
+#!/bin/bash
+echo "\$*" >"$T/compose.log"
+while [[ \$# -gt 0 ]]; do [[ \$1 == -f ]] && cp "\$2" "$T/override.yml"; shift; done
+exit 0
+EOF
+chmod +x "$T/compose"
+expect 0 '^up: started from the loaded images: postgres product$' env MS_ENGINE="$T/engine" \
+    MS_COMPOSE="$T/compose -p class" "${IMAGES[@]}" up postgres product
+grep -qE '^-p class -f /.*\.yml up -d --no-build postgres product$' "$T/compose.log" ||
+    fail "up ran: $(cat "$T/compose.log")"
+(cd "$ROOT" && node --input-type=module - "$ROOT" "$T/override.yml") <<'JS' || fail "the no-pull override (above)"
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+const [root, file] = process.argv.slice(2);
+const YAML = createRequire(`${root}/tests/deploy/package.json`)('yaml');
+const base = Object.keys(YAML.parse(readFileSync(`${root}/docker-compose.yml`, 'utf8'), { merge: true }).services);
+const over = YAML.parse(readFileSync(file, 'utf8')).services;
+const bad = base.filter((s) => over?.[s]?.pull_policy !== 'never');
+if (bad.length || Object.keys(over).length !== base.length) { console.error(`no pull_policy: never for ${bad}`); process.exit(1); }
+JS
+echo grafana/grafana:10.4.5 >"$T/missing"
+expect 1 'not loaded: grafana/grafana:10.4.5' env MS_ENGINE="$T/engine" MS_COMPOSE="$T/compose" "${IMAGES[@]}" up
+echo "ok: up: compose with --no-build and pull_policy: never on every service; refused while an image is missing"
+: >"$T/missing"
+cp "$T/compose" "$T/bin/podman-compose"
+expect 0 '^up: started from the loaded images$' env PATH="$T/bin:$PATH" MS_ENGINE=podman "${IMAGES[@]}" up
+grep -qE "^-f $ROOT/docker-compose.yml -p microshop -f /.*\.yml up -d --no-build$" "$T/compose.log" ||
+    fail "up without MS_COMPOSE ran: $(cat "$T/compose.log")"
+echo "ok: up without MS_COMPOSE: podman-compose on docker-compose.yml, project microshop (as bin/lab)"
 echo "all image checks passed"

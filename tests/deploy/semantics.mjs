@@ -374,7 +374,8 @@ export async function checkSemantics(root, opts = {}) {
         const image = /localhost\/microshop\/([a-z0-9-]+):/.exec(c.image ?? "")?.[1];
         const main = image ? read(`services/${image}/main.c`) : "";
         const env = Object.fromEntries((c.env ?? []).filter((e) => "value" in e).map((e) => [e.name, e.value]));
-        for (const m of main.matchAll(/ms_upstream_config_from_env\(&s->\w+,\s*"(\w+)",\s*[^,]+,\s*(\d+)\)/g)) {
+        // a row of the service's ms_app_upstream table: {.name = "user", .default_url = ..., .timeout_ms = 500, ...}
+        for (const m of main.matchAll(/\.name = "(\w+)",\s*\.default_url = [^,]+,\s*\.timeout_ms = (\d+)/g)) {
           const up = m[1].toUpperCase();
           const host = /^https?:\/\/([a-z0-9.-]+)/.exec(env[`${up}_URL`] ?? "")?.[1];
           const mesh = host && meshTimeout.get(svc(host)?.name);

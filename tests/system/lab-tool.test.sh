@@ -19,27 +19,15 @@
 #      once cleared, sql reads a database, state shows a proxy's fault and reset clears it.
 set -euo pipefail
 
-ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
-BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
-# shellcheck source=scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
-# shellcheck source=scripts/stack.sh
-. "$ROOT/scripts/stack.sh"
+# shellcheck source=tests/system/lib/stack-test.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib/stack-test.sh"
 # shellcheck source=chaos/local/lib/native.sh
 . "$ROOT/chaos/local/lib/native.sh"
 # shellcheck source=tests/system/lib/expect.sh
 . "$ROOT/tests/system/lib/expect.sh"
 cd "$ROOT"
 
-T="$(mktemp -d /tmp/ms-lab-tool.XXXXXX)"
-cleanup()
-{
-    local rc=$?
-    trap - EXIT
-    ms_stack_teardown "$T" "$rc"
-    exit "$rc"
-}
-trap cleanup EXIT
+ms_test_scratch lab-tool
 
 LAB="$ROOT/bin/lab"
 

@@ -13,31 +13,13 @@
 #      on expected output that shows test markup, and on shown output its matchers reject.
 set -euo pipefail
 
-ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
-BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
-# shellcheck source=scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
-# shellcheck source=scripts/stack.sh
-. "$ROOT/scripts/stack.sh"
+# shellcheck source=tests/system/lib/stack-test.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib/stack-test.sh"
 # shellcheck source=chaos/local/lib/native.sh
 . "$ROOT/chaos/local/lib/native.sh"
 cd "$ROOT"
 
-T="$(mktemp -d /tmp/ms-labs.XXXXXX)"
-cleanup()
-{
-    local rc=$?
-    trap - EXIT
-    ms_stack_teardown "$T" "$rc"
-    exit "$rc"
-}
-trap cleanup EXIT
-
-fail()
-{
-    echo "FAIL: $*" >&2
-    exit 1
-}
+ms_test_scratch labs
 
 mapfile -t LABS < <(find docs/labs -maxdepth 1 -name '[0-9][0-9]-*.md' | sort)
 ((${#LABS[@]} >= 8)) || fail "expected the eight labs in docs/labs, found ${#LABS[@]}"

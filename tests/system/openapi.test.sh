@@ -12,31 +12,13 @@
 # About 45 s.
 set -euo pipefail
 
-ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
-BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
-# shellcheck source=scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
-# shellcheck source=scripts/stack.sh
-. "$ROOT/scripts/stack.sh"
+# shellcheck source=tests/system/lib/stack-test.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib/stack-test.sh"
 # shellcheck source=tests/deploy/lib/openapi-plant.sh
 . "$ROOT/tests/deploy/lib/openapi-plant.sh"
 cd "$ROOT"
 
-T="$(mktemp -d /tmp/ms-openapi.XXXXXX)"
-cleanup()
-{
-    local rc=$?
-    trap - EXIT
-    ms_stack_teardown "$T" "$rc"
-    exit "$rc"
-}
-trap cleanup EXIT
-
-fail()
-{
-    echo "FAIL: $*" >&2
-    exit 1
-}
+ms_test_scratch openapi
 
 [[ -d tests/deploy/node_modules/ajv ]] || fail "run npm ci in tests/deploy (scripts/install-deps.sh)"
 

@@ -40,11 +40,11 @@ int ms_migrator_acquire(struct ms_migrator *m, struct ms_pg_conn **conn);
 
 struct ms_server;
 
-/* What every service with a database does: registers the critical readiness check "postgres"
- * (ms_migrator_check) on srv and starts applying the service's own migrations
- * (ms_service_migrations), locked under name. 0 or the failing code. */
+/* What every service with a database does (ms_app_run calls it): registers the critical
+ * readiness check "postgres" (ms_migrator_check) on srv and starts applying migrations (the
+ * service's own, borrowed like pool), locked under name. 0 or the failing code. */
 int ms_migrator_serve(struct ms_migrator *m, struct ms_server *srv, struct ms_pg_pool *pool,
-                      const char *name);
+                      const char *name, const struct ms_migration *migrations, size_t n);
 
 /* Stops retrying and joins the thread. Safe if never started. */
 void ms_migrator_stop(struct ms_migrator *m);

@@ -26,7 +26,8 @@ struct ms_migration {
     const char *sql;
 };
 
-/* Every service binary links the array of its own migrations (cmake/embed_sql.cmake). */
+/* A service binary with a sql/ folder links the array of its own migrations
+ * (cmake/embed_sql.cmake), which its main hands to ms_app_run; common/ never refers to it. */
 extern const struct ms_migration ms_service_migrations[];
 extern const size_t ms_service_migrations_len;
 

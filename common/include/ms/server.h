@@ -42,9 +42,13 @@ int ms_server_default_threads(void);
 
 struct ms_server;
 
-/* Creates a server for cfg (copied) whose handlers get svc as req->svc. Blocks SIGTERM and
- * SIGINT in the calling thread so every thread created afterwards inherits the mask and the
- * signal is taken by ms_server_run alone: call it before starting any thread. Ignores SIGPIPE.
+/* Blocks SIGTERM and SIGINT in the calling thread, so that every thread created afterwards
+ * inherits the mask and the signal is taken by ms_server_wait_and_drain alone, and ignores
+ * SIGPIPE. Call it before starting any thread; calling it again changes nothing. */
+void ms_server_block_signals(void);
+
+/* Creates a server for cfg (copied) whose handlers get svc as req->svc. Calls
+ * ms_server_block_signals, so call it before starting any thread.
  * Registers the built-in routes (/health, /ready, /metrics, and /admin/faults when enabled).
  * NULL on allocation failure. */
 struct ms_server *ms_server_new(const struct ms_server_config *cfg, void *svc);
