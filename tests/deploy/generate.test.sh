@@ -40,8 +40,9 @@ echo "ok: ${#FILES[@]} generated files carry the mark"
 for json in services/*/service.json; do
     main="${json%/service.json}/main.c"
     grep -q '#include "service.gen.h"' "$main" || fail "$main does not include service.gen.h"
-    grep -q '\.name = SERVICE_NAME,' "$main" && grep -q '\.default_port = SERVICE_PORT,' "$main" ||
+    if ! grep -q '\.name = SERVICE_NAME,' "$main" || ! grep -q '\.default_port = SERVICE_PORT,' "$main"; then
         fail "$main: its struct ms_app does not take SERVICE_NAME and SERVICE_PORT"
+    fi
 done
 echo "ok: every service's main.c takes its name and port from service.gen.h"
 
