@@ -4,7 +4,7 @@
 #      through kubernetes-models plus unknown-field checks, custom resources through the CRDs
 #      in tests/deploy/schemas/); k8s/kind-cluster.yaml has the shape kind expects;
 #   2. cross-file checks (tests/deploy/lib/k8s-checks.mjs): Service selectors, named target
-#      ports, ports against PORT and docs/configuration.md, PDB/HPA targets, ServiceAccounts, probes,
+#      ports, ports against PORT and services/*/service.json, PDB/HPA targets, ServiceAccounts, probes,
 #      Secrets against the PostgreSQL init script, security settings, shutdown timing;
 #  2b. the load-test Jobs (load-test/k8s/<scenario>, tests/deploy/lib/load-checks.mjs): rendered
 #      and validated the same way, and cross-checked against load-test/wrk, the Dockerfile's wrk
@@ -139,15 +139,15 @@ else
 fi
 
 ms_section "5. planted typos must fail"
-# A copy holding what the checks read: k8s/, docs/configuration.md, istio/gateway-api (for the Gateway
+# A copy holding what the checks read: k8s/, services/*/service.json, istio/gateway-api (for the Gateway
 # name), the lab scripts and lib.sh.
 copy_tree()
 {
     local dst="$1"
-    mkdir -p "$dst/scripts" "$dst/istio" "$dst/docs"
+    mkdir -p "$dst/scripts" "$dst/istio"
     cp -r k8s "$dst/"
-    cp docs/configuration.md "$dst/docs/"
-    cp scripts/lib.sh "$dst/scripts/"
+    cp scripts/lib.sh scripts/services.gen.sh "$dst/scripts/"
+    cp --parents services/*/service.json "$dst/"
     cp -r scripts/lab "$dst/scripts/"
     if [[ -d istio/gateway-api ]]; then
         cp -r istio/gateway-api "$dst/istio/"
@@ -222,7 +222,7 @@ planted hpa-target k8s/base/cart.yaml '    kind: Deployment\n    name: cart' '  
 planted pdb-selector k8s/base/product-v2.yaml 'AlwaysAllow\n  selector:\n    matchLabels:\n      app: product\n      version: v2' \
     'AlwaysAllow\n  selector:\n    matchLabels:\n      app: product\n      version: v3' \
     'PodDisruptionBudget/product-v2: selects no Deployment/StatefulSet pods'
-planted env-port k8s/base/user.yaml 'value: "3004"' 'value: "3040"' "PORT 3040 differs from docs/configuration.md's 3004"
+planted env-port k8s/base/user.yaml 'value: "3004"' 'value: "3040"' "PORT 3040 differs from services/user/service.json's 3004"
 planted service-port k8s/base/order.yaml '      port: 3003' '      port: 3033' 'Service/order: port 3033 must equal PORT'
 planted grace-period k8s/base/product.yaml 'terminationGracePeriodSeconds: 30' 'terminationGracePeriodSeconds: 12' \
     'terminationGracePeriodSeconds 12 is not above'

@@ -276,6 +276,38 @@ function scrapePorts({ services }) {
   return `            ports: [${ports.map((p) => `"${p}"`).join(", ")}]\n`;
 }
 
+// ---- docs/services.md: the table the other pages point to instead of repeating ports ----
+
+function servicesDoc({ services, suite }) {
+  const cell = (v) => (v === null || v === undefined || (Array.isArray(v) && !v.length) ? "-" : Array.isArray(v) ? v.join(", ") : v);
+  const rows = services.map(
+    (s) =>
+      `| [${s.name}](../services/${s.name}/service.json) | ${s.port} | \`${s.portVar}\` | ${cell(s.database)} | ${cell(s.stores)} | ${cell(s.calls)} | ${s.summary} |`,
+  );
+  const canaries = services
+    .filter((s) => s.canary)
+    .map((s) => `- ${s.name} ${s.canary.version}: port ${s.canary.nativePort} with \`make up\` (\`${s.canary.portVar}\`), ${s.canary.composeHostPort} on the host with compose; the gateway sends it ${s.canary.share}.`);
+  return `<!-- ${HEADER}. -->
+# The services
+
+Each service's facts live in \`services/<name>/service.json\` and \`make generate\` writes every
+file that repeats them ([adding-a-service.md](adding-a-service.md)); this page too.
+
+| Service | Port | Moved by | Database | Stores | Calls | What it does |
+|---|---|---|---|---|---|---|
+${rows.join("\n")}
+
+The canary:
+
+${canaries.join("\n")}
+
+The rest of the suite: the gateway on ${suite.gatewayPort} (\`MS_GATEWAY_PORT\`), its metrics on ${suite.gatewayMetricsPort}
+(\`MS_GATEWAY_METRICS_PORT\`) and their exporter on ${suite.gatewayExporterPort} (\`MS_GATEWAY_EXPORTER_PORT\`); with
+\`make up\`, PostgreSQL on ${suite.pgPort} (\`MS_PG_PORT\`), Redis on ${suite.redisPort} (\`MS_REDIS_PORT\`) and Prometheus on
+${suite.prometheusPort} (\`MS_PROMETHEUS_PORT\`).
+`;
+}
+
 // Every generated file: path (relative to the root) → content.
 export function generate(suiteFacts, root) {
   const facts = { ...suiteFacts, byName: new Map(suiteFacts.services.map((s) => [s.name, s])) };
@@ -290,6 +322,7 @@ export function generate(suiteFacts, root) {
     "k8s/base/kustomization.yaml": splice(root, "k8s/base/kustomization.yaml", kustomizeResources(facts), kustomizeSecrets(facts)),
     "k8s/base/network-policies.yaml": splice(root, "k8s/base/network-policies.yaml", storeClients(facts, "postgres"), storeClients(facts, "redis")),
     "k8s/base/postgres-init/01-databases.sql": databasesSql(facts),
+    "docs/services.md": servicesDoc(facts),
     "istio/ambient/authorization-policy.yaml": splice(root, "istio/ambient/authorization-policy.yaml", scrapePorts(facts)),
   };
   for (const s of facts.services) {

@@ -1,11 +1,11 @@
 // The checks of k8s/ (run by tests/deploy/k8s.test.sh): render the base and every overlay with
 // kustomize, validate every document (lib/validate.mjs), validate k8s/kind-cluster.yaml, then
 // check what no schema can: that the objects fit each other and the suite's conventions
-// (docs/configuration.md ports, Service → pods → named ports → probes, PDB/HPA targets, ServiceAccounts,
+// (the ports of services/*/service.json, Service → pods → named ports → probes, PDB/HPA targets, ServiceAccounts,
 // Secrets against the PostgreSQL init script, shutdown timing, security settings).
 //
 //   node tests/deploy/lib/k8s-checks.mjs ROOT [TREE...]
-//     ROOT holds k8s/ and docs/configuration.md (and, when present, istio/gateway-api/); TREE limits the
+//     ROOT holds k8s/ and services/*/service.json (and, when present, istio/gateway-api/); TREE limits the
 //     run to some of base, kind, minikube (default: all three; kind-cluster.yaml is checked
 //     whenever an overlay is).
 // Prints what it checked; exits 1 with one line per problem.
@@ -17,16 +17,17 @@ import { index, loadDocuments, renderKustomize, selects, validateDocuments } fro
 export const SERVICES = ["product", "cart", "order", "user", "inventory", "notification", "frontend"];
 const WORKLOADS = [...SERVICES, "product-v2"];
 const NAMESPACE = "ecommerce";
-// The page that documents every setting, PORT with each service's default among them.
-const CONFIG_DOC = "docs/configuration.md";
 const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"]);
 
-// Ports from docs/configuration.md's table: "product 3001, cart 3002, ...".
-export function readmePorts(text) {
-  const row = text.split("\n").find((l) => l.startsWith("| `PORT` |"));
-  if (!row) return null;
+// Each service's port from its services/<name>/service.json (the one place it is written; make
+// generate copies it everywhere else), or null when one is missing.
+export function servicePorts(root) {
   const ports = {};
-  for (const m of row.matchAll(/\b([a-z]+) (\d{4,5})\b/g)) ports[m[1]] = Number(m[2]);
+  for (const name of SERVICES) {
+    const file = path.join(root, "services", name, "service.json");
+    if (!existsSync(file)) return null;
+    ports[name] = JSON.parse(readFileSync(file, "utf8")).port;
+  }
   return ports;
 }
 
@@ -41,7 +42,7 @@ function decode(secret, key) {
 }
 
 // Cross-object checks of one rendered tree; pushes "where: problem" strings into errs.
-export function crossChecks(docs, { label, readme, initSql, gatewayNames, pullPolicies }) {
+export function crossChecks(docs, { label, ports, initSql, gatewayNames, pullPolicies }) {
   const errs = [];
   const err = (where, msg) => errs.push(`${label}: ${where}: ${msg}`);
   const ix = index(docs);
@@ -81,8 +82,7 @@ export function crossChecks(docs, { label, readme, initSql, gatewayNames, pullPo
   }
 
   // The suite's services: names, labels, ports, env, probes, security, shutdown timing.
-  const ports = readmePorts(readme);
-  if (!ports || SERVICES.some((s) => !ports[s])) err(CONFIG_DOC, "no PORT row naming every service's port");
+  if (!ports || SERVICES.some((s) => !ports[s])) err("services/*/service.json", "no port for every service");
   const shared = configMaps.get(
     ix.all("ConfigMap").find((c) => c.metadata.name.startsWith("microshop-config"))?.metadata.name,
   );
@@ -128,7 +128,7 @@ export function crossChecks(docs, { label, readme, initSql, gatewayNames, pullPo
     const envPort = Number(envOf(c, "PORT"));
     if (!http) err(where, "no container port named http");
     else if (http.containerPort !== envPort) err(where, `container port http ${http.containerPort} differs from PORT ${envOf(c, "PORT")}`);
-    if (ports?.[app] && envPort !== ports[app]) err(where, `PORT ${envOf(c, "PORT")} differs from docs/configuration.md's ${ports[app]}`);
+    if (ports?.[app] && envPort !== ports[app]) err(where, `PORT ${envOf(c, "PORT")} differs from services/${app}/service.json's ${ports[app]}`);
     if (envOf(c, "SERVICE_VERSION") !== version) err(where, `SERVICE_VERSION must be ${version}`);
     for (const [probe, want] of [["startupProbe", "/health"], ["livenessProbe", "/health"], ["readinessProbe", "/ready"]]) {
       const g = c[probe]?.httpGet;
@@ -145,7 +145,7 @@ export function crossChecks(docs, { label, readme, initSql, gatewayNames, pullPo
     const sp = svc?.ports.find((p) => p.name === "http");
     if (!svc || !sp) err(`Service/${app}`, "missing, or without a port named http");
     else {
-      if (sp.port !== envPort || sp.port !== ports?.[app]) err(`Service/${app}`, `port ${sp.port} must equal PORT (${envPort}) and docs/configuration.md (${ports?.[app]})`);
+      if (sp.port !== envPort || sp.port !== ports?.[app]) err(`Service/${app}`, `port ${sp.port} must equal PORT (${envPort}) and services/${app}/service.json (${ports?.[app]})`);
       if (sp.targetPort !== "http") err(`Service/${app}`, "targetPort must be the name http");
       if (!selects(svc.selector, w.podLabels)) err(`Service/${app}`, `does not select ${where}'s pods`);
     }
@@ -253,7 +253,7 @@ function gatewayNamesIn(root) {
 
 export async function checkK8s(root, only = ["base", "kind", "minikube"]) {
   const errors = [];
-  const readme = readFileSync(path.join(root, CONFIG_DOC), "utf8");
+  const ports = servicePorts(root);
   const initSql = readFileSync(path.join(root, "k8s/base/postgres-init/01-databases.sql"), "utf8");
   const gatewayNames = gatewayNamesIn(root);
   let edgeNodePort = null;
@@ -272,7 +272,7 @@ export async function checkK8s(root, only = ["base", "kind", "minikube"]) {
     }
     for (const d of docs) d.file = `${rel} (kustomize)`;
     const schemaErrs = await validateDocuments(docs);
-    const crossErrs = crossChecks(docs, { label: rel, readme, initSql, gatewayNames, pullPolicies });
+    const crossErrs = crossChecks(docs, { label: rel, ports, initSql, gatewayNames, pullPolicies });
     console.log(`${rel}: ${docs.length} documents rendered; schema errors ${schemaErrs.length}, cross-file errors ${crossErrs.length}`);
     errors.push(...schemaErrs, ...crossErrs);
     if (rel !== "k8s/base") {
