@@ -37,10 +37,7 @@ MS_REDIS_DEFAULT_PORT=${suite.redisPort}
 MS_SERVICE_TABLE='
 ${rows.map(line).join("\n")}
 '
-# The canary that make up runs beside ${canary.name} (SERVICE_VERSION=${canary.canary.version}).
-MS_CANARY_SERVICE=${canary.name}
-MS_CANARY_VERSION=${canary.canary.version}
-MS_CANARY_PORT_VAR=${canary.canary.portVar}
+# The canary that make up runs beside ${canary.name} (SERVICE_VERSION=${canary.canary.version}), and the suite's own ports.
 MS_PRODUCT_V2_DEFAULT_PORT=${canary.canary.nativePort}
 MS_GATEWAY_DEFAULT_PORT=${suite.gatewayPort}
 MS_GATEWAY_METRICS_DEFAULT_PORT=${suite.gatewayMetricsPort}
