@@ -284,29 +284,7 @@ static_checks()
 # gateway (issue 14, row 2).
 header_limit_fits()
 {
-    # shellcheck disable=SC2016 # a JavaScript program
-    node -e '
-        const fs = require("fs");
-        const conf = fs.readFileSync(process.argv[1], "utf8").replace(/#.*$/gm, "");
-        const src = fs.readFileSync(process.argv[2], "utf8");
-        const bytes = (v) => Number(v.replace(/k$/i, "")) * (/k$/i.test(v) ? 1024 : 1);
-        const first = conf.match(/^\s*client_header_buffer_size\s+(\d+k?);/m);
-        const large = conf.match(/^\s*large_client_header_buffers\s+(\d+)\s+(\d+k?);/m);
-        if (!first || !large)
-            throw new Error("nginx.conf sets no client_header_buffer_size or large_client_header_buffers");
-        const head = bytes(first[1]) + Number(large[1]) * bytes(large[2]);
-        const limit = (name) => {
-            const m = src.match(new RegExp(name + "\\s*=\\s*(\\d+)"));
-            if (!m) throw new Error("no " + name + " = N in " + process.argv[2]);
-            return Number(m[1]);
-        };
-        const headMax = limit("FRAMING_HEAD_MAX"), lineMax = limit("FRAMING_REQUEST_LINE_MAX");
-        if (head > headMax)
-            throw new Error(`the gateway passes heads of up to ${head} bytes, over the services ${headMax}`);
-        if (bytes(large[2]) > lineMax)
-            throw new Error(`the gateway passes lines of ${bytes(large[2])} bytes, over the services ${lineMax}`);
-        console.log(`${head} bytes <= ${headMax}, lines ${bytes(large[2])} <= ${lineMax}`);
-    ' "$1" "$2"
+    node "$ROOT/tests/deploy/lib/header-limit.mjs" "$1" "$2"
 }
 
 # user_type_agrees NGINX_CONF ISTIO_DIR: every x-user-type match of the Istio VirtualServices and
