@@ -17,7 +17,23 @@ STOP_TIMEOUT=10
 # service directories (up.sh writes them again).
 stop_supervisor()
 {
-    local pid dir name dirs=() names=() running=" " deadline
+    local dirs=() names=() running=" " deadline name
+    stop_runsvdir
+    list_supervised
+    ((${#dirs[@]})) || return 0
+    # sv sends every command first, then waits for all of them at once.
+    sv -w "$STOP_TIMEOUT" force-stop "${dirs[@]}" >/dev/null || true
+    sv exit "${dirs[@]}" >/dev/null || true
+    deadline=$((SECONDS + STOP_TIMEOUT))
+    for name in "${names[@]}"; do
+        report_stopped "$name" "$running" "$deadline"
+    done
+}
+
+# Stops our runsvdir (if it runs), so that it restarts no runsv while the instances stop.
+stop_runsvdir()
+{
+    local pid deadline
     if pid="$(ms_runsvdir_pid)"; then
         kill -TERM "$pid" 2>/dev/null || true
         deadline=$((SECONDS + STOP_TIMEOUT))
@@ -27,6 +43,13 @@ stop_supervisor()
         echo "runsvdir: stopped"
     fi
     rm -f "$(ms_pid_file runsvdir)"
+}
+
+# Fills stop_supervisor's dirs and names with the instances runit still supervises, and its
+# running with those that have a process; removes the directories of the others.
+list_supervised()
+{
+    local dir name pid
     shopt -s nullglob
     for dir in "$(ms_sv_dir)"/*/; do
         name="$(basename "$dir")"
@@ -42,29 +65,30 @@ stop_supervisor()
         fi
     done
     shopt -u nullglob
-    ((${#dirs[@]})) || return 0
-    # sv sends every command first, then waits for all of them at once.
-    sv -w "$STOP_TIMEOUT" force-stop "${dirs[@]}" >/dev/null || true
-    sv exit "${dirs[@]}" >/dev/null || true
-    deadline=$((SECONDS + STOP_TIMEOUT))
-    for name in "${names[@]}"; do
-        while ms_sv_state "$name" >/dev/null && ((SECONDS < deadline)); do
-            sleep 0.05
-        done
-        if pid="$(ms_service_pid "$name")"; then
-            echo "$name: still running (pid $pid) after sv force-stop" >&2
-        else
-            if [[ $running == *" $name "* ]]; then
-                echo "$name: stopped"
-            else
-                echo "$name: not running"
-            fi
-            rm -f "$(ms_pid_file "$name")"
-        fi
-        if ! ms_sv_state "$name" >/dev/null; then
-            rm -rf "$(ms_sv_dir "$name")"
-        fi
+}
+
+# report_stopped NAME RUNNING DEADLINE: waits (until SECONDS reaches DEADLINE) for NAME's runsv
+# to exit, says how NAME ended (RUNNING: " name name ... " had a process) and removes its PID file
+# and, once runit has let go of it, its service directory.
+report_stopped()
+{
+    local name="$1" pid
+    while ms_sv_state "$name" >/dev/null && ((SECONDS < $3)); do
+        sleep 0.05
     done
+    if pid="$(ms_service_pid "$name")"; then
+        echo "$name: still running (pid $pid) after sv force-stop" >&2
+    else
+        if [[ $2 == *" $name "* ]]; then
+            echo "$name: stopped"
+        else
+            echo "$name: not running"
+        fi
+        rm -f "$(ms_pid_file "$name")"
+    fi
+    if ! ms_sv_state "$name" >/dev/null; then
+        rm -rf "$(ms_sv_dir "$name")"
+    fi
 }
 
 stop_services()

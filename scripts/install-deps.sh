@@ -20,7 +20,7 @@ RUN_PACKAGES=(
 )
 BENCH_PACKAGES=(valgrind)
 TEST_PACKAGES=(
-    git clang-format clang-tidy cppcheck shellcheck yamllint
+    git clang-format clang-tidy cppcheck shellcheck shfmt yamllint
     podman podman-compose runc debootstrap netavark aardvark-dns iptables chromium
 )
 
@@ -35,13 +35,19 @@ test) PACKAGES=("${RUN_PACKAGES[@]}" "${BENCH_PACKAGES[@]}" "${TEST_PACKAGES[@]}
     ;;
 esac
 
+# Prints the PACKAGES dpkg does not have installed.
+missing_packages()
+{
+    local pkg status
+    for pkg in "${PACKAGES[@]}"; do
+        status="$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)"
+        if [[ $status != installed ]]; then
+            echo "$pkg"
+        fi
+    done
+}
 missing=()
-for pkg in "${PACKAGES[@]}"; do
-    status="$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)"
-    if [[ $status != installed ]]; then
-        missing+=("$pkg")
-    fi
-done
+mapfile -t missing < <(missing_packages)
 
 # The npm packages of the tests (for `test` only: running the shop needs no npm), each folder
 # pinned by its package-lock.json and installed again only when the lock file changed:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make lint`: clang-format, cppcheck, shellcheck and clang-tidy over the suite's own files. Every
+# `make lint`: clang-format, cppcheck, shellcheck, the shell's size limits and clang-tidy over the suite's own files. Every
 # step runs; the exit status is non-zero when any failed, and the failed steps are named at the end.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -28,13 +28,32 @@ lint_cppcheck()
         "${C_SOURCES[@]}"
 }
 
+# Fills the caller's scripts with every shell script of the suite, tracked or new: by name
+# (*.sh) or by its #! line (bin/lab, .ci/run), as shfmt recognises them.
+shell_files()
+{
+    if ! command -v shfmt >/dev/null; then
+        echo "error: shfmt is missing (scripts/install-deps.sh installs it)" >&2
+        return 1
+    fi
+    mapfile -t scripts < <(git ls-files --cached --others --exclude-standard | grep -v node_modules |
+        xargs -r shfmt -f)
+    ((${#scripts[@]})) || { echo "error: no shell scripts found" >&2 && return 1; }
+}
+
 lint_shellcheck()
 {
-    # every shell script of the suite: scripts/, the lab and chaos scripts, the deploy checks
     local scripts=()
-    mapfile -t scripts < <(git ls-files --cached --others --exclude-standard '*.sh' | grep -v node_modules)
-    [[ -f .ci/run ]] && scripts+=(.ci/run)
+    shell_files || return 1
     shellcheck -x "${scripts[@]}"
+}
+
+# The C's function-size limit for the shell too (the rules: scripts/shell-size.mjs).
+lint_shellsize()
+{
+    local scripts=()
+    shell_files || return 1
+    node scripts/shell-size.mjs "${scripts[@]}"
 }
 
 lint_tidy()
@@ -55,10 +74,12 @@ lint_tidy()
             2> >(grep -vE '^[0-9]+ warnings? generated\.$' >&2)
 }
 
+# main [STEP...]: the named steps (default: all of them).
 main()
 {
-    local step failed=()
-    for step in format cppcheck shellcheck tidy; do
+    local step steps=("$@") failed=()
+    ((${#steps[@]})) || steps=(format cppcheck shellcheck shellsize tidy)
+    for step in "${steps[@]}"; do
         ms_section "lint: $step"
         if "lint_$step"; then
             echo "lint: $step ok"

@@ -274,9 +274,9 @@ print_table()
     echo "logs: $MS_DATA_DIR/log/   stop everything: make down"
 }
 
-main()
+# Builds the services first (installing what is missing), except for tests (MS_UP_NO_BUILD=1).
+build_step()
 {
-    cd "$MS_ROOT"
     if [[ ${MS_UP_NO_BUILD:-0} == 1 ]]; then
         # For tests: run what MS_BUILD_DIR already holds (it may be a sanitizer build).
         echo "MS_UP_NO_BUILD=1: no dependency check, no build; starting what $MS_BUILD_DIR holds"
@@ -286,72 +286,90 @@ main()
         ms_section "build ($MS_BUILD_DIR)"
         ms_build "$MS_BUILD_DIR"
     fi
+}
 
-    local services=() dbs=() name db
-    mapfile -t services < <(ms_built_services)
-    if ((${#services[@]} == 0)); then
-        echo "warning: no service binary under $MS_BUILD_DIR/services; starting only the stores" >&2
-    fi
-    for name in "${services[@]}"; do
+# start_stores SERVICE...: PostgreSQL with the databases of SERVICEs, and Redis.
+start_stores()
+{
+    local dbs=() name db
+    for name in "$@"; do
         db="$(ms_service_db "$name")"
         if [[ -n $db ]]; then
             dbs+=("$db")
         fi
     done
-    # Bad port settings stop make up before anything starts.
-    ms_instance_port product-v2 >/dev/null || exit 1
-    ms_instance_port gateway >/dev/null || exit 1
-    ms_instance_port prometheus >/dev/null || exit 1
-    mkdir -p "$MS_DATA_DIR/log" "$MS_DATA_DIR/run"
-
     ms_section "PostgreSQL (port $MS_PG_PORT) and Redis (port $MS_REDIS_PORT)"
     bash "$MS_ROOT/scripts/pg.sh" start "$MS_DATA_DIR/pg" "$MS_PG_PORT"
     if ((${#dbs[@]})); then
         bash "$MS_ROOT/scripts/pg.sh" createdb "$MS_DATA_DIR/pg" "$MS_PG_PORT" "${dbs[@]}"
     fi
     bash "$MS_ROOT/scripts/redis.sh" start "$MS_DATA_DIR/redis" "$MS_REDIS_PORT"
+}
 
+# prepare_all SERVICE...: the run directories of the fault proxies, SERVICEs, product's canary,
+# the gateway with its exporter and Prometheus. What it prepared goes to STARTED, except the
+# gateway and Prometheus, which go to LAST: they are awaited after the services they front.
+prepare_all()
+{
+    local name
     ms_section "services, under runit ($(ms_sv_dir))"
     PREPARED=()
     prepare_faultproxies
-    for name in "${services[@]}"; do
+    for name in "$@"; do
         prepare_service "$name"
     done
-    local started=("${services[@]}") gateway=0
-    if [[ " ${services[*]} " == *" product "* ]]; then
+    STARTED=("$@") LAST=()
+    if [[ " $* " == *" product "* ]]; then
         prepare_service product-v2 product "SERVICE_VERSION=v2"
-        started+=(product-v2)
+        STARTED+=(product-v2)
     fi
     if ms_nginx_bin >/dev/null; then
         if prepare_gateway_metrics; then
-            started+=(gateway-metrics)
+            STARTED+=(gateway-metrics)
         fi
         prepare_gateway
-        gateway=1
+        LAST+=(gateway)
     else
         echo "warning: nginx is not installed, so no gateway; scripts/install-deps.sh installs it" >&2
     fi
-    local prometheus=0
     if prepare_prometheus; then
-        prometheus=1
+        LAST+=(prometheus)
     fi
+}
+
+# Starts what prepare_all prepared, waits for each to answer, and prints the table.
+start_all()
+{
+    local name
     # One runsvdir for all of them, started after their directories exist so that its first scan
     # finds them all (a running one notices new directories within five seconds).
     echo "runsvdir: pid $(ms_runsvdir_start)"
     start_prepared
     await_faultproxies
-    for name in "${started[@]}"; do
+    for name in "${STARTED[@]}" "${LAST[@]}"; do
         await_service "$name"
     done
-    if ((gateway)); then
-        await_service gateway
-        started+=(gateway)
+    print_table "${STARTED[@]}" "${LAST[@]}"
+}
+
+main()
+{
+    cd "$MS_ROOT"
+    build_step
+    local services=()
+    mapfile -t services < <(ms_built_services)
+    if ((${#services[@]} == 0)); then
+        echo "warning: no service binary under $MS_BUILD_DIR/services; starting only the stores" >&2
     fi
-    if ((prometheus)); then
-        await_service prometheus
-        started+=(prometheus)
-    fi
-    print_table "${started[@]}"
+    # Bad port settings stop make up before anything starts.
+    ms_instance_port product-v2 >/dev/null || exit 1
+    ms_instance_port gateway >/dev/null || exit 1
+    ms_instance_port prometheus >/dev/null || exit 1
+    mkdir -p "$MS_DATA_DIR/log" "$MS_DATA_DIR/run"
+
+    start_stores "${services[@]}"
+    prepare_all "${services[@]}"
+    start_all
 }
 
 main "$@"

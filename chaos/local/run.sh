@@ -159,7 +159,8 @@ write_stack_json()
           env: $env, proxies: $proxies, instances: .}' >"$file"
 }
 
-main()
+# parse_args ARG...: the options into NODE_ARGS, KEEP, OWN_STACK and TARGET; usage on a bad one.
+parse_args()
 {
     while (($#)); do
         case $1 in
@@ -185,16 +186,12 @@ main()
         esac
         shift
     done
-    case $TARGET in
-    native) ;;
-    compose)
-        ((OWN_STACK && !KEEP)) || ms_die "--target compose brings its own stack up and removes it"
-        ;;
-    *) usage ;;
-    esac
-    command -v node >/dev/null || ms_die "node (20 or newer) is needed"
-    command -v jq >/dev/null || ms_die "jq is needed"
-    trap cleanup EXIT
+}
+
+# The stack the experiments run against, described in $T/stack.json: compose's, one of its
+# own, or the running one (--use-running).
+prepare_stack()
+{
     if [[ $TARGET == compose ]]; then
         T="$(mktemp -d /tmp/ms-chaos.XXXXXX)"
         compose_init "$T"
@@ -210,6 +207,22 @@ main()
         T="$(mktemp -d /tmp/ms-chaos.XXXXXX)"
         write_stack_json "$T/stack.json"
     fi
+}
+
+main()
+{
+    parse_args "$@"
+    case $TARGET in
+    native) ;;
+    compose)
+        ((OWN_STACK && !KEEP)) || ms_die "--target compose brings its own stack up and removes it"
+        ;;
+    *) usage ;;
+    esac
+    command -v node >/dev/null || ms_die "node (20 or newer) is needed"
+    command -v jq >/dev/null || ms_die "jq is needed"
+    trap cleanup EXIT
+    prepare_stack
     local rc=0
     node "$HERE/chaos.mjs" --stack "$T/stack.json" "${NODE_ARGS[@]}" || rc=$?
     if ((!OWN_STACK)) && [[ $TARGET == native ]]; then

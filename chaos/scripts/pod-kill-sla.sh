@@ -104,6 +104,46 @@ count_ready()
     echo "$n"
 }
 
+# Reads the Deployment's pod selector and replica count into main's selector and replicas.
+read_deployment()
+{
+    selector="$(k get deployment "$DEPLOYMENT" -o go-template="$SELECTOR_TEMPLATE")" ||
+        die "cannot read deployment $DEPLOYMENT in namespace $NAMESPACE"
+    selector="${selector%,}"
+    [[ -n $selector ]] || die "deployment $DEPLOYMENT has no matchLabels selector"
+    replicas="$(k get deployment "$DEPLOYMENT" -o jsonpath='{.spec.replicas}')"
+    [[ $replicas =~ ^[0-9]+$ && $replicas -ge 1 ]] || die "deployment $DEPLOYMENT has '$replicas' replicas"
+}
+
+# The Deployment must be fully ready before the kill; sets main's victim to one Ready pod.
+pick_victim()
+{
+    local pods ready
+    pods="$(k get pods -l "$selector" -o go-template="$PODS_TEMPLATE")"
+    ready="$(count_ready "$pods" "")"
+    ((ready >= replicas)) || die "deployment $DEPLOYMENT is not fully ready before the kill ($ready/$replicas Ready)"
+    victim="$(awk '$2 == "True" { print $1; exit }' <<<"$pods")"
+    [[ -n $victim ]] || die "no Ready pod of $DEPLOYMENT to kill"
+}
+
+# await_recovery START_MS: polls until replicas pods other than the victim are Ready, setting
+# main's ready and elapsed_ms; fails after TIMEOUT_S.
+await_recovery()
+{
+    local pods deadline=$(($1 + TIMEOUT_S * 1000))
+    while :; do
+        pods="$(k get pods -l "$selector" -o go-template="$PODS_TEMPLATE")"
+        ready="$(count_ready "$pods" "$victim")"
+        elapsed_ms=$(($(now_ms) - $1))
+        ((ready >= replicas)) && break
+        if (($(now_ms) > deadline)); then
+            echo "pod-kill-sla: FAIL: $DEPLOYMENT not fully ready after ${TIMEOUT_S}s ($ready/$replicas Ready)" >&2
+            return 1
+        fi
+        sleep "$INTERVAL_S"
+    done
+}
+
 main()
 {
     parse_args "$@"
@@ -112,38 +152,14 @@ main()
         return 0
     fi
 
-    local selector replicas pods victim ready start elapsed_ms deadline
-    selector="$(k get deployment "$DEPLOYMENT" -o go-template="$SELECTOR_TEMPLATE")" ||
-        die "cannot read deployment $DEPLOYMENT in namespace $NAMESPACE"
-    selector="${selector%,}"
-    [[ -n $selector ]] || die "deployment $DEPLOYMENT has no matchLabels selector"
-    replicas="$(k get deployment "$DEPLOYMENT" -o jsonpath='{.spec.replicas}')"
-    [[ $replicas =~ ^[0-9]+$ && $replicas -ge 1 ]] || die "deployment $DEPLOYMENT has '$replicas' replicas"
-
-    pods="$(k get pods -l "$selector" -o go-template="$PODS_TEMPLATE")"
-    ready="$(count_ready "$pods" "")"
-    ((ready >= replicas)) || die "deployment $DEPLOYMENT is not fully ready before the kill ($ready/$replicas Ready)"
-    victim="$(awk '$2 == "True" { print $1; exit }' <<<"$pods")"
-    [[ -n $victim ]] || die "no Ready pod of $DEPLOYMENT to kill"
-
+    local selector replicas victim ready start elapsed_ms secs
+    read_deployment
+    pick_victim
     echo "pod-kill-sla: killing pod $victim of deployment $DEPLOYMENT ($replicas replicas, selector $selector, SLA ${SLA_S}s)"
     start="$(now_ms)"
-    deadline=$((start + TIMEOUT_S * 1000))
     k delete pod "$victim" --wait=false >/dev/null
+    await_recovery "$start" || return 1
 
-    while :; do
-        pods="$(k get pods -l "$selector" -o go-template="$PODS_TEMPLATE")"
-        ready="$(count_ready "$pods" "$victim")"
-        elapsed_ms=$(($(now_ms) - start))
-        ((ready >= replicas)) && break
-        if (($(now_ms) > deadline)); then
-            echo "pod-kill-sla: FAIL: $DEPLOYMENT not fully ready after ${TIMEOUT_S}s ($ready/$replicas Ready)" >&2
-            return 1
-        fi
-        sleep "$INTERVAL_S"
-    done
-
-    local secs
     secs="$(printf '%d.%03d' $((elapsed_ms / 1000)) $((elapsed_ms % 1000)))"
     if ((elapsed_ms > SLA_S * 1000)); then
         echo "pod-kill-sla: FAIL: $DEPLOYMENT recovered in ${secs}s, over the SLA of ${SLA_S}s" >&2

@@ -60,9 +60,9 @@ check_network_backend()
     fi
 }
 
-# Trims a debootstrapped tree $1 to what debian:bookworm-slim holds, and keeps it that way for
-# packages installed later (the same dpkg and apt settings as the official image).
-slim_rootfs()
+# slim_apt_config ROOT: dpkg and apt in ROOT keep no documentation, caches or translations,
+# install no recommendations, and fetch from MIRROR.
+slim_apt_config()
 {
     local root="$1"
     cat >"$root/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
@@ -98,6 +98,14 @@ Suites: bookworm-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
+}
+
+# Trims a debootstrapped tree $1 to what debian:bookworm-slim holds, and keeps it that way for
+# packages installed later (the same dpkg and apt settings as the official image).
+slim_rootfs()
+{
+    local root="$1"
+    slim_apt_config "$root"
     find "$root/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
     find "$root/usr/share/doc" -mindepth 1 -type d -empty -delete
     rm -rf "$root"/usr/share/{man,groff,info,lintian,linda,locale}/* \

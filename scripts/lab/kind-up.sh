@@ -115,6 +115,13 @@ parse_args()
         esac
         shift
     done
+    check_choices
+}
+
+# The mesh must be one we know; without --runtime, docker if it answers, else podman (a dry run
+# needs neither, so it takes podman).
+check_choices()
+{
     case "$MESH" in
     sidecar | ambient | none) ;;
     *) ms_die "--mesh must be sidecar, ambient or none (got '$MESH')" ;;
@@ -201,7 +208,8 @@ build_and_load()
     done
 }
 
-install_platform()
+# The Gateway API CRDs and metrics-server (for the HPAs), which every mode needs.
+install_base()
 {
     ms_section "Gateway API $GATEWAY_API_VERSION, metrics-server"
     run kubectl apply --server-side -f \
@@ -212,51 +220,68 @@ install_platform()
     run helm upgrade --install metrics-server metrics-server/metrics-server --namespace kube-system \
         ${METRICS_SERVER_VERSION:+--version "$METRICS_SERVER_VERSION"} \
         --set 'args={--kubelet-insecure-tls}' --wait
+}
 
-    if [[ $MESH != none ]]; then
-        ms_section "Istio $ISTIO_VERSION ($MESH mode)"
-        need istioctl "https://istio.io/latest/docs/setup/getting-started/#download"
-        # Spans go to Jaeger over OTLP/gRPC (the provider's default protocol); the Telemetry of
-        # istio/mesh names the provider and sets the sampling.
-        local tracing=(--set "meshConfig.extensionProviders[0].name=$TRACING_PROVIDER"
-            --set "meshConfig.extensionProviders[0].opentelemetry.service=$TRACING_COLLECTOR"
-            --set "meshConfig.extensionProviders[0].opentelemetry.port=$TRACING_PORT")
-        if [[ $MESH == ambient ]]; then
-            run istioctl install -y --set profile=ambient --set tag="$ISTIO_VERSION" "${tracing[@]}"
-        else
-            # Native sidecars (init containers that keep running): a Job's pod (Litmus'
-            # experiment, the load tests) completes although its sidecar does not exit.
-            run istioctl install -y --set profile=default --set components.cni.enabled=true \
-                --set tag="$ISTIO_VERSION" --set values.pilot.env.ENABLE_NATIVE_SIDECARS=true \
-                "${tracing[@]}"
-        fi
-        ms_section "tracing addons (Jaeger, Kiali)"
-        run kubectl apply -k "$MS_ROOT/istio/addons"
+# Istio in the chosen mode, and the tracing addons.
+install_istio()
+{
+    [[ $MESH != none ]] || return 0
+    ms_section "Istio $ISTIO_VERSION ($MESH mode)"
+    need istioctl "https://istio.io/latest/docs/setup/getting-started/#download"
+    # Spans go to Jaeger over OTLP/gRPC (the provider's default protocol); the Telemetry of
+    # istio/mesh names the provider and sets the sampling.
+    local tracing=(--set "meshConfig.extensionProviders[0].name=$TRACING_PROVIDER"
+        --set "meshConfig.extensionProviders[0].opentelemetry.service=$TRACING_COLLECTOR"
+        --set "meshConfig.extensionProviders[0].opentelemetry.port=$TRACING_PORT")
+    if [[ $MESH == ambient ]]; then
+        run istioctl install -y --set profile=ambient --set tag="$ISTIO_VERSION" "${tracing[@]}"
+    else
+        # Native sidecars (init containers that keep running): a Job's pod (Litmus'
+        # experiment, the load tests) completes although its sidecar does not exit.
+        run istioctl install -y --set profile=default --set components.cni.enabled=true \
+            --set tag="$ISTIO_VERSION" --set values.pilot.env.ENABLE_NATIVE_SIDECARS=true \
+            "${tracing[@]}"
     fi
+    ms_section "tracing addons (Jaeger, Kiali)"
+    run kubectl apply -k "$MS_ROOT/istio/addons"
+}
 
-    if ((CHAOS)); then
-        ms_section "Chaos Mesh $CHAOS_MESH_VERSION"
-        run helm repo add chaos-mesh https://charts.chaos-mesh.org --force-update
-        # KIND nodes run containerd.
-        run helm upgrade --install chaos-mesh chaos-mesh/chaos-mesh --namespace chaos-mesh \
-            --create-namespace --version "$CHAOS_MESH_VERSION" \
-            --set chaosDaemon.runtime=containerd \
-            --set chaosDaemon.socketPath=/run/containerd/containerd.sock --wait
-        ms_section "Litmus operator $LITMUS_VERSION"
-        # The operator and its CRDs only (no ChaosCenter); chaos/litmus holds the experiment.
-        run kubectl apply -f "https://litmuschaos.github.io/litmus/litmus-operator-v$LITMUS_VERSION.yaml"
-        run kubectl -n litmus rollout status deployment/chaos-operator-ce --timeout="$ROLLOUT_TIMEOUT"
-    fi
+# Chaos Mesh and the Litmus operator, unless --no-chaos.
+install_chaos()
+{
+    ((CHAOS)) || return 0
+    ms_section "Chaos Mesh $CHAOS_MESH_VERSION"
+    run helm repo add chaos-mesh https://charts.chaos-mesh.org --force-update
+    # KIND nodes run containerd.
+    run helm upgrade --install chaos-mesh chaos-mesh/chaos-mesh --namespace chaos-mesh \
+        --create-namespace --version "$CHAOS_MESH_VERSION" \
+        --set chaosDaemon.runtime=containerd \
+        --set chaosDaemon.socketPath=/run/containerd/containerd.sock --wait
+    ms_section "Litmus operator $LITMUS_VERSION"
+    # The operator and its CRDs only (no ChaosCenter); chaos/litmus holds the experiment.
+    run kubectl apply -f "https://litmuschaos.github.io/litmus/litmus-operator-v$LITMUS_VERSION.yaml"
+    run kubectl -n litmus rollout status deployment/chaos-operator-ce --timeout="$ROLLOUT_TIMEOUT"
+}
 
-    if ((MONITORING)); then
-        ms_section "monitoring (kube-prometheus-stack)"
-        run helm repo add prometheus-community https://prometheus-community.github.io/helm-charts \
-            --force-update
-        run helm upgrade --install kube-prometheus-stack prometheus-community/kube-prometheus-stack \
-            --namespace monitoring --create-namespace \
-            -f "$MS_ROOT/monitoring/k8s/kube-prometheus-stack-values.yaml" \
-            ${KUBE_PROMETHEUS_STACK_VERSION:+--version "$KUBE_PROMETHEUS_STACK_VERSION"} --wait
-    fi
+# kube-prometheus-stack with the suite's values, unless --no-monitoring.
+install_monitoring()
+{
+    ((MONITORING)) || return 0
+    ms_section "monitoring (kube-prometheus-stack)"
+    run helm repo add prometheus-community https://prometheus-community.github.io/helm-charts \
+        --force-update
+    run helm upgrade --install kube-prometheus-stack prometheus-community/kube-prometheus-stack \
+        --namespace monitoring --create-namespace \
+        -f "$MS_ROOT/monitoring/k8s/kube-prometheus-stack-values.yaml" \
+        ${KUBE_PROMETHEUS_STACK_VERSION:+--version "$KUBE_PROMETHEUS_STACK_VERSION"} --wait
+}
+
+install_platform()
+{
+    install_base
+    install_istio
+    install_chaos
+    install_monitoring
 }
 
 # The shop first (k8s/overlays/kind), then the mesh layer, which labels the namespace for

@@ -140,7 +140,8 @@ check_time()
 
 # ---- static checks -----------------------------------------------------------------------------
 
-static_checks()
+# The gateway's files are there and this script passes shellcheck.
+files_checks()
 {
     local f
     for f in nginx.conf upstreams.native.conf upstreams.compose.conf; do
@@ -148,8 +149,11 @@ static_checks()
     done
     shellcheck -x "${BASH_SOURCE[0]}" || fail "shellcheck: ${BASH_SOURCE[0]}"
     ok "shellcheck: tests/deploy/gateway.test.sh"
+}
 
-    # The two files differ only in addresses.
+# The native and compose upstream files differ only in addresses.
+upstream_files_agree()
+{
     local strip='s/#.*//; s/^([[:space:]]*server[[:space:]]+)[^[:space:]]+/\1ADDRESS/;
         s/syslog:server=[^,]+,/syslog:server=ADDRESS,/; /^[[:space:]]*$/d'
     if ! diff <(sed -E "$strip" "$GW_DIR/upstreams.native.conf") \
@@ -158,8 +162,11 @@ static_checks()
         fail "upstreams.native.conf and upstreams.compose.conf differ in more than addresses"
     fi
     ok "the native and compose upstream files differ only in addresses"
+}
 
-    # The addresses: compose names and native ports, group by group.
+# The addresses: compose names and native ports, group by group.
+upstream_addresses()
+{
     # shellcheck disable=SC2016 # an awk program
     local list='/^[[:space:]]*upstream[[:space:]]/ { g = $2 }
         /^[[:space:]]*server[[:space:]]/ { sub(/;$/, "", $2); print g, $2, ($0 ~ / backup/ ? "backup" : "") }'
@@ -198,8 +205,11 @@ EOF
     diff "$T/native.want" "$T/native.got" >&2 ||
         fail "upstreams.native.conf: servers differ from 127.0.0.1 with make up's default ports"
     ok "upstream addresses: compose DNS names, native 127.0.0.1 with lib.sh's default ports"
+}
 
-    # Passive failure detection and keep-alive in every group.
+# Passive failure detection and keep-alive in every group.
+upstream_groups()
+{
     local groups primaries
     groups="$(grep -cE '^[[:space:]]*upstream[[:space:]]' "$GW_DIR/upstreams.native.conf")"
     primaries="$(grep -E '^[[:space:]]*server[[:space:]]' "$GW_DIR/upstreams.native.conf" |
@@ -209,8 +219,11 @@ EOF
     [[ "$(grep -cE '^[[:space:]]*keepalive[[:space:]]+[0-9]+;' "$GW_DIR/upstreams.native.conf")" == 9 ]] ||
         fail "every upstream group needs keepalive"
     ok "9 upstream groups (8 for the shop, 1 the metrics exporter) with max_fails/fail_timeout and keepalive"
+}
 
-    # nginx -t: native, rendered the way make up does it (ms_gateway_render).
+# nginx -t: native, rendered the way make up does it (ms_gateway_render).
+nginx_native_checks()
+{
     mkdir -p "$T/native"
     (
         # shellcheck source-path=SCRIPTDIR source=../../scripts/lib.sh
@@ -229,8 +242,11 @@ EOF
     "$NGINX" -t -q -p "$T/native/" -c "$T/native/conf/nginx.conf" -e stderr ||
         fail "nginx -t rejects nginx.conf with the native upstreams"
     ok "nginx -t: nginx.conf + upstreams.native.conf (rendered by ms_gateway_render)"
+}
 
-    # nginx -t: compose, as mounted there (upstreams.conf next to nginx.conf, listen 8080).
+# nginx -t: compose, as mounted there (upstreams.conf next to nginx.conf, listen 8080).
+nginx_compose_checks()
+{
     mkdir -p "$T/compose/conf"
     cp "$GW_DIR/nginx.conf" "$T/compose/conf/nginx.conf"
     cp "$GW_DIR/upstreams.compose.conf" "$T/compose/conf/upstreams.conf"
@@ -250,6 +266,16 @@ EOF
     fi
 }
 
+static_checks()
+{
+    files_checks
+    upstream_files_agree
+    upstream_addresses
+    upstream_groups
+    nginx_native_checks
+    nginx_compose_checks
+}
+
 # header_limit_fits NGINX_CONF FRAMING_H: the head nginx accepts (client_header_buffer_size plus
 # large_client_header_buffers' number x size) is at most the head a service accepts
 # (FRAMING_HEAD_MAX in common/src/framing.h), and no line nginx passes is longer than the request
@@ -258,29 +284,7 @@ EOF
 # gateway (issue 14, row 2).
 header_limit_fits()
 {
-    # shellcheck disable=SC2016 # a JavaScript program
-    node -e '
-        const fs = require("fs");
-        const conf = fs.readFileSync(process.argv[1], "utf8").replace(/#.*$/gm, "");
-        const src = fs.readFileSync(process.argv[2], "utf8");
-        const bytes = (v) => Number(v.replace(/k$/i, "")) * (/k$/i.test(v) ? 1024 : 1);
-        const first = conf.match(/^\s*client_header_buffer_size\s+(\d+k?);/m);
-        const large = conf.match(/^\s*large_client_header_buffers\s+(\d+)\s+(\d+k?);/m);
-        if (!first || !large)
-            throw new Error("nginx.conf sets no client_header_buffer_size or large_client_header_buffers");
-        const head = bytes(first[1]) + Number(large[1]) * bytes(large[2]);
-        const limit = (name) => {
-            const m = src.match(new RegExp(name + "\\s*=\\s*(\\d+)"));
-            if (!m) throw new Error("no " + name + " = N in " + process.argv[2]);
-            return Number(m[1]);
-        };
-        const headMax = limit("FRAMING_HEAD_MAX"), lineMax = limit("FRAMING_REQUEST_LINE_MAX");
-        if (head > headMax)
-            throw new Error(`the gateway passes heads of up to ${head} bytes, over the services ${headMax}`);
-        if (bytes(large[2]) > lineMax)
-            throw new Error(`the gateway passes lines of ${bytes(large[2])} bytes, over the services ${lineMax}`);
-        console.log(`${head} bytes <= ${headMax}, lines ${bytes(large[2])} <= ${lineMax}`);
-    ' "$1" "$2"
+    node "$ROOT/tests/deploy/lib/header-limit.mjs" "$1" "$2"
 }
 
 # user_type_agrees NGINX_CONF ISTIO_DIR: every x-user-type match of the Istio VirtualServices and
@@ -289,46 +293,7 @@ header_limit_fits()
 # regex `~^value$` (a plain map key matches ignoring case; issue 14, row 10). Prints the value.
 user_type_agrees()
 {
-    (cd "$ROOT/tests/deploy" && node --input-type=module - "$1" "$2") <<'EOF'
-import { readFileSync, readdirSync } from 'node:fs';
-import { parseAllDocuments } from 'yaml';
-const [conf, dir] = process.argv.slice(2);
-const values = new Set();
-const problems = [];
-const walk = (node, file) => {
-  if (Array.isArray(node)) return node.forEach((n) => walk(n, file));
-  if (!node || typeof node !== 'object') return;
-  // Gateway API: headers: [{type, name, value}] (type defaults to Exact)
-  if (String(node.name).toLowerCase() === 'x-user-type' && 'value' in node) {
-    if ((node.type ?? 'Exact') !== 'Exact') problems.push(`${file}: x-user-type matched by ${node.type}`);
-    values.add(String(node.value));
-  }
-  for (const [k, v] of Object.entries(node)) {
-    // Istio: headers: {x-user-type: {exact: value}}
-    if (k.toLowerCase() === 'x-user-type' && v && typeof v === 'object' && !Array.isArray(v)) {
-      const kinds = Object.keys(v);
-      if (kinds.length !== 1 || kinds[0] !== 'exact') problems.push(`${file}: x-user-type matched by ${kinds}`);
-      values.add(String(v.exact ?? v[kinds[0]]));
-    }
-    walk(v, file);
-  }
-};
-for (const f of readdirSync(dir, { recursive: true }).filter((x) => /\.ya?ml$/.test(x)))
-  for (const doc of parseAllDocuments(readFileSync(`${dir}/${f}`, 'utf8'))) walk(doc.toJS(), f);
-if (values.size !== 1) problems.push(`istio/ matches x-user-type against ${values.size} values: ${[...values]}`);
-const text = readFileSync(conf, 'utf8').replace(/#.*$/gm, '');
-const map = text.match(/map\s+\$http_x_user_type\s+\$\w+\s*\{([^}]*)\}/);
-if (!map) problems.push('nginx.conf has no map of $http_x_user_type');
-else {
-  const keys = map[1].split(';').map((l) => l.trim()).filter(Boolean)
-    .map((l) => l.split(/\s+/)[0].replace(/^"(.*)"$/, '$1')).filter((k) => k !== 'default');
-  const want = `~^${[...values][0]}$`;
-  if (keys.length !== 1 || keys[0] !== want)
-    problems.push(`nginx maps x-user-type keys ${JSON.stringify(keys)}, want only ${JSON.stringify(want)} (case-sensitive)`);
-}
-if (problems.length) { console.error(problems.join('\n')); process.exit(1); }
-console.log([...values][0]);
-EOF
+    node "$ROOT/tests/deploy/lib/user-type.mjs" "$1" "$2"
 }
 
 # The gateway agrees with what is behind and beside it: its head limit with the services', its
@@ -384,7 +349,8 @@ start_stack()
     ok "up.sh again: gateway and canary already running, nothing restarted"
 }
 
-check_routes()
+# The plain routes: health, one product, a category.
+check_plain_routes()
 {
     req GET /healthz
     expect_code 200 "GET /healthz"
@@ -397,7 +363,11 @@ check_routes()
     req GET '/products?category=books&limit=2'
     expect_code 200 "GET /products?category=books"
     ok "GET /products/1 and /products?category=books through the gateway: 200"
+}
 
+# The tracing headers: x-request-id kept or replaced, traceparent passed on.
+check_trace_headers()
+{
     req GET /products/1 -H 'x-request-id: gw-check-4711'
     [[ "$(header x-request-id)" == gw-check-4711 ]] || fail "x-request-id not echoed: $(header x-request-id)"
     grep -q '"request_id":"gw-check-4711"' "$MS_DATA_DIR"/log/product*.log ||
@@ -410,7 +380,11 @@ check_routes()
     grep -q '"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"' "$MS_DATA_DIR/log/product-v2.log" ||
         fail "traceparent did not reach product v2"
     ok "x-request-id kept (and echoed) or replaced when not plain; traceparent reaches the service"
+}
 
+# x-user-type: vip goes to the canary, every time.
+check_vip_route()
+{
     local vip sale i
     for i in $(seq 20); do
         printf 'url = "%s/products/1"\noutput = "%s/vip.%s"\n' "$GW" "$T" "$i"
@@ -421,7 +395,11 @@ check_routes()
     sale="$(grep -l '"badge":"SALE"' "$T"/vip.* | grep -c 'vip\.[0-9]*$')" || true
     ((vip == 20 && sale == 20)) || fail "x-user-type: vip reached v2 $vip times of 20 ($sale with the badge)"
     ok "x-user-type: vip -> v2 (badge SALE) 20 of 20"
+}
 
+# The 90/10 canary split over a burst, and keep-alive to the upstream after it.
+check_split()
+{
     local n=600 v1 v2 other
     product_burst "$n" split
     v1=$V1 v2=$V2
@@ -434,6 +412,14 @@ check_routes()
     conns="$(ss -Htn state established "( dport = :$PRODUCT_PORT )" | wc -l)"
     ((conns >= 1)) || fail "no idle keep-alive connection from the gateway to product v1 left"
     ok "keep-alive: $conns connection(s) to product v1 stay open after the burst"
+}
+
+check_routes()
+{
+    check_plain_routes
+    check_trace_headers
+    check_vip_route
+    check_split
 }
 
 # The storefront through the gateway: the page and the files it names, with the frontend's

@@ -65,55 +65,81 @@ fi
 ms_section "4. lab scripts"
 # dry_run_check ROOT: runs kind-up.sh/kind-down.sh of ROOT with --dry-run in every mode and
 # checks what they would do. Prints problems, returns non-zero on any.
-dry_run_check()
+# dry_expect TEXT: the dry run in $out shows TEXT; else prints why and sets bad=1. Called from
+# dry_run_mode, whose locals (out, mesh, runtime, bad) it reads and sets.
+dry_expect()
 {
-    local root="$1" mesh runtime out bad=0 svc workload path
-    local lab="$root/scripts/lab"
-    shellcheck -x "$lab"/*.sh || { echo "shellcheck failed"; bad=1; }
-    for f in "$lab"/*.sh; do bash -n "$f" || { echo "bash -n $f failed"; bad=1; }; done
-    mapfile -t workloads < <(kubectl kustomize "$root/k8s/overlays/kind" |
-        awk '/^kind: /{k=$2} /^metadata:/{m=1; next} m && /^  name: /{if (k=="Deployment"||k=="StatefulSet") print tolower(k) "/" $2; m=0}')
-    for mesh in sidecar ambient none; do
-        for runtime in docker podman; do
-            if ! out="$(bash "$lab/kind-up.sh" --dry-run --mesh "$mesh" --runtime "$runtime" 2>&1)"; then
-                echo "kind-up.sh --dry-run --mesh $mesh --runtime $runtime failed: $out"
-                bad=1
-                continue
-            fi
-            expect()
-            {
-                grep -qF -- "$1" <<<"$out" || { echo "mesh=$mesh runtime=$runtime: no '$1' in the dry run"; bad=1; }
-            }
-            expect "+ kind create cluster --name microshop --config $root/k8s/kind-cluster.yaml"
-            expect "+ kubectl apply -k $root/k8s/overlays/kind"
-            for svc in $(ms_services) wrk; do
-                expect "+ $runtime build --target $svc -t localhost/microshop/$svc:latest"
-                if [[ $runtime == docker ]]; then
-                    expect "+ kind load docker-image localhost/microshop/$svc:$([[ $svc == wrk ]] && echo latest || echo CONTENT-ID) --name microshop"
-                else
-                    expect "+ kind load image-archive"
-                fi
-            done
-            for workload in "${workloads[@]}"; do
-                expect "+ kubectl -n ecommerce rollout status $workload --timeout="
-            done
-            if [[ $mesh == none ]]; then
-                if grep -q 'istioctl\|istio/' <<<"$out"; then
-                    echo "mesh=none still installs or applies Istio"
-                    bad=1
-                fi
-            else
-                expect "+ istioctl install -y --set profile=$([[ $mesh == ambient ]] && echo ambient || echo default)"
-                expect "+ kubectl apply -k $root/istio/$mesh"
-                expect "+ kubectl apply -k $root/istio/gateway-api"
-            fi
-            # Every local path a command names must exist (kustomize dirs, the cluster config,
-            # the Dockerfile when present).
-            while read -r path; do
-                [[ -e $path ]] || { echo "mesh=$mesh: the dry run names $path, which does not exist"; bad=1; }
-            done < <(grep -oE "(-k|--config) $root/[^ ]+" <<<"$out" | awk '{print $2}' | sort -u)
-        done
+    grep -qF -- "$1" <<<"$out" || { echo "mesh=$mesh runtime=$runtime: no '$1' in the dry run"; bad=1; }
+}
+
+# lab_syntax_check LAB: the lab scripts pass shellcheck and bash -n.
+lab_syntax_check()
+{
+    local bad=0 f
+    shellcheck -x "$1"/*.sh || { echo "shellcheck failed"; bad=1; }
+    for f in "$1"/*.sh; do bash -n "$f" || { echo "bash -n $f failed"; bad=1; }; done
+    return "$bad"
+}
+
+# dry_run_images ROOT: every image is built and loaded into the cluster (a docker runtime loads
+# by content id, podman through an archive).
+dry_run_images()
+{
+    local svc
+    dry_expect "+ kind create cluster --name microshop --config $1/k8s/kind-cluster.yaml"
+    dry_expect "+ kubectl apply -k $1/k8s/overlays/kind"
+    for svc in $(ms_services) wrk; do
+        dry_expect "+ $runtime build --target $svc -t localhost/microshop/$svc:latest"
+        if [[ $runtime == docker ]]; then
+            dry_expect "+ kind load docker-image localhost/microshop/$svc:$([[ $svc == wrk ]] && echo latest || echo CONTENT-ID) --name microshop"
+        else
+            dry_expect "+ kind load image-archive"
+        fi
     done
+}
+
+# dry_run_mesh ROOT: Istio is installed in the chosen mode, or not at all with --mesh none.
+dry_run_mesh()
+{
+    if [[ $mesh == none ]]; then
+        if grep -q 'istioctl\|istio/' <<<"$out"; then
+            echo "mesh=none still installs or applies Istio"
+            bad=1
+        fi
+    else
+        dry_expect "+ istioctl install -y --set profile=$([[ $mesh == ambient ]] && echo ambient || echo default)"
+        dry_expect "+ kubectl apply -k $1/istio/$mesh"
+        dry_expect "+ kubectl apply -k $1/istio/gateway-api"
+    fi
+}
+
+# dry_run_mode ROOT MESH RUNTIME WORKLOAD...: one dry run of kind-up.sh and what it must show.
+dry_run_mode()
+{
+    local root="$1" mesh="$2" runtime="$3" out bad=0 workload path
+    shift 3
+    if ! out="$(bash "$root/scripts/lab/kind-up.sh" --dry-run --mesh "$mesh" --runtime "$runtime" 2>&1)"; then
+        echo "kind-up.sh --dry-run --mesh $mesh --runtime $runtime failed: $out"
+        return 1
+    fi
+    dry_run_images "$root"
+    for workload in "$@"; do
+        dry_expect "+ kubectl -n ecommerce rollout status $workload --timeout="
+    done
+    dry_run_mesh "$root"
+    # Every local path a command names must exist (kustomize dirs, the cluster config,
+    # the Dockerfile when present).
+    while read -r path; do
+        [[ -e $path ]] || { echo "mesh=$mesh: the dry run names $path, which does not exist"; bad=1; }
+    done < <(grep -oE "(-k|--config) $root/[^ ]+" <<<"$out" | awk '{print $2}' | sort -u)
+    return "$bad"
+}
+
+# lab_refusals ROOT: the Dockerfile has a target per service; kind-up.sh refuses a mesh and an
+# option it does not know; kind-down.sh's dry run deletes the cluster and the images.
+lab_refusals()
+{
+    local root="$1" lab="$1/scripts/lab" bad=0 svc out
     if [[ -f $root/Dockerfile ]]; then
         for svc in $(ms_services); do
             grep -qiE "^FROM .+ AS $svc\$" "$root/Dockerfile" || { echo "Dockerfile has no target $svc"; bad=1; }
@@ -130,6 +156,21 @@ dry_run_check()
     out="$(bash "$lab/kind-down.sh" --dry-run --images --runtime podman)" || { echo "kind-down.sh --dry-run failed"; bad=1; }
     grep -qF "+ kind delete cluster --name microshop" <<<"$out" || { echo "kind-down.sh: no kind delete cluster"; bad=1; }
     grep -qF "+ podman rmi --force localhost/microshop/notification:latest" <<<"$out" || { echo "kind-down.sh --images: no rmi"; bad=1; }
+    return "$bad"
+}
+
+dry_run_check()
+{
+    local root="$1" mesh runtime bad=0 workloads=()
+    lab_syntax_check "$root/scripts/lab" || bad=1
+    mapfile -t workloads < <(kubectl kustomize "$root/k8s/overlays/kind" |
+        awk '/^kind: /{k=$2} /^metadata:/{m=1; next} m && /^  name: /{if (k=="Deployment"||k=="StatefulSet") print tolower(k) "/" $2; m=0}')
+    for mesh in sidecar ambient none; do
+        for runtime in docker podman; do
+            dry_run_mode "$root" "$mesh" "$runtime" "${workloads[@]}" || bad=1
+        done
+    done
+    lab_refusals "$root" || bad=1
     return "$bad"
 }
 if dry_run_check "$ROOT"; then
@@ -205,42 +246,50 @@ planted_results()
         fi
     done
 }
-planted selectr k8s/base/cart.yaml '  type: ClusterIP\n  selector:' '  type: ClusterIP\n  selectr:' \
-    'unknown field "selectr" (did you mean "selector"?)'
-planted quoted-replicas k8s/base/order.yaml 'replicas: 2' 'replicas: "2"' '/spec/replicas must be integer'
-planted target-port-name k8s/base/user.yaml 'targetPort: http' 'targetPort: htp' \
-    'targetPort htp is not a container port of Deployment/user'
-planted deep-field k8s/base/inventory.yaml 'readOnlyRootFilesystem' 'readOnlyRootFileSystem' \
-    'unknown field "readOnlyRootFileSystem" (did you mean "readOnlyRootFilesystem"?)'
-planted pull-policy k8s/base/cart.yaml 'imagePullPolicy: IfNotPresent' 'imagePullPolicy: Sometimes' \
-    'imagePullPolicy must be equal to one of the allowed values'
-planted probe-path k8s/base/inventory.yaml 'path: /ready' 'path: /readyz' 'readinessProbe must be GET /ready on port http'
-planted service-account k8s/base/notification.yaml 'serviceAccountName: notification' 'serviceAccountName: notificaton' \
-    'ServiceAccount notificaton does not exist'
-planted hpa-target k8s/base/cart.yaml '    kind: Deployment\n    name: cart' '    kind: Deployment\n    name: carts' \
-    'target Deployment/carts does not exist'
-planted pdb-selector k8s/base/product-v2.yaml 'AlwaysAllow\n  selector:\n    matchLabels:\n      app: product\n      version: v2' \
-    'AlwaysAllow\n  selector:\n    matchLabels:\n      app: product\n      version: v3' \
-    'PodDisruptionBudget/product-v2: selects no Deployment/StatefulSet pods'
-planted env-port k8s/base/user.yaml 'value: "3004"' 'value: "3040"' "PORT 3040 differs from services/user/service.json's 3004"
-planted service-port k8s/base/order.yaml '      port: 3003' '      port: 3033' 'Service/order: port 3033 must equal PORT'
-planted grace-period k8s/base/product.yaml 'terminationGracePeriodSeconds: 30' 'terminationGracePeriodSeconds: 12' \
-    'terminationGracePeriodSeconds 12 is not above'
-planted missing-database k8s/base/postgres-init/01-databases.sql 'CREATE DATABASE inventory;' '' \
-    'DATABASE_URL database inventory is not created'
-planted db-password k8s/base/kustomization.yaml 'ms:microshop-demo@postgres:5432/user' 'ms:microshop-dem0@postgres:5432/user' \
-    'DATABASE_URL credentials differ'
-planted kustomize-resource k8s/base/kustomization.yaml '  - order.yaml' '  - ordr.yaml' 'kubectl kustomize'
-planted unknown-kind k8s/base/redis.yaml 'kind: ServiceAccount' 'kind: ServiceAcount' 'unknown apiVersion/kind v1 ServiceAcount'
-planted minikube-pull k8s/overlays/minikube/kustomization.yaml 'value: Never' 'value: Always' \
-    'imagePullPolicy is Always, expected Never'
-planted kind-port k8s/kind-cluster.yaml 'containerPort: 30080' 'containerPort: 30081' \
-    "no extraPortMappings from the edge Service's nodePort 30080"
-planted kind-field k8s/kind-cluster.yaml 'extraPortMappings' 'extraPortMapping' 'unknown field extraPortMapping'
-if [[ -d istio/gateway-api ]]; then
-    planted edge-gateway k8s/components/edge/edge-service.yaml 'gateway-name: microshop-gateway' 'gateway-name: microshop-gw' \
-        'selects the pods of Gateway microshop-gw'
-fi
+# The typos in k8s/base: fields, types, names that must match, ports, the database.
+planted_base_typos()
+{
+    planted selectr k8s/base/cart.yaml '  type: ClusterIP\n  selector:' '  type: ClusterIP\n  selectr:' \
+        'unknown field "selectr" (did you mean "selector"?)'
+    planted quoted-replicas k8s/base/order.yaml 'replicas: 2' 'replicas: "2"' '/spec/replicas must be integer'
+    planted target-port-name k8s/base/user.yaml 'targetPort: http' 'targetPort: htp' \
+        'targetPort htp is not a container port of Deployment/user'
+    planted deep-field k8s/base/inventory.yaml 'readOnlyRootFilesystem' 'readOnlyRootFileSystem' \
+        'unknown field "readOnlyRootFileSystem" (did you mean "readOnlyRootFilesystem"?)'
+    planted pull-policy k8s/base/cart.yaml 'imagePullPolicy: IfNotPresent' 'imagePullPolicy: Sometimes' \
+        'imagePullPolicy must be equal to one of the allowed values'
+    planted probe-path k8s/base/inventory.yaml 'path: /ready' 'path: /readyz' 'readinessProbe must be GET /ready on port http'
+    planted service-account k8s/base/notification.yaml 'serviceAccountName: notification' 'serviceAccountName: notificaton' \
+        'ServiceAccount notificaton does not exist'
+    planted hpa-target k8s/base/cart.yaml '    kind: Deployment\n    name: cart' '    kind: Deployment\n    name: carts' \
+        'target Deployment/carts does not exist'
+    planted pdb-selector k8s/base/product-v2.yaml 'AlwaysAllow\n  selector:\n    matchLabels:\n      app: product\n      version: v2' \
+        'AlwaysAllow\n  selector:\n    matchLabels:\n      app: product\n      version: v3' \
+        'PodDisruptionBudget/product-v2: selects no Deployment/StatefulSet pods'
+    planted env-port k8s/base/user.yaml 'value: "3004"' 'value: "3040"' "PORT 3040 differs from services/user/service.json's 3004"
+    planted service-port k8s/base/order.yaml '      port: 3003' '      port: 3033' 'Service/order: port 3033 must equal PORT'
+    planted grace-period k8s/base/product.yaml 'terminationGracePeriodSeconds: 30' 'terminationGracePeriodSeconds: 12' \
+        'terminationGracePeriodSeconds 12 is not above'
+    planted missing-database k8s/base/postgres-init/01-databases.sql 'CREATE DATABASE inventory;' '' \
+        'DATABASE_URL database inventory is not created'
+    planted db-password k8s/base/kustomization.yaml 'ms:microshop-demo@postgres:5432/user' 'ms:microshop-dem0@postgres:5432/user' \
+        'DATABASE_URL credentials differ'
+    planted kustomize-resource k8s/base/kustomization.yaml '  - order.yaml' '  - ordr.yaml' 'kubectl kustomize'
+    planted unknown-kind k8s/base/redis.yaml 'kind: ServiceAccount' 'kind: ServiceAcount' 'unknown apiVersion/kind v1 ServiceAcount'
+}
+# The typos in the overlays, the kind cluster and the edge component.
+planted_overlay_typos()
+{
+    planted minikube-pull k8s/overlays/minikube/kustomization.yaml 'value: Never' 'value: Always' \
+        'imagePullPolicy is Always, expected Never'
+    planted kind-port k8s/kind-cluster.yaml 'containerPort: 30080' 'containerPort: 30081' \
+        "no extraPortMappings from the edge Service's nodePort 30080"
+    planted kind-field k8s/kind-cluster.yaml 'extraPortMappings' 'extraPortMapping' 'unknown field extraPortMapping'
+    if [[ -d istio/gateway-api ]]; then
+        planted edge-gateway k8s/components/edge/edge-service.yaml 'gateway-name: microshop-gateway' 'gateway-name: microshop-gw' \
+            'selects the pods of Gateway microshop-gw'
+    fi
+}
 # planted_load NAME FILE OLD NEW EXPECTED: the same for load-checks.mjs on a copy of what it reads
 # (in the background with the others, through planted's slots).
 planted_load()
@@ -263,155 +312,100 @@ planted_load_one()
     fi
     rm -rf -- "$dir"
 }
-planted_load field load-test/k8s/base/job.yaml 'restartPolicy: Never' 'restartPolcy: Never' \
-    'unknown field "restartPolcy" (did you mean "restartPolicy"?)'
-planted_load scenario load-test/k8s/browse/kustomization.yaml 'value: browse' 'value: brwse' \
-    'LOAD_SCENARIO brwse is not a scenario of load-test/wrk/scenarios.lua'
-planted_load target load-test/k8s/base/job.yaml 'http://microshop-gateway-istio.' 'http://microshop-gw-istio.' \
-    'is not the Service of a Gateway in istio/gateway-api'
-planted_load mount load-test/k8s/base/job.yaml 'mountPath: /load-test' 'mountPath: /scripts' \
-    'nothing is mounted at LOAD_SCRIPTS (/load-test)'
-planted_load method load-test/wrk/microshop.lua '"POST /users (once per VU)"' '"PATCH /users (once per VU)"' \
-    'PATCH /users is not admitted by the edge AuthorizationPolicy'
-planted_load image Dockerfile ' AS wrk' ' AS wrk2' 'Dockerfile: has no target wrk'
-planted_load deadline load-test/k8s/base/job.yaml 'activeDeadlineSeconds: 900' 'activeDeadlineSeconds: 300' \
-    'activeDeadlineSeconds 300 leaves no minute past LOAD_DURATION (600 s)'
-planted_load overlay load-test/wrk/scenarios.lua '    mixed = {' '    soak = { browse = 1 },\n    mixed = {' \
-    'load-test/k8s: no overlay for scenario soak'
-planted_results
+# The typos load-checks.mjs must catch.
+planted_load_typos()
+{
+    planted_load field load-test/k8s/base/job.yaml 'restartPolicy: Never' 'restartPolcy: Never' \
+        'unknown field "restartPolcy" (did you mean "restartPolicy"?)'
+    planted_load scenario load-test/k8s/browse/kustomization.yaml 'value: browse' 'value: brwse' \
+        'LOAD_SCENARIO brwse is not a scenario of load-test/wrk/scenarios.lua'
+    planted_load target load-test/k8s/base/job.yaml 'http://microshop-gateway-istio.' 'http://microshop-gw-istio.' \
+        'is not the Service of a Gateway in istio/gateway-api'
+    planted_load mount load-test/k8s/base/job.yaml 'mountPath: /load-test' 'mountPath: /scripts' \
+        'nothing is mounted at LOAD_SCRIPTS (/load-test)'
+    planted_load method load-test/wrk/microshop.lua '"POST /users (once per VU)"' '"PATCH /users (once per VU)"' \
+        'PATCH /users is not admitted by the edge AuthorizationPolicy'
+    planted_load image Dockerfile ' AS wrk' ' AS wrk2' 'Dockerfile: has no target wrk'
+    planted_load deadline load-test/k8s/base/job.yaml 'activeDeadlineSeconds: 900' 'activeDeadlineSeconds: 300' \
+        'activeDeadlineSeconds 300 leaves no minute past LOAD_DURATION (600 s)'
+    planted_load overlay load-test/wrk/scenarios.lua '    mixed = {' '    soak = { browse = 1 },\n    mixed = {' \
+        'load-test/k8s: no overlay for scenario soak'
+}
 
 # yamllint on a copy with a duplicate key and a truthy "yes".
-dir="$SCRATCH/yamllint"
-copy_tree "$dir"
-mutate "$dir/k8s/base/redis.yaml" 'automountServiceAccountToken: false' 'automountServiceAccountToken: yes'
-mutate "$dir/k8s/base/user.yaml" '  replicas: 2' '  replicas: 2\n  replicas: 3'
-if out="$(yamllint -f parsable -c "$DEPLOY/yamllint.yaml" "$dir/k8s" 2>&1)"; then
-    fail "yamllint accepted a duplicate key and a truthy value"
-elif ! grep -q 'truthy' <<<"$out" || ! grep -q 'key-duplicates' <<<"$out"; then
-    fail "yamllint missed the duplicate key or the truthy value: $out"
-else
-    echo "caught yamllint: duplicate key and truthy value"
-fi
+yamllint_planted()
+{
+    local dir="$SCRATCH/yamllint" out
+    copy_tree "$dir"
+    mutate "$dir/k8s/base/redis.yaml" 'automountServiceAccountToken: false' 'automountServiceAccountToken: yes'
+    mutate "$dir/k8s/base/user.yaml" '  replicas: 2' '  replicas: 2\n  replicas: 3'
+    if out="$(yamllint -f parsable -c "$DEPLOY/yamllint.yaml" "$dir/k8s" 2>&1)"; then
+        fail "yamllint accepted a duplicate key and a truthy value"
+    elif ! grep -q 'truthy' <<<"$out" || ! grep -q 'key-duplicates' <<<"$out"; then
+        fail "yamllint missed the duplicate key or the truthy value: $out"
+    else
+        echo "caught yamllint: duplicate key and truthy value"
+    fi
+}
 
 # Custom resources through validate.mjs: a quoted weight in a VirtualService, a misspelled field
-# in a NetworkChaos, a Gateway API duration in seconds with a decimal.
-cat >"$SCRATCH/crd.yaml" <<'EOF'
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: product
-spec:
-  hosts: [product]
-  http:
-    - route:
-        - destination: {host: product, subset: v1}
-          weight: "90"
----
-apiVersion: chaos-mesh.org/v1alpha1
-kind: NetworkChaos
-metadata:
-  name: delay
-spec:
-  action: delay
-  mode: all
-  selector: {labelSelectors: {app: product}}
-  delay: {laterncy: 100ms}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata:
-  name: products
-spec:
-  rules:
-    - timeouts: {request: 0.5s}
-      backendRefs: [{name: product, port: 3001}]
-EOF
-if out="$(node "$DEPLOY/validate.mjs" "$SCRATCH/crd.yaml" 2>&1)"; then
-    fail "validate.mjs accepted broken custom resources"
-else
-    for expected in '/spec/http/0/route/0/weight must be integer' 'unknown field "laterncy" (did you mean "latency"?)' \
-        '/spec/rules/0/timeouts/request must match pattern'; do
-        grep -qF -- "$expected" <<<"$out" || fail "validate.mjs did not report '$expected': $out"
-    done
-    echo "caught custom resources: quoted weight, laterncy, 0.5s timeout"
-fi
-mutate "$SCRATCH/crd.yaml" 'weight: "90"' 'weight: 90'
-mutate "$SCRATCH/crd.yaml" 'laterncy' 'latency'
-mutate "$SCRATCH/crd.yaml" 'request: 0.5s' 'request: 500ms'
-node "$DEPLOY/validate.mjs" "$SCRATCH/crd.yaml" >/dev/null || fail "validate.mjs rejected the corrected custom resources"
+# in a NetworkChaos, a Gateway API duration in seconds with a decimal
+# (tests/deploy/fixtures/broken-custom-resources.yaml); corrected, they pass.
+custom_resources_planted()
+{
+    local out expected
+    cp "$DEPLOY/fixtures/broken-custom-resources.yaml" "$SCRATCH/crd.yaml"
+    if out="$(node "$DEPLOY/validate.mjs" "$SCRATCH/crd.yaml" 2>&1)"; then
+        fail "validate.mjs accepted broken custom resources"
+    else
+        for expected in '/spec/http/0/route/0/weight must be integer' 'unknown field "laterncy" (did you mean "latency"?)' \
+            '/spec/rules/0/timeouts/request must match pattern'; do
+            grep -qF -- "$expected" <<<"$out" || fail "validate.mjs did not report '$expected': $out"
+        done
+        echo "caught custom resources: quoted weight, laterncy, 0.5s timeout"
+    fi
+    mutate "$SCRATCH/crd.yaml" 'weight: "90"' 'weight: 90'
+    mutate "$SCRATCH/crd.yaml" 'laterncy' 'latency'
+    mutate "$SCRATCH/crd.yaml" 'request: 0.5s' 'request: 500ms'
+    node "$DEPLOY/validate.mjs" "$SCRATCH/crd.yaml" >/dev/null || fail "validate.mjs rejected the corrected custom resources"
+}
 
 # The schema conversion must keep valid objects valid: a Gateway address repeated in a oneOf
-# branch, a (?i) pattern, int-or-string ports, Chaos Mesh's exclusiveMinimum (Schedule).
-cat >"$SCRATCH/valid.yaml" <<'EOF'
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata:
-  name: gw
-spec:
-  gatewayClassName: istio
-  addresses:
-    - type: Hostname
-      value: gw.example.com
-  listeners:
-    - name: http
-      protocol: HTTP
-      port: 80
----
-apiVersion: monitoring.coreos.com/v1
-kind: PrometheusRule
-metadata:
-  name: r
-spec:
-  groups:
-    - name: g
-      partial_response_strategy: WARN
-      rules:
-        - alert: A
-          expr: up == 0
-          for: 1m
----
-apiVersion: monitoring.coreos.com/v1
-kind: ServiceMonitor
-metadata:
-  name: sm
-spec:
-  selector: {matchLabels: {app: product}}
-  endpoints:
-    - targetPort: 3001
-    - targetPort: http
----
-apiVersion: chaos-mesh.org/v1alpha1
-kind: Schedule
-metadata:
-  name: s
-spec:
-  schedule: "@every 5m"
-  type: PodChaos
-  historyLimit: 2
-  concurrencyPolicy: Forbid
-  podChaos:
-    action: pod-kill
-    mode: one
-    selector:
-      labelSelectors: {app: product}
-EOF
-node "$DEPLOY/validate.mjs" "$SCRATCH/valid.yaml" || fail "validate.mjs rejected valid custom resources"
-mutate "$SCRATCH/valid.yaml" 'partial_response_strategy: WARN' 'partial_response_strategy: sometimes'
-if node "$DEPLOY/validate.mjs" "$SCRATCH/valid.yaml" >/dev/null; then
-    fail "validate.mjs accepted partial_response_strategy: sometimes"
-else
-    echo "caught custom resources: a value outside a (?i) pattern"
-fi
+# branch, a (?i) pattern, int-or-string ports, Chaos Mesh's exclusiveMinimum (Schedule)
+# (tests/deploy/fixtures/valid-custom-resources.yaml); a value outside a (?i) pattern fails.
+valid_resources_planted()
+{
+    cp "$DEPLOY/fixtures/valid-custom-resources.yaml" "$SCRATCH/valid.yaml"
+    node "$DEPLOY/validate.mjs" "$SCRATCH/valid.yaml" || fail "validate.mjs rejected valid custom resources"
+    mutate "$SCRATCH/valid.yaml" 'partial_response_strategy: WARN' 'partial_response_strategy: sometimes'
+    if node "$DEPLOY/validate.mjs" "$SCRATCH/valid.yaml" >/dev/null; then
+        fail "validate.mjs accepted partial_response_strategy: sometimes"
+    else
+        echo "caught custom resources: a value outside a (?i) pattern"
+    fi
+}
 
 # A typo in a path the lab script applies.
-dir="$SCRATCH/lab"
-copy_tree "$dir"
-mutate "$dir/scripts/lab/kind-up.sh" 'k8s/overlays/kind"' 'k8s/overlays/knd"'
-if dry_run_check "$dir" >"$SCRATCH/lab.out" 2>&1; then
-    fail "a wrong overlay path in kind-up.sh was not caught"
-else
-    echo "caught lab path: $(grep -m1 'overlays/knd' "$SCRATCH/lab.out")"
-fi
+lab_path_planted()
+{
+    local dir="$SCRATCH/lab"
+    copy_tree "$dir"
+    mutate "$dir/scripts/lab/kind-up.sh" 'k8s/overlays/kind"' 'k8s/overlays/knd"'
+    if dry_run_check "$dir" >"$SCRATCH/lab.out" 2>&1; then
+        fail "a wrong overlay path in kind-up.sh was not caught"
+    else
+        echo "caught lab path: $(grep -m1 'overlays/knd' "$SCRATCH/lab.out")"
+    fi
+}
+
+planted_base_typos
+planted_overlay_typos
+planted_load_typos
+planted_results
+yamllint_planted
+custom_resources_planted
+valid_resources_planted
+lab_path_planted
 
 ms_section "summary"
 echo "took $((SECONDS - started)) s"

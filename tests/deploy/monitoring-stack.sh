@@ -112,62 +112,95 @@ stack_expect()
     fi
 }
 
-# stack_traffic: a shopping flow and a few failures, so every labelled family has a series:
-# a user, the catalog (cache miss then hit), a cart, an order and its replay, the notification,
-# a reservation released, and injected faults that make the cart retry its product calls.
-stack_traffic()
+# Creates a user and prints its id.
+traffic_user()
 {
-    local uid order_id deadline email got
-    email="monitoring-$RANDOM@example.com"
+    local email="monitoring-$RANDOM@example.com" uid
     stack_expect 201 POST user /users "{\"email\":\"$email\",\"name\":\"Monitoring\"}" || return 1
     uid="$(sed -n 's/.*"id" *: *\([0-9]*\).*/\1/p' "$STACK_DIR/body")"
     [[ -n $uid ]] || {
         echo "error: no user id in $(cat "$STACK_DIR/body")" >&2
         return 1
     }
-    stack_expect 200 GET user "/users/$uid" || return 1
+    echo "$uid"
+}
+
+# traffic_browse UID: the storefront, products (one missing), the user and their cart.
+traffic_browse()
+{
+    stack_expect 200 GET user "/users/$1" || return 1
     stack_expect 200 GET frontend "/" || return 1
     stack_expect 200 GET product "/products/1" || return 1
     stack_expect 200 GET product "/products/1" || return 1
     stack_expect 200 GET product "/products?limit=2" || return 1
     stack_expect 404 GET product "/products/99999" || return 1
-    stack_expect 200 POST cart "/cart/$uid" '{"product_id":1,"quantity":2}' || return 1
-    stack_expect 200 GET cart "/cart/$uid" || return 1
-    local key="monitoring-$RANDOM$RANDOM"
+    stack_expect 200 POST cart "/cart/$1" '{"product_id":1,"quantity":2}' || return 1
+    stack_expect 200 GET cart "/cart/$1" || return 1
+}
+
+# traffic_order UID: orders UID's cart, then sends the same order again (its idempotency key
+# answers it from the stored result); prints the order's id.
+traffic_order()
+{
+    local key="monitoring-$RANDOM$RANDOM" got order_id
     got="$(curl -s -o "$STACK_DIR/body" -w '%{http_code}' --max-time 10 -X POST \
         -H 'content-type: application/json' -H "Idempotency-Key: $key" \
-        --data "{\"user_id\":$uid}" "http://127.0.0.1:${STACK_PORT[order]}/orders")" || true
+        --data "{\"user_id\":$1}" "http://127.0.0.1:${STACK_PORT[order]}/orders")" || true
     [[ $got == 201 ]] || {
         echo "error: POST /orders answered $got: $(head -c 300 "$STACK_DIR/body")" >&2
         return 1
     }
     order_id="$(sed -n 's/.*"id" *: *"\([0-9a-f-]*\)".*/\1/p' "$STACK_DIR/body")"
     curl -s -o /dev/null --max-time 10 -X POST -H 'content-type: application/json' \
-        -H "Idempotency-Key: $key" --data "{\"user_id\":$uid}" \
+        -H "Idempotency-Key: $key" --data "{\"user_id\":$1}" \
         "http://127.0.0.1:${STACK_PORT[order]}/orders" || true
-    stack_expect 200 GET order "/orders/$order_id" || return 1
+    echo "$order_id"
+}
+
+# traffic_notified ORDER_ID: the order and the stock it took, a reservation made and released,
+# and the order's notification, which arrives through the stream (within 20 s).
+traffic_notified()
+{
+    local deadline
+    stack_expect 200 GET order "/orders/$1" || return 1
     stack_expect 200 GET inventory "/inventory/1" || return 1
     stack_expect 201 POST inventory /inventory/reservations \
         '{"reservation_id":"monitoring-r1","items":[{"product_id":2,"quantity":1}]}' || return 1
     stack_expect 200 POST inventory /inventory/reservations/monitoring-r1/release || return 1
-    # The notification arrives through the stream.
     deadline=$((SECONDS + 20))
     while :; do
-        stack_expect 200 GET notification "/notifications?order_id=$order_id" || return 1
+        stack_expect 200 GET notification "/notifications?order_id=$1" || return 1
         grep -q '"order_id"' "$STACK_DIR/body" && break
         if ((SECONDS >= deadline)); then
-            echo "error: no notification for order $order_id within 20 s" >&2
+            echo "error: no notification for order $1 within 20 s" >&2
             return 1
         fi
         sleep 0.3
     done
-    # Injected aborts on product: the cart's product calls fail and are retried, so
-    # faults_injected_total and upstream_retries_total get series; then back to normal.
+}
+
+# traffic_faults UID: injected aborts on product: the cart's product calls fail and are retried,
+# so faults_injected_total and upstream_retries_total get series; then back to normal.
+traffic_faults()
+{
     stack_expect 200 PUT product /admin/faults '{"abort_status":503,"abort_percent":100}' || return 1
-    stack_call GET cart "/cart/$uid" >/dev/null
+    stack_call GET cart "/cart/$1" >/dev/null
     stack_expect 200 PUT product /admin/faults '{"delay_ms":1,"delay_percent":100}' || return 1
     stack_call GET product "/products/2" >/dev/null
     stack_call DELETE product /admin/faults >/dev/null
+}
+
+# stack_traffic: a shopping flow and a few failures, so every labelled family has a series:
+# a user, the catalog (cache miss then hit), a cart, an order and its replay, the notification,
+# a reservation released, and injected faults that make the cart retry its product calls.
+stack_traffic()
+{
+    local uid order_id
+    uid="$(traffic_user)" || return 1
+    traffic_browse "$uid" || return 1
+    order_id="$(traffic_order "$uid")" || return 1
+    traffic_notified "$order_id" || return 1
+    traffic_faults "$uid"
 }
 
 # stack_collect: every service's /metrics into $STACK_DIR/metrics/<svc>.prom.

@@ -29,94 +29,135 @@ ok()
     echo "ok [$((SECONDS - START))s]: $*"
 }
 
+# The tree as git sees it (tracked and untracked, not ignored), without builds and node_modules.
+copy_tree()
+{
+    mkdir -p "$TREE"
+    (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard | grep -zv '/node_modules/' |
+        while IFS= read -r -d '' f; do [[ -e $f ]] && printf '%s\0' "$f"; done |
+        xargs -0 cp --parents -t "$TREE")
+    ln -s "$ROOT/tests/deploy/node_modules" "$TREE/tests/deploy/node_modules"
+}
+
+# make new-service NAME=demo writes its files, under 150 lines of C.
+scaffold()
+{
+    local f lines
+    node tools/generate/new-service.mjs demo >/dev/null || fail "make new-service NAME=demo failed"
+    for f in services/demo/{service.json,main.c,routes.c,demo.h,CMakeLists.txt} \
+        tests/integration/test_demo.c docs/api/demo.yaml; do
+        [[ -f $f ]] || fail "make new-service wrote no $f"
+    done
+    lines="$(cat services/demo/*.c services/demo/*.h | wc -l)"
+    ((lines < 150)) || fail "the scaffold's own code is $lines lines, not under 150"
+    ok "scaffolded services/demo ($lines lines of C), its test and docs/api/demo.yaml"
+}
+
+# Planted: a name taken and an unknown upstream are refused.
+planted_scaffold()
+{
+    local out
+    if out="$(node tools/generate/new-service.mjs demo 2>&1)"; then
+        fail "planted: a second make new-service NAME=demo succeeded"
+    fi
+    grep -q "exists already" <<<"$out" || fail "planted name taken: $out"
+    if out="$(node tools/generate/new-service.mjs demo2 nosuch 2>&1)"; then
+        fail "planted: an unknown UPSTREAM was accepted"
+    fi
+    grep -q "is no service" <<<"$out" || fail "planted unknown upstream: $out"
+    ok "planted: a name taken and an unknown upstream are refused"
+}
+
+# make generate puts demo everywhere; PORT is its port.
+check_generated()
+{
+    node tools/generate/generate.mjs >/dev/null || fail "make generate failed after the scaffold"
+    node tools/generate/generate.mjs --check >/dev/null || fail "make generate is not stable"
+    PORT="$(node -e 'console.log(require("./services/demo/service.json").port)')"
+    grep -Eq "^demo +$PORT +DEMO_PORT +-$" scripts/services.gen.sh || fail "demo is not in scripts/services.gen.sh"
+    grep -q "#define SERVICE_PORT $PORT" services/demo/service.gen.h || fail "no port in services/demo/service.gen.h"
+    grep -q "server 127.0.0.1:$PORT " gateway/upstreams.native.conf || fail "demo is no native upstream"
+    grep -q "server demo:$PORT " gateway/upstreams.compose.conf || fail "demo is no compose upstream"
+    grep -q "targets: \['127.0.0.1:$PORT'\]" monitoring/prometheus/prometheus.native.yml || fail "native Prometheus does not scrape demo"
+    grep -q "targets: \['demo:$PORT'\]" monitoring/prometheus/prometheus.yml || fail "compose Prometheus does not scrape demo"
+    grep -q "containerPort: $PORT" k8s/base/demo.yaml || fail "k8s/base/demo.yaml has no container port $PORT"
+}
+
+check_generated_deploy()
+{
+    grep -Pzq "\n  demo:\n(.*\n)*    ports: \[\"127.0.0.1:\\$\{DEMO_PORT:-$PORT\}:$PORT\"\]" docker-compose.yml ||
+        fail "docker-compose.yml has no service demo on $PORT"
+    grep -Pzq "x-services-healthy: &services-healthy\n(.*\n)*  demo: \{condition: service_healthy\}" docker-compose.yml ||
+        fail "the compose gateway does not wait for demo"
+    kubectl kustomize k8s/base >"$T/k8s.yaml" || fail "kubectl kustomize k8s/base fails with demo"
+    grep -Pzq "kind: Deployment\nmetadata:\n(  .*\n)*  name: demo\n" "$T/k8s.yaml" || fail "k8s/base renders no Deployment demo"
+    grep -Pzq "FROM runtime AS demo\n(.*\n){3}EXPOSE $PORT\n" Dockerfile || fail "the Dockerfile has no stage demo exposing $PORT"
+    # shellcheck source=/dev/null # the copy's lib.sh
+    (. scripts/lib.sh && [[ "$(ms_service_port demo)" == "$PORT" ]]) || fail "scripts/lib.sh does not know demo"
+    ok "make generate: demo (port $PORT) in the shell table, its header, the upstreams, Prometheus, k8s/base, the Dockerfile, compose"
+}
+
+# Configures the copy with the sanitizers of the build under test (so the ASan pass builds the
+# scaffold with them too) and builds only demo, its upstream and its test.
+build_demo()
+{
+    local opt sanitizers=()
+    for opt in MS_ASAN MS_UBSAN MS_TSAN; do
+        if grep -q "^$opt:BOOL=ON" "$BIN_DIR/CMakeCache.txt" 2>/dev/null; then
+            sanitizers+=("-D$opt=ON")
+        fi
+    done
+    ((${#sanitizers[@]} == 0)) || sanitizers+=(-DCMAKE_BUILD_TYPE=Debug)
+    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
+        "${sanitizers[@]}" >/dev/null || fail "cmake configure of the copy failed"
+    cmake --build "$BUILD" -j2 --target demo frontend integration_test_demo >"$T/build.log" 2>&1 ||
+        { tail -n 30 "$T/build.log" >&2; fail "the build of demo failed"; }
+    ok "built demo, frontend and integration_test_demo ${sanitizers[*]}"
+}
+
+lint_demo()
+{
+    local f
+    clang-format --dry-run --Werror services/demo/*.[ch] tests/integration/test_demo.c || fail "clang-format"
+    cppcheck --enable=warning,performance,portability --error-exitcode=1 --inline-suppr -q \
+        --suppress=missingIncludeSystem -I common/include -I tests/support services/demo/*.c || fail "cppcheck"
+    for f in services/demo/*.c; do
+        clang-tidy -p "$BUILD" --quiet --warnings-as-errors='*' --extra-arg=-Wno-unknown-warning-option \
+            "$f" 2> >(grep -vE '^[0-9]+ warnings? generated\.$' >&2) || fail "clang-tidy $f"
+    done
+    ok "the scaffold is lint-clean"
+}
+
+# Planted: with the upstream gone, the route answers 200 instead of 503.
+planted_demo()
+{
+    sed -i 's/if (rc < 0 || status != 200) {/if (rc < 0 \&\& status == 1) {/' services/demo/routes.c
+    grep -q 'status == 1' services/demo/routes.c || fail "planted: routes.c no longer has the line to break"
+    cmake --build "$BUILD" -j2 --target demo >"$T/build.log" 2>&1 || fail "the planted build failed"
+    if "$BUILD/tests/integration_test_demo" >"$T/test.log" 2>&1; then
+        fail "planted: the test passed with a route that hides the upstream's failure"
+    fi
+    grep -q "test_upstream_up_then_down_is_a_fast_503" "$T/test.log" ||
+        { cat "$T/test.log" >&2; fail "planted: the test failed, but not where expected"; }
+    ok "planted: an upstream route that hides the failure makes demo's test fail"
+}
+
 for tool in node cmake clang-format cppcheck clang-tidy kubectl; do
     command -v "$tool" >/dev/null || fail "$tool is required (scripts/install-deps.sh)"
 done
 
-# The tree as git sees it (tracked and untracked, not ignored), without builds and node_modules.
-mkdir -p "$TREE"
-(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard | grep -zv '/node_modules/' |
-    while IFS= read -r -d '' f; do [[ -e $f ]] && printf '%s\0' "$f"; done |
-    xargs -0 cp --parents -t "$TREE")
-ln -s "$ROOT/tests/deploy/node_modules" "$TREE/tests/deploy/node_modules"
+copy_tree
 cd "$TREE"
-
-node tools/generate/new-service.mjs demo >/dev/null || fail "make new-service NAME=demo failed"
-for f in services/demo/{service.json,main.c,routes.c,demo.h,CMakeLists.txt} \
-    tests/integration/test_demo.c docs/api/demo.yaml; do
-    [[ -f $f ]] || fail "make new-service wrote no $f"
-done
-lines="$(cat services/demo/*.c services/demo/*.h | wc -l)"
-((lines < 150)) || fail "the scaffold's own code is $lines lines, not under 150"
-ok "scaffolded services/demo ($lines lines of C), its test and docs/api/demo.yaml"
-
-if out="$(node tools/generate/new-service.mjs demo 2>&1)"; then
-    fail "planted: a second make new-service NAME=demo succeeded"
-fi
-grep -q "exists already" <<<"$out" || fail "planted name taken: $out"
-if out="$(node tools/generate/new-service.mjs demo2 nosuch 2>&1)"; then
-    fail "planted: an unknown UPSTREAM was accepted"
-fi
-grep -q "is no service" <<<"$out" || fail "planted unknown upstream: $out"
-ok "planted: a name taken and an unknown upstream are refused"
-
-node tools/generate/generate.mjs >/dev/null || fail "make generate failed after the scaffold"
-node tools/generate/generate.mjs --check >/dev/null || fail "make generate is not stable"
-port="$(node -e 'console.log(require("./services/demo/service.json").port)')"
-grep -Eq "^demo +$port +DEMO_PORT +-$" scripts/services.gen.sh || fail "demo is not in scripts/services.gen.sh"
-grep -q "#define SERVICE_PORT $port" services/demo/service.gen.h || fail "no port in services/demo/service.gen.h"
-grep -q "server 127.0.0.1:$port " gateway/upstreams.native.conf || fail "demo is no native upstream"
-grep -q "server demo:$port " gateway/upstreams.compose.conf || fail "demo is no compose upstream"
-grep -q "targets: \['127.0.0.1:$port'\]" monitoring/prometheus/prometheus.native.yml || fail "native Prometheus does not scrape demo"
-grep -q "targets: \['demo:$port'\]" monitoring/prometheus/prometheus.yml || fail "compose Prometheus does not scrape demo"
-grep -q "containerPort: $port" k8s/base/demo.yaml || fail "k8s/base/demo.yaml has no container port $port"
-grep -Pzq "\n  demo:\n(.*\n)*    ports: \[\"127.0.0.1:\\$\{DEMO_PORT:-$port\}:$port\"\]" docker-compose.yml ||
-    fail "docker-compose.yml has no service demo on $port"
-grep -Pzq "x-services-healthy: &services-healthy\n(.*\n)*  demo: \{condition: service_healthy\}" docker-compose.yml ||
-    fail "the compose gateway does not wait for demo"
-kubectl kustomize k8s/base >"$T/k8s.yaml" || fail "kubectl kustomize k8s/base fails with demo"
-grep -Pzq "kind: Deployment\nmetadata:\n(  .*\n)*  name: demo\n" "$T/k8s.yaml" || fail "k8s/base renders no Deployment demo"
-grep -Pzq "FROM runtime AS demo\n(.*\n){3}EXPOSE $port\n" Dockerfile || fail "the Dockerfile has no stage demo exposing $port"
-# shellcheck source=/dev/null # the copy's lib.sh
-(. scripts/lib.sh && [[ "$(ms_service_port demo)" == "$port" ]]) || fail "scripts/lib.sh does not know demo"
-ok "make generate: demo (port $port) in the shell table, its header, the upstreams, Prometheus, k8s/base, the Dockerfile, compose"
-
+scaffold
+planted_scaffold
+check_generated
+check_generated_deploy
 node tests/deploy/openapi.mjs >/dev/null || fail "the API checks fail with docs/api/demo.yaml"
 ok "the API checks accept docs/api/demo.yaml"
 
-# The sanitizers of the build under test, so the ASan pass builds the scaffold with them too.
-sanitizers=()
-for opt in MS_ASAN MS_UBSAN MS_TSAN; do
-    if grep -q "^$opt:BOOL=ON" "$BIN_DIR/CMakeCache.txt" 2>/dev/null; then
-        sanitizers+=("-D$opt=ON")
-    fi
-done
-((${#sanitizers[@]} == 0)) || sanitizers+=(-DCMAKE_BUILD_TYPE=Debug)
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
-    "${sanitizers[@]}" >/dev/null || fail "cmake configure of the copy failed"
-cmake --build "$BUILD" -j2 --target demo frontend integration_test_demo >"$T/build.log" 2>&1 ||
-    { tail -n 30 "$T/build.log" >&2; fail "the build of demo failed"; }
-ok "built demo, frontend and integration_test_demo ${sanitizers[*]}"
-
-clang-format --dry-run --Werror services/demo/*.[ch] tests/integration/test_demo.c || fail "clang-format"
-cppcheck --enable=warning,performance,portability --error-exitcode=1 --inline-suppr -q \
-    --suppress=missingIncludeSystem -I common/include -I tests/support services/demo/*.c || fail "cppcheck"
-for f in services/demo/*.c; do
-    clang-tidy -p "$BUILD" --quiet --warnings-as-errors='*' --extra-arg=-Wno-unknown-warning-option \
-        "$f" 2> >(grep -vE '^[0-9]+ warnings? generated\.$' >&2) || fail "clang-tidy $f"
-done
-ok "the scaffold is lint-clean"
-
+build_demo
+lint_demo
 "$BUILD/tests/integration_test_demo" >"$T/test.log" 2>&1 || { cat "$T/test.log" >&2; fail "demo's test failed"; }
 ok "demo's generated test passes: $(grep -m1 'Checks:' "$T/test.log")"
 
-# Planted: with the upstream gone, the route answers 200 instead of 503.
-sed -i 's/if (rc < 0 || status != 200) {/if (rc < 0 \&\& status == 1) {/' services/demo/routes.c
-grep -q 'status == 1' services/demo/routes.c || fail "planted: routes.c no longer has the line to break"
-cmake --build "$BUILD" -j2 --target demo >"$T/build.log" 2>&1 || fail "the planted build failed"
-if "$BUILD/tests/integration_test_demo" >"$T/test.log" 2>&1; then
-    fail "planted: the test passed with a route that hides the upstream's failure"
-fi
-grep -q "test_upstream_up_then_down_is_a_fast_503" "$T/test.log" ||
-    { cat "$T/test.log" >&2; fail "planted: the test failed, but not where expected"; }
-ok "planted: an upstream route that hides the failure makes demo's test fail"
+planted_demo

@@ -85,13 +85,10 @@ plant_outcomes()
     ok "planted outcomes: $(grep -oE '(outcomes|events|reservations held|keys in progress)[^;]*' "$T/check3.log" | tr '\n' ';')"
 }
 
-main()
+# run.sh --short --keep: every verdict PASS; its stack stays up for what follows (ENV_FILE).
+short_run()
 {
-    [[ -x $BIN_DIR/services/order/order ]] || fail "$BIN_DIR/services/order/order is not built"
-    T="$(mktemp -d /tmp/ms-chaos-test.XXXXXX)"
-    shellcheck -x "${BASH_SOURCE[0]}" "$RUN" || fail "shellcheck"
-
-    local rc=0
+    local rc=0 verdicts id
     MS_UP_NO_BUILD=1 MS_BUILD_DIR="$BIN_DIR" bash "$RUN" --short --keep >"$T/short.log" 2>&1 || rc=$?
     ENV_FILE="$(sed -n 's/^chaos: the stack keeps running, its settings in \(.*\); stop it with:$/\1/p' "$T/short.log")"
     if ((rc != 0)); then
@@ -99,7 +96,6 @@ main()
         fail "chaos/local/run.sh --short failed (exit $rc)"
     fi
     [[ -f $ENV_FILE ]] || fail "run.sh --keep did not say where the stack's settings are: $(tail -n 5 "$T/short.log")"
-    local verdicts
     verdicts="$(grep -cE '^PASS ' "$T/short.log")" || true
     grep -q '^FAIL ' "$T/short.log" && fail "a verdict failed, yet run.sh exited 0"
     for id in '1 kill order' '1 kill gateway' '2 gateway 504' '2 cart degrades' '3 breaker opens' \
@@ -111,13 +107,15 @@ main()
         grep -q "^PASS  $id " "$T/short.log" || fail "no PASS verdict '$id': $(grep -E '^(PASS|FAIL)' "$T/short.log")"
     done
     ok "run.sh --short: $verdicts verdicts, all PASS ($(grep '^chaos: .* verdicts' "$T/short.log"))"
+}
 
-    # No supervisor for cart: runit runs it but does not restart it.
-    local svdir
+# No supervisor for cart: runit runs it but does not restart it, and experiment 1 says so.
+no_supervisor_check()
+{
+    local svdir rc=0
     # shellcheck disable=SC1090 # written by run.sh --keep
     svdir="$(. "$ENV_FILE" && echo "$MS_DATA_DIR/sv/cart")"
     sv once "$svdir" >/dev/null || fail "sv once $svdir"
-    rc=0
     runner "$T/nosup.log" --short --only 1 || rc=$?
     sv up "$svdir" >/dev/null || true
     ((rc == 1)) || fail "experiment 1 without a supervisor for cart exited $rc, not 1: $(grep -E '^(PASS|FAIL)' "$T/nosup.log")"
@@ -128,8 +126,13 @@ main()
         fail "other verdicts failed too"
     fi
     ok "without its supervisor: $(grep '^FAIL  1 kill cart' "$T/nosup.log" | cut -c1-110)..."
+}
 
-    # Planted invariant violations, behind the services' back.
+# Planted invariant violations, behind the services' back: an order without its reservation
+# and notification.
+planted_order_check()
+{
+    local rc=0
     runner "$T/check0.log" --check || fail "--check on the stack as the run left it failed: $(cat "$T/check0.log")"
     (
         # shellcheck disable=SC1090 # written by run.sh --keep
@@ -138,25 +141,40 @@ main()
             "INSERT INTO orders (id, user_id, email, status, total_cents)
              VALUES (gen_random_uuid(), 1, 'planted@example.com', 'confirmed', 100)"
     ) || fail "could not plant an order"
-    rc=0
     runner "$T/check1.log" --check || rc=$?
     if ((rc != 1)) || ! grep -q 'violated: .*order without its reservation committed' "$T/check1.log" ||
         ! grep -q 'lost or doubled notification' "$T/check1.log"; then
         fail "an order without reservation or notification was not caught (exit $rc): $(cat "$T/check1.log")"
     fi
     ok "planted order without reservation: $(grep -o 'violated: .*' "$T/check1.log")"
+}
+
+# Planted: stock reserved with no reservation behind it.
+planted_stock_check()
+{
+    local rc=0
     (
         # shellcheck disable=SC1090 # written by run.sh --keep
         . "$ENV_FILE"
         psql -h 127.0.0.1 -p "$MS_PG_PORT" -U ms -d inventory -XAtq -c \
             "UPDATE stock SET reserved = reserved + 1 WHERE product_id = 1"
     ) || fail "could not plant reserved stock"
-    rc=0
     runner "$T/check2.log" --check || rc=$?
     if ((rc != 1)) || ! grep -q 'violated: .*oversold or lost stock' "$T/check2.log"; then
         fail "reserved stock without a reservation was not caught (exit $rc): $(cat "$T/check2.log")"
     fi
     ok "planted reserved stock: $(grep -o 'stock: .*' "$T/check2.log")"
+}
+
+main()
+{
+    [[ -x $BIN_DIR/services/order/order ]] || fail "$BIN_DIR/services/order/order is not built"
+    T="$(mktemp -d /tmp/ms-chaos-test.XXXXXX)"
+    shellcheck -x "${BASH_SOURCE[0]}" "$RUN" || fail "shellcheck"
+    short_run
+    no_supervisor_check
+    planted_order_check
+    planted_stock_check
     plant_outcomes
     echo "chaos: all checks passed in $((SECONDS - START)) s"
 }

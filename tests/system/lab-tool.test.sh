@@ -110,7 +110,11 @@ grep -qxF -- 'exec -T postgres psql -qAtX -v ON_ERROR_STOP=1 -U microshop -d ord
 echo "ok: compose sql runs psql in the postgres container as microshop"
 
 ms_section "Kubernetes canary and fault, through a fake kubectl"
-node --input-type=module - "$ROOT" "$T" <<'EOF' || fail "could not turn the manifests into JSON"
+# canary and fault: a fake kubectl serves the repository's product HTTPRoute and
+# VirtualService, and keeps what bin/lab replaces them with.
+k8s_canary_fault()
+{
+    node --input-type=module - "$ROOT" "$T" <<'EOF' || fail "could not turn the manifests into JSON"
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 const [root, t] = process.argv.slice(2);
@@ -120,7 +124,7 @@ const find = (file, kind) => YAML.parseAllDocuments(readFileSync(`${root}/${file
 writeFileSync(`${t}/httproute.json`, JSON.stringify(find('istio/gateway-api/httproutes.yaml', 'HTTPRoute')));
 writeFileSync(`${t}/virtualservice.json`, JSON.stringify(find('istio/mesh/virtual-services.yaml', 'VirtualService')));
 EOF
-cat >"$T/bin/kubectl" <<EOF
+    cat >"$T/bin/kubectl" <<EOF
 #!/bin/bash
 # serves the repository's product HTTPRoute and VirtualService; replace stores what it is given
 case "\$*" in
@@ -131,24 +135,38 @@ case "\$*" in
 *) echo "unexpected: kubectl \$*" >&2; exit 1 ;;
 esac
 EOF
-chmod +x "$T/bin/kubectl"
-expect 0 '^canary: 30 % of product requests go to v2$' env PATH="$BARE" MS_LAB_WAY=kubernetes "$LAB" canary 30
-[[ "$(jq -c '[.spec.rules[] | select((.backendRefs | length) == 2) | .backendRefs[] | {name, weight}]' "$T/httproute.json")" == \
-    '[{"name":"product-v1","weight":70},{"name":"product-v2","weight":30}]' ]] ||
-    fail "HTTPRoute after canary 30: $(jq -c .spec.rules "$T/httproute.json")"
-[[ "$(jq -c '[.spec.http[] | select((.route | length) == 2) | .route[] | {s: .destination.subset, weight}]' "$T/virtualservice.json")" == \
-    '[{"s":"v1","weight":70},{"s":"v2","weight":30}]' ]] ||
-    fail "VirtualService after canary 30: $(jq -c .spec.http "$T/virtualservice.json")"
-expect 0 '^product: delay 2000 ms on 100 % of requests$' env PATH="$BARE" MS_LAB_WAY=kubernetes "$LAB" fault product delay 2000
-[[ "$(jq -c '[.spec.http[].fault]' "$T/virtualservice.json")" == \
-    "$(jq -c '[.spec.http[] | {delay: {fixedDelay: "2000ms", percentage: {value: 100}}}]' "$T/virtualservice.json")" ]] ||
-    fail "VirtualService after the fault: $(jq -c .spec.http "$T/virtualservice.json")"
-expect 0 '^product: no faults$' env PATH="$BARE" MS_LAB_WAY=kubernetes "$LAB" fault product clear
-[[ "$(jq '[.spec.http[] | select(.fault)] | length' "$T/virtualservice.json")" == 0 ]] ||
-    fail "the fault was not cleared: $(jq -c .spec.http "$T/virtualservice.json")"
-echo "ok: on Kubernetes the canary sets the HTTPRoute's and VirtualService's weights, the fault every route's fault"
+    chmod +x "$T/bin/kubectl"
+    expect 0 '^canary: 30 % of product requests go to v2$' env PATH="$BARE" MS_LAB_WAY=kubernetes "$LAB" canary 30
+    [[ "$(jq -c '[.spec.rules[] | select((.backendRefs | length) == 2) | .backendRefs[] | {name, weight}]' "$T/httproute.json")" == \
+        '[{"name":"product-v1","weight":70},{"name":"product-v2","weight":30}]' ]] ||
+        fail "HTTPRoute after canary 30: $(jq -c .spec.rules "$T/httproute.json")"
+    [[ "$(jq -c '[.spec.http[] | select((.route | length) == 2) | .route[] | {s: .destination.subset, weight}]' "$T/virtualservice.json")" == \
+        '[{"s":"v1","weight":70},{"s":"v2","weight":30}]' ]] ||
+        fail "VirtualService after canary 30: $(jq -c .spec.http "$T/virtualservice.json")"
+    expect 0 '^product: delay 2000 ms on 100 % of requests$' env PATH="$BARE" MS_LAB_WAY=kubernetes "$LAB" fault product delay 2000
+    [[ "$(jq -c '[.spec.http[].fault]' "$T/virtualservice.json")" == \
+        "$(jq -c '[.spec.http[] | {delay: {fixedDelay: "2000ms", percentage: {value: 100}}}]' "$T/virtualservice.json")" ]] ||
+        fail "VirtualService after the fault: $(jq -c .spec.http "$T/virtualservice.json")"
+    expect 0 '^product: no faults$' env PATH="$BARE" MS_LAB_WAY=kubernetes "$LAB" fault product clear
+    [[ "$(jq '[.spec.http[] | select(.fault)] | length' "$T/virtualservice.json")" == 0 ]] ||
+        fail "the fault was not cleared: $(jq -c .spec.http "$T/virtualservice.json")"
+    echo "ok: on Kubernetes the canary sets the HTTPRoute's and VirtualService's weights, the fault every route's fault"
+}
+
+# k8s_lab ARG...: bin/lab on the Kubernetes way, with only the fake kubectl of $T/bin on PATH.
+k8s_lab()
+{
+    env PATH="$BARE" MS_LAB_WAY=kubernetes "$LAB" "$@"
+}
+logged()
+{
+    grep -qxF -- "$1" "$T/kubectl.log" || fail "kubectl was not asked: $1 ($(cat "$T/kubectl.log"))"
+}
+
 # kill, stop, start and load through a kubectl that logs what it is asked
-cat >"$T/bin/kubectl" <<EOF
+k8s_operations()
+{
+    cat >"$T/bin/kubectl" <<EOF
 #!/bin/bash
 echo "\$*" >>"$T/kubectl.log"
 case "\$*" in
@@ -160,28 +178,24 @@ case "\$*" in
 esac
 exit 0
 EOF
-chmod +x "$T/bin/kubectl"
-k8s_lab()
-{
-    env PATH="$BARE" MS_LAB_WAY=kubernetes "$LAB" "$@"
+    chmod +x "$T/bin/kubectl"
+    expect 0 '^cart: killed \(cart-7d9f-abcde deleted at once\); its Deployment starts another$' k8s_lab kill cart
+    logged '-n ecommerce delete pod/cart-7d9f-abcde --grace-period=0 --force'
+    expect 0 '^redis: stopped$' k8s_lab stop redis
+    logged '-n ecommerce annotate --overwrite statefulset/redis microshop.dev/lab-replicas=1'
+    logged '-n ecommerce scale statefulset/redis --replicas=0'
+    expect 0 '^redis: started$' k8s_lab start redis
+    logged '-n ecommerce scale statefulset/redis --replicas=1'
+    k8s_lab sql inventory 'SELECT 2' >/dev/null || fail "kubernetes sql failed"
+    logged '-n ecommerce exec statefulset/postgres -- psql -qAtX -v ON_ERROR_STOP=1 -U ms -d inventory -c SELECT 2'
+    expect 0 '^load: started \(5 requests/s' k8s_lab load start
+    logged "-n ecommerce create configmap load-generator-scripts --from-file=$ROOT/load-test/wrk/microshop.lua --from-file=$ROOT/load-test/wrk/scenarios.lua --dry-run=client -o yaml"
+    logged "-n ecommerce apply -f $ROOT/load-test/k8s/generator.yaml"
+    echo "ok: on Kubernetes kill deletes a pod, stop/start scale to 0 and back, sql runs psql in the postgres pod, load applies the generator and its scripts"
 }
-logged()
-{
-    grep -qxF -- "$1" "$T/kubectl.log" || fail "kubectl was not asked: $1 ($(cat "$T/kubectl.log"))"
-}
-expect 0 '^cart: killed \(cart-7d9f-abcde deleted at once\); its Deployment starts another$' k8s_lab kill cart
-logged '-n ecommerce delete pod/cart-7d9f-abcde --grace-period=0 --force'
-expect 0 '^redis: stopped$' k8s_lab stop redis
-logged '-n ecommerce annotate --overwrite statefulset/redis microshop.dev/lab-replicas=1'
-logged '-n ecommerce scale statefulset/redis --replicas=0'
-expect 0 '^redis: started$' k8s_lab start redis
-logged '-n ecommerce scale statefulset/redis --replicas=1'
-k8s_lab sql inventory 'SELECT 2' >/dev/null || fail "kubernetes sql failed"
-logged '-n ecommerce exec statefulset/postgres -- psql -qAtX -v ON_ERROR_STOP=1 -U ms -d inventory -c SELECT 2'
-expect 0 '^load: started \(5 requests/s' k8s_lab load start
-logged "-n ecommerce create configmap load-generator-scripts --from-file=$ROOT/load-test/wrk/microshop.lua --from-file=$ROOT/load-test/wrk/scenarios.lua --dry-run=client -o yaml"
-logged "-n ecommerce apply -f $ROOT/load-test/k8s/generator.yaml"
-echo "ok: on Kubernetes kill deletes a pod, stop/start scale to 0 and back, sql runs psql in the postgres pod, load applies the generator and its scripts"
+
+k8s_canary_fault
+k8s_operations
 rm "$T/bin/kubectl"
 unset MS_DATA_DIR
 

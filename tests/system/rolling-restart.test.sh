@@ -99,29 +99,12 @@ figure()
     jq -r "$2" "$T/$1.json"
 }
 
-main()
+# check_restarted PID...: every instance runs again under a new PID (the PIDs before, in
+# INSTANCES' order), supervised, alone on its port; adds "name old->new" for each to the
+# caller's array after.
+check_restarted()
 {
-    local name before=() after=() pid
-    [[ -x $BIN_DIR/services/product/product ]] || fail "$BIN_DIR/services/product/product is not built"
-    T="$(mktemp -d /tmp/ms-rolling.XXXXXX)"
-    chmod 755 "$T" # PostgreSQL runs as postgres, nginx's workers as nobody under root
-    shellcheck -x "${BASH_SOURCE[0]}" "$ROOT/chaos/local/rolling-restart.sh" || fail "shellcheck"
-    start_stack
-    for name in "${INSTANCES[@]}"; do
-        before+=("$(ms_service_pid "$name")")
-    done
-
-    start_load rolling
-    sleep 2
-    bash "$ROOT/chaos/local/rolling-restart.sh" >"$T/rolling.log" 2>&1 ||
-        fail "rolling-restart.sh failed: $(cat "$T/rolling.log")"
-    sleep 2
-    stop_load rolling
-    local n failed
-    n="$(figure rolling .requests)"
-    failed="$(figure rolling .failed)"
-    ((failed == 0)) || fail "$failed of $n requests failed during the rolling restart: $(figure rolling .failures)"
-    ((n > 1000)) || fail "only $n requests: the load did not run"
+    local before=("$@") i name pid
     for i in "${!INSTANCES[@]}"; do
         name="${INSTANCES[$i]}"
         pid="$(ms_service_pid "$name")" || fail "$name does not run after the rolling restart"
@@ -131,10 +114,34 @@ main()
             fail "$name: more than one process listens on its port (a surge process left?)"
         after+=("$name ${before[$i]}->$pid")
     done
+}
+
+# The rolling restart under load: no request fails, every instance has a new process.
+rolling_check()
+{
+    local name before=() after=() n failed
+    for name in "${INSTANCES[@]}"; do
+        before+=("$(ms_service_pid "$name")")
+    done
+    start_load rolling
+    sleep 2
+    bash "$ROOT/chaos/local/rolling-restart.sh" >"$T/rolling.log" 2>&1 ||
+        fail "rolling-restart.sh failed: $(cat "$T/rolling.log")"
+    sleep 2
+    stop_load rolling
+    n="$(figure rolling .requests)"
+    failed="$(figure rolling .failed)"
+    ((failed == 0)) || fail "$failed of $n requests failed during the rolling restart: $(figure rolling .failures)"
+    ((n > 1000)) || fail "only $n requests: the load did not run"
+    check_restarted "${before[@]}"
     ok "rolling restart of ${#INSTANCES[@]} instances ($(grep -c 'restarted in' "$T/rolling.log") done) under load:" \
         "$n requests, 0 failed, p99 $(figure rolling '.p99 | floor') ms; new PIDs: ${after[*]}"
+}
 
-    # The control: the naive restart closes the port until the new process has bound it.
+# The control: the naive restart closes the port until the new process has bound it.
+naive_control()
+{
+    local name failed
     start_load naive
     sleep 1
     for name in cart user inventory; do
@@ -148,6 +155,17 @@ main()
     ((failed > 0)) || fail "restarts without a surge process failed no request: the load would not see failures"
     ok "control: 3 restarts without a surge process failed $failed of $(figure naive .requests) requests" \
         "($(figure naive '[.failures[] | "\(.stream) \(.status) \(.tag // "")"] | unique | join(", ")'))"
+}
+
+main()
+{
+    [[ -x $BIN_DIR/services/product/product ]] || fail "$BIN_DIR/services/product/product is not built"
+    T="$(mktemp -d /tmp/ms-rolling.XXXXXX)"
+    chmod 755 "$T" # PostgreSQL runs as postgres, nginx's workers as nobody under root
+    shellcheck -x "${BASH_SOURCE[0]}" "$ROOT/chaos/local/rolling-restart.sh" || fail "shellcheck"
+    start_stack
+    rolling_check
+    naive_control
     echo "rolling-restart: all checks passed in $((SECONDS - START)) s"
 }
 
