@@ -337,8 +337,13 @@ export async function checkTree(root, opts = {}) {
           fail(`${at}: destination ${r.destination.host} is no Service in ${NS}`);
           continue;
         }
+        // Istio (Destination.port): "if a service exposes only a single port it is not required
+        // to explicitly select the port"; with several it is ambiguous (analyzer IST0112). The
+        // routes name none, so a port lives only in service.json (make generate).
         if (r.destination.port?.number && !hasPort(svc, r.destination.port.number))
           fail(`${at}: Service ${svc.name} has no port ${r.destination.port.number}`);
+        else if (!r.destination.port && (svc.ports ?? []).length !== 1)
+          fail(`${at}: no destination port, and Service ${svc.name} has ${(svc.ports ?? []).length} ports (IST0112)`);
         const subset = r.destination.subset;
         if (subset && !(drByService.get(svc.name)?.spec.subsets ?? []).some((s) => s.name === subset))
           fail(`${at}: subset ${subset} is not defined by a DestinationRule for ${svc.name}`);
