@@ -46,7 +46,9 @@ RUN export MS_TRIPLET="$(cat /etc/ms-triplet)" \
         -DCMAKE_TOOLCHAIN_FILE=/src/cmake/linux-gnu-toolchain.cmake \
     && cmake --build /build -j "$(nproc)" \
     && mkdir /out \
-    && for svc in product cart order user inventory notification frontend; do \
+    && for dir in services/*/; do \
+        svc="$(basename "$dir")"; \
+        [ -f "$dir/service.json" ] || continue; \
         cp "/build/services/$svc/$svc" "/out/$svc" || exit 1; \
     done \
     && cp /build/tools/gateway-metrics/gateway-metrics /out/gateway-metrics \

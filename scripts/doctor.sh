@@ -282,6 +282,7 @@ check_native()
     fi
     need_tool redis-server - "$(pkg_fix redis-server)"
     PATH="$PATH:/usr/sbin:/sbin" need_tool nginx - "$(pkg_fix nginx)"
+    need_tool node - "$(pkg_fix nodejs)" # make up renders the gateway and Prometheus files with it
     need_tool runsvdir - "$(pkg_fix runit)"
     need_tool ss - "$(pkg_fix iproute2)"
     check_memory native
