@@ -2,7 +2,7 @@
 // A class on one cluster (issue 11, item 7): the Kubernetes material rendered for each attendee,
 // in a namespace of their own, and the cluster-wide part once.
 //
-//   node scripts/class/class.mjs render [--attendees 1-30,35] [--out DIR]
+//   node scripts/class/class.mjs render [--attendees 1-30,35] [--out DIR] [--listen ADDR]
 //   node scripts/class/class.mjs facts [N]       NAMESPACE=, NODE_PORT=, HOST_PORT=, EDGE_URL= lines
 //   node scripts/class/class.mjs list 1-3,7      the attendee numbers, one a line
 //   (make class-render ATTENDEES=1-30 OUT=class runs render)
@@ -51,13 +51,14 @@ function defaultPorts(root = ROOT) {
   return { nodePort, hostPort: mapping.hostPort };
 }
 
-// An attendee's facts; attendee null is today's single shop.
-export function facts(attendee, root = ROOT) {
+// An attendee's facts; attendee null is today's single shop. LISTEN: the host address KIND
+// publishes the edges on.
+export function facts(attendee, root = ROOT, listen = "127.0.0.1") {
   const d = defaultPorts(root);
   const n = attendee ?? 0;
   const f = { attendee, namespace: attendee ? `${PREFIX}${attendee}` : DEFAULT_NAMESPACE,
     nodePort: d.nodePort + n, hostPort: d.hostPort + n };
-  return { ...f, edgeUrl: `http://localhost:${f.hostPort}` };
+  return { ...f, edgeUrl: `http://${listen === "127.0.0.1" ? "localhost" : listen}:${f.hostPort}` };
 }
 
 // "1-3,7" → [1, 2, 3, 7] (sorted, unique); throws on anything else.
@@ -193,8 +194,10 @@ function renderTrees(root, out, trees, rules, jsonRule = (s) => s) {
   }
 }
 
-// The KIND config of the class: today's, plus one mapping per attendee on the same node.
-function classClusterConfig(root, attendees) {
+// The KIND config of the class: today's, plus one mapping per attendee on the same node, on
+// LISTEN (loopback by default; the instructor's LAN address when attendees use their own laptops:
+// then the API server listens there too, on 6443, for the attendees' kubeconfigs).
+function classClusterConfig(root, attendees, listen) {
   const text = readFileSync(path.join(root, CLUSTER_CONFIG), "utf8");
   const doc = YAML.parseDocument(text);
   const node = doc.get("nodes").items.find((n) => n.get("extraPortMappings"));
@@ -202,10 +205,11 @@ function classClusterConfig(root, attendees) {
   const model = maps.items[0].toJSON();
   for (const n of attendees) {
     const f = facts(n, root);
-    maps.items.push(doc.createNode({ ...model, containerPort: f.nodePort, hostPort: f.hostPort }));
+    maps.items.push(doc.createNode({ ...model, containerPort: f.nodePort, hostPort: f.hostPort, listenAddress: listen }));
   }
-  doc.commentBefore = `${doc.commentBefore ?? ""}\n Rendered by scripts/class/class.mjs for attendees ${attendees.join(",")}:` +
-    "\n attendee N's edge (node port 30080+N) is http://localhost:(8080+N) of the host.";
+  if (listen !== model.listenAddress) doc.set("networking", doc.createNode({ apiServerAddress: listen, apiServerPort: 6443 }));
+  doc.comment = ` Rendered by scripts/class/class.mjs for attendees ${attendees.join(",")}:` +
+    ` attendee N's edge (node port 30080+N)\n is http://${listen}:(8080+N) of the host.`;
   return doc.toString({ lineWidth: 0 });
 }
 
@@ -215,7 +219,7 @@ function leftovers(dir) {
 }
 
 // Writes the class to OUT (see the header). Returns the attendees' facts.
-export function render(out, attendees, root = ROOT) {
+export function render(out, attendees, root = ROOT, listen = "127.0.0.1") {
   rmSync(out, { recursive: true, force: true });
   if (!attendees) {
     // The same rewriting with the default's facts: a byte-for-byte copy (class.test.sh diffs it).
@@ -224,21 +228,78 @@ export function render(out, attendees, root = ROOT) {
     return [f];
   }
   const d = defaultPorts(root);
-  const all = attendees.map((n) => facts(n, root));
+  const all = attendees.map((n) => facts(n, root, listen));
   for (const f of all) {
     const dir = path.join(out, `attendee-${f.attendee}`);
     renderTrees(root, dir, ATTENDEE_TREES, attendeeRules(f, d));
     rmSync(path.join(dir, CLUSTER_CONFIG), { force: true }); // cluster-wide: shared/
     writeFileSync(path.join(dir, "attendee.env"), envLines(f));
+    mkdirSync(path.join(dir, "access"), { recursive: true });
+    writeFileSync(path.join(dir, "access/attendee.yaml"), accessYaml(f));
   }
   const shared = path.join(out, "shared");
   const namespaces = all.map((f) => f.namespace);
   renderTrees(root, shared, SHARED_TREES, sharedRules(namespaces), (s) => promqlNamespaces(s, namespaces.join("|")));
   mkdirSync(path.join(shared, "k8s"), { recursive: true });
-  writeFileSync(path.join(shared, CLUSTER_CONFIG), classClusterConfig(root, attendees));
+  writeFileSync(path.join(shared, CLUSTER_CONFIG), classClusterConfig(root, attendees, listen));
   const left = leftovers(out);
   if (left.length) throw new Error(`still naming ${DEFAULT_NAMESPACE}: ${left.join(", ")}`);
   return all;
+}
+
+// What an attendee may do in their own namespace, and nowhere else: Kubernetes' built-in "edit"
+// role (workloads, Services, ConfigMaps, pods/exec, no RBAC) and, in a Role, the lab's custom
+// resources (whether a chart aggregates them into "edit" is not relied on).
+function accessYaml(f) {
+  const groups = ["networking.istio.io", "security.istio.io", "telemetry.istio.io", "gateway.networking.k8s.io",
+    "chaos-mesh.org", "litmuschaos.io", "monitoring.coreos.com"];
+  return `# ${f.namespace}'s identity for its attendee (docs/instructor/class-on-one-cluster.md):
+#   kubectl apply -f access/attendee.yaml
+#   kubectl -n ${f.namespace} create token attendee --duration=12h    # the token of their kubeconfig
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: attendee
+  namespace: ${f.namespace}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: attendee-edit
+  namespace: ${f.namespace}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: edit
+subjects:
+  - kind: ServiceAccount
+    name: attendee
+    namespace: ${f.namespace}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: attendee-lab
+  namespace: ${f.namespace}
+rules:
+  - apiGroups: [${groups.join(", ")}]
+    resources: ["*"]
+    verbs: [get, list, watch, create, update, patch, delete]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: attendee-lab
+  namespace: ${f.namespace}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: attendee-lab
+subjects:
+  - kind: ServiceAccount
+    name: attendee
+    namespace: ${f.namespace}
+`;
 }
 
 export function envLines(f) {
@@ -254,7 +315,9 @@ function main(argv) {
   const spec = opt("--attendees", process.env.ATTENDEES || "");
   if (cmd === "render") {
     const out = path.resolve(opt("--out", "class"));
-    const all = render(out, spec ? parseAttendees(spec) : null);
+    const listen = opt("--listen", process.env.CLASS_LISTEN || "127.0.0.1");
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(listen)) throw new Error(`--listen ${listen} is not an IPv4 address`);
+    const all = render(out, spec ? parseAttendees(spec) : null, ROOT, listen);
     for (const f of all)
       console.log(`${f.attendee ? `attendee ${f.attendee}` : "default"}: namespace ${f.namespace}, node port ${f.nodePort}, edge ${f.edgeUrl}`);
     console.log(`written to ${out}`);

@@ -18,7 +18,8 @@
 // node port is mapped by shared/k8s/kind-cluster.yaml; the shared monitors select only the
 // class's namespaces; nothing anywhere still names "ecommerce".
 // Prints one line per problem and exits 1 if there is any.
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseDocuments, renderKustomize } from "./lib/validate.mjs";
 import { MONITORING_NAMESPACE } from "../../scripts/class/class.mjs";
@@ -39,6 +40,32 @@ function walkFiles(dir) {
   });
 }
 
+// The kustomization directories DIR builds on (itself, its resources and components, theirs).
+function kustomizeInputs(dir, seen = new Set()) {
+  const k = path.join(dir, "kustomization.yaml");
+  if (seen.has(dir) || !existsSync(k)) return seen;
+  seen.add(dir);
+  const spec = parseDocuments(readFileSync(k, "utf8"), k)[0]?.doc ?? {};
+  for (const r of [...(spec.resources ?? []), ...(spec.components ?? [])]) kustomizeInputs(path.resolve(dir, r), seen);
+  return seen;
+}
+
+// renderKustomize, remembered in MS_KUSTOMIZE_CACHE (when set) under a hash of every file it
+// reads: the planted violations of class.test.sh change one file, so most renders are reused.
+function render(dir) {
+  const cache = process.env.MS_KUSTOMIZE_CACHE;
+  if (!cache) return renderKustomize(dir);
+  const h = createHash("sha1");
+  for (const d of [...kustomizeInputs(path.resolve(dir))].sort())
+    for (const f of walkFiles(d).sort()) h.update(`${path.relative(dir, f)}\0${readFileSync(f)}\0`);
+  const file = path.join(cache, `${h.digest("hex")}.json`);
+  if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")).map((doc) => ({ file: `${dir} (kustomize)`, doc }));
+  const docs = renderKustomize(dir);
+  mkdirSync(cache, { recursive: true });
+  writeFileSync(file, JSON.stringify(docs.map((d) => d.doc)));
+  return docs;
+}
+
 // The objects an attendee applies: every kustomization no other one includes (k8s/base and
 // istio/mesh are read through the overlays that include them), and every YAML file outside one.
 export function attendeeObjects(dir) {
@@ -51,7 +78,7 @@ export function attendeeObjects(dir) {
     for (const r of [...(spec.resources ?? []), ...(spec.components ?? [])]) included.add(path.resolve(k, r));
   }
   for (const k of kdirs.filter((x) => !included.has(path.resolve(x))))
-    docs.push(...renderKustomize(k));
+    docs.push(...render(k));
   for (const f of files) {
     if (kdirs.includes(path.dirname(f)) || included.has(path.resolve(f))) continue; // read through kustomize
     docs.push(...parseDocuments(readFileSync(f, "utf8"), f));
@@ -120,6 +147,10 @@ export function checkAttendee(dir, ns) {
         }
       }
     }
+    if (kind === "RoleBinding") {
+      for (const sub of d.doc.subjects ?? []) if (sub.kind === "ServiceAccount" && sub.namespace !== ns) bad(d, `binds ${sub.namespace}/${sub.name}`);
+      if (d.doc.roleRef?.kind === "ClusterRole" && !["edit", "view"].includes(d.doc.roleRef.name)) bad(d, `binds ClusterRole ${d.doc.roleRef.name}`);
+    }
     if (kind === "EnvoyFilter" && !spec.workloadSelector) bad(d, "an EnvoyFilter without workloadSelector hits every workload of its namespace's proxies");
     if (kind === "VirtualService" || kind === "DestinationRule") {
       const hosts = [...(spec.hosts ?? []), ...(spec.host ? [spec.host] : [])];
@@ -166,7 +197,7 @@ export function checkClass(classDir) {
     }
     if (facts.gateways.length === 0) problems.push(`${a}: no Gateway`);
   }
-  for (const d of renderKustomize(path.join(classDir, "shared/monitoring/k8s")).map((x) => x.doc)) {
+  for (const d of render(path.join(classDir, "shared/monitoring/k8s")).map((x) => x.doc)) {
     for (const n of d.spec?.namespaceSelector?.matchNames ?? [])
       if (!namespaces.includes(n)) problems.push(`shared/monitoring: ${d.kind}/${d.metadata.name} selects namespace ${n}, not an attendee's`);
     if (d.spec?.namespaceSelector?.any) problems.push(`shared/monitoring: ${d.kind}/${d.metadata.name} selects every namespace`);

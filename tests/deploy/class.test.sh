@@ -9,7 +9,9 @@
 #      whose Kubernetes material is attendee 2's and whose monitoring is the class's;
 #   5. scripts/lab/check.sh per attendee: the --plan grid, the grid's cells, and a real run against
 #      a stub cluster and two loopback edges, one of which breaks a promise: its column says FAIL;
-#   6. planted violations in copies of the rendered class must each make the isolation check fail
+#   6. scripts/lab/kind-up.sh --class: the dry run deploys every attendee in its namespace, the
+#      class's port mappings and monitoring once;
+#   7. planted violations in copies of the rendered class must each make the isolation check fail
 #      with the expected message.
 set -euo pipefail
 
@@ -33,15 +35,18 @@ cleanup()
 trap cleanup EXIT
 CLASS="$SCRATCH/class"
 ISOLATION=tests/deploy/class-isolation.mjs
+# The isolation check remembers kustomize renders here, by content: the planted copies reuse them.
+export MS_KUSTOMIZE_CACHE="$SCRATCH/kustomize"
 failures=0
 started=$SECONDS
+
 fail()
 {
     echo "FAIL: $*" >&2
     failures=$((failures + 1))
 }
 
-ms_section "1. the default render is today's material"
+ms_section "1. the default render is today's material (at $((SECONDS - started)) s)"
 node scripts/class/class.mjs render --out "$SCRATCH/default" >/dev/null
 trees="$(node -e 'import("./scripts/class/class.mjs").then((m) => console.log([...m.ATTENDEE_TREES, ...m.SHARED_TREES].join(" ")))')"
 for tree in $trees; do
@@ -49,24 +54,24 @@ for tree in $trees; do
 done
 echo "default render: identical in $(wc -w <<<"$trees") trees"
 
-ms_section "2. render two attendees, isolation"
+ms_section "2. render two attendees, isolation (at $((SECONDS - started)) s)"
 node scripts/class/class.mjs render --attendees 1-2 --out "$CLASS"
 node "$ISOLATION" "$CLASS" || fail "the rendered class is not isolated (above)"
 if node scripts/class/class.mjs render --attendees 0-2 --out "$SCRATCH/bad" 2>/dev/null; then
     fail "class.mjs accepted attendee 0"
 fi
 
-ms_section "3. schemas"
+ms_section "3. schemas (at $((SECONDS - started)) s)"
 for a in 1 2; do
     dir="$CLASS/attendee-$a"
-    mapfile -t plain < <(find "$dir/istio/faults" "$dir/chaos" "$dir/load-test/k8s/generator.yaml" -name '*.yaml' | sort)
+    mapfile -t plain < <(find "$dir/istio/faults" "$dir/chaos" "$dir/access" "$dir/load-test/k8s/generator.yaml" -name '*.yaml' | sort)
     node tests/deploy/validate.mjs "$dir/k8s/overlays/kind" "$dir/k8s/overlays/minikube" "$dir/istio/sidecar" \
         "$dir/istio/ambient" "$dir/istio/gateway-api" "$dir/load-test/k8s/mixed" "${plain[@]}" ||
         fail "attendee $a does not validate"
 done
 node tests/deploy/validate.mjs "$CLASS/shared/monitoring/k8s" "$CLASS/shared/istio/addons" || fail "shared/ does not validate"
 
-ms_section "4. the semantic rules on attendee 2's material"
+ms_section "4. the semantic rules on attendee 2's material (at $((SECONDS - started)) s)"
 copy="$SCRATCH/repo"
 mkdir -p "$copy"
 (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard | grep -zv '^tests/deploy/node_modules/' |
@@ -80,7 +85,7 @@ node tests/deploy/monitoring-semantics.mjs --root "$copy" >"$SCRATCH/monitoring.
     { cat "$SCRATCH/monitoring.out"; fail "monitoring-semantics.mjs on the class's monitoring"; }
 echo "semantics.mjs and monitoring-semantics.mjs: $(grep -c . "$SCRATCH/semantics.out") and $(grep -c . "$SCRATCH/monitoring.out") lines, both ok"
 
-ms_section "5. make lab-check per attendee: the grid"
+ms_section "5. make lab-check per attendee: the grid (at $((SECONDS - started)) s)"
 shellcheck -x tests/deploy/class.test.sh || fail "shellcheck"
 plan="$(KUBECONFIG=/nonexistent bash scripts/lab/check.sh --plan --attendees 1-2 --class-dir "$CLASS")"
 promises="$(bash scripts/lab/check.sh --plan | grep -c .)"
@@ -104,8 +109,8 @@ grep -q '^# attendee 2: .*NAMESPACE=shop-2 .*EDGE_URL=http://localhost:8082' <<<
 ) >"$SCRATCH/cells.out"
 if grep -q '^FAIL' "$SCRATCH/cells.out"; then cat "$SCRATCH/cells.out"; fail "grid cells"; else echo "grid cells: ok, FAIL, skip, . and the passed row"; fi
 
-# A real run: a stub kubectl and one loopback edge per attendee, attendee 1's splitting 90/10 with
-# VIPs on v2, attendee 2's never on v2. The grid must show attendee 2's vip-v2 as FAIL.
+# A real run: a stub kubectl and one loopback edge per attendee, attendee 1's sending VIPs to v2,
+# attendee 2's never. The grid must show attendee 2's vip-v2 as FAIL.
 mkdir -p "$SCRATCH/bin"
 printf '#!/bin/sh\ncase "$*" in\n"config current-context") echo kind-microshop ;;\n*"get namespace"*) echo "" ;;\n*) exit 1 ;;\nesac\n' >"$SCRATCH/bin/kubectl"
 chmod +x "$SCRATCH/bin/kubectl"
@@ -132,7 +137,7 @@ for a in 1 2; do
     sed -i "s#^EDGE_URL=.*#EDGE_URL=http://127.0.0.1:$(cat "$SCRATCH/port$a")#" "$CLASS/attendee-$a/attendee.env"
 done
 status=0
-out="$(PATH="$SCRATCH/bin:$PATH" bash scripts/lab/check.sh --attendees 1-2 --class-dir "$CLASS" --only canary-split,vip-v2 2>&1)" || status=$?
+out="$(PATH="$SCRATCH/bin:$PATH" bash scripts/lab/check.sh --attendees 1-2 --class-dir "$CLASS" --only vip-v2 2>&1)" || status=$?
 if [[ $status == 1 ]] && grep -qE '^canary-split +ok +ok$' <<<"$out" && grep -qE '^vip-v2 +ok +FAIL$' <<<"$out" &&
     grep -q '^  \[2\] FAIL vip-v2: .*(0 of 100 from v2)$' <<<"$out" && grep -q '^  \[1\] # lab 7 promises on .*namespace shop-1' <<<"$out"; then
     echo "grid: attendee 1 ok, attendee 2's vip-v2 FAIL (exit 1)"
@@ -140,7 +145,32 @@ else
     fail "the grid against two edges: exit $status:"$'\n'"$out"
 fi
 
-ms_section "6. planted violations"
+for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+wait "${SERVER_PIDS[@]}" 2>/dev/null || true
+SERVER_PIDS=()
+
+ms_section "6. kind-up.sh --class (at $((SECONDS - started)) s)"
+out="$(bash scripts/lab/kind-up.sh --dry-run --class "$CLASS" --runtime podman --no-build 2>&1)" || fail "kind-up.sh --dry-run --class failed: $out"
+expect_run()
+{
+    grep -qF -- "$1" <<<"$out" || fail "kind-up.sh --class: no '$1' in the dry run"
+}
+expect_run "+ kind create cluster --name microshop --config $CLASS/shared/k8s/kind-cluster.yaml"
+expect_run "meshConfig.defaultVirtualServiceExportTo\[0\]=."
+expect_run "+ kubectl apply -k $CLASS/shared/monitoring/k8s"
+for a in 1 2; do
+    expect_run "+ kubectl apply -k $CLASS/attendee-$a/k8s/overlays/kind"
+    expect_run "+ kubectl apply -k $CLASS/attendee-$a/istio/sidecar"
+    expect_run "+ kubectl apply -f $CLASS/attendee-$a/access/attendee.yaml"
+    expect_run "+ kubectl -n shop-$a rollout status deployment/product --timeout="
+done
+if grep -qE "kubectl apply -k $ROOT/(k8s|monitoring/k8s|istio/(sidecar|gateway-api))( |$)" <<<"$out" || grep -q 'kubectl -n ecommerce' <<<"$out"; then
+    fail "kind-up.sh --class still deploys the default shop"
+fi
+[[ $(grep -c '^+ kubectl apply -k .*/monitoring/k8s$' <<<"$out") == 1 ]] || fail "kind-up.sh --class applies the monitoring more than once"
+echo "kind-up.sh --class: 2 attendees deployed in their namespaces, the shared part once"
+
+ms_section "7. planted violations (at $((SECONDS - started)) s)"
 # mutate FILE OLD NEW: replaces the first occurrence of OLD (\n for newlines) in FILE.
 mutate()
 {
@@ -189,6 +219,8 @@ planted identity $A2/istio/sidecar/authorization-policy.yaml 'cluster.local/ns/s
 planted gateway-routes $A2/istio/gateway-api/gateway.yaml 'from: Same' 'from: All' 'admits routes of other namespaces'
 planted node-port $A2/k8s/components/edge/edge-service.yaml 'nodePort: 30082' 'nodePort: 30081' 'share node port 30081'
 planted unmapped-port $A2/k8s/components/edge/edge-service.yaml 'nodePort: 30082' 'nodePort: 30099' 'node port 30099 is not mapped'
+planted binding $A2/access/attendee.yaml '    name: attendee\n    namespace: shop-2' '    name: attendee\n    namespace: shop-1' \
+    'binds shop-1/attendee'
 planted shared-monitor shared/monitoring/k8s/monitors.yaml 'matchNames: [shop-1, shop-2]' 'matchNames: [shop-1, shop-2, kube-system]' \
     'selects namespace kube-system'
 wait
@@ -197,8 +229,7 @@ for f in "$SCRATCH"/planted-*.out; do
     grep -q '^FAIL' "$f" && failures=$((failures + 1))
 done
 
-ms_section "summary"
-echo "took $((SECONDS - started)) s"
+ms_section "summary (at $((SECONDS - started)) s)"
 if ((failures)); then
     echo "class.test.sh: $failures failure(s)" >&2
     exit 1
