@@ -253,6 +253,20 @@ export function render(out, attendees, root = ROOT, listen = "127.0.0.1") {
 function accessYaml(f) {
   const groups = ["networking.istio.io", "security.istio.io", "telemetry.istio.io", "gateway.networking.k8s.io",
     "chaos-mesh.org", "litmuschaos.io", "monitoring.coreos.com"];
+  const binding = (name, kind, role) => `apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: ${name}
+  namespace: ${f.namespace}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ${kind}
+  name: ${role}
+subjects:
+  - kind: ServiceAccount
+    name: attendee
+    namespace: ${f.namespace}
+`;
   return `# ${f.namespace}'s identity for its attendee (docs/instructor/class-on-one-cluster.md):
 #   kubectl apply -f access/attendee.yaml
 #   kubectl -n ${f.namespace} create token attendee --duration=12h    # the token of their kubeconfig
@@ -262,20 +276,7 @@ metadata:
   name: attendee
   namespace: ${f.namespace}
 ---
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: attendee-edit
-  namespace: ${f.namespace}
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: edit
-subjects:
-  - kind: ServiceAccount
-    name: attendee
-    namespace: ${f.namespace}
----
+${binding("attendee-edit", "ClusterRole", "edit")}---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata:
@@ -286,20 +287,7 @@ rules:
     resources: ["*"]
     verbs: [get, list, watch, create, update, patch, delete]
 ---
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: attendee-lab
-  namespace: ${f.namespace}
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: Role
-  name: attendee-lab
-subjects:
-  - kind: ServiceAccount
-    name: attendee
-    namespace: ${f.namespace}
-`;
+${binding("attendee-lab", "Role", "attendee-lab")}`;
 }
 
 export function envLines(f) {

@@ -171,32 +171,15 @@ fi
 echo "kind-up.sh --class: 2 attendees deployed in their namespaces, the shared part once"
 
 ms_section "7. planted violations (at $((SECONDS - started)) s)"
-# mutate FILE OLD NEW: replaces the first occurrence of OLD (\n for newlines) in FILE.
-mutate()
-{
-    python3 - "$@" <<'PY'
-import sys
-path, old, new = sys.argv[1], sys.argv[2].replace("\\n", "\n"), sys.argv[3].replace("\\n", "\n")
-text = open(path).read()
-if old not in text:
-    sys.exit(f"mutate: '{old}' not found in {path}")
-open(path, "w").write(text.replace(old, new, 1))
-PY
-}
+# shellcheck source=tests/deploy/lib/mutate.sh
+. "$ROOT/tests/deploy/lib/mutate.sh"
 # planted NAME FILE OLD NEW EXPECTED: the isolation check on a copy of the class with the change
 # must fail and print EXPECTED (in the background, three at a time).
 planted_one()
 {
-    local name="$1" file="$2" old="$3" new="$4" expected="$5" dir="$SCRATCH/planted-$1" out
+    local name="$1" file="$2" old="$3" new="$4" expected="$5" dir="$SCRATCH/planted-$1"
     cp -r "$CLASS" "$dir"
-    mutate "$dir/$file" "$old" "$new" || { echo "FAIL: planted '$name': could not plant it"; return 0; }
-    if out="$(node "$ISOLATION" "$dir" 2>&1)"; then
-        echo "FAIL: planted '$name' ($file: $old -> $new) was not caught"
-    elif ! grep -qF -- "$expected" <<<"$out"; then
-        echo "FAIL: planted '$name' failed, but without '$expected':"$'\n'"$out"
-    else
-        echo "caught $name: $(grep -F -- "$expected" <<<"$out" | head -n 1)"
-    fi
+    plant_check "$name" "$dir/$file" "$old" "$new" "$expected" node "$ISOLATION" "$dir"
     rm -rf -- "$dir"
 }
 planted()
