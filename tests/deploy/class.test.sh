@@ -10,7 +10,8 @@
 #   5. scripts/lab/check.sh per attendee: the --plan grid, the grid's cells, and a real run against
 #      a stub cluster and two loopback edges, one of which breaks a promise: its column says FAIL;
 #   6. scripts/lab/kind-up.sh --class: the dry run deploys every attendee in its namespace, the
-#      class's port mappings and monitoring once;
+#      class's port mappings and monitoring once; bin/lab with MS_K8S_DIR acts in the attendee's
+#      namespace with their manifests;
 #   7. planted violations in copies of the rendered class must each make the isolation check fail
 #      with the expected message.
 set -euo pipefail
@@ -169,6 +170,17 @@ if grep -qE "kubectl apply -k $ROOT/(k8s|monitoring/k8s|istio/(sidecar|gateway-a
 fi
 [[ $(grep -c '^+ kubectl apply -k .*/monitoring/k8s$' <<<"$out") == 1 ]] || fail "kind-up.sh --class applies the monitoring more than once"
 echo "kind-up.sh --class: 2 attendees deployed in their namespaces, the shared part once"
+
+# bin/lab in a class: a kubectl that logs what it is asked.
+printf '#!/bin/sh\necho "$*" >>"%s"\n' "$SCRATCH/kubectl.log" >"$SCRATCH/bin/kubectl"
+MS_K8S_DIR="$CLASS/attendee-2" MS_LAB_WAY=kubernetes PATH="$SCRATCH/bin:$PATH" bin/lab load start >/dev/null ||
+    fail "bin/lab load start in a class failed"
+if ! grep -qxF -- "-n shop-2 apply -f $CLASS/attendee-2/load-test/k8s/generator.yaml" "$SCRATCH/kubectl.log" ||
+    ! grep -qF -- "--from-file=$CLASS/attendee-2/load-test/wrk/microshop.lua" "$SCRATCH/kubectl.log"; then
+    fail "bin/lab with MS_K8S_DIR did not use attendee 2's namespace and manifests:"$'\n'"$(cat "$SCRATCH/kubectl.log")"
+fi
+if grep -q 'ecommerce' "$SCRATCH/kubectl.log"; then fail "bin/lab in a class still names ecommerce"; fi
+echo "bin/lab with MS_K8S_DIR: namespace shop-2, attendee 2's generator"
 
 ms_section "7. planted violations (at $((SECONDS - started)) s)"
 # shellcheck source=tests/deploy/lib/mutate.sh
