@@ -14,7 +14,7 @@
 //   identity   AuthorizationPolicies name only shop-N's identities and namespaces;
 //   routes     HTTPRoutes and VirtualServices attach to and send to shop-N only, Gateways admit
 //              routes of their own namespace only;
-// and across the class: no two attendees share a namespace, a node port or a Gateway; every
+// and across the class: no two attendees share a namespace, a node port or a hostname; every
 // node port is mapped by shared/k8s/kind-cluster.yaml; the shared monitors select only the
 // class's namespaces; nothing anywhere still names "ecommerce".
 // Prints one line per problem and exits 1 if there is any.
@@ -115,7 +115,7 @@ export function checkAttendee(dir, ns) {
   const problems = [];
   const bad = (d, msg) => problems.push(`${path.relative(process.cwd(), d.file)}: ${d.doc.kind}/${d.doc.metadata?.name}: ${msg}`);
   const docs = attendeeObjects(dir);
-  const facts = { nodePorts: [], gateways: [] };
+  const facts = { nodePorts: [], gateways: [], hostnames: [] };
   for (const d of docs) {
     const { kind, apiVersion = "", metadata = {}, spec = {} } = d.doc;
     if (kind === "Kustomization" || kind === "Component") continue;
@@ -159,13 +159,16 @@ export function checkAttendee(dir, ns) {
       for (const g of spec.gateways ?? []) if (g.includes("/") && !g.startsWith(`${ns}/`)) bad(d, `gateway ${g} of another namespace`);
     }
     if (kind === "HTTPRoute") {
+      facts.hostnames.push(...(spec.hostnames ?? []).map((h) => [h, `${kind}/${metadata.name}`]));
       const refs = [...(spec.parentRefs ?? []), ...(spec.rules ?? []).flatMap((r) => r.backendRefs ?? [])];
       for (const r of refs) if (r.namespace && r.namespace !== ns) bad(d, `refers to ${r.namespace}/${r.name}`);
     }
     if (kind === "Gateway") {
       facts.gateways.push(`${metadata.namespace}/${metadata.name}`);
-      for (const l of spec.listeners ?? [])
+      for (const l of spec.listeners ?? []) {
+        if (l.hostname) facts.hostnames.push([`${l.hostname}:${l.port}`, `Gateway/${metadata.name}`]);
         if ((l.allowedRoutes?.namespaces?.from ?? "Same") !== "Same") bad(d, `listener ${l.name} admits routes of other namespaces`);
+      }
     }
     if (kind === "Service") for (const p of spec.ports ?? []) if (p.nodePort) facts.nodePorts.push(p.nodePort);
   }
@@ -176,7 +179,7 @@ export function checkClass(classDir) {
   const problems = [];
   const attendees = readdirSync(classDir).filter((n) => /^attendee-\d+$/.test(n)).sort();
   if (attendees.length === 0) problems.push(`${classDir}: no attendee-N directory`);
-  const seen = { ns: new Map(), port: new Map() };
+  const seen = { ns: new Map(), port: new Map(), host: new Map() };
   const kind = parseDocuments(readFileSync(path.join(classDir, "shared/k8s/kind-cluster.yaml"), "utf8"), "kind")[0].doc;
   const mapped = new Set(kind.nodes.flatMap((n) => n.extraPortMappings ?? []).map((m) => m.containerPort));
   const namespaces = [];
@@ -196,6 +199,12 @@ export function checkClass(classDir) {
       if (String(port) !== env.NODE_PORT) problems.push(`${a}: node port ${port} differs from attendee.env's ${env.NODE_PORT}`);
     }
     if (facts.gateways.length === 0) problems.push(`${a}: no Gateway`);
+    // A hostname two attendees claim: one DNS name (or listener) would have to serve both shops.
+    for (const [host, obj] of facts.hostnames) {
+      const other = seen.host.get(host);
+      if (other && other[0] !== a) problems.push(`${a} (${obj}) and ${other[0]} (${other[1]}) claim hostname ${host}`);
+      seen.host.set(host, [a, obj]);
+    }
   }
   for (const d of render(path.join(classDir, "shared/monitoring/k8s")).map((x) => x.doc)) {
     for (const n of d.spec?.namespaceSelector?.matchNames ?? [])

@@ -186,11 +186,16 @@ ms_section "7. planted violations (at $((SECONDS - started)) s)"
 # shellcheck source=tests/deploy/lib/mutate.sh
 . "$ROOT/tests/deploy/lib/mutate.sh"
 # planted NAME FILE OLD NEW EXPECTED: the isolation check on a copy of the class with the change
-# must fail and print EXPECTED (in the background, three at a time).
+# must fail and print EXPECTED (in the background, three at a time). PRE="FILE|OLD|NEW" plants a
+# first change that alone is no violation (for one that takes two attendees).
 planted_one()
 {
-    local name="$1" file="$2" old="$3" new="$4" expected="$5" dir="$SCRATCH/planted-$1"
+    local name="$1" file="$2" old="$3" new="$4" expected="$5" dir="$SCRATCH/planted-$1" pre_file pre_old pre_new
     cp -r "$CLASS" "$dir"
+    if [[ -n ${PRE:-} ]]; then
+        IFS='|' read -r pre_file pre_old pre_new <<<"$PRE"
+        mutate "$dir/$pre_file" "$pre_old" "$pre_new"
+    fi
     plant_check "$name" "$dir/$file" "$old" "$new" "$expected" node "$ISOLATION" "$dir"
     rm -rf -- "$dir"
 }
@@ -216,6 +221,10 @@ planted node-port $A2/k8s/components/edge/edge-service.yaml 'nodePort: 30082' 'n
 planted unmapped-port $A2/k8s/components/edge/edge-service.yaml 'nodePort: 30082' 'nodePort: 30099' 'node port 30099 is not mapped'
 planted binding $A2/access/attendee.yaml '    name: attendee\n    namespace: shop-2' '    name: attendee\n    namespace: shop-1' \
     'binds shop-1/attendee'
+HOSTNAME_PLANT='spec:\n  parentRefs:\n    - name: microshop-gateway'
+PRE="attendee-1/istio/gateway-api/httproutes.yaml|$HOSTNAME_PLANT|spec:\n  hostnames: [shop.example]\n  parentRefs:\n    - name: microshop-gateway" \
+    planted hostname $A2/istio/gateway-api/httproutes.yaml "$HOSTNAME_PLANT" \
+    'spec:\n  hostnames: [shop.example]\n  parentRefs:\n    - name: microshop-gateway' 'claim hostname shop.example'
 planted shared-monitor shared/monitoring/k8s/monitors.yaml 'matchNames: [shop-1, shop-2]' 'matchNames: [shop-1, shop-2, kube-system]' \
     'selects namespace kube-system'
 wait
