@@ -2,7 +2,7 @@
 // A class on one cluster (issue 11, item 7): the Kubernetes material rendered for each attendee,
 // in a namespace of their own, and the cluster-wide part once.
 //
-//   node scripts/class/class.mjs render [--attendees 1-30,35] [--out DIR] [--listen ADDR]
+//   node scripts/class/class.mjs render [--attendees 1-30,35] [--out DIR] [--listen ADDR] [--root REPO]
 //   node scripts/class/class.mjs facts [N]       NAMESPACE=, NODE_PORT=, HOST_PORT=, EDGE_URL= lines
 //   node scripts/class/class.mjs list 1-3,7      the attendee numbers, one a line
 //   (make class-render ATTENDEES=1-30 OUT=class runs render)
@@ -243,7 +243,11 @@ export function render(out, attendees, root = ROOT, listen = "127.0.0.1") {
   mkdirSync(path.join(shared, "k8s"), { recursive: true });
   writeFileSync(path.join(shared, CLUSTER_CONFIG), classClusterConfig(root, attendees, listen));
   const left = leftovers(out);
-  if (left.length) throw new Error(`still naming ${DEFAULT_NAMESPACE}: ${left.join(", ")}`);
+  if (left.length) {
+    const msg = `still naming ${DEFAULT_NAMESPACE}: ${left.join(", ")}`;
+    rmSync(out, { recursive: true, force: true }); // no half-isolated class left to apply
+    throw new Error(msg);
+  }
   return all;
 }
 
@@ -305,7 +309,8 @@ function main(argv) {
     const out = path.resolve(opt("--out", "class"));
     const listen = opt("--listen", process.env.CLASS_LISTEN || "127.0.0.1");
     if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(listen)) throw new Error(`--listen ${listen} is not an IPv4 address`);
-    const all = render(out, spec ? parseAttendees(spec) : null, ROOT, listen);
+    // --root: another checkout's material (class.test.sh renders a broken copy).
+    const all = render(out, spec ? parseAttendees(spec) : null, path.resolve(opt("--root", ROOT)), listen);
     for (const f of all)
       console.log(`${f.attendee ? `attendee ${f.attendee}` : "default"}: namespace ${f.namespace}, node port ${f.nodePort}, edge ${f.edgeUrl}`);
     console.log(`written to ${out}`);

@@ -61,6 +61,20 @@ node "$ISOLATION" "$CLASS" || fail "the rendered class is not isolated (above)"
 if node scripts/class/class.mjs render --attendees 0-2 --out "$SCRATCH/bad" 2>/dev/null; then
     fail "class.mjs accepted attendee 0"
 fi
+# The renderer refuses to write a class that still names the default namespace: here a file it
+# copies as it is (a load script), in a copy of the material.
+mkdir -p "$SCRATCH/broken"
+cp -r k8s istio chaos load-test monitoring "$SCRATCH/broken/"
+echo '-- the shop in namespace ecommerce' >>"$SCRATCH/broken/load-test/wrk/scenarios.lua"
+if out="$(node scripts/class/class.mjs render --root "$SCRATCH/broken" --attendees 1 --out "$SCRATCH/bad" 2>&1)"; then
+    fail "class.mjs rendered a class that still names ecommerce"
+elif ! grep -q 'still naming ecommerce: .*attendee-1/load-test/wrk/scenarios.lua' <<<"$out"; then
+    fail "class.mjs failed, but not for the leftover: $out"
+elif [[ -e $SCRATCH/bad ]]; then
+    fail "class.mjs left the class it refused in $SCRATCH/bad"
+else
+    echo "caught a leftover ecommerce at render time: $out"
+fi
 
 ms_section "3. schemas (at $((SECONDS - started)) s)"
 for a in 1 2; do
