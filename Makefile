@@ -2,7 +2,7 @@
 LIB := . scripts/lib.sh &&
 MAKEFLAGS += --no-print-directory
 
-.PHONY: generate new-service build images bundle up down reset test check lint asan tsan clean format fuzz load load-start load-stop bench chaos doctor lab-check
+.PHONY: generate new-service build images bundle up down reset test check lint asan tsan clean format fuzz load load-start load-stop bench chaos doctor lab-check class-render
 .DEFAULT_GOAL := build
 
 build:
@@ -55,9 +55,18 @@ check:
 	@bash scripts/test.sh --check
 
 # Every promise of lab 7 on the KIND cluster of scripts/lab/kind-up.sh, one PASS/FAIL line each
-# (LAB_CHECK_ARGS=--plan lists them; --only ID,... checks some).
+# (LAB_CHECK_ARGS=--plan lists them; --only ID,... checks some). ATTENDEES=1-30: a class on one
+# cluster, each attendee's namespace in turn, then a grid of promise x attendee (OUT: the class
+# rendered by class-render, default ./class).
 lab-check:
-	@bash scripts/lab/check.sh $(LAB_CHECK_ARGS)
+	@bash scripts/lab/check.sh $(if $(or $(ATTENDEES),$(ATTENDEE)),--attendees $(or $(ATTENDEES),$(ATTENDEE)) --class-dir $(or $(OUT),class)) $(LAB_CHECK_ARGS)
+
+# The Kubernetes material for a class on one cluster (docs/instructor/class-on-one-cluster.md):
+# OUT/attendee-N/ per attendee of ATTENDEES (namespace shop-N, node port 30080+N), OUT/shared/ once;
+# CLASS_LISTEN=<the instructor's LAN address> when attendees reach the cluster from their laptops.
+# ATTENDEE=7 renders one attendee. Without either, today's material (namespace ecommerce) in OUT/default/.
+class-render:
+	@node scripts/class/class.mjs render $(if $(or $(ATTENDEES),$(ATTENDEE)),--attendees $(or $(ATTENDEES),$(ATTENDEE))) --out $(or $(OUT),class) $(if $(CLASS_LISTEN),--listen $(CLASS_LISTEN))
 
 lint:
 	@bash scripts/lint.sh

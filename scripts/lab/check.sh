@@ -6,12 +6,22 @@
 # lab's faults itself, one at a time, and removes each before the next; it sends bounded bursts
 # of requests to the edge (EDGE_URL) and starts two short-lived curl pods. About 5 minutes.
 #
-#   scripts/lab/check.sh [--plan] [--only ID[,ID...]] [--edge URL]
+#   scripts/lab/check.sh [--plan] [--only ID[,ID...]] [--edge URL] [--attendee-dir DIR]
+#   scripts/lab/check.sh --attendees LIST [--class-dir DIR] [--plan] [--only ...]
 #   make lab-check                      (LAB_CHECK_ARGS=... passes options)
+#   make lab-check ATTENDEES=1-30       (a class on one cluster: the grid)
 #
-#   --plan   print the promises, one a line, and exit (no cluster needed)
+#   --plan   print the promises, one a line, and exit (no cluster needed); with --attendees,
+#            the empty grid (attendees, their namespaces and edges, the promises)
 #   --only   check only these promises (ids as --plan prints them)
 #   --edge   the shop's edge (default http://localhost:8080, what k8s/kind-cluster.yaml maps)
+#   --attendee-dir DIR  one attendee of a class (scripts/class/class.mjs render): its namespace
+#            and edge from DIR/attendee.env, its faults and experiments from DIR, the class's
+#            monitoring from DIR/../shared
+#   --attendees LIST    every attendee of LIST (1-30,35), one after another, each as with
+#            --attendee-dir CLASS_DIR/attendee-N; then a grid, promise x attendee, of
+#            ok/FAIL/skip (exit 1 if a cell is FAIL). CLASS_DIR (--class-dir, default ./class,
+#            what make class-render writes) is rendered first if it does not exist.
 #
 # Needs kubectl (context: the lab's cluster), curl and jq. Exit status: 0 every promise checked
 # passed, 1 one failed, 2 usage or a missing tool.
@@ -22,6 +32,10 @@ set -euo pipefail
 
 LC_ROOT="$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)"
 NAMESPACE=ecommerce
+# Where the manifests the checks apply are (an attendee's rendered tree in a class), and the
+# monitoring they read (the class's shared/).
+LC_MANIFESTS="$LC_ROOT"
+LC_SHARED="$LC_ROOT"
 EDGE_URL="${EDGE_URL:-http://localhost:8080}"
 CURL_IMAGE="${CURL_IMAGE:-curlimages/curl:8.11.1}"
 PROMETHEUS_SVC="${PROMETHEUS_SVC:-monitoring/kube-prometheus-stack-prometheus:9090}"
@@ -43,7 +57,7 @@ LC_PROMISES=(
     "self-healing-edge|no request at the edge fails while that pod is killed and replaced"
     "retry-amplification|with every product answer aborted server-side, one cart read costs 2 product requests (the mesh's attempts + 1), not 6"
     "traces-slow-request|Jaeger holds a trace of a request that took at least 0.4 s at the edge"
-    "kiali-graph|Kiali's graph of ecommerce has the edge's calls to product"
+    "kiali-graph|Kiali's graph of the shop's namespace has the edge's calls to product"
     "dashboards-data|every panel query of monitoring/grafana/dashboards returns data in the cluster's Prometheus"
     "alerts-loaded|every rule group of the shop's PrometheusRules is loaded by Prometheus"
 )
@@ -258,13 +272,13 @@ lc_edge_load()
 
 lc_apply()
 {
-    kubectl apply -f "$LC_ROOT/$1" >/dev/null
+    kubectl apply -f "$LC_MANIFESTS/$1" >/dev/null
     sleep "${LC_SETTLE_S:-8}" # the control plane pushes the change to the proxies
 }
 
 lc_delete()
 {
-    kubectl delete -f "$LC_ROOT/$1" --ignore-not-found >/dev/null
+    kubectl delete -f "$LC_MANIFESTS/$1" --ignore-not-found >/dev/null
     sleep "${LC_SETTLE_S:-8}"
 }
 
@@ -324,7 +338,7 @@ lc_check_canary()
 lc_check_security()
 {
     local out
-    out="$(lc_curl_pod default "" 'curl -sS -m 5 -o /dev/null -w "%{http_code}" http://order.ecommerce:3003/orders?user_id=1 2>/dev/null; echo " exit=$?"' | tail -n1)"
+    out="$(lc_curl_pod default "" 'curl -sS -m 5 -o /dev/null -w "%{http_code}" http://order.'"$NAMESPACE"':3003/orders?user_id=1 2>/dev/null; echo " exit=$?"' | tail -n1)"
     lc_verdict mtls-outsider "curl printed: ${out:-nothing}" lc_refused "$out"
     out="$(lc_curl_pod "$NAMESPACE" cart 'curl -s -o /dev/null -w "product %{http_code}\n" http://product:3001/products/1; curl -s -o /dev/null -w "order %{http_code}\n" "http://order:3003/orders?user_id=1"')"
     lc_verdict authz-403 "$(tr '\n' ' ' <<<"$out")" lc_authz_ok "$out"
@@ -342,7 +356,7 @@ lc_edge_stats()
 
 lc_check_outlier()
 {
-    local before after load_pid host=inventory.ecommerce.svc.cluster.local stat=outlier_detection.ejections_enforced_total
+    local before after load_pid host="inventory.$NAMESPACE.svc.cluster.local" stat=outlier_detection.ejections_enforced_total
     before="$(lc_edge_stats | lc_stat_sum "$host" "$stat")"
     lc_edge_load 30 /inventory/1 >"$LC_TMP/load" &
     load_pid=$!
@@ -364,7 +378,7 @@ lc_check_self_healing()
     load_pid=$!
     LC_PIDS+=("$load_pid")
     sleep 1
-    out="$(bash "$LC_ROOT/chaos/scripts/pod-kill-sla.sh" --sla "$SLA_S" product 2>&1 || true)"
+    out="$(bash "$LC_ROOT/chaos/scripts/pod-kill-sla.sh" --namespace "$NAMESPACE" --sla "$SLA_S" product 2>&1 || true)"
     wait "$load_pid" 2>/dev/null || true
     secs="$(lc_sla_seconds <<<"$out")"
     lc_verdict self-healing-sla "ready again after ${secs} s" lc_between 0 "$secs" "$SLA_S"
@@ -399,7 +413,7 @@ lc_check_traces()
     lc_apply istio/faults/edge-product-delay.yaml
     lc_edge_figures 10 /products/1 >/dev/null
     lc_delete istio/faults/edge-product-delay.yaml
-    kubectl apply -f "$LC_ROOT/istio/mesh/telemetry.yaml" >/dev/null
+    kubectl apply -f "$LC_MANIFESTS/istio/mesh/telemetry.yaml" >/dev/null
     port="$(lc_forward "$JAEGER_SVC")" || { lc_report FAIL traces-slow-request "no port-forward to $JAEGER_SVC"; return 0; }
     services="$(curl -s -m 10 "http://127.0.0.1:$port/api/services" | jq -r '.data[]?' 2>/dev/null || true)"
     svc="$(grep -m1 '^microshop-gateway' <<<"$services" || true)"
@@ -425,7 +439,7 @@ lc_check_dashboards()
 {
     local port f title expr total=0 empty=0 missing=()
     port="$(lc_forward "$PROMETHEUS_SVC")" || { lc_report FAIL dashboards-data "no port-forward to $PROMETHEUS_SVC"; return 0; }
-    for f in "$LC_ROOT"/monitoring/grafana/dashboards/*.json; do
+    for f in "$LC_SHARED"/monitoring/grafana/dashboards/*.json; do
         while IFS=$'\t' read -r title expr; do
             total=$((total + 1))
             if ! curl -s -m 10 -G "http://127.0.0.1:$port/api/v1/query" --data-urlencode "query=$(lc_expand_vars "$expr")" | lc_prom_has_data; then
@@ -442,7 +456,7 @@ lc_check_alerts()
 {
     local port groups missing
     port="$(lc_forward "$PROMETHEUS_SVC")" || { lc_report FAIL alerts-loaded "no port-forward to $PROMETHEUS_SVC"; return 0; }
-    mapfile -t groups < <(kubectl kustomize "$LC_ROOT/monitoring/k8s" | kubectl create --dry-run=client -o json -f - 2>/dev/null |
+    mapfile -t groups < <(kubectl kustomize "$LC_SHARED/monitoring/k8s" | kubectl create --dry-run=client -o json -f - 2>/dev/null |
         jq -r '(if .kind == "List" then .items[] else . end) | select(.kind == "PrometheusRule") | .spec.groups[].name')
     missing="$(curl -s -m 10 "http://127.0.0.1:$port/api/v1/rules" | lc_missing_groups "${groups[@]}")"
     lc_verdict alerts-loaded "${#groups[@]} groups${missing:+, not loaded: $(tr '\n' ' ' <<<"$missing")}" \
@@ -457,30 +471,136 @@ lc_cleanup()
     return 0
 }
 
+# ---------------------------------------------------------------- a class (one cluster)
+
+# Reads an attendee's facts (DIR/attendee.env, written by scripts/class/class.mjs): namespace,
+# edge (unless --edge gave one), manifests, the class's shared monitoring.
+lc_use_attendee_dir()
+{
+    local dir="$1" key value edge=""
+    [[ -f $dir/attendee.env ]] || { echo "check: $dir/attendee.env is missing (scripts/class/class.mjs render)" >&2; return 2; }
+    while IFS='=' read -r key value; do
+        case "$key" in
+        NAMESPACE) NAMESPACE="$value" ;;
+        EDGE_URL) edge="$value" ;;
+        esac
+    done <"$dir/attendee.env"
+    [[ $LC_EDGE_GIVEN == 1 ]] || EDGE_URL="$edge"
+    LC_MANIFESTS="$(cd -P -- "$dir" && pwd -P)"
+    LC_SHARED="$(cd -P -- "$dir/../shared" && pwd -P)"
+}
+
+# stdin: what one attendee's run printed. Prints the grid's cell for promise ID: ok, FAIL, skip,
+# or "." when the run printed no verdict for it (not asked for, or the run stopped before it).
+lc_grid_cell()
+{
+    awk -v id="$1" '$2 == id ":" { v = $1 } END {
+        if (v == "PASS") print "ok"; else if (v == "FAIL") print "FAIL"; else if (v == "SKIP") print "skip"; else print "." }'
+}
+
+# lc_grid DIR N...: the grid of the runs whose output is DIR/N.out (a missing file: the plan):
+# one row per promise, one column per attendee, then a row of passes per attendee. Returns 1
+# when a cell is FAIL.
+lc_grid()
+{
+    local dir="$1" id n cell row failed=0 passes
+    shift
+    printf '%-20s' "promise \\ attendee"
+    for n in "$@"; do printf ' %5s' "$n"; done
+    printf '\n'
+    for id in $(lc_plan | cut -d: -f1); do
+        row="$(printf '%-20s' "$id")"
+        for n in "$@"; do
+            cell=.
+            [[ -f $dir/$n.out ]] && cell="$(lc_grid_cell "$id" <"$dir/$n.out")"
+            [[ $cell == FAIL ]] && failed=1
+            row+="$(printf ' %5s' "$cell")"
+        done
+        printf '%s\n' "$row"
+    done
+    printf '%-20s' "passed"
+    for n in "$@"; do
+        passes=0
+        [[ -f $dir/$n.out ]] && passes="$(grep -c '^PASS ' "$dir/$n.out" || true)"
+        printf ' %5s' "${passes:-0}"
+    done
+    printf '\n'
+    return "$failed"
+}
+
+# The class: every attendee of LIST in turn (this script with --attendee-dir), then the grid.
+lc_class()
+{
+    local list="$1" class_dir="$2" plan="$3" n attendees status=0
+    shift 3
+    mapfile -t attendees < <(node "$LC_ROOT/scripts/class/class.mjs" list "$list") || return 2
+    ((${#attendees[@]})) || return 2
+    if [[ ! -d $class_dir ]]; then
+        echo "# rendering the class into $class_dir" >&2
+        node "$LC_ROOT/scripts/class/class.mjs" render --attendees "$list" --out "$class_dir" >&2 || return 2
+    fi
+    LC_TMP="$(mktemp -d)"
+    trap lc_cleanup EXIT
+    echo "# lab 7 promises for ${#attendees[@]} attendees (class $class_dir)"
+    for n in "${attendees[@]}"; do
+        [[ -d $class_dir/attendee-$n ]] || { echo "check: no $class_dir/attendee-$n (render the class with these attendees)" >&2; return 2; }
+        echo "# attendee $n: $(tr '\n' ' ' <"$class_dir/attendee-$n/attendee.env")"
+        ((plan)) && continue
+        bash "${BASH_SOURCE[0]}" --attendee-dir "$class_dir/attendee-$n" "$@" >"$LC_TMP/$n.out" 2>&1 || true
+        sed "s/^/  [$n] /" "$LC_TMP/$n.out"
+    done
+    lc_grid "$LC_TMP" "${attendees[@]}" || status=1
+    return "$status"
+}
+
 lc_main()
 {
-    local only="" id
+    local only="" class_list="" class_dir="${CLASS_DIR:-$PWD/class}" plan=0 pass=()
+    LC_EDGE_GIVEN=0
     while (($#)); do
         case "$1" in
-        --plan) lc_plan; return 0 ;;
-        --only) only="${2:?--only needs ids}"; shift ;;
-        --only=*) only="${1#*=}" ;;
-        --edge) EDGE_URL="${2:?--edge needs a URL}"; shift ;;
-        --edge=*) EDGE_URL="${1#*=}" ;;
+        --plan) plan=1 ;;
+        --only) only="${2:?--only needs ids}"; pass+=(--only "$2"); shift ;;
+        --only=*) only="${1#*=}"; pass+=("$1") ;;
+        --edge) EDGE_URL="${2:?--edge needs a URL}"; LC_EDGE_GIVEN=1; shift ;;
+        --edge=*) EDGE_URL="${1#*=}"; LC_EDGE_GIVEN=1 ;;
+        --attendee-dir) lc_use_attendee_dir "${2:?--attendee-dir needs a directory}" || return 2; shift ;;
+        --attendees) class_list="${2:?--attendees needs a list}"; shift ;;
+        --class-dir) class_dir="${2:?--class-dir needs a directory}"; shift ;;
         -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; return 0 ;;
         *) echo "check: unknown option $1 (see --help)" >&2; return 2 ;;
         esac
         shift
     done
+    if [[ -n $class_list ]]; then
+        lc_class "$class_list" "$class_dir" "$plan" "${pass[@]}"
+        return
+    fi
+    ((plan)) && { lc_plan; return 0; }
+    lc_preflight "$only" || return 2
+    LC_TMP="$(mktemp -d)"
+    trap lc_cleanup EXIT
+    echo "# lab 7 promises on $(kubectl config current-context), namespace $NAMESPACE, $(lc_mesh_mode) mode, edge $EDGE_URL"
+    lc_run_promises "$only"
+}
+
+# The tools the checks call are here, and every id of --only (comma-separated) is a promise.
+lc_preflight()
+{
+    local tool id
     for tool in kubectl curl jq; do
         command -v "$tool" >/dev/null || { echo "check: $tool is needed" >&2; return 2; }
     done
-    for id in ${only//,/ }; do
+    for id in ${1//,/ }; do
         lc_promise_text "$id" >/dev/null || { echo "check: no promise $id (see --plan)" >&2; return 2; }
     done
-    LC_TMP="$(mktemp -d)"
-    trap lc_cleanup EXIT
-    echo "# lab 7 promises on $(kubectl config current-context), $(lc_mesh_mode) mode, edge $EDGE_URL"
+}
+
+# Runs the groups of checks that hold a promise of $1 (comma-separated ids; empty: all); returns
+# how many failed.
+lc_run_promises()
+{
+    local only="$1"
     run() { [[ -z $only || ,$only, == *",$1,"* ]]; }
     run edge-504-share || run edge-504-timing || run edge-recovery && lc_check_edge_fault
     run canary-split || run vip-v2 && lc_check_canary

@@ -6,13 +6,19 @@
 # (depending on the options) istioctl and helm. Re-running it is safe: each step is idempotent.
 #
 #   scripts/lab/kind-up.sh [--mesh sidecar|ambient|none] [--runtime docker|podman]
-#                          [--no-build] [--no-chaos] [--no-monitoring] [--dry-run]
+#                          [--no-build] [--no-chaos] [--no-monitoring] [--dry-run] [--class DIR]
 #
 #   --mesh       Istio data plane: sidecars (default; installed with Istio CNI, so pods need no
 #                NET_ADMIN), ambient (ztunnel + a waypoint), or no Istio at all
 #   --runtime    what builds the images (default: docker if it answers, else podman)
 #   --no-build   use the images already in the runtime
 #   --dry-run    print every command instead of running it (nothing is touched)
+#   --class DIR  a class on one cluster (docs/instructor/class-on-one-cluster.md): DIR is what
+#                `make class-render ATTENDEES=... OUT=DIR` wrote. The cluster gets DIR/shared's
+#                port mappings (attendee N's edge on host port 8080+N), Istio keeps each
+#                namespace's VirtualServices and DestinationRules to that namespace, every
+#                DIR/attendee-N is deployed in its namespace (with its access/ identity), and the
+#                class's monitoring (DIR/shared) once. The cluster must be created with it.
 #
 # Versions (override through the environment): KIND_CLUSTER_NAME (microshop), ISTIO_VERSION,
 # GATEWAY_API_VERSION, CHAOS_MESH_VERSION, LITMUS_VERSION, KUBE_PROMETHEUS_STACK_VERSION,
@@ -34,6 +40,11 @@ LITMUS_VERSION="${LITMUS_VERSION:-3.18.0}"
 KUBE_PROMETHEUS_STACK_VERSION="${KUBE_PROMETHEUS_STACK_VERSION:-}"
 METRICS_SERVER_VERSION="${METRICS_SERVER_VERSION:-}"
 NAMESPACE=ecommerce
+# The material deployed: this repository's, or in a class an attendee's rendered tree (SHOP_ROOT)
+# and the class's shared part (SHARED_ROOT).
+CLASS_DIR=""
+SHOP_ROOT="$MS_ROOT"
+SHARED_ROOT="$MS_ROOT"
 ROLLOUT_TIMEOUT=300s
 # The OpenTelemetry provider Istio's Telemetry (istio/mesh/telemetry.yaml) names, and where it
 # sends spans: the OTLP/gRPC port of the Jaeger of istio/addons/jaeger.yaml.
@@ -107,6 +118,11 @@ parse_args()
         --no-chaos) CHAOS=0 ;;
         --no-monitoring) MONITORING=0 ;;
         --dry-run) DRY_RUN=1 ;;
+        --class)
+            [[ $# -ge 2 ]] || ms_die "--class needs the directory make class-render wrote"
+            CLASS_DIR="$2"
+            shift
+            ;;
         -h | --help) usage 0 ;;
         *)
             echo "error: unknown option '$1'" >&2
@@ -139,6 +155,12 @@ check_choices()
     docker | podman) ;;
     *) ms_die "--runtime must be docker or podman (got '$RUNTIME')" ;;
     esac
+    if [[ -n $CLASS_DIR ]]; then
+        [[ -f $CLASS_DIR/shared/k8s/kind-cluster.yaml ]] ||
+            ms_die "--class $CLASS_DIR: no shared/k8s/kind-cluster.yaml (make class-render ATTENDEES=... OUT=$CLASS_DIR)"
+        CLASS_DIR="$(cd -P -- "$CLASS_DIR" && pwd -P)"
+        SHARED_ROOT="$CLASS_DIR/shared"
+    fi
     return 0
 }
 
@@ -153,7 +175,7 @@ create_cluster()
     if ((!DRY_RUN)) && kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
         echo "cluster $CLUSTER exists; keeping it"
     else
-        run kind create cluster --name "$CLUSTER" --config "$MS_ROOT/k8s/kind-cluster.yaml" --wait 120s
+        run kind create cluster --name "$CLUSTER" --config "$SHARED_ROOT/k8s/kind-cluster.yaml" --wait 120s
     fi
     run kubectl config use-context "kind-$CLUSTER"
 }
@@ -233,6 +255,13 @@ install_istio()
     local tracing=(--set "meshConfig.extensionProviders[0].name=$TRACING_PROVIDER"
         --set "meshConfig.extensionProviders[0].opentelemetry.service=$TRACING_COLLECTOR"
         --set "meshConfig.extensionProviders[0].opentelemetry.port=$TRACING_PORT")
+    if [[ -n $CLASS_DIR ]]; then
+        # A class: an attendee's VirtualService or DestinationRule (the lab's faults, or one
+        # they write) applies to the proxies of their own namespace only, whatever host it
+        # names (Istio's MeshConfig defaults; without them each is exported to every namespace).
+        tracing+=(--set 'meshConfig.defaultVirtualServiceExportTo[0]=.'
+            --set 'meshConfig.defaultDestinationRuleExportTo[0]=.')
+    fi
     if [[ $MESH == ambient ]]; then
         run istioctl install -y --set profile=ambient --set tag="$ISTIO_VERSION" "${tracing[@]}"
     else
@@ -291,20 +320,23 @@ deploy_shop()
 {
     local kind name
     ms_section "the shop (namespace $NAMESPACE)"
-    run kubectl apply -k "$MS_ROOT/k8s/overlays/kind"
+    run kubectl apply -k "$SHOP_ROOT/k8s/overlays/kind"
     set_content_images
+    if [[ -f $SHOP_ROOT/access/attendee.yaml ]]; then
+        run kubectl apply -f "$SHOP_ROOT/access/attendee.yaml"
+    fi
     if ((CHAOS)); then
         # The experiment and its identity; the ChaosEngine (which starts the chaos) is the lab's.
-        run kubectl apply -f "$MS_ROOT/chaos/litmus/rbac.yaml" -f "$MS_ROOT/chaos/litmus/pod-delete-experiment.yaml"
+        run kubectl apply -f "$SHOP_ROOT/chaos/litmus/rbac.yaml" -f "$SHOP_ROOT/chaos/litmus/pod-delete-experiment.yaml"
     fi
     if [[ $MESH != none ]]; then
-        run kubectl apply -k "$MS_ROOT/istio/$MESH"
-        run kubectl apply -k "$MS_ROOT/istio/gateway-api"
+        run kubectl apply -k "$SHOP_ROOT/istio/$MESH"
+        run kubectl apply -k "$SHOP_ROOT/istio/gateway-api"
         if [[ $MESH == sidecar ]]; then
             run kubectl -n "$NAMESPACE" rollout restart deployment statefulset
         fi
     fi
-    if ((MONITORING)) && [[ -f $MS_ROOT/monitoring/k8s/kustomization.yaml ]]; then
+    if ((MONITORING)) && [[ -z $CLASS_DIR && -f $MS_ROOT/monitoring/k8s/kustomization.yaml ]]; then
         run kubectl apply -k "$MS_ROOT/monitoring/k8s"
     fi
 
@@ -312,8 +344,23 @@ deploy_shop()
     # The workloads, as the overlay renders them ("Deployment product", ...).
     while read -r kind name; do
         run kubectl -n "$NAMESPACE" rollout status "${kind,,}/$name" --timeout="$ROLLOUT_TIMEOUT"
-    done < <(kubectl kustomize "$MS_ROOT/k8s/overlays/kind" |
+    done < <(kubectl kustomize "$SHOP_ROOT/k8s/overlays/kind" |
         awk '/^kind: /{k=$2} /^metadata:/{m=1; next} m && /^  name: /{if (k=="Deployment"||k=="StatefulSet") print k, $2; m=0}')
+}
+
+# A class: every attendee's shop in its namespace (attendee.env), then the class's monitoring.
+deploy_class()
+{
+    local dir
+    for dir in "$CLASS_DIR"/attendee-*/; do
+        SHOP_ROOT="${dir%/}"
+        NAMESPACE="$(sed -n 's/^NAMESPACE=//p' "$SHOP_ROOT/attendee.env")"
+        deploy_shop
+    done
+    if ((MONITORING)); then
+        ms_section "the class's monitoring"
+        run kubectl apply -k "$SHARED_ROOT/monitoring/k8s"
+    fi
 }
 
 # Points every container of the overlay that runs a service image at its content tag. kubectl
@@ -333,7 +380,7 @@ set_content_images()
 # localhost/microshop/<service>:..., from the rendered YAML.
 overlay_images()
 {
-    kubectl kustomize "$MS_ROOT/k8s/overlays/kind" |
+    kubectl kustomize "$SHOP_ROOT/k8s/overlays/kind" |
         awk '/^kind: /{k=$2} /^metadata:/{m=1; next} m && /^  name: /{n=$2; m=0}
              /^      containers:/{c=1; next} c && /^      [a-z]/{c=0}
              c && /^      - /{svc=""} c && /^        image: localhost\/microshop\//{split($2, a, /[\/:]/); svc=a[3]}
@@ -347,6 +394,13 @@ main()
     create_cluster
     build_and_load
     install_platform
+    if [[ -n $CLASS_DIR ]]; then
+        deploy_class
+        ms_section "done"
+        grep -h '^EDGE_URL=' "$CLASS_DIR"/attendee-*/attendee.env | sed 's/^EDGE_URL=/shop:    /'
+        echo "check:   make lab-check ATTENDEES=... OUT=$CLASS_DIR    (the grid, promise x attendee)"
+        return 0
+    fi
     deploy_shop
     ms_section "done"
     if [[ $MESH != none ]]; then

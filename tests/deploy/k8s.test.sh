@@ -194,18 +194,8 @@ copy_tree()
         cp -r istio/gateway-api "$dst/istio/"
     fi
 }
-# mutate FILE OLD NEW: replaces the first occurrence of OLD (may span lines, \n) in FILE.
-mutate()
-{
-    python3 - "$@" <<'PY'
-import sys
-path, old, new = sys.argv[1], sys.argv[2].replace("\\n", "\n"), sys.argv[3].replace("\\n", "\n")
-text = open(path).read()
-if old not in text:
-    sys.exit(f"mutate: '{old}' not found in {path}")
-open(path, "w").write(text.replace(old, new, 1))
-PY
-}
+# shellcheck source=tests/deploy/lib/mutate.sh
+. "$ROOT/tests/deploy/lib/mutate.sh"
 # planted NAME FILE OLD NEW EXPECTED: the k8s checks on a copy with the typo must fail and
 # print EXPECTED. Runs in the background (three at a time); planted_results reports.
 planted()
@@ -217,7 +207,7 @@ planted()
 }
 planted_one()
 {
-    local name="$1" file="$2" old="$3" new="$4" expected="$5" dir out tree=base
+    local name="$1" file="$2" old="$3" new="$4" expected="$5" dir tree=base
     dir="$SCRATCH/$name"
     # Only the tree the typo lands in (a base typo shows in every overlay alike).
     case "$file" in
@@ -225,14 +215,7 @@ planted_one()
     k8s/overlays/kind/* | k8s/components/* | k8s/kind-cluster.yaml) tree=kind ;;
     esac
     copy_tree "$dir"
-    mutate "$dir/$file" "$old" "$new" || { echo "FAIL: planted '$name': could not plant it"; return 0; }
-    if out="$(node "$CHECKS" "$dir" "$tree" 2>&1)"; then
-        echo "FAIL: planted '$name' ($file: $old -> $new) was not caught"
-    elif ! grep -qF -- "$expected" <<<"$out"; then
-        echo "FAIL: planted '$name' failed, but without '$expected':"$'\n'"$out"
-    else
-        echo "caught $name: $(grep -F -- "$expected" <<<"$out" | head -n 1 | sed 's/^ *//')"
-    fi
+    plant_check "$name" "$dir/$file" "$old" "$new" "$expected" node "$CHECKS" "$dir" "$tree"
     rm -rf -- "$dir"
 }
 planted_results()
@@ -298,18 +281,11 @@ planted_load()
 }
 planted_load_one()
 {
-    local name="$1" file="$2" old="$3" new="$4" expected="$5" dir="$SCRATCH/load-$1" out
+    local name="$1" file="$2" old="$3" new="$4" expected="$5" dir="$SCRATCH/load-$1"
     mkdir -p "$dir/istio"
     cp -r load-test Dockerfile "$dir/"
     cp -r istio/mesh istio/gateway-api "$dir/istio/"
-    mutate "$dir/$file" "$old" "$new" || { echo "FAIL: planted '$name': could not plant it"; return 0; }
-    if out="$(node "$LOAD_CHECKS" "$dir" 2>&1)"; then
-        echo "FAIL: planted '$name' ($file: $old -> $new) was not caught"
-    elif ! grep -qF -- "$expected" <<<"$out"; then
-        echo "FAIL: planted '$name' failed, but without '$expected':"$'\n'"$out"
-    else
-        echo "caught load $name: $(grep -F -- "$expected" <<<"$out" | head -n 1 | sed 's/^ *//')"
-    fi
+    plant_check "load $name" "$dir/$file" "$old" "$new" "$expected" node "$LOAD_CHECKS" "$dir"
     rm -rf -- "$dir"
 }
 # The typos load-checks.mjs must catch.
