@@ -15,8 +15,9 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
-/* How long, after a failed connect, every checkout needing a new context fails at once. */
-#define CONNECT_THROTTLE_MS 250
+/* The longest pause between the pool's failed connects (ms/pool.h): a dead server is tried
+ * four times a second. */
+#define CONNECT_BACKOFF_MAX_MS 250
 #define HOST_MAX 256
 
 struct ms_redis_conn {
@@ -232,7 +233,7 @@ struct ms_redis_pool *ms_redis_pool_new(const struct ms_redis_config *cfg)
     struct ms_pool_config pool_cfg = {
         .size = size,
         .acquire_timeout_ms = cfg->acquire_timeout_ms > 0 ? cfg->acquire_timeout_ms : 200,
-        .throttle_ms = CONNECT_THROTTLE_MS,
+        .backoff_max_ms = CONNECT_BACKOFF_MAX_MS,
         .ops = &redis_ops,
         .ctx = pool,
     };

@@ -27,15 +27,16 @@ int ms_redis_url_parse(const char *url, char *host_buf, size_t cap, int *port, i
 struct ms_redis_pool *ms_redis_pool_new(const struct ms_redis_config *cfg);
 void ms_redis_pool_free(struct ms_redis_pool *pool);
 
-/* Checks out a context, connecting it if needed. MS_EUNAVAIL when Redis cannot be reached or no
- * context frees up in time (failed connects are throttled briefly so callers fail fast). */
+/* Checks out a connected context, waiting up to acquire_timeout_ms for one to be free or to be
+ * (re)connected in the background (ms/pool.h). MS_EUNAVAIL when none came in time, or at once
+ * when Redis cannot be reached (the last connects failed and no context is open). */
 int ms_redis_acquire(struct ms_redis_pool *pool, struct ms_redis_conn **out);
 void ms_redis_release(struct ms_redis_pool *pool, struct ms_redis_conn *conn);
 
 /* Runs one command on a checked-out context, argv style (binary safe). On success *out is the
  * reply (freeReplyObject it; a REDIS_REPLY_ERROR reply is returned as success, for the caller
- * to judge). A NULL reply from hiredis means the context is dead: it is dropped (reconnected on
- * next checkout) and MS_EUNAVAIL (or MS_ETIMEDOUT on a timeout) returned. */
+ * to judge). A NULL reply from hiredis means the context is dead: it is dropped (reconnected in
+ * the background) and MS_EUNAVAIL (or MS_ETIMEDOUT on a timeout) returned. */
 int ms_redis_cmd(struct ms_redis_conn *conn, redisReply **out, int argc, const char **argv,
                  const size_t *argvlen);
 
