@@ -188,6 +188,9 @@ struct ms_pool *ms_pool_new(const struct ms_pool_config *cfg)
     if (pool == NULL)
         return NULL;
     pool->cfg = *cfg;
+    /* One connection is opened at once, so that the first request does not wait for a connect
+     * (its acquire deadline is short); more as requests need them. */
+    pool->wanted = 1;
     /* The acquire deadline must not move when someone sets the wall clock. */
     if (pthread_condattr_init(&attr) != 0)
         goto fail;

@@ -30,7 +30,8 @@ struct ms_migration {
 extern const struct ms_migration ms_service_migrations[];
 extern const size_t ms_service_migrations_len;
 
-/* Creates the pool. Connections are opened lazily, so this succeeds while PostgreSQL is down.
+/* Creates the pool. Connections are opened in the background (one at once, more on demand),
+ * so this succeeds while PostgreSQL is down.
  * Returns NULL on allocation failure. Free with ms_pg_pool_free once no connection is out. */
 struct ms_pg_pool *ms_pg_pool_new(const struct ms_pg_config *cfg);
 void ms_pg_pool_free(struct ms_pg_pool *pool);

@@ -55,7 +55,8 @@ void ms_pool_series_init(struct ms_pool_series *out, const char *name, const cha
                          const char *conn_help, const char *acquire_family,
                          const char *acquire_help);
 
-/* Creates a pool of cfg->size closed slots and starts its reconnector. NULL on allocation
+/* Creates a pool of cfg->size closed slots and starts its reconnector, which opens one of them
+ * at once (in the background: this succeeds while the dependency is down). NULL on allocation
  * failure. */
 struct ms_pool *ms_pool_new(const struct ms_pool_config *cfg);
 
