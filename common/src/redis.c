@@ -418,6 +418,42 @@ int ms_redis_call(struct ms_redis_pool *pool, redisReply **out, int argc, const 
     return rc;
 }
 
+/* Writes the context's output buffer out, without reading anything: 0, or the transport's
+ * failure (the context is then dropped). */
+static int flush(struct ms_redis_conn *conn)
+{
+    int done = 0;
+
+    while (!done)
+        if (redisBufferWrite(conn->ctx, &done) != REDIS_OK)
+            return conn_lost(conn);
+    return 0;
+}
+
+int ms_redis_send_noreply(struct ms_redis_pool *pool, int argc, const char **argv,
+                          const size_t *argvlen)
+{
+    static const char *skip[] = {"CLIENT", "REPLY", "SKIP"};
+    struct ms_redis_conn *conn = NULL;
+    int rc = ms_redis_acquire(pool, &conn);
+
+    if (rc < 0)
+        return rc;
+    /* Redis answers neither CLIENT REPLY SKIP nor the command after it, so nothing is left
+     * unread on the connection for its next holder. */
+    if (append(conn->ctx, 3, skip, NULL) != REDIS_OK ||
+        append(conn->ctx, argc, argv, argvlen) != REDIS_OK) {
+        conn->broken = true; /* the buffer's content is unknown */
+        rc = MS_ENOMEM;
+    }
+    if (rc == 0)
+        rc = flush(conn);
+    if (rc == 0)
+        ms_counter_inc(pool->commands_ok);
+    ms_redis_release(pool, conn);
+    return rc;
+}
+
 int ms_redis_ping(struct ms_redis_pool *pool)
 {
     const char *argv[] = {"PING"};
