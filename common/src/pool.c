@@ -22,7 +22,7 @@
  * taken as down and requests get MS_EUNAVAIL at once instead of waiting out their deadline.
  * Long enough for a few tries (a lost or reset handshake on a flaky link is not an outage),
  * short enough that an outage is still answered with a fast 503. */
-#define DOWN_AFTER_MS 100
+#define DOWN_AFTER_MS 60
 /* How long the reconnector sleeps when there is nothing to open; a wake ends it early. */
 #define IDLE_NAP_MS 1000
 
@@ -254,6 +254,21 @@ static void deadline_after(struct timespec *ts, int ms)
 
 enum { GAVE_UP_TIMEOUT = -1, GAVE_UP_DOWN = -2 };
 
+/* When a waiter looks again at the latest: its deadline, or sooner the moment the failing opens
+ * make the dependency down, so that it learns of an outage then rather than at the next failed
+ * open (the backoff may be longer). Called with the lock held. */
+static struct timespec next_look(const struct ms_pool *pool, const struct timespec *deadline)
+{
+    int64_t down_at = pool->failing_since + DOWN_AFTER_MS;
+    struct timespec at = {.tv_sec = down_at / 1000, .tv_nsec = (down_at % 1000) * 1000000L};
+
+    /* past already and not down: a connection is open, so no outage to learn of */
+    if (pool->failures == 0 || down_at <= ms_now_ms() || at.tv_sec > deadline->tv_sec ||
+        (at.tv_sec == deadline->tv_sec && at.tv_nsec >= deadline->tv_nsec))
+        return *deadline;
+    return at;
+}
+
 /* Waits until the deadline for a free slot with an open connection and marks it busy: its
  * index; GAVE_UP_TIMEOUT when none came in time, GAVE_UP_DOWN as soon as the dependency is
  * found down. While it waits the reconnector opens a connection for it, unless an open one is
@@ -261,15 +276,17 @@ enum { GAVE_UP_TIMEOUT = -1, GAVE_UP_DOWN = -2 };
 static int checkout(struct ms_pool *pool, const struct timespec *deadline)
 {
     long slot;
-    bool down = false;
-    int rc = 0;
+    bool down = false, expired = false;
 
     pthread_mutex_lock(&pool->lock);
     pool->waiting++;
     /* One last look after the timeout: a slot may have been freed just as it expired. */
-    while ((slot = pick_open(pool)) < 0 && rc != ETIMEDOUT && !(down = is_down(pool))) {
+    while ((slot = pick_open(pool)) < 0 && !(down = is_down(pool)) && !expired) {
+        struct timespec at = next_look(pool, deadline);
+
         ms_task_wake(&pool->reconnector);
-        rc = pthread_cond_timedwait(&pool->changed, &pool->lock, deadline);
+        expired = pthread_cond_timedwait(&pool->changed, &pool->lock, &at) == ETIMEDOUT &&
+                  at.tv_sec == deadline->tv_sec && at.tv_nsec == deadline->tv_nsec;
     }
     pool->waiting--;
     if (slot >= 0) {

@@ -158,7 +158,7 @@ START_TEST(test_pool_down_dependency_is_refused_at_once_and_tried_with_backoff)
     int64_t start = ms_now_ms();
     int opens, slot;
 
-    /* opens failing for 100 ms with nothing open: down, refused long before the deadline */
+    /* opens failing for 60 ms with nothing open: down, refused long before the deadline */
     ck_assert_int_eq(ms_pool_acquire(pool), MS_EUNAVAIL);
     ck_assert_int_lt(ms_now_ms() - start, 500);
     start = ms_now_ms();
@@ -308,7 +308,7 @@ START_TEST(test_pool_gauges_and_counters_follow_the_slots)
     ck_assert_int_ge(a, 0);
     ms_pool_release(pool, (size_t)a, true);
     ck_assert(reaches(cfg.series.open, 0, 100));
-    ms_sleep_ms(250); /* opens failing for over 100 ms */
+    ms_sleep_ms(250); /* opens failing for over 60 ms */
     ck_assert_int_eq(ms_pool_acquire(pool), MS_EUNAVAIL);
     ck_assert_double_eq(ms_series_value(cfg.series.acquire_unavailable), 1);
     ms_pool_free(pool);
