@@ -2,8 +2,8 @@
 # The lost-answers benchmark of issue 12 (make bench runs it after bench/run.sh): a stack of its
 # own on free loopback ports with a faultproxy in front of every dependency (MS_FAULTPROXY=1
 # make up), checkouts by BENCH_LOST_CLIENTS (8) closed-loop clients after a warm-up, in
-# BENCH_LOST_ROUNDS (5) rounds of a fault-free window and a window with BENCH_LOST_PERCENT (1) %
-# of the answers of every PostgreSQL and Redis connection lost, BENCH_LOST_SECONDS (4) s each,
+# BENCH_LOST_ROUNDS (8) rounds of a fault-free window and a window with BENCH_LOST_PERCENT (1) %
+# of the answers of every PostgreSQL and Redis connection lost, BENCH_LOST_SECONDS (3) s each,
 # interleaved so that the neighbours' load on a shared machine falls on both kinds alike; each
 # key retried for up to 10 s. Prints a row per window, the two kinds pooled, the ratio per round
 # and its median, the CPU time of the stack per checkout, and whether the targets are met (median
@@ -38,7 +38,7 @@ main()
     postmaster_pid="$(head -n 1 "$MS_DATA_DIR/pg/data/postmaster.pid")" || die "no postmaster"
     jq -n --arg order "$(ms_service_url order)" --arg user "$(ms_service_url user)" \
         --arg inventory "$(ms_service_url inventory)" --argjson proxies "$(ms_faultproxy_json)" \
-        --argjson seconds "${BENCH_LOST_SECONDS:-4}" --argjson rounds "${BENCH_LOST_ROUNDS:-5}" \
+        --argjson seconds "${BENCH_LOST_SECONDS:-3}" --argjson rounds "${BENCH_LOST_ROUNDS:-8}" \
         --argjson clients "${BENCH_LOST_CLIENTS:-8}" --argjson loss "${BENCH_LOST_PERCENT:-1}" \
         --argjson roots "[$runsvdir_pid, $postmaster_pid]" \
         '{order: $order, user: $user, inventory: $inventory, proxies: $proxies, seconds: $seconds,
