@@ -36,13 +36,21 @@ static int default_redis_pool_size(void)
     return (*end || n < 1 || n > 256) ? ms_server_default_threads() : (int)n;
 }
 
+/* A command's answer may take this long. Redis answers in well under a millisecond, but a slow
+ * link (a mesh hop, another zone, the chaos experiment n4's 200 ms) makes an answer late, not
+ * lost: a time-out no longer than such a delay failed every call, carts included, and opened the
+ * callers' breakers. 500 ms keeps a cart (a few round trips) under a second at 200 ms of
+ * latency; a Redis that is down is refused at connect, not timed out. */
+#define REDIS_COMMAND_TIMEOUT_MS 500
+
 int ms_redis_config_from_env(struct ms_redis_config *cfg, const char *name, const char *default_url)
 {
     *cfg = (struct ms_redis_config){.name = name};
     if (ms_config_str("REDIS_URL", default_url, 1024, &cfg->url) ||
         ms_config_i("REDIS_POOL_SIZE", default_redis_pool_size(), 1, 256, &cfg->size) ||
         ms_config_i("REDIS_CONNECT_TIMEOUT_MS", 200, 1, 60000, &cfg->connect_timeout_ms) ||
-        ms_config_i("REDIS_TIMEOUT_MS", 200, 1, 60000, &cfg->command_timeout_ms) ||
+        ms_config_i("REDIS_TIMEOUT_MS", REDIS_COMMAND_TIMEOUT_MS, 1, 60000,
+                    &cfg->command_timeout_ms) ||
         ms_config_i("REDIS_ACQUIRE_TIMEOUT_MS", 200, 1, 60000, &cfg->acquire_timeout_ms))
         return MS_EINVAL;
     return 0;

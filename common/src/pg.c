@@ -15,8 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* How long, after a failed connect, every checkout needing a new connection fails at once. */
-#define CONNECT_THROTTLE_MS 250
+/* The longest pause between the pool's failed connects (ms/pool.h): a dead server is tried
+ * four times a second. */
+#define CONNECT_BACKOFF_MAX_MS 250
 
 /* How long past statement_timeout the client waits for an answer before it gives the
  * connection up; and the least idle-in-transaction time-out (a transaction's statements run one
@@ -226,7 +227,7 @@ struct ms_pg_pool *ms_pg_pool_new(const struct ms_pg_config *cfg)
     struct ms_pool_config pool_cfg = {
         .size = size,
         .acquire_timeout_ms = cfg->acquire_timeout_ms > 0 ? cfg->acquire_timeout_ms : 1000,
-        .throttle_ms = CONNECT_THROTTLE_MS,
+        .backoff_max_ms = CONNECT_BACKOFF_MAX_MS,
         .ops = &pg_ops,
         .ctx = pool,
     };

@@ -1,10 +1,12 @@
 /* The bounded slot pool shared by the PostgreSQL and Redis pools: a mutex, a condition variable
- * on the monotonic clock for the acquire deadline, and a throttle on reconnects. */
+ * on the monotonic clock for the acquire deadline, and a background task that (re)opens
+ * connections with backoff, so that no request ever waits on a connect it cannot afford. */
 #include "ms/pool.h"
 
 #include "ms/clock.h"
 #include "ms/err.h"
 #include "ms/metrics.h"
+#include "ms/task.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -14,16 +16,30 @@
 #include <string.h>
 #include <time.h>
 
+/* The reconnector's first pause after a failed open; it doubles up to cfg.backoff_max_ms. */
+#define BACKOFF_FIRST_MS 20
+/* How long opens must have kept failing, with no connection open, before the dependency is
+ * taken as down and requests get MS_EUNAVAIL at once instead of waiting out their deadline.
+ * Long enough for a few tries (a lost or reset handshake on a flaky link is not an outage),
+ * short enough that an outage is still answered with a fast 503. */
+#define DOWN_AFTER_MS 60
+/* How long the reconnector sleeps when there is nothing to open; a wake ends it early. */
+#define IDLE_NAP_MS 1000
+
 struct slot {
-    bool busy; /* checked out by one thread */
+    bool busy; /* checked out by a request, or being opened by the reconnector */
     bool open; /* its connection is open; written under the lock, by the slot's holder only */
 };
 
 struct ms_pool {
     struct ms_pool_config cfg;
-    pthread_mutex_t lock;  /* guards every field below and every slot's flags */
-    pthread_cond_t freed;  /* signalled each time a slot is checked in */
-    int64_t open_after_ms; /* monotonic: no open is attempted before this */
+    pthread_mutex_t lock;   /* guards every field below and every slot's flags */
+    pthread_cond_t changed; /* broadcast when a slot is checked in or opened, or an open failed */
+    size_t waiting;         /* requests waiting for an open connection */
+    size_t wanted;          /* the most connections open at once so far: kept open from then on */
+    unsigned failures;      /* the reconnector's failed opens in a row */
+    int64_t failing_since;  /* monotonic ms of the first of them */
+    struct ms_task reconnector;
     struct slot slots[];
 };
 
@@ -53,6 +69,115 @@ void ms_pool_series_init(struct ms_pool_series *out, const char *name, const cha
     out->acquire_unavailable = series_for(acquires, name, "unavailable");
 }
 
+/* Brings the gauges up to date. Called with the lock held. */
+static void publish(struct ms_pool *pool)
+{
+    size_t idle = 0, in_use = 0, open = 0;
+
+    for (size_t i = 0; i < pool->cfg.size; i++) {
+        in_use += pool->slots[i].busy && pool->slots[i].open;
+        open += pool->slots[i].open;
+        idle += pool->slots[i].open && !pool->slots[i].busy;
+    }
+    ms_gauge_set(pool->cfg.series.idle, (double)idle);
+    ms_gauge_set(pool->cfg.series.in_use, (double)in_use);
+    ms_gauge_set(pool->cfg.series.open, (double)open);
+}
+
+static size_t count_open(const struct ms_pool *pool, bool idle_only)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < pool->cfg.size; i++)
+        n += pool->slots[i].open && !(idle_only && pool->slots[i].busy);
+    return n;
+}
+
+/* Is the dependency taken as down: the last opens failed and no connection is open? Called
+ * with the lock held. */
+static bool is_down(const struct ms_pool *pool)
+{
+    return pool->failures > 0 && ms_now_ms() - pool->failing_since >= DOWN_AFTER_MS &&
+           count_open(pool, false) == 0;
+}
+
+/* A slot for the reconnector to open, marked busy, or -1 when there is nothing to do: it opens
+ * while fewer connections are open than the pool has had (one died), while requests wait with
+ * no idle connection for them, or to retry after a failure. Called with the lock held. */
+static long claim_closed(struct ms_pool *pool)
+{
+    bool needed = count_open(pool, false) < pool->wanted ||
+                  pool->waiting > count_open(pool, true) || pool->failures > 0;
+
+    if (!needed)
+        return -1;
+    for (size_t i = 0; i < pool->cfg.size; i++) {
+        if (!pool->slots[i].busy && !pool->slots[i].open) {
+            pool->slots[i].busy = true;
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+/* The reconnector's open of slot is done (ok or not): the slot is free again and the waiters
+ * look anew. The failures in a row so far. */
+static unsigned opened(struct ms_pool *pool, size_t slot, bool ok)
+{
+    unsigned failures;
+
+    pthread_mutex_lock(&pool->lock);
+    pool->slots[slot].busy = false;
+    pool->slots[slot].open = ok;
+    if (!ok && pool->failures == 0)
+        pool->failing_since = ms_now_ms();
+    pool->failures = ok ? 0 : pool->failures + 1;
+    if (ok && count_open(pool, false) > pool->wanted)
+        pool->wanted = count_open(pool, false);
+    failures = pool->failures;
+    publish(pool);
+    pthread_cond_broadcast(&pool->changed);
+    pthread_mutex_unlock(&pool->lock);
+    return failures;
+}
+
+/* Sleeps ms whatever wakes come meanwhile (a dead server is not hammered by the requests that
+ * find it dead), unless the task is stopping. */
+static void back_off(struct ms_task *task, int64_t ms)
+{
+    int64_t until = ms_now_ms() + ms;
+
+    while (ms_now_ms() < until && ms_task_nap(task, until - ms_now_ms()))
+        continue;
+}
+
+/* The reconnector: opens closed slots, one at a time, off the requests' threads. */
+static void reconnect(struct ms_task *task, void *ctx)
+{
+    struct ms_pool *pool = ctx;
+
+    while (!ms_task_stopping(task)) {
+        long slot;
+        unsigned failures;
+        int64_t pause;
+
+        pthread_mutex_lock(&pool->lock);
+        slot = claim_closed(pool);
+        pthread_mutex_unlock(&pool->lock);
+        if (slot < 0) {
+            ms_task_nap(task, IDLE_NAP_MS);
+            continue;
+        }
+        failures =
+            opened(pool, (size_t)slot, pool->cfg.ops->open(pool->cfg.ctx, (size_t)slot) == 0);
+        if (failures == 0)
+            continue;
+        pause =
+            failures > 16 ? pool->cfg.backoff_max_ms : (int64_t)BACKOFF_FIRST_MS << (failures - 1);
+        back_off(task, pause < pool->cfg.backoff_max_ms ? pause : pool->cfg.backoff_max_ms);
+    }
+}
+
 struct ms_pool *ms_pool_new(const struct ms_pool_config *cfg)
 {
     struct ms_pool *pool;
@@ -63,20 +188,27 @@ struct ms_pool *ms_pool_new(const struct ms_pool_config *cfg)
     if (pool == NULL)
         return NULL;
     pool->cfg = *cfg;
+    /* One connection is opened at once, so that the first request does not wait for a connect
+     * (its acquire deadline is short); more as requests need them. */
+    pool->wanted = 1;
     /* The acquire deadline must not move when someone sets the wall clock. */
     if (pthread_condattr_init(&attr) != 0)
         goto fail;
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    if (pthread_cond_init(&pool->freed, &attr) != 0) {
+    if (pthread_cond_init(&pool->changed, &attr) != 0) {
         pthread_condattr_destroy(&attr);
         goto fail;
     }
     pthread_condattr_destroy(&attr);
-    if (pthread_mutex_init(&pool->lock, NULL) != 0) {
-        pthread_cond_destroy(&pool->freed);
-        goto fail;
-    }
+    if (pthread_mutex_init(&pool->lock, NULL) != 0)
+        goto fail_cond;
+    if (ms_task_start(&pool->reconnector, reconnect, pool) != 0)
+        goto fail_mutex;
     return pool;
+fail_mutex:
+    pthread_mutex_destroy(&pool->lock);
+fail_cond:
+    pthread_cond_destroy(&pool->changed);
 fail:
     free(pool);
     return NULL;
@@ -86,6 +218,7 @@ void ms_pool_free(struct ms_pool *pool)
 {
     if (pool == NULL)
         return;
+    ms_task_stop(&pool->reconnector);
     for (size_t i = 0; i < pool->cfg.size; i++) {
         assert(!pool->slots[i].busy);
         if (pool->slots[i].open)
@@ -94,51 +227,18 @@ void ms_pool_free(struct ms_pool *pool)
     ms_gauge_set(pool->cfg.series.idle, 0);
     ms_gauge_set(pool->cfg.series.in_use, 0);
     ms_gauge_set(pool->cfg.series.open, 0);
-    pthread_cond_destroy(&pool->freed);
+    pthread_cond_destroy(&pool->changed);
     pthread_mutex_destroy(&pool->lock);
     free(pool);
 }
 
-/* Brings the gauges up to date. Called with the lock held. */
-static void publish(struct ms_pool *pool)
-{
-    size_t idle = 0, in_use = 0, open = 0;
-
-    for (size_t i = 0; i < pool->cfg.size; i++) {
-        in_use += pool->slots[i].busy;
-        open += pool->slots[i].open;
-        idle += pool->slots[i].open && !pool->slots[i].busy;
-    }
-    ms_gauge_set(pool->cfg.series.idle, (double)idle);
-    ms_gauge_set(pool->cfg.series.in_use, (double)in_use);
-    ms_gauge_set(pool->cfg.series.open, (double)open);
-}
-
-/* A free slot, one with an open connection if there is any, so that connections get reused
- * rather than new ones opened; with open_only, only one with an open connection. -1 when there
- * is none. Called with the lock held. */
-static long pick_slot(const struct ms_pool *pool, bool open_only)
-{
-    long closed = -1;
-
-    for (size_t i = 0; i < pool->cfg.size; i++) {
-        if (pool->slots[i].busy)
-            continue;
-        if (pool->slots[i].open)
-            return (long)i;
-        if (closed < 0 && !open_only)
-            closed = (long)i;
-    }
-    return closed;
-}
-
-/* Is any connection of the pool open, busy or not? Called with the lock held. */
-static bool any_open(const struct ms_pool *pool)
+/* A free slot with an open connection, or -1. Called with the lock held. */
+static long pick_open(const struct ms_pool *pool)
 {
     for (size_t i = 0; i < pool->cfg.size; i++)
-        if (pool->slots[i].open)
-            return true;
-    return false;
+        if (!pool->slots[i].busy && pool->slots[i].open)
+            return (long)i;
+    return -1;
 }
 
 static void deadline_after(struct timespec *ts, int ms)
@@ -152,132 +252,90 @@ static void deadline_after(struct timespec *ts, int ms)
     }
 }
 
-/* Waits until the deadline for a free slot (with open_only, one with an open connection) and
- * marks it busy: its index, or MS_EUNAVAIL. */
-static int checkout(struct ms_pool *pool, const struct timespec *deadline, bool open_only,
-                    bool *is_open)
+enum { GAVE_UP_TIMEOUT = -1, GAVE_UP_DOWN = -2 };
+
+/* When a waiter looks again at the latest: its deadline, or sooner the moment the failing opens
+ * make the dependency down, so that it learns of an outage then rather than at the next failed
+ * open (the backoff may be longer). Called with the lock held. */
+static struct timespec next_look(const struct ms_pool *pool, const struct timespec *deadline)
+{
+    int64_t down_at = pool->failing_since + DOWN_AFTER_MS;
+    struct timespec at = {.tv_sec = down_at / 1000, .tv_nsec = (down_at % 1000) * 1000000L};
+
+    /* past already and not down: a connection is open, so no outage to learn of */
+    if (pool->failures == 0 || down_at <= ms_now_ms() || at.tv_sec > deadline->tv_sec ||
+        (at.tv_sec == deadline->tv_sec && at.tv_nsec >= deadline->tv_nsec))
+        return *deadline;
+    return at;
+}
+
+/* Waits until the deadline for a free slot with an open connection and marks it busy: its
+ * index; GAVE_UP_TIMEOUT when none came in time, GAVE_UP_DOWN as soon as the dependency is
+ * found down. While it waits the reconnector opens a connection for it, unless an open one is
+ * checked in first. */
+static int checkout(struct ms_pool *pool, const struct timespec *deadline)
 {
     long slot;
-    int rc = 0;
+    bool down = false, expired = false;
 
     pthread_mutex_lock(&pool->lock);
+    pool->waiting++;
     /* One last look after the timeout: a slot may have been freed just as it expired. */
-    while ((slot = pick_slot(pool, open_only)) < 0 && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&pool->freed, &pool->lock, deadline);
+    while ((slot = pick_open(pool)) < 0 && !(down = is_down(pool)) && !expired) {
+        struct timespec at = next_look(pool, deadline);
+
+        ms_task_wake(&pool->reconnector);
+        expired = pthread_cond_timedwait(&pool->changed, &pool->lock, &at) == ETIMEDOUT &&
+                  at.tv_sec == deadline->tv_sec && at.tv_nsec == deadline->tv_nsec;
+    }
+    pool->waiting--;
     if (slot >= 0) {
         pool->slots[slot].busy = true;
-        *is_open = pool->slots[slot].open;
         publish(pool);
     }
     pthread_mutex_unlock(&pool->lock);
-    return slot >= 0 ? (int)slot : MS_EUNAVAIL;
-}
-
-static void set_open(struct ms_pool *pool, size_t slot, bool open)
-{
-    pthread_mutex_lock(&pool->lock);
-    pool->slots[slot].open = open;
-    publish(pool);
-    pthread_mutex_unlock(&pool->lock);
-}
-
-/* Opens the slot's connection unless the server was found down moments ago: while it is down,
- * one attempt per throttle period is enough, and everyone else gets MS_EUNAVAIL at once. One
- * failed open while other connections of the pool are open is not "down" (a lost or reset
- * handshake is that connection's trouble): it does not throttle the others. */
-static int open_slot(struct ms_pool *pool, size_t slot)
-{
-    bool throttled;
-    int rc;
-
-    pthread_mutex_lock(&pool->lock);
-    throttled = ms_now_ms() < pool->open_after_ms;
-    pthread_mutex_unlock(&pool->lock);
-    if (throttled)
-        return MS_EUNAVAIL;
-    rc = pool->cfg.ops->open(pool->cfg.ctx, slot);
-    if (rc < 0) {
-        pthread_mutex_lock(&pool->lock);
-        if (!any_open(pool))
-            pool->open_after_ms = ms_now_ms() + pool->cfg.throttle_ms;
-        pthread_mutex_unlock(&pool->lock);
-        return rc;
-    }
-    set_open(pool, slot, true);
-    return 0;
-}
-
-static void close_slot(struct ms_pool *pool, size_t slot)
-{
-    pool->cfg.ops->close(pool->cfg.ctx, slot);
-    set_open(pool, slot, false);
-}
-
-/* Makes a checked-out slot usable: its connection checked, or (re)opened. 0 or the open's
- * error. */
-static int ready_slot(struct ms_pool *pool, size_t slot, bool is_open)
-{
-    if (is_open && !pool->cfg.ops->alive(pool->cfg.ctx, slot)) {
-        close_slot(pool, slot);
-        is_open = false;
-    }
-    return is_open ? 0 : open_slot(pool, slot);
-}
-
-/* The slot could not be (re)opened: gives it back and, while other connections of the pool
- * are open (the server answers), waits for one of them to be free instead of failing. Its
- * index, or MS_EUNAVAIL. */
-static int fall_back(struct ms_pool *pool, size_t slot, const struct timespec *deadline)
-{
-    bool is_open = false, others;
-    int other;
-
-    ms_pool_release(pool, slot, false);
-    pthread_mutex_lock(&pool->lock);
-    others = any_open(pool);
-    pthread_mutex_unlock(&pool->lock);
-    if (!others)
-        return MS_EUNAVAIL;
-    other = checkout(pool, deadline, true, &is_open);
-    if (other >= 0 && ready_slot(pool, (size_t)other, is_open) != 0) {
-        ms_pool_release(pool, (size_t)other, false);
-        other = MS_EUNAVAIL;
-    }
-    return other;
+    if (slot >= 0)
+        return (int)slot;
+    return down ? GAVE_UP_DOWN : GAVE_UP_TIMEOUT;
 }
 
 int ms_pool_acquire(struct ms_pool *pool)
 {
     struct timespec deadline;
-    bool is_open = false;
     int slot;
 
     deadline_after(&deadline, pool->cfg.acquire_timeout_ms);
-    slot = checkout(pool, &deadline, false, &is_open);
-    if (slot < 0) {
-        ms_counter_inc(pool->cfg.series.acquire_timeout);
+    /* A connection found dead at checkout is given to the reconnector, and the wait goes on
+     * for another: its death is nobody's failure. */
+    while ((slot = checkout(pool, &deadline)) >= 0 &&
+           !pool->cfg.ops->alive(pool->cfg.ctx, (size_t)slot))
+        ms_pool_release(pool, (size_t)slot, true);
+    if (slot >= 0) {
+        ms_counter_inc(pool->cfg.series.acquire_ok);
         return slot;
     }
-    if (ready_slot(pool, (size_t)slot, is_open) != 0) {
-        slot = fall_back(pool, (size_t)slot, &deadline);
-        if (slot < 0) {
-            ms_counter_inc(pool->cfg.series.acquire_unavailable);
-            return slot;
-        }
-    }
-    ms_counter_inc(pool->cfg.series.acquire_ok);
-    return slot;
+    ms_counter_inc(slot == GAVE_UP_DOWN ? pool->cfg.series.acquire_unavailable
+                                        : pool->cfg.series.acquire_timeout);
+    return MS_EUNAVAIL;
 }
 
 void ms_pool_release(struct ms_pool *pool, size_t slot, bool broken)
 {
+    bool closed = false;
+
     assert(slot < pool->cfg.size && pool->slots[slot].busy);
     /* Only the holder changes a busy slot's open flag, so reading it unlocked is safe. */
-    if (broken && pool->slots[slot].open)
-        close_slot(pool, slot);
+    if (broken && pool->slots[slot].open) {
+        pool->cfg.ops->close(pool->cfg.ctx, slot);
+        closed = true;
+    }
     pthread_mutex_lock(&pool->lock);
     pool->slots[slot].busy = false;
+    if (closed)
+        pool->slots[slot].open = false;
     publish(pool);
-    pthread_cond_signal(&pool->freed);
+    pthread_cond_broadcast(&pool->changed);
     pthread_mutex_unlock(&pool->lock);
+    if (closed)
+        ms_task_wake(&pool->reconnector); /* replaced in the background */
 }

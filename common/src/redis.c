@@ -15,8 +15,9 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
-/* How long, after a failed connect, every checkout needing a new context fails at once. */
-#define CONNECT_THROTTLE_MS 250
+/* The longest pause between the pool's failed connects (ms/pool.h): a dead server is tried
+ * four times a second. */
+#define CONNECT_BACKOFF_MAX_MS 250
 #define HOST_MAX 256
 
 struct ms_redis_conn {
@@ -232,7 +233,7 @@ struct ms_redis_pool *ms_redis_pool_new(const struct ms_redis_config *cfg)
     struct ms_pool_config pool_cfg = {
         .size = size,
         .acquire_timeout_ms = cfg->acquire_timeout_ms > 0 ? cfg->acquire_timeout_ms : 200,
-        .throttle_ms = CONNECT_THROTTLE_MS,
+        .backoff_max_ms = CONNECT_BACKOFF_MAX_MS,
         .ops = &redis_ops,
         .ctx = pool,
     };
@@ -413,6 +414,42 @@ int ms_redis_call(struct ms_redis_pool *pool, redisReply **out, int argc, const 
     if (rc < 0)
         return rc;
     rc = ms_redis_cmd(conn, out, argc, argv, argvlen);
+    ms_redis_release(pool, conn);
+    return rc;
+}
+
+/* Writes the context's output buffer out, without reading anything: 0, or the transport's
+ * failure (the context is then dropped). */
+static int flush(struct ms_redis_conn *conn)
+{
+    int done = 0;
+
+    while (!done)
+        if (redisBufferWrite(conn->ctx, &done) != REDIS_OK)
+            return conn_lost(conn);
+    return 0;
+}
+
+int ms_redis_send_noreply(struct ms_redis_pool *pool, int argc, const char **argv,
+                          const size_t *argvlen)
+{
+    static const char *skip[] = {"CLIENT", "REPLY", "SKIP"};
+    struct ms_redis_conn *conn = NULL;
+    int rc = ms_redis_acquire(pool, &conn);
+
+    if (rc < 0)
+        return rc;
+    /* Redis answers neither CLIENT REPLY SKIP nor the command after it, so nothing is left
+     * unread on the connection for its next holder. */
+    if (append(conn->ctx, 3, skip, NULL) != REDIS_OK ||
+        append(conn->ctx, argc, argv, argvlen) != REDIS_OK) {
+        conn->broken = true; /* the buffer's content is unknown */
+        rc = MS_ENOMEM;
+    }
+    if (rc == 0)
+        rc = flush(conn);
+    if (rc == 0)
+        ms_counter_inc(pool->commands_ok);
     ms_redis_release(pool, conn);
     return rc;
 }

@@ -285,6 +285,99 @@ START_TEST(test_pg_a_dead_connection_does_not_fail_requests_while_others_work)
 }
 END_TEST
 
+/* The pool's one connection reset, and the first reconnect's handshake answer lost too: the
+ * next request is not refused (PostgreSQL answers, only a connection failed); it waits while the
+ * pool reconnects in the background, and is served. */
+START_TEST(test_pg_reset_connections_are_replaced_while_a_request_waits)
+{
+    struct ms_test_proxy px;
+    char url[160];
+    struct ms_pg_pool *pool;
+    struct ms_pg_conn *conn = NULL;
+    PGresult *res = NULL;
+
+    ck_assert_int_eq(ms_test_proxy_start(&px, "reset-pg", server.port, NULL), 0);
+    snprintf(url, sizeof(url), "postgresql://ms@127.0.0.1:%d/mstest", px.port);
+    pool = pool_on(url, "replaced", 1, 2000, 1000);
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    ck_assert_int_eq(ms_pg_exec(conn, "SELECT 1"), 0);
+    ms_pg_release(pool, conn);
+    ck_assert_int_eq(ms_test_proxy_admin(&px, "DELETE", "/admin/connections", NULL), 200);
+    ck_assert_int_eq(ms_test_proxy_faults(&px, "{\"lose_next\":1}"), 0);
+    ck_assert_int_eq(ms_pg_pool_query(pool, "SELECT 1", 0, NULL, &res), 0);
+    PQclear(res);
+    ck_assert(ms_test_proxy_applied(&px, "lost_answer") == 1);
+    ms_pg_pool_free(pool);
+    ck_assert_int_eq(ms_test_proxy_stop(&px), 0);
+}
+END_TEST
+
+struct query_loop {
+    struct ms_pg_pool *pool;
+    int64_t until_ms;
+    int ok;
+    int lost;    /* the statement's own connection was reset: allowed */
+    int refused; /* no connection given at all: never allowed */
+};
+
+static void *query_until(void *arg)
+{
+    struct query_loop *q = arg;
+
+    while (ms_now_ms() < q->until_ms) {
+        struct ms_pg_conn *conn = NULL;
+
+        if (ms_pg_acquire(q->pool, &conn) < 0) {
+            q->refused++;
+            continue;
+        }
+        if (ms_pg_exec(conn, "SELECT pg_sleep(0.002)") == 0)
+            q->ok++;
+        else
+            q->lost++;
+        ms_pg_release(q->pool, conn);
+    }
+    return NULL;
+}
+
+/* Requests run on four threads while the proxy resets every connection ten times, each time
+ * losing the next answer too (a reconnect's handshake, or a statement's): each reset fails at
+ * most the statements that were using a reset connection, and no request is ever refused a
+ * connection. */
+START_TEST(test_pg_resets_fail_only_the_requests_that_used_the_connection)
+{
+    struct ms_test_proxy px;
+    struct query_loop loops[4];
+    pthread_t threads[4];
+    int ok = 0, lost = 0, refused = 0;
+    struct ms_pg_pool *pool;
+    char url[160];
+
+    ck_assert_int_eq(ms_test_proxy_start(&px, "storm-pg", server.port, NULL), 0);
+    snprintf(url, sizeof(url), "postgresql://ms@127.0.0.1:%d/mstest", px.port);
+    pool = pool_on(url, "storm", 3, 1000, 1000);
+    for (int i = 0; i < 4; i++) {
+        loops[i] = (struct query_loop){.pool = pool, .until_ms = ms_now_ms() + 1500};
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, query_until, &loops[i]), 0);
+    }
+    for (int i = 0; i < 10; i++) {
+        ms_sleep_ms(100);
+        ck_assert_int_eq(ms_test_proxy_admin(&px, "DELETE", "/admin/connections", NULL), 200);
+        ck_assert_int_eq(ms_test_proxy_faults(&px, "{\"lose_next\":1}"), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        ok += loops[i].ok;
+        lost += loops[i].lost;
+        refused += loops[i].refused;
+    }
+    ck_assert_msg(refused == 0 && lost <= 10 * 4 && ok > 100, "%d ok, %d lost, %d refused", ok,
+                  lost, refused);
+    ms_pg_pool_free(pool);
+    ck_assert_int_eq(ms_test_proxy_stop(&px), 0);
+}
+END_TEST
+
 START_TEST(test_pg_acquire_times_out_when_all_connections_are_out)
 {
     struct ms_pg_pool *pool = pool_on(db_url, "busy", 2, 150, 2000);
@@ -656,6 +749,8 @@ static Suite *pg_suite(void)
     tcase_add_test(pool, test_pg_stalled_server_is_a_client_side_time_out);
     tcase_add_test(pool, test_pg_sessions_have_an_idle_in_transaction_time_out);
     tcase_add_test(pool, test_pg_a_dead_connection_does_not_fail_requests_while_others_work);
+    tcase_add_test(pool, test_pg_reset_connections_are_replaced_while_a_request_waits);
+    tcase_add_test(pool, test_pg_resets_fail_only_the_requests_that_used_the_connection);
     tcase_add_test(pool, test_pg_acquire_times_out_when_all_connections_are_out);
     tcase_add_test(pool, test_pg_release_rolls_back_an_open_transaction);
     tcase_add_test(pool, test_pg_statement_with_params_is_prepared_once_per_session);

@@ -176,6 +176,24 @@ START_TEST(test_redis_unread_pipeline_replies_do_not_leak_to_next_holder)
 }
 END_TEST
 
+/* A command sent without waiting for its reply leaves nothing unread on the connection: the
+ * next command on the same (only) connection gets its own reply, not the SET's "+OK". */
+START_TEST(test_redis_send_noreply_leaves_no_reply_behind)
+{
+    struct ms_redis_pool *pool = pool_on(url, "noreply", 1, 200);
+    const char *set[] = {"SET", "noreply", "filled"};
+    const char *get[] = {"GET", "noreply"};
+    redisReply *reply;
+
+    ck_assert_int_eq(ms_redis_send_noreply(pool, 3, set, NULL), 0);
+    reply = call(pool, 2, get);
+    ck_assert_int_eq(reply->type, REDIS_REPLY_STRING);
+    ck_assert_str_eq(reply->str, "filled");
+    freeReplyObject(reply);
+    ms_redis_pool_free(pool);
+}
+END_TEST
+
 START_TEST(test_redis_slow_command_times_out)
 {
     struct ms_redis_pool *pool = pool_on(url, "slow", 1, 100);
@@ -284,6 +302,7 @@ static Suite *redis_suite(void)
     tcase_add_test(pool, test_redis_error_reply_is_returned_to_the_caller);
     tcase_add_test(pool, test_redis_pipeline_multi_exec);
     tcase_add_test(pool, test_redis_unread_pipeline_replies_do_not_leak_to_next_holder);
+    tcase_add_test(pool, test_redis_send_noreply_leaves_no_reply_behind);
     tcase_add_test(pool, test_redis_slow_command_times_out);
     tcase_add_test(pool, test_redis_acquire_times_out_when_all_contexts_are_out);
     tcase_add_test(pool, test_redis_url_database_is_selected);

@@ -403,6 +403,7 @@ static void unset_pool_vars(void)
     unsetenv("THREADS");
     unsetenv("REDIS_POOL_SIZE");
     unsetenv("REDIS_URL");
+    unsetenv("REDIS_TIMEOUT_MS");
 }
 
 START_TEST(test_depconfig_redis_pool_defaults_to_default_threads)
@@ -411,6 +412,20 @@ START_TEST(test_depconfig_redis_pool_defaults_to_default_threads)
 
     ck_assert_int_eq(ms_redis_config_from_env(&cfg, "product", "redis://127.0.0.1:6379/0"), 0);
     ck_assert_int_eq(cfg.size, ms_server_default_threads());
+}
+END_TEST
+
+/* A Redis answer 200 ms late (a slow link: chaos experiment n4) is late, not lost: the default
+ * command time-out is well past it. */
+START_TEST(test_depconfig_redis_command_timeout_outlasts_a_slow_link)
+{
+    struct ms_redis_config cfg;
+
+    ck_assert_int_eq(ms_redis_config_from_env(&cfg, "product", "redis://127.0.0.1:6379/0"), 0);
+    ck_assert_int_eq(cfg.command_timeout_ms, 500);
+    ck_assert_int_eq(setenv("REDIS_TIMEOUT_MS", "150", 1), 0);
+    ck_assert_int_eq(ms_redis_config_from_env(&cfg, "product", "redis://127.0.0.1:6379/0"), 0);
+    ck_assert_int_eq(cfg.command_timeout_ms, 150);
 }
 END_TEST
 
@@ -508,6 +523,7 @@ static Suite *config_suite(void)
 
     tcase_add_checked_fixture(deps, unset_pool_vars, unset_pool_vars);
     tcase_add_test(deps, test_depconfig_redis_pool_defaults_to_default_threads);
+    tcase_add_test(deps, test_depconfig_redis_command_timeout_outlasts_a_slow_link);
     tcase_add_test(deps, test_depconfig_redis_pool_follows_threads);
     tcase_add_test(deps, test_depconfig_redis_pool_size_wins_over_threads);
     tcase_add_test(deps, test_depconfig_redis_pool_ignores_bad_threads);

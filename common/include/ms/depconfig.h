@@ -13,7 +13,7 @@
 int ms_pg_config_from_env(struct ms_pg_config *cfg, const char *name, const char *default_url);
 
 /* REDIS_URL (default default_url), REDIS_POOL_SIZE (THREADS: a connection per worker),
- * REDIS_CONNECT_TIMEOUT_MS (200), REDIS_TIMEOUT_MS (200), REDIS_ACQUIRE_TIMEOUT_MS (200).
+ * REDIS_CONNECT_TIMEOUT_MS (200), REDIS_TIMEOUT_MS (500), REDIS_ACQUIRE_TIMEOUT_MS (200).
  * 0 or MS_EINVAL. */
 int ms_redis_config_from_env(struct ms_redis_config *cfg, const char *name,
                              const char *default_url);

@@ -31,19 +31,20 @@ struct ms_migration {
 extern const struct ms_migration ms_service_migrations[];
 extern const size_t ms_service_migrations_len;
 
-/* Creates the pool. Connections are opened lazily, so this succeeds while PostgreSQL is down.
+/* Creates the pool. Connections are opened in the background (one at once, more on demand),
+ * so this succeeds while PostgreSQL is down.
  * Returns NULL on allocation failure. Free with ms_pg_pool_free once no connection is out. */
 struct ms_pg_pool *ms_pg_pool_new(const struct ms_pg_config *cfg);
 void ms_pg_pool_free(struct ms_pg_pool *pool);
 
-/* Checks out a connection, waiting up to acquire_timeout_ms, (re)connecting it if it is not
- * open. MS_EUNAVAIL when none frees up in time or PostgreSQL cannot be reached (after a failed
- * connect, further attempts are throttled for a short while so a dead server is not hammered
- * and callers fail fast). */
+/* Checks out an open connection, waiting up to acquire_timeout_ms for one to be free or to be
+ * (re)connected by the pool's background reconnector (ms/pool.h). MS_EUNAVAIL when none came in
+ * time, or at once when PostgreSQL cannot be reached (the last connects failed and no
+ * connection is open). */
 int ms_pg_acquire(struct ms_pg_pool *pool, struct ms_pg_conn **out);
 
-/* Returns a connection to the pool. A connection found broken is closed and reopened on its
- * next checkout. Accepts NULL. */
+/* Returns a connection to the pool. A connection found broken is closed and replaced in the
+ * background. Accepts NULL. */
 void ms_pg_release(struct ms_pg_pool *pool, struct ms_pg_conn *conn);
 
 /* Runs one parameterised statement (text parameters, text results). On success *out holds the
