@@ -18,12 +18,6 @@ import { readFileSync } from "node:fs";
 
 const LIMIT = 40;
 
-// Temporary and explicit: functions another change rewrites, by "file:function", with why.
-// Remove an entry once its function is under the limit (the check says so).
-const ALLOWED = new Map([]);
-
-const SEEN = new Set(); // the ALLOWED functions the files checked still have
-
 // parse(file): the file's syntax tree, as shfmt's typed JSON; throws with shfmt's message.
 function parse(file) {
   const out = spawnSync("shfmt", ["--to-json", "-ln", "bash", "--filename", file], {
@@ -52,13 +46,8 @@ function functionProblems(file, tree) {
     if (node.Type !== "FuncDecl") return;
     const name = node.Name.Value;
     const lines = node.Body.End.Line - node.Body.Pos.Line;
-    const allowed = ALLOWED.has(`${file}:${name}`);
-    if (allowed) SEEN.add(`${file}:${name}`);
-    if (lines > LIMIT && !allowed) {
+    if (lines > LIMIT) {
       problems.push(`${file}:${node.Pos.Line}: function ${name} is ${lines} lines (limit ${LIMIT})`);
-    }
-    if (lines <= LIMIT && allowed) {
-      console.log(`note: ${file}:${name} is within the limit now: drop it from ALLOWED in scripts/shell-size.mjs`);
     }
   });
   return problems;
@@ -107,12 +96,6 @@ function check(file) {
 
 const files = process.argv.slice(2);
 const problems = files.flatMap(check);
-for (const key of ALLOWED.keys()) {
-  const [file, name] = key.split(":");
-  if (files.includes(file) && !SEEN.has(key)) {
-    console.log(`note: ${file} has no function ${name} now: drop it from ALLOWED in scripts/shell-size.mjs`);
-  }
-}
 problems.forEach((p) => console.error(p));
 if (problems.length) {
   console.error(`shell-size: ${problems.length} problem(s); split the code into named steps`);
