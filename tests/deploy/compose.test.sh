@@ -516,6 +516,10 @@ bundle_roundtrip()
     "${images[@]}" up "${STACK[@]}" >"$T/up.log" 2>&1 || fail "scripts/images.sh up"
     ok "scripts/images.sh up: ${#STACK[@]} containers from the bundle, --no-build and --pull never each"
     wait_healthy
+    # As after the first start: the purchase comes once the load has run a while. Seconds after a
+    # start, a POST /cart once went unanswered for 3 s (the gateway's 504): a cold-start stall not
+    # explained yet, and not what this phase checks.
+    check_load
     journey
 }
 
