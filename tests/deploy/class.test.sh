@@ -20,6 +20,8 @@ ROOT="${MS_SOURCE_DIR:-$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
+# shellcheck source=tests/deploy/lib/tree-copy.sh
+. "$ROOT/tests/deploy/lib/tree-copy.sh"
 for tool in node kubectl python3 shellcheck; do
     command -v "$tool" >/dev/null || ms_die "$tool is not installed (scripts/install-deps.sh installs it)"
 done
@@ -88,10 +90,7 @@ node tests/deploy/validate.mjs "$CLASS/shared/monitoring/k8s" "$CLASS/shared/ist
 
 ms_section "4. the semantic rules on attendee 2's material (at $((SECONDS - started)) s)"
 copy="$SCRATCH/repo"
-mkdir -p "$copy"
-(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard | grep -zv '^tests/deploy/node_modules/' |
-    xargs -0 cp --parents -t "$copy" 2>/dev/null) || true
-ln -s "$ROOT/tests/deploy/node_modules" "$copy/tests/deploy/node_modules"
+copy_tree "$ROOT" "$copy"
 cp -r "$CLASS/attendee-2/." "$copy/"
 cp -r "$CLASS/shared/monitoring/." "$copy/monitoring/"
 grep -q 'namespace: shop-2' "$copy/istio/faults/product-abort.yaml" || fail "the copy does not hold attendee 2's material"

@@ -29,15 +29,8 @@ ok()
     echo "ok [$((SECONDS - START))s]: $*"
 }
 
-# The tree as git sees it (tracked and untracked, not ignored), without builds and node_modules.
-copy_tree()
-{
-    mkdir -p "$TREE"
-    (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard | grep -zv '/node_modules/' |
-        while IFS= read -r -d '' f; do [[ -e $f ]] && printf '%s\0' "$f"; done |
-        xargs -0 cp --parents -t "$TREE")
-    ln -s "$ROOT/tests/deploy/node_modules" "$TREE/tests/deploy/node_modules"
-}
+# shellcheck source=tests/deploy/lib/tree-copy.sh
+. "$ROOT/tests/deploy/lib/tree-copy.sh"
 
 # make new-service NAME=demo writes its files, under 150 lines of C.
 scaffold()
@@ -146,7 +139,7 @@ for tool in node cmake clang-format cppcheck clang-tidy kubectl; do
     command -v "$tool" >/dev/null || fail "$tool is required (scripts/install-deps.sh)"
 done
 
-copy_tree
+copy_tree "$ROOT" "$TREE"
 cd "$TREE"
 scaffold
 planted_scaffold
