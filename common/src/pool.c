@@ -18,11 +18,14 @@
 
 /* The reconnector's first pause after a failed open; it doubles up to cfg.backoff_max_ms. */
 #define BACKOFF_FIRST_MS 20
-/* How long opens must have kept failing, with no connection open, before the dependency is
- * taken as down and requests get MS_EUNAVAIL at once instead of waiting out their deadline.
- * Long enough for a few tries (a lost or reset handshake on a flaky link is not an outage),
- * short enough that an outage is still answered with a fast 503. */
+/* How long, and how many opens in a row, must have failed, with no connection open, before the
+ * dependency is taken as down and requests get MS_EUNAVAIL at once instead of waiting out their
+ * deadline. Long enough for a few tries (a lost or reset handshake on a flaky link is not an
+ * outage, nor is the slow open that follows it on a loaded server), short enough that an
+ * outage is still answered with a fast 503: a refused connect fails three times within the
+ * first backoffs (20 + 40 ms). */
 #define DOWN_AFTER_MS 60
+#define DOWN_AFTER_FAILURES 3
 /* How long the reconnector sleeps when there is nothing to open; a wake ends it early. */
 #define IDLE_NAP_MS 1000
 
@@ -97,8 +100,8 @@ static size_t count_open(const struct ms_pool *pool, bool idle_only)
  * with the lock held. */
 static bool is_down(const struct ms_pool *pool)
 {
-    return pool->failures > 0 && ms_now_ms() - pool->failing_since >= DOWN_AFTER_MS &&
-           count_open(pool, false) == 0;
+    return pool->failures >= DOWN_AFTER_FAILURES &&
+           ms_now_ms() - pool->failing_since >= DOWN_AFTER_MS && count_open(pool, false) == 0;
 }
 
 /* A slot for the reconnector to open, marked busy, or -1 when there is nothing to do: it opens

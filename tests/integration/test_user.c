@@ -69,15 +69,21 @@ static char *recase(const char *in, bool to_upper, char *out, size_t cap)
     return out;
 }
 
-static void post(const char *body, struct ms_test_response *r)
+static void post_with(const char *body, const char *extra_header, struct ms_test_response *r)
 {
     char url[128];
 
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/users", user.port);
-    ck_assert_int_eq(ms_test_http("POST", url, body,
-                                  (const char *const[]){"Content-Type: application/json", NULL},
-                                  5000, r),
-                     0);
+    ck_assert_int_eq(
+        ms_test_http("POST", url, body,
+                     (const char *const[]){"Content-Type: application/json", extra_header, NULL},
+                     5000, r),
+        0);
+}
+
+static void post(const char *body, struct ms_test_response *r)
+{
+    post_with(body, NULL, r);
 }
 
 /* POSTs body, checks the status and returns the parsed answer (caller decrefs). */
@@ -459,7 +465,10 @@ START_TEST(test_body_over_limit_is_413_and_writes_nothing)
         struct ms_test_response r;
         json_t *doc;
 
-        post(body, &r);
+        /* a client that waits for 100 Continue: the server refuses on the declared length
+         * and closes with the body unread; one that sends at once may be reset before it reads
+         * the 413 (libmicrohttpd does not linger), which says nothing of what was written */
+        post_with(body, "Expect: 100-continue", &r);
         ck_assert_int_eq(r.status, 413);
         doc = ms_test_json(&r);
         assert_error_new(doc, "payload_too_large", "over the limit");

@@ -43,13 +43,18 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
     return on_data(ptr, size, nmemb, userdata);
 }
 
+/* The caller's headers; without an Expect header of theirs, curl's own "Expect: 100-continue"
+ * is turned off, so that a body goes out at once, as most clients send it. */
 static struct curl_slist *header_list(const char *const *headers)
 {
-    struct curl_slist *list = curl_slist_append(NULL, "Expect:");
+    struct curl_slist *list = NULL;
+    bool expect = false;
 
-    for (size_t i = 0; headers && headers[i]; i++)
+    for (size_t i = 0; headers && headers[i]; i++) {
         list = curl_slist_append(list, headers[i]);
-    return list;
+        expect = expect || strncasecmp(headers[i], "Expect:", 7) == 0;
+    }
+    return expect ? list : curl_slist_append(list, "Expect:");
 }
 
 int ms_test_http(const char *method, const char *url, const char *body, const char *const *headers,
@@ -186,6 +191,30 @@ int ms_test_service_stop(struct ms_test_service *svc, int sig, int timeout_ms)
     status = ms_test_stop(svc->pid, sig, timeout_ms);
     if (status != -1) /* else still recorded, for ms_test_services_stop_all to try again */
         ms_test_registry_remove(svc->pid);
+    svc->pid = 0;
+    return status;
+}
+
+/* Copies the last lines of the file at path to stderr (the log of a service that died). */
+static void tail_to_stderr(const char *path, int lines)
+{
+    char cmd[400];
+
+    snprintf(cmd, sizeof(cmd), "tail -n %d '%s' >&2", lines, path);
+    if (ms_test_run(cmd) != 0)
+        fprintf(stderr, "(no log at %s)\n", path);
+}
+
+int ms_test_service_exited(struct ms_test_service *svc)
+{
+    int status = ms_test_exited(svc->pid);
+
+    if (status < 0)
+        return -1;
+    fprintf(stderr, "service pid %d ended on its own (exit status %d); %s ends:\n", (int)svc->pid,
+            status, svc->log_path);
+    tail_to_stderr(svc->log_path, 40);
+    ms_test_registry_remove(svc->pid);
     svc->pid = 0;
     return status;
 }

@@ -55,6 +55,10 @@ int ms_test_service_start_on(struct ms_test_service *svc, const char *name, int 
 /* Sends sig and waits up to timeout_ms; returns the exit status (see ms_test_stop). */
 int ms_test_service_stop(struct ms_test_service *svc, int sig, int timeout_ms);
 
+/* Whether the service ended on its own (a crash, a sanitizer's report): if so, says so on stderr
+ * with the end of its log, forgets it (pid 0) and returns its exit status; -1 while it runs. */
+int ms_test_service_exited(struct ms_test_service *svc);
+
 /* Every service started above is recorded in memory shared with Check's forked tests until
  * ms_test_service_stop stops it, and ms_test_main stops what is left once the run is over, so a
  * test that fails before it stops its services leaks none. This stops them now (SIGTERM, then

@@ -191,6 +191,13 @@ int ms_test_stop(pid_t pid, int sig, int timeout_ms)
     return rc == 1 ? exit_status(status) : -1;
 }
 
+int ms_test_exited(pid_t pid)
+{
+    int status = 0;
+
+    return pid > 0 && wait_for(pid, 0, &status) == 1 ? exit_status(status) : -1;
+}
+
 int ms_test_run(const char *cmdline)
 {
     int status = system(cmdline);

@@ -19,6 +19,10 @@ pid_t ms_test_spawn(const char *const argv[], const char *const env_extra[], con
  * status (128 + signal number if a signal ended it), or -1 if it could not be waited for. */
 int ms_test_stop(pid_t pid, int sig, int timeout_ms);
 
+/* Whether pid has ended, without waiting: its exit status as ms_test_stop gives it (the child
+ * reaped), or -1 while it runs. */
+int ms_test_exited(pid_t pid);
+
 /* Runs cmdline through /bin/sh. Returns its exit status, or -1 if it did not exit normally. */
 int ms_test_run(const char *cmdline);
 

@@ -88,6 +88,15 @@ int ms_test_stack_stop_one(struct ms_test_stack *st, enum ms_test_svc s, int sig
     return ms_test_service_stop(&st->svc[s], sig, 10000);
 }
 
+int ms_test_stack_reap(struct ms_test_stack *st)
+{
+    int dead = 0;
+
+    for (int s = 0; s < MS_SVC_COUNT; s++)
+        dead += ms_test_service_exited(&st->svc[s]) >= 0;
+    return dead;
+}
+
 int ms_test_stack_start(struct ms_test_stack *st, const char *const *extra)
 {
     memset(st, 0, sizeof(*st));

@@ -35,6 +35,10 @@ int ms_test_stack_start(struct ms_test_stack *st, const char *const *extra);
 /* Starts (again) one service with its stack settings plus extra; waits for /ready. 0 or -1. */
 int ms_test_stack_start_one(struct ms_test_stack *st, enum ms_test_svc s, const char *const *extra);
 
+/* How many services ended on their own since the last look (each reported on stderr with the end
+ * of its log, and forgotten so that ms_test_stack_start_one can start it again). */
+int ms_test_stack_reap(struct ms_test_stack *st);
+
 /* Stops one service with sig (SIGTERM for a clean stop, SIGKILL for a crash); returns its exit
  * status as ms_test_stop does. */
 int ms_test_stack_stop_one(struct ms_test_stack *st, enum ms_test_svc s, int sig);
