@@ -29,14 +29,30 @@ static void ambiguous_init(struct order_svc *svc)
         svc->ambiguous[i] = ms_series_get(f, &fates[i]);
 }
 
+static void orphans_metrics_init(struct order_svc *svc)
+{
+    static const char *const events[] = {"left", "deleted"};
+    struct ms_family *f = ms_counter_family(
+        "order_idempotency_orphans_total",
+        "Idempotency-Key claims whose request gave up unsure whether PostgreSQL had them, and "
+        "those of them the worker found and deleted (their key free again for a retry).",
+        "event");
+
+    svc->orphans_left = ms_series_get(f, &events[0]);
+    svc->orphans_deleted = ms_series_get(f, &events[1]);
+}
+
 /* The service's metrics, all exported from the start. */
 static int init(void *state, const struct ms_app_config *cfg)
 {
     struct order_svc *svc = state;
 
     (void)cfg;
+    if (idem_orphans_init(&svc->orphans) != 0)
+        return -1;
     order_results_init(svc);
     ambiguous_init(svc);
+    orphans_metrics_init(svc);
     svc->cart_clear_failures = ms_series_only(ms_counter_family(
         "order_cart_clear_failures_total", "Carts left full after an order (harmless).", NULL));
     svc->reservations_lost = ms_series_only(ms_counter_family(

@@ -2,8 +2,10 @@
 #ifndef ORDER_H
 #define ORDER_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ms/http_client.h"
 #include "ms/json.h"
@@ -55,6 +57,19 @@ enum order_result {
     ORDER_RESULT_COUNT,
 };
 
+/* Claims of requests that gave up unsure whether PostgreSQL has them (orphans.c). */
+enum { IDEM_ORPHANS_MAX = 256 };
+struct idem_orphan {
+    char key[ORDER_IDEM_KEY_MAX + 1];
+    char owner[40];   /* the request's claim id */
+    int64_t until_ms; /* monotonic: looked for until then */
+};
+struct idem_orphans {
+    pthread_mutex_t lock; /* guards count and items */
+    size_t count;
+    struct idem_orphan items[IDEM_ORPHANS_MAX];
+};
+
 struct order_svc {
     struct ms_pg_pool *pg;
     struct ms_redis_pool *redis; /* the event stream */
@@ -73,7 +88,9 @@ struct order_svc {
     struct ms_series *events_published;
     struct ms_series *republished;  /* events published again after Redis lost its data */
     struct ms_series *ambiguous[3]; /* inserts without an answer: placed, abandoned, unknown */
-    struct ms_task worker;          /* publishes the outbox, finishes reservation commits */
+    struct ms_series *orphans_left, *orphans_deleted; /* claims left unsure, and deleted */
+    struct idem_orphans orphans;
+    struct ms_task worker; /* publishes the outbox, finishes reservation commits */
 };
 
 /* routes.c */
@@ -127,6 +144,13 @@ int order_release_later(struct order_svc *svc, const char *id);
 void order_releases_send(struct order_svc *svc);
 int order_document_get(struct order_svc *svc, const char *id, char **json, size_t *len);
 int order_list_for_user(struct order_svc *svc, long long user_id, char **json, size_t *len);
+
+/* orphans.c: claims of requests that gave up unsure whether PostgreSQL has them */
+int idem_orphans_init(struct idem_orphans *o);
+/* Records that the request owner gave up on key's claim without knowing whether it exists. */
+void idem_orphan_add(struct order_svc *svc, const char *key, const char *owner);
+/* The worker's round: deletes every recorded claim that exists by now and has no order. */
+void idem_orphans_delete(struct order_svc *svc);
 
 struct idem_answer {
     int status;

@@ -49,8 +49,10 @@ static int idem_begin_or_answer(struct ms_req *req, struct ms_res *res, const ch
                             "Idempotency-Key %s was used for a different request", key);
     else if (rc == MS_ECONFLICT)
         key_in_progress(res, key);
-    else
+    else {
+        idem_orphan_add(req->svc, key, owner); /* its claim may reach PostgreSQL all the same */
         ms_res_error(res, rc, "cannot check Idempotency-Key %s: %s", key, ms_strerror(rc));
+    }
     return -1;
 }
 
@@ -78,10 +80,12 @@ static void answer_as_the_winner(struct ms_req *req, struct ms_res *res, const c
 static void idem_end(struct order_svc *svc, const char *key, const char *owner,
                      const struct ms_res *res)
 {
-    if (res->status >= 500)
-        idem_forget(svc, key, owner);
-    else
-        idem_finish(svc, key, owner, res->status, res->body ? res->body : "");
+    int rc = res->status >= 500
+                 ? idem_forget(svc, key, owner)
+                 : idem_finish(svc, key, owner, res->status, res->body ? res->body : "");
+
+    if (rc != 0) /* the claim stays in progress: the worker deletes it, unless it has an order */
+        idem_orphan_add(svc, key, owner);
 }
 
 static int checkout_or_400(struct ms_req *req, struct ms_res *res, struct checkout *co,

@@ -105,6 +105,7 @@ static void run(struct ms_task *task, void *arg)
 
     do {
         published = outbox_publish(svc);
+        idem_orphans_delete(svc);
         if (ms_now_ms() >= next_backorders) {
             reservations_finish(svc, true);
             next_backorders = ms_now_ms() + (int64_t)svc->backorder_retry_s * 1000;

@@ -85,21 +85,24 @@ static json_t *call_ok(enum ms_test_svc s, const char *method, const char *path,
     return doc;
 }
 
-/* After each test, even a failed one: no fault left injected (a failed assertion skips the
- * test's own DELETE, and the next test would inherit it), and order back to the suite's
- * settings if a test changed them. */
+/* After each test, even a failed one: no service dead unnoticed (a sanitizer's report ends the
+ * process, and the test would only see refused connections), no fault left injected (a failed
+ * assertion skips the test's own DELETE, and the next test would inherit it), and order back to
+ * the suite's settings if a test changed them. */
 static void back_to_defaults(void)
 {
+    int dead = ms_test_stack_reap(&st);
     long status;
 
     for (int s = 0; s < MS_SVC_COUNT; s++)
         if (st.svc[s].pid > 0)
             json_decref(call((enum ms_test_svc)s, "DELETE", "/admin/faults", NULL, NULL, &status));
-    if (!order_customised)
-        return;
-    order_customised = false;
-    ms_test_stack_stop_one(&st, MS_SVC_ORDER, SIGTERM);
+    if (order_customised) {
+        order_customised = false;
+        ms_test_stack_stop_one(&st, MS_SVC_ORDER, SIGTERM);
+    }
     all_running();
+    ck_assert_msg(dead == 0, "%d service(s) died during the test: their logs are above", dead);
 }
 
 static long long new_user(void)
@@ -479,6 +482,16 @@ END_TEST
 static double metric_of(enum ms_test_svc s, const char *series)
 {
     return ms_test_metric(port_of(s), series);
+}
+
+/* Waits up to timeout_ms for service s's series to reach want. */
+static bool wait_metric(enum ms_test_svc s, const char *series, double want, long timeout_ms)
+{
+    int64_t deadline = ms_now_ms() + timeout_ms;
+
+    while (metric_of(s, series) < want && ms_now_ms() < deadline)
+        ms_sleep_ms(20);
+    return metric_of(s, series) >= want;
 }
 
 /* Puts order id's reservation where it would be had its commit failed (inventory away) for
@@ -1124,6 +1137,69 @@ START_TEST(test_order_insert_committed_without_an_answer_goes_on)
 }
 END_TEST
 
+/* Sends b's purchase while every answer from order's PostgreSQL is lost, so that its claim is
+ * made and its request answers 503 all the same, then lifts the fault. Whether the claim was
+ * made, as the worker's deletion of it shows (the worker's own statement may have met the
+ * fault first, leaving the request no connection to send its claim on). */
+static bool claim_left_behind(struct ms_test_proxy *px, struct persistent_buyer *b, double before)
+{
+    const char *deleted = "order_idempotency_orphans_total{event=\"deleted\"}";
+    char header[100];
+    const char *headers[] = {header, NULL};
+
+    snprintf(header, sizeof(header), "Idempotency-Key: %s", b->key);
+    ck_assert_int_eq(ms_test_proxy_faults(px, "{\"lose_answer_percent\":100}"), 0);
+    json_decref(call(MS_SVC_ORDER, "POST", "/orders", b->body, headers, &b->status));
+    ck_assert_int_eq(b->status, 503);
+    ck_assert_int_eq(ms_test_proxy_clean(px), 0);
+    return wait_metric(MS_SVC_ORDER, deleted, before + 1, 3000);
+}
+
+/* A request whose claim of its Idempotency-Key reached PostgreSQL, but whose answers were all
+ * lost, answers 503: the key must not stay "in progress" for the claim's TTL (30 s), every retry
+ * of the purchase told 409 meanwhile. The order's worker deletes the claim it left behind. */
+START_TEST(test_claim_left_by_a_request_that_gave_up_frees_its_key)
+{
+    struct ms_test_proxy px;
+    struct persistent_buyer b = {0};
+    char env_url[220], published[200];
+    long long user = new_user();
+    int64_t freed;
+    bool left = false;
+
+    snprintf(published, sizeof(published),
+             "SELECT count(*) FROM outbox WHERE published_at IS NULL AND fields->>'user_id' = "
+             "'%lld'",
+             user);
+
+    ck_assert_int_eq(ms_test_proxy_start(&px, "order-pg", st.pg.port, NULL), 0);
+    snprintf(env_url, sizeof(env_url), "DATABASE_URL=postgresql://ms@127.0.0.1:%d/order", px.port);
+    /* one connection, on which the claim's statement is already prepared (else the prepare's
+     * answer, not the claim's, would be the one lost, and no claim made) */
+    order_restart_with((const char *const[]){"ADMIN_ENABLED=true", env_url, "DB_POOL_SIZE=1",
+                                             "IDEMPOTENCY_CLAIM_TTL_S=30", NULL});
+    direct_body(b.body, sizeof(b.body), user, 27, 1);
+    for (int attempt = 0; attempt < 3 && !left; attempt++) {
+        snprintf(b.key, sizeof(b.key), "warm-%lld-%d", user, attempt);
+        buy_until_final(&b);
+        ck_assert_int_eq(b.status, 201);
+        /* the worker, woken by the order, has published its event: the connection is free */
+        ck_assert(wait_db_count("order", published, 0, 5000));
+        ms_sleep_ms(50);
+        snprintf(b.key, sizeof(b.key), "left-%lld-%d", user, attempt);
+        left = claim_left_behind(&px, &b, attempt);
+    }
+    ck_assert_msg(left, "no claim was left behind in 3 attempts");
+    freed = ms_now_ms();
+    buy_until_final(&b);
+    ck_assert_int_eq(b.status, 201);
+    ck_assert_int_lt(ms_now_ms() - freed, 3000);
+    ck_assert_double_eq(
+        metric_of(MS_SVC_ORDER, "order_idempotency_orphans_total{event=\"deleted\"}"), 1);
+    ck_assert_int_eq(ms_test_proxy_stop(&px), 0);
+}
+END_TEST
+
 /* Twenty backorders that cannot be filled must not keep a newer one, whose stock is back,
  * waiting for ever: each pass takes the orders tried longest ago, not the oldest. */
 START_TEST(test_unfillable_backorders_do_not_starve_a_newer_one)
@@ -1293,6 +1369,23 @@ END_TEST
 
 /* ---- bad input ---- */
 
+/* The teardown's look for dead services: a service that died on its own is found, reported and
+ * started again (what back_to_defaults relies on to fail the test it died in). */
+START_TEST(test_a_service_that_dies_is_noticed_and_started_again)
+{
+    long status;
+
+    ck_assert_int_eq(kill(st.svc[MS_SVC_NOTIFICATION].pid, SIGKILL), 0);
+    ms_sleep_ms(200);
+    ck_assert_int_eq(ms_test_stack_reap(&st), 1);
+    ck_assert_int_eq(st.svc[MS_SVC_NOTIFICATION].pid, 0);
+    ck_assert_int_eq(ms_test_stack_reap(&st), 0);
+    all_running();
+    json_decref(call(MS_SVC_NOTIFICATION, "GET", "/health", NULL, NULL, &status));
+    ck_assert_int_eq(status, 200);
+}
+END_TEST
+
 START_TEST(test_bad_orders_get_4xx_and_write_nothing)
 {
     long long user = new_user();
@@ -1368,6 +1461,7 @@ static TCase *saga_case(void)
     tcase_add_test(tc, test_outbox_publisher_holds_no_transaction_across_redis_calls);
     tcase_add_test(tc, test_orders_whose_insert_answer_is_lost_keep_their_stock);
     tcase_add_test(tc, test_order_insert_committed_without_an_answer_goes_on);
+    tcase_add_test(tc, test_claim_left_by_a_request_that_gave_up_frees_its_key);
     return tc;
 }
 
@@ -1390,6 +1484,7 @@ static Suite *shopping_suite(void)
     tcase_add_test(tc, test_notification_stopped_during_thirty_orders_loses_none);
     tcase_add_test(tc, test_slow_product_service_degrades_the_cart_not_the_order_history);
     tcase_add_test(tc, test_bad_orders_get_4xx_and_write_nothing);
+    tcase_add_test(tc, test_a_service_that_dies_is_noticed_and_started_again);
     suite_add_tcase(s, tc);
     suite_add_tcase(s, saga_case());
     return s;
