@@ -144,7 +144,7 @@ check_time()
 files_checks()
 {
     local f
-    for f in nginx.conf upstreams.native.conf upstreams.compose.conf; do
+    for f in nginx.conf upstreams.native.conf upstreams.compose.conf edge-names.conf edge-routes.conf; do
         [[ -f $GW_DIR/$f ]] || fail "gateway/$f is missing"
     done
     shellcheck -x "${BASH_SOURCE[0]}" || fail "shellcheck: ${BASH_SOURCE[0]}"
@@ -251,6 +251,7 @@ nginx_compose_checks()
     cp "$GW_DIR/nginx.conf" "$T/compose/conf/nginx.conf"
     cp "$GW_DIR/upstreams.compose.conf" "$T/compose/conf/upstreams.conf"
     cp "$GW_DIR/canary.conf" "$T/compose/conf/canary.conf"
+    cp "$GW_DIR"/edge-{names,routes}.conf "$T/compose/conf/"
     printf '127.0.0.1 localhost\n127.0.0.2 product product-v2 cart order user inventory notification frontend gateway-metrics\n' \
         >"$T/compose/hosts"
     local nt=("$NGINX" -t -q -p "$T/compose/" -c "$T/compose/conf/nginx.conf" -e stderr)

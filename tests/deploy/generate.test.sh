@@ -139,15 +139,19 @@ render()
 # With no port variable set, the rendered files are the checked-in ones.
 render_default()
 {
+    local f
     render default || fail "rendering with the default ports failed"
     cmp -s "$R/default/upstreams.conf" gateway/upstreams.native.conf ||
         fail "upstreams.conf rendered with no port variable set differs from gateway/upstreams.native.conf"
+    for f in edge-names.conf edge-routes.conf; do
+        cmp -s "$R/default/$f" "gateway/$f" || fail "the rendered $f differs from gateway/$f"
+    done
     sed "s|^  - /.*/monitoring/rules/alerts.yml$|  - ../rules/alerts.yml|" "$R/default/prometheus.yml" |
         cmp -s - monitoring/prometheus/prometheus.native.yml ||
         fail "prometheus.yml rendered with no port variable set differs from prometheus.native.yml"
     grep -q "^  - $ROOT/monitoring/rules/alerts.yml$" "$R/default/prometheus.yml" ||
         fail "the rendered prometheus.yml does not name its rules by absolute path"
-    echo "ok: with the default ports make up's upstreams.conf and prometheus.yml are the checked-in files"
+    echo "ok: with the default ports make up's upstreams.conf, edge-*.conf and prometheus.yml are the checked-in files"
 }
 
 # With ports moved, every address and listen line follows.

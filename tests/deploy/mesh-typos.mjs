@@ -63,7 +63,8 @@ const cases = MUTATIONS.map(([name, file, from, to, expect, kustomize = false]) 
 const { passed, failed } = await plantEach(root, cases, {
   what: "planted typo",
   copy: (dir) => {
-    for (const top of ["istio", "chaos", "k8s", "gateway"])
+    // services/*/service.json and tools/generate/suite.json: the facts mesh.mjs checks against.
+    for (const top of ["istio", "chaos", "k8s", "gateway", "services", "tools/generate"])
       if (existsSync(path.join(root, top))) cpSync(path.join(root, top), path.join(dir, top), { recursive: true });
   },
   check: async (dir, { kustomize, ownBase }) =>
