@@ -4,16 +4,32 @@
 # its C defaults, the gateway upstreams, both Prometheus configurations, its Kubernetes base, its
 # Dockerfile stage, its compose service; kustomize renders its Deployment),
 # that its own code is under 150 lines and lint-clean (clang-format, cppcheck, clang-tidy), that
-# the API checks accept its docs/api/demo.yaml; then builds only demo, the frontend (its
-# upstream) and its generated test, with the sanitizer options of $MS_BINARY_DIR, and runs the
-# test. Planted: a name taken, an unknown upstream, and a demo whose upstream route answers 200
-# with the upstream gone, which its generated test must fail. About a minute (the build).
+# the API checks accept its docs/api/demo.yaml; its edge and mesh objects (the nginx location,
+# HTTPRoute, VirtualService, DestinationRule, AuthorizationPolicies) exist and pass the mesh
+# checks on the copy; then builds only demo, the frontend (its upstream) and its generated test,
+# with the sanitizer options of $MS_BINARY_DIR, runs the test, and asks GET /demo and
+# /demo/upstream through a real nginx configured as make up does it. Planted: a name taken, an
+# unknown upstream, a demo whose upstream route answers 200 with the upstream gone, which its
+# generated test must fail, and demo's location, HTTPRoute or identity in frontend's policies
+# taken out, which the mesh checks must catch. About a minute (the build).
 set -euo pipefail
 
 ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
 BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
 T="$(mktemp -d /tmp/ms-new-service.XXXXXX)"
-trap 'rm -rf -- "$T"' EXIT
+PIDS=()
+
+# Stops what edge_live started, by PID, and removes the copy.
+cleanup()
+{
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf -- "$T"
+}
+trap cleanup EXIT
 TREE="$T/tree"
 BUILD="$T/build"
 START=$SECONDS
@@ -90,6 +106,68 @@ check_generated_deploy()
     ok "make generate: demo (port $PORT) in the shell table, its header, the upstreams, Prometheus, k8s/base, the Dockerfile, compose"
 }
 
+# The edge and the mesh: demo's location in the generated nginx file, its HTTPRoute, its default
+# VirtualService and DestinationRule, its AuthorizationPolicies (sidecar and ambient); the mesh
+# checks (mesh.mjs, semantics.mjs) pass on the copy, and mesh.mjs fails (tests/deploy/mesh-edge.mjs)
+# with demo's location or HTTPRoute taken out, or demo taken out of the policy of frontend, which
+# it calls.
+check_generated_edge()
+{
+    local f
+    grep -qF 'location ~ ^/demo(/|$) {' gateway/edge-routes.conf || fail "gateway/edge-routes.conf has no location for /demo"
+    grep -qF '"~^/demo(/|$)"' gateway/edge-names.conf || fail "gateway/edge-names.conf does not name /demo's service"
+    for f in istio/gateway-api/httproutes.yaml istio/mesh/virtual-services.yaml istio/mesh/destination-rules.yaml \
+        istio/sidecar/authorization-policy.yaml istio/ambient/authorization-policy.yaml; do
+        grep -Pzq "\nmetadata:\n  name: demo\n" "$f" || fail "$f has no object named demo"
+    done
+    grep -q '"/demo", "/demo/\*"' istio/mesh/authorization-edge.yaml || fail "the edge policy does not admit /demo"
+    node tests/deploy/mesh-edge.mjs --root . demo >"$T/mesh.log" 2>&1 || { cat "$T/mesh.log" >&2; fail "the mesh checks with demo"; }
+    # What the objects do: one retry layer, demo's deadline for frontend past the mesh's timeout.
+    node tests/deploy/semantics.mjs --root . >"$T/semantics.log" 2>&1 || { cat "$T/semantics.log" >&2; fail "semantics.mjs with demo"; }
+    ok "edge and mesh: demo's location, HTTPRoute, VirtualService, DestinationRule, policies; mesh.mjs and semantics.mjs pass, $(grep -c '^ok   planted' "$T/mesh.log") planted violations caught"
+}
+
+# start NAME PORT [VAR=VALUE...]: runs the built service NAME on PORT in the background.
+start()
+{
+    local name="$1" port="$2"
+    shift 2
+    env PORT="$port" "$@" "$BUILD/services/$name/$name" >"$T/$name.log" 2>&1 &
+    PIDS+=("$!")
+    wait_ready "http://127.0.0.1:$port" 10 "$!" || { cat "$T/$name.log" >&2; fail "$name did not get ready"; }
+}
+
+# demo's edge route through a real nginx, configured as make up does it (ms_gateway_render): the
+# frontend and demo on free ports, nginx in front; GET /demo and /demo/upstream answer through it.
+edge_live()
+{
+    local fe port gw metrics nginx
+    # shellcheck source=/dev/null # the copy's, which knows demo
+    . scripts/lib.sh && . scripts/stack.sh
+    nginx="$(ms_nginx_bin)" || fail "nginx is required (scripts/install-deps.sh)"
+    ms_free_port fe && ms_free_port port && ms_free_port gw && ms_free_port metrics
+    start frontend "$fe"
+    start demo "$port" "FRONTEND_URL=http://127.0.0.1:$fe"
+    DEMO_PORT=$port FRONTEND_PORT=$fe MS_GATEWAY_PORT=$gw MS_GATEWAY_METRICS_PORT=$metrics \
+        ms_gateway_render "$T/gw/conf" || fail "ms_gateway_render failed with demo"
+    "$nginx" -p "$T/gw/" -c "$T/gw/conf/nginx.conf" -e stderr -g 'daemon off;' >"$T/nginx.log" 2>&1 &
+    PIDS+=("$!")
+    ms_wait_url "http://127.0.0.1:$gw/healthz" 10 "$!" || { cat "$T/nginx.log" >&2; fail "nginx did not start"; }
+    edge_get "$gw" /demo '"service":"demo"'
+    edge_get "$gw" /demo/upstream '"upstream":"frontend"'
+    ok "through nginx (make up's configuration): GET /demo and /demo/upstream answer 200 from demo"
+}
+
+# edge_get PORT PATH TEXT: PATH through the gateway on PORT answers 200 with TEXT in its body.
+edge_get()
+{
+    local code
+    code="$(curl -sS -o "$T/body" -w '%{http_code}' --max-time 5 "http://127.0.0.1:$1$2")" || fail "GET $2 through nginx"
+    if [[ $code != 200 ]] || ! grep -qF "$3" "$T/body"; then
+        fail "GET $2 through nginx: $code $(head -c 200 "$T/body")"
+    fi
+}
+
 # Configures the copy with the sanitizers of the build under test (so the ASan pass builds the
 # scaffold with them too) and builds only demo, its upstream and its test.
 build_demo()
@@ -145,6 +223,7 @@ scaffold
 planted_scaffold
 check_generated
 check_generated_deploy
+check_generated_edge
 node tests/deploy/openapi.mjs >/dev/null || fail "the API checks fail with docs/api/demo.yaml"
 ok "the API checks accept docs/api/demo.yaml"
 
@@ -152,5 +231,6 @@ build_demo
 lint_demo
 "$BUILD/tests/integration_test_demo" >"$T/test.log" 2>&1 || { cat "$T/test.log" >&2; fail "demo's test failed"; }
 ok "demo's generated test passes: $(grep -m1 'Checks:' "$T/test.log")"
+edge_live
 
 planted_demo

@@ -287,9 +287,10 @@ function scrapePorts({ services }) {
 
 function servicesDoc({ services, suite }) {
   const cell = (v) => (v === null || v === undefined || (Array.isArray(v) && !v.length) ? "-" : Array.isArray(v) ? v.join(", ") : v);
+  const edge = (s) => (s.edge?.paths ?? []).map((p) => (p.prefix ? `\`${p.prefix}\`, \`${p.prefix}/...\`` : `\`${p.exact}\``));
   const rows = services.map(
     (s) =>
-      `| [${s.name}](../services/${s.name}/service.json) | ${s.port} | \`${s.portVar}\` | ${cell(s.database)} | ${cell(s.stores)} | ${cell(s.calls)} | ${s.summary} |`,
+      `| [${s.name}](../services/${s.name}/service.json) | ${s.port} | \`${s.portVar}\` | ${cell(s.database)} | ${cell(s.stores)} | ${cell(s.calls)} | ${cell(edge(s))} | ${s.summary} |`,
   );
   const canaries = services
     .filter((s) => s.canary)
@@ -298,10 +299,11 @@ function servicesDoc({ services, suite }) {
 # The services
 
 Each service's facts live in \`services/<name>/service.json\` and \`make generate\` writes every
-file that repeats them ([adding-a-service.md](adding-a-service.md)); this page too.
+file that repeats them ([adding-a-service.md](adding-a-service.md)); this page too. Edge: the paths
+the gateway routes to it (nginx, the HTTPRoutes), the edge's timeout in its \`service.json\`.
 
-| Service | Port | Moved by | Database | Stores | Calls | What it does |
-|---|---|---|---|---|---|---|
+| Service | Port | Moved by | Database | Stores | Calls | Edge | What it does |
+|---|---|---|---|---|---|---|---|
 ${rows.join("\n")}
 
 The canary:

@@ -50,6 +50,27 @@ function upstreamPath(up) {
   return paths.find((p) => !p.endsWith("*")) ?? "/health";
 }
 
+// The longest timeout of the mesh's routes to upstream up (ms): its hand-written VirtualService
+// in istio/mesh/virtual-services.yaml, or the 1 s of the defaults make generate writes.
+function meshTimeoutMs(root, up) {
+  if (up.meshTraffic !== "hand-written") return 1000;
+  const text = readFileSync(path.join(root, "istio/mesh/virtual-services.yaml"), "utf8");
+  const doc = text.split(/^---$/m).find((d) => /^kind: VirtualService$/m.test(d) && new RegExp(`^  name: ${up.name}$`, "m").test(d));
+  const ms = [...(doc ?? "").matchAll(/^ +timeout: ([0-9.]+)(ms|s)$/gm)].map((m) => Number(m[1]) * (m[2] === "s" ? 1000 : 1));
+  if (!ms.length) throw new Error(`istio/mesh/virtual-services.yaml: no VirtualService ${up.name} with a timeout`);
+  return Math.max(...ms);
+}
+
+// On Kubernetes only the mesh retries, and the service's deadline outlasts the mesh's timeout
+// (as order's env says, and tests/deploy/semantics.mjs checks).
+function upstreamEnv(root, up) {
+  const u = up.name.toUpperCase();
+  return [
+    { name: `${u}_TIMEOUT_MS`, value: String(meshTimeoutMs(root, up) + 100) },
+    { name: `${u}_RETRIES`, value: "0" },
+  ];
+}
+
 // What the gateway routes to the new service and what it admits, from the edge and its callers.
 function edge(name) {
   return {
@@ -84,6 +105,7 @@ function scaffold(root, name, upstream) {
     stores: [],
     calls: [upstream],
     edge: edge(name),
+    kubernetes: { env: upstreamEnv(root, up) },
   };
   const out = { [`services/${name}/service.json`]: `${JSON.stringify(json, null, 2)}\n` };
   for (const [tpl, dest] of Object.entries(FILES))
