@@ -6,18 +6,20 @@
 # that its own code is under 150 lines and lint-clean (clang-format, cppcheck, clang-tidy), that
 # the API checks accept its docs/api/demo.yaml; its edge and mesh objects (the nginx location,
 # HTTPRoute, VirtualService, DestinationRule, AuthorizationPolicies) exist and pass the mesh
-# checks on the copy; then builds only demo, the frontend (its upstream) and its generated test,
-# with the sanitizer options of $MS_BINARY_DIR, runs the test, and asks GET /demo and
-# /demo/upstream through a real nginx configured as make up does it. Planted: a name taken, an
-# unknown upstream, a demo whose upstream route answers 200 with the upstream gone, which its
-# generated test must fail, and demo's location, HTTPRoute or identity in frontend's policies
-# taken out, which the mesh checks must catch. About a minute (the build).
+# checks on the copy; then builds only demo, the frontend (its upstream), its generated test and
+# the gateway's metrics exporter, with the sanitizer options of $MS_BINARY_DIR, runs the test, and
+# asks GET /demo and /demo/upstream through a real nginx configured as make up does it, whose
+# metrics must count them as route "demo". Planted: a name taken, an unknown upstream, a demo
+# whose upstream route answers 200 with the upstream gone, which its generated test must fail;
+# demo's location, HTTPRoute or identity in frontend's policies taken out, which the mesh checks
+# must catch; an exporter without demo's route, which the count must miss. About a minute.
 set -euo pipefail
 
 ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
 BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
 T="$(mktemp -d /tmp/ms-new-service.XXXXXX)"
 PIDS=()
+EXPORTER=() # the exporter's PID, its port, the gateway's metrics port, the gateway's port
 
 # Stops what edge_live started, by PID, and removes the copy.
 cleanup()
@@ -127,35 +129,72 @@ check_generated_edge()
     ok "edge and mesh: demo's location, HTTPRoute, VirtualService, DestinationRule, policies; mesh.mjs and semantics.mjs pass, $(grep -c '^ok   planted' "$T/mesh.log") planted violations caught"
 }
 
-# start NAME PORT [VAR=VALUE...]: runs the built service NAME on PORT in the background.
+# start NAME PORT [VAR=VALUE...]: runs the built service NAME (or the gateway's metrics
+# exporter) on PORT in the background.
 start()
 {
-    local name="$1" port="$2"
+    local name="$1" port="$2" bin="$BUILD/services/$1/$1"
     shift 2
-    env PORT="$port" "$@" "$BUILD/services/$name/$name" >"$T/$name.log" 2>&1 &
+    [[ $name != gateway-metrics ]] || bin="$BUILD/tools/gateway-metrics/gateway-metrics"
+    env PORT="$port" "$@" "$bin" >"$T/$name.log" 2>&1 &
     PIDS+=("$!")
     wait_ready "http://127.0.0.1:$port" 10 "$!" || { cat "$T/$name.log" >&2; fail "$name did not get ready"; }
 }
 
 # demo's edge route through a real nginx, configured as make up does it (ms_gateway_render): the
-# frontend and demo on free ports, nginx in front; GET /demo and /demo/upstream answer through it.
+# frontend, demo and the metrics exporter on free ports, nginx in front; GET /demo and
+# /demo/upstream answer through it, and the gateway's metrics count them as route "demo".
 edge_live()
 {
-    local fe port gw metrics nginx
+    local fe port gw metrics exporter nginx
     # shellcheck source=/dev/null # the copy's, which knows demo
     . scripts/lib.sh && . scripts/stack.sh
     nginx="$(ms_nginx_bin)" || fail "nginx is required (scripts/install-deps.sh)"
-    ms_free_port fe && ms_free_port port && ms_free_port gw && ms_free_port metrics
+    ms_free_port fe && ms_free_port port && ms_free_port gw && ms_free_port metrics && ms_free_port exporter
     start frontend "$fe"
     start demo "$port" "FRONTEND_URL=http://127.0.0.1:$fe"
+    start gateway-metrics "$exporter" BIND_ADDRESS=127.0.0.1
+    EXPORTER=("${PIDS[-1]}" "$exporter" "$metrics" "$gw")
     DEMO_PORT=$port FRONTEND_PORT=$fe MS_GATEWAY_PORT=$gw MS_GATEWAY_METRICS_PORT=$metrics \
-        ms_gateway_render "$T/gw/conf" || fail "ms_gateway_render failed with demo"
+        MS_GATEWAY_EXPORTER_PORT=$exporter ms_gateway_render "$T/gw/conf" || fail "ms_gateway_render failed with demo"
     "$nginx" -p "$T/gw/" -c "$T/gw/conf/nginx.conf" -e stderr -g 'daemon off;' >"$T/nginx.log" 2>&1 &
     PIDS+=("$!")
     ms_wait_url "http://127.0.0.1:$gw/healthz" 10 "$!" || { cat "$T/nginx.log" >&2; fail "nginx did not start"; }
     edge_get "$gw" /demo '"service":"demo"'
     edge_get "$gw" /demo/upstream '"upstream":"frontend"'
-    ok "through nginx (make up's configuration): GET /demo and /demo/upstream answer 200 from demo"
+    edge_counted "$metrics" || fail "the gateway's metrics do not count 2 answers of demo as route=\"demo\""
+    ok "through nginx (make up's configuration): GET /demo and /demo/upstream answer 200 from demo, counted as route=\"demo\""
+}
+
+# edge_counted PORT: the gateway's /metrics on PORT counts the two answers of demo as its route
+# (the exporter gets the lines over UDP: a few tries).
+edge_counted()
+{
+    local _
+    for _ in {1..10}; do
+        curl -sS --max-time 5 "http://127.0.0.1:$1/metrics" >"$T/edge.prom" || fail "the gateway's /metrics"
+        grep -q '^gateway_requests_total{route="demo",code="200",upstream="demo"} 2$' "$T/edge.prom" && return 0
+        sleep 0.2
+    done
+    grep 'route="demo"\|rejected' "$T/edge.prom" >&2
+    return 1
+}
+
+# Planted: an exporter built without demo's route (routes.gen.h as before make generate) counts
+# none of demo's answers, and the check above says so.
+planted_edge_metrics()
+{
+    kill "${EXPORTER[0]}" 2>/dev/null || true
+    wait "${EXPORTER[0]}" 2>/dev/null || true
+    sed -i '/^    "demo",$/d' tools/gateway-metrics/routes.gen.h
+    cmake --build "$BUILD" -j2 --target gateway-metrics >"$T/build.log" 2>&1 || fail "the planted exporter's build failed"
+    start gateway-metrics "${EXPORTER[1]}" BIND_ADDRESS=127.0.0.1
+    edge_get "${EXPORTER[3]}" /demo '"service":"demo"'
+    edge_get "${EXPORTER[3]}" /demo '"service":"demo"'
+    if edge_counted "${EXPORTER[2]}" 2>/dev/null; then
+        fail "planted: an exporter without demo's route still counted it"
+    fi
+    ok "planted: an exporter built without demo's route counts none of its answers, and it is caught"
 }
 
 # edge_get PORT PATH TEXT: PATH through the gateway on PORT answers 200 with TEXT in its body.
@@ -181,9 +220,9 @@ build_demo()
     ((${#sanitizers[@]} == 0)) || sanitizers+=(-DCMAKE_BUILD_TYPE=Debug)
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
         "${sanitizers[@]}" >/dev/null || fail "cmake configure of the copy failed"
-    cmake --build "$BUILD" -j2 --target demo frontend integration_test_demo >"$T/build.log" 2>&1 ||
+    cmake --build "$BUILD" -j2 --target demo frontend integration_test_demo gateway-metrics >"$T/build.log" 2>&1 ||
         { tail -n 30 "$T/build.log" >&2; fail "the build of demo failed"; }
-    ok "built demo, frontend and integration_test_demo ${sanitizers[*]}"
+    ok "built demo, frontend, integration_test_demo and gateway-metrics ${sanitizers[*]}"
 }
 
 lint_demo()
@@ -234,3 +273,4 @@ ok "demo's generated test passes: $(grep -m1 'Checks:' "$T/test.log")"
 edge_live
 
 planted_demo
+planted_edge_metrics

@@ -19,6 +19,7 @@ import {
   defaultDestinationRules,
   defaultVirtualServices,
   edgeOperations,
+  exporterRoutes,
   httpRoutes,
   nginxNames,
   nginxRoutes,
@@ -340,6 +341,7 @@ export function generate(suiteFacts, root) {
     "istio/gateway-api/httproutes.yaml": splice(root, "istio/gateway-api/httproutes.yaml", httpRoutes(facts)),
     "gateway/edge-names.conf": nginxNames(facts, HEADER),
     "gateway/edge-routes.conf": nginxRoutes(facts, HEADER),
+    "tools/gateway-metrics/routes.gen.h": exporterRoutes(facts),
   };
   for (const s of facts.services) {
     files[`services/${s.name}/service.gen.h`] = cHeader(s, facts);
