@@ -7,7 +7,7 @@
 //   node tests/deploy/mesh-edge.mjs --root DIR NAME
 import { cpSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { checkTree } from "./mesh.mjs";
+import { INPUTS, checkTree } from "./mesh.mjs";
 import { plantEach } from "./lib/plant.mjs";
 
 const argv = process.argv.slice(2);
@@ -65,7 +65,7 @@ for (const callee of svc.calls)
 const { failed } = await plantEach(root, cases, {
   what: "planted",
   copy: (dir) => {
-    for (const top of ["istio", "chaos", "k8s", "gateway", "services", "tools/generate"])
+    for (const top of INPUTS)
       cpSync(path.join(root, top), path.join(dir, top), { recursive: true });
   },
   check: async (dir) => (await checkTree(dir, { base: control.base, kustomize: false })).problems,

@@ -14,6 +14,9 @@ import { index, loadDocuments, renderKustomize, selects, validateDocuments } fro
 
 const NS = "ecommerce";
 
+// The folders checkTree reads: a copy of these is a tree it can check (mesh-typos, mesh-edge).
+export const INPUTS = ["istio", "chaos", "k8s", "gateway", "services", "tools/generate"];
+
 // The suite's facts, from services/*/service.json (tools/generate/services.mjs): each path of a
 // service's "edge" → the service; who may call whom (least privilege): the services whose
 // "calls" name it, and the users of each data store; the product timeout, its edge's.
