@@ -49,6 +49,8 @@ ok()
 
 # shellcheck source=tests/deploy/lib/tree-copy.sh
 . "$ROOT/tests/deploy/lib/tree-copy.sh"
+# shellcheck source=tests/deploy/lib/nginx-compose.sh
+. "$ROOT/tests/deploy/lib/nginx-compose.sh"
 
 # make new-service NAME=demo writes its files, under 150 lines of C.
 scaffold()
@@ -143,13 +145,16 @@ start()
 
 # demo's edge route through a real nginx, configured as make up does it (ms_gateway_render): the
 # frontend, demo and the metrics exporter on free ports, nginx in front; GET /demo and
-# /demo/upstream answer through it, and the gateway's metrics count them as route "demo".
+# /demo/upstream answer through it, and the gateway's metrics count them as route "demo". First,
+# nginx -t accepts compose's configuration of the gateway with demo.
 edge_live()
 {
-    local fe port gw metrics exporter nginx
+    local fe port gw metrics exporter nginx how
     # shellcheck source=/dev/null # the copy's, which knows demo
     . scripts/lib.sh && . scripts/stack.sh
     nginx="$(ms_nginx_bin)" || fail "nginx is required (scripts/install-deps.sh)"
+    how="$(nginx_compose_test "$nginx" gateway "$T/compose")" || fail "nginx -t rejects compose's gateway with demo"
+    ok "nginx -t: compose's gateway (upstreams.compose.conf, edge-*.conf) with demo ($how)"
     ms_free_port fe && ms_free_port port && ms_free_port gw && ms_free_port metrics && ms_free_port exporter
     start frontend "$fe"
     start demo "$port" "FRONTEND_URL=http://127.0.0.1:$fe"
