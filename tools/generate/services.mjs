@@ -103,6 +103,10 @@ export function loadSuite(root) {
     claim(s.port, s.name);
     if (s.canary) claim(s.canary.nativePort, `${s.name} ${s.canary.version}`);
     for (const c of s.calls) if (!names.has(c)) throw new Error(`services/${s.name}/service.json: calls unknown service "${c}"`);
+    // The mesh admits a caller on the operations of the callee's edge.allow, and on nothing else.
+    for (const c of s.calls)
+      if (!services.find((x) => x.name === c).edge)
+        throw new Error(`services/${s.name}/service.json: calls "${c}", which has no edge.allow (what its callers may do)`);
   }
   return { services, suite };
 }
