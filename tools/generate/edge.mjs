@@ -3,6 +3,7 @@
 // (the services listing it in "calls"; the edge gateway for the operations of "edge.allow").
 //   gateway/edge-names.conf     the maps naming a request's service and route (http level)
 //   gateway/edge-routes.conf    a location per edge path (server level)
+//   tools/gateway-metrics/routes.gen.h   the route values the gateway's metrics exporter counts
 //   istio/gateway-api/httproutes.yaml, istio/mesh/authorization-edge.yaml,
 //   istio/{sidecar,ambient}/authorization-policy.yaml, istio/mesh/{virtual-services,
 //   destination-rules}.yaml: the generated blocks.
