@@ -94,6 +94,8 @@ check_generated()
     grep -q "targets: \['127.0.0.1:$PORT'\]" monitoring/prometheus/prometheus.native.yml || fail "native Prometheus does not scrape demo"
     grep -q "targets: \['demo:$PORT'\]" monitoring/prometheus/prometheus.yml || fail "compose Prometheus does not scrape demo"
     grep -q "containerPort: $PORT" k8s/base/demo.yaml || fail "k8s/base/demo.yaml has no container port $PORT"
+    [[ "$(grep -c '^        values: \[.*, demo\]$' monitoring/k8s/monitors.yaml)" == 2 ]] ||
+        fail "the monitors of monitoring/k8s do not select demo"
 }
 
 check_generated_deploy()
@@ -107,7 +109,7 @@ check_generated_deploy()
     grep -Pzq "FROM runtime AS demo\n(.*\n){3}EXPOSE $PORT\n" Dockerfile || fail "the Dockerfile has no stage demo exposing $PORT"
     # shellcheck source=/dev/null # the copy's lib.sh
     (. scripts/lib.sh && [[ "$(ms_service_port demo)" == "$PORT" ]]) || fail "scripts/lib.sh does not know demo"
-    ok "make generate: demo (port $PORT) in the shell table, its header, the upstreams, Prometheus, k8s/base, the Dockerfile, compose"
+    ok "make generate: demo (port $PORT) in the shell table, its header, the upstreams, Prometheus (and its monitors on Kubernetes), k8s/base, the Dockerfile, compose"
 }
 
 # The edge and the mesh: demo's location in the generated nginx file, its HTTPRoute, its default

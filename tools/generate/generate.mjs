@@ -284,6 +284,11 @@ function scrapePorts({ services }) {
   return `            ports: [${ports.map((p) => `"${p}"`).join(", ")}]\n`;
 }
 
+// monitoring/k8s/monitors.yaml: the apps its ServiceMonitor and PodMonitor select.
+function monitoredApps({ services }) {
+  return `        values: [${services.map((s) => s.name).join(", ")}]\n`;
+}
+
 // ---- docs/services.md: the table the other pages point to instead of repeating ports ----
 
 function servicesDoc({ services, suite }) {
@@ -339,6 +344,7 @@ export function generate(suiteFacts, root) {
     "istio/mesh/virtual-services.yaml": splice(root, "istio/mesh/virtual-services.yaml", defaultVirtualServices(facts)),
     "istio/mesh/destination-rules.yaml": splice(root, "istio/mesh/destination-rules.yaml", defaultDestinationRules(facts)),
     "istio/gateway-api/httproutes.yaml": splice(root, "istio/gateway-api/httproutes.yaml", httpRoutes(facts)),
+    "monitoring/k8s/monitors.yaml": splice(root, "monitoring/k8s/monitors.yaml", monitoredApps(facts), monitoredApps(facts)),
     "gateway/edge-names.conf": nginxNames(facts, HEADER),
     "gateway/edge-routes.conf": nginxRoutes(facts, HEADER),
     "tools/gateway-metrics/routes.gen.h": exporterRoutes(facts),
