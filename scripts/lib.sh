@@ -402,9 +402,10 @@ ms_canary_rewrite()
 
 # ms_gateway_render DEST_DIR: writes DEST_DIR/nginx.conf (gateway/nginx.conf listening on
 # MS_BIND_ADDRESS, default 127.0.0.1, and MS_GATEWAY_PORT, its metrics on
-# 127.0.0.1:MS_GATEWAY_METRICS_PORT) and DEST_DIR/upstreams.conf (gateway/upstreams.native.conf
-# for the ports in use: PRODUCT_PORT, PRODUCT_V2_PORT, ..., MS_GATEWAY_EXPORTER_PORT), both by
-# tools/generate/render.mjs from services/*/service.json; and DEST_DIR/canary.conf with
+# 127.0.0.1:MS_GATEWAY_METRICS_PORT), DEST_DIR/upstreams.conf (gateway/upstreams.native.conf
+# for the ports in use: PRODUCT_PORT, PRODUCT_V2_PORT, ..., MS_GATEWAY_EXPORTER_PORT) and
+# DEST_DIR/edge-{names,routes}.conf (the edge's routes), all by tools/generate/render.mjs from
+# services/*/service.json; and DEST_DIR/canary.conf with
 # MS_CANARY_PERCENT (0..100, default 10) of the product requests going to v2
 # (ms_canary_rewrite of gateway/canary.conf).
 ms_gateway_render()

@@ -29,6 +29,8 @@ BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
 . "$ROOT/scripts/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=../../scripts/stack.sh
 . "$ROOT/scripts/stack.sh"
+# shellcheck source=tests/deploy/lib/nginx-compose.sh
+. "$ROOT/tests/deploy/lib/nginx-compose.sh"
 GW_DIR="$ROOT/gateway"
 T=""
 PROM_PID=""
@@ -144,7 +146,7 @@ check_time()
 files_checks()
 {
     local f
-    for f in nginx.conf upstreams.native.conf upstreams.compose.conf; do
+    for f in nginx.conf upstreams.native.conf upstreams.compose.conf edge-names.conf edge-routes.conf; do
         [[ -f $GW_DIR/$f ]] || fail "gateway/$f is missing"
     done
     shellcheck -x "${BASH_SOURCE[0]}" || fail "shellcheck: ${BASH_SOURCE[0]}"
@@ -247,23 +249,10 @@ nginx_native_checks()
 # nginx -t: compose, as mounted there (upstreams.conf next to nginx.conf, listen 8080).
 nginx_compose_checks()
 {
-    mkdir -p "$T/compose/conf"
-    cp "$GW_DIR/nginx.conf" "$T/compose/conf/nginx.conf"
-    cp "$GW_DIR/upstreams.compose.conf" "$T/compose/conf/upstreams.conf"
-    cp "$GW_DIR/canary.conf" "$T/compose/conf/canary.conf"
-    printf '127.0.0.1 localhost\n127.0.0.2 product product-v2 cart order user inventory notification frontend gateway-metrics\n' \
-        >"$T/compose/hosts"
-    local nt=("$NGINX" -t -q -p "$T/compose/" -c "$T/compose/conf/nginx.conf" -e stderr)
-    if unshare --mount -- true 2>/dev/null; then
-        # shellcheck disable=SC2016 # expanded by the inner shell
-        unshare --mount -- bash -c 'mount --bind "$1" /etc/hosts && shift && exec "$@"' _ \
-            "$T/compose/hosts" "${nt[@]}" || fail "nginx -t rejects nginx.conf with the compose upstreams"
-        ok "nginx -t: nginx.conf + upstreams.compose.conf (names from a private /etc/hosts)"
-    else
-        sed -E -i 's/server [a-z0-9-]+:/server 127.0.0.2:/' "$T/compose/conf/upstreams.conf"
-        "${nt[@]}" || fail "nginx -t rejects nginx.conf with the compose upstreams"
-        ok "nginx -t: nginx.conf + upstreams.compose.conf (no mount namespace: names as 127.0.0.2)"
-    fi
+    local how
+    how="$(nginx_compose_test "$NGINX" "$GW_DIR" "$T/compose")" ||
+        fail "nginx -t rejects nginx.conf with the compose upstreams"
+    ok "nginx -t: nginx.conf + upstreams.compose.conf ($how)"
 }
 
 static_checks()

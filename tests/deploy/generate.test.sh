@@ -4,9 +4,11 @@
 # each service's main.c takes its name and port from its generated header. Then the planted
 # violations, on a copy of the inputs and outputs in a temporary directory (never the tree): a
 # hand edit of a generated file or of the Dockerfile's generated block, a block without its end
-# marker, a port changed in a service.json without regenerating, and a
-# service.json whose port clashes with another's must each make the check fail, naming the
-# file. Then the configurations make up renders for the ports it uses (tools/generate/render.mjs,
+# marker, a port changed in a service.json without regenerating, a
+# service.json whose port clashes with another's, and in the edge's facts a bad timeout, two
+# services on one path, a call to a service with no edge.allow, two services with one metrics
+# route and a hand edit of the generated nginx locations must each make the check fail, naming
+# the file. Then the configurations make up renders for the ports it uses (tools/generate/render.mjs,
 # through scripts/lib.sh): with no port variable set they are the checked-in files, with ports
 # moved every address and listen line moves; planted: a port variable that is no port, and an
 # nginx.conf with a second 'listen 8080;'. About two seconds.
@@ -124,6 +126,33 @@ planted_generate()
 
 }
 
+# Planted in the edge's facts: a timeout nginx and Gateway API would not read, two services on
+# one path, a call to a service whose edge says nothing of what its callers may do, two services
+# with one metrics route, and a hand edit of the generated nginx locations.
+planted_edge()
+{
+    copy "$T/edge-timeout"
+    sed -i 's/"timeout": "3s"/"timeout": "3 s"/' "$T/edge-timeout/services/cart/service.json"
+    expect_fail edge-timeout 'edge.timeout "3 s" is not a duration'
+
+    copy "$T/edge-clash"
+    sed -i 's|"prefix": "/cart"|"prefix": "/products"|' "$T/edge-clash/services/cart/service.json"
+    expect_fail edge-clash "edge path /products: both product and cart"
+
+    copy "$T/caller-no-edge"
+    node -e 'const f = process.argv[1], fs = require("fs"), s = JSON.parse(fs.readFileSync(f));
+        delete s.edge; fs.writeFileSync(f, JSON.stringify(s));' "$T/caller-no-edge/services/product/service.json"
+    expect_fail caller-no-edge 'calls "product", which has no edge.allow'
+
+    copy "$T/route-twice"
+    sed -i 's|"prefix": "/notifications"|"prefix": "/frontend"|' "$T/route-twice/services/notification/service.json"
+    expect_fail route-twice 'both route "frontend" in the gateway'"'"'s metrics'
+
+    copy "$T/edge-hand"
+    sed -i 's/proxy_read_timeout 3s;/proxy_read_timeout 30s;/' "$T/edge-hand/gateway/edge-routes.conf"
+    expect_fail edge-hand "gateway/edge-routes.conf"
+}
+
 # The configurations make up renders (render.mjs through lib.sh) into $R/DIR, with the
 # environment's port variables replaced by the rest of the arguments.
 # shellcheck disable=SC2016 # expanded by the inner shell
@@ -139,15 +168,19 @@ render()
 # With no port variable set, the rendered files are the checked-in ones.
 render_default()
 {
+    local f
     render default || fail "rendering with the default ports failed"
     cmp -s "$R/default/upstreams.conf" gateway/upstreams.native.conf ||
         fail "upstreams.conf rendered with no port variable set differs from gateway/upstreams.native.conf"
+    for f in edge-names.conf edge-routes.conf; do
+        cmp -s "$R/default/$f" "gateway/$f" || fail "the rendered $f differs from gateway/$f"
+    done
     sed "s|^  - /.*/monitoring/rules/alerts.yml$|  - ../rules/alerts.yml|" "$R/default/prometheus.yml" |
         cmp -s - monitoring/prometheus/prometheus.native.yml ||
         fail "prometheus.yml rendered with no port variable set differs from prometheus.native.yml"
     grep -q "^  - $ROOT/monitoring/rules/alerts.yml$" "$R/default/prometheus.yml" ||
         fail "the rendered prometheus.yml does not name its rules by absolute path"
-    echo "ok: with the default ports make up's upstreams.conf and prometheus.yml are the checked-in files"
+    echo "ok: with the default ports make up's upstreams.conf, edge-*.conf and prometheus.yml are the checked-in files"
 }
 
 # With ports moved, every address and listen line follows.
@@ -189,6 +222,7 @@ check_tree
 check_tree_mains
 echo "== planted violations"
 planted_generate
+planted_edge
 echo "== the configurations make up renders"
 R="$T/render"
 render_default

@@ -6,7 +6,7 @@
 import { cpSync, existsSync } from "node:fs";
 import path from "node:path";
 import { plantEach } from "./lib/plant.mjs";
-import { checkTree } from "./mesh.mjs";
+import { INPUTS, checkTree } from "./mesh.mjs";
 
 const argv = process.argv.slice(2);
 const root = path.resolve(argv[0] === "--root" && argv[1] ? argv[1] : ".");
@@ -63,7 +63,7 @@ const cases = MUTATIONS.map(([name, file, from, to, expect, kustomize = false]) 
 const { passed, failed } = await plantEach(root, cases, {
   what: "planted typo",
   copy: (dir) => {
-    for (const top of ["istio", "chaos", "k8s", "gateway"])
+    for (const top of INPUTS)
       if (existsSync(path.join(root, top))) cpSync(path.join(root, top), path.join(dir, top), { recursive: true });
   },
   check: async (dir, { kustomize, ownBase }) =>

@@ -9,38 +9,26 @@
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { loadSuite } from "../../tools/generate/services.mjs";
 import { index, loadDocuments, renderKustomize, selects, validateDocuments } from "./lib/validate.mjs";
 
 const NS = "ecommerce";
 
-// The suite's conventions (docs/style.md and docs/architecture.md).
-const EDGE = {
-  "/products": "product",
-  "/cart": "cart",
-  "/orders": "order",
-  "/users": "user",
-  "/inventory": "inventory",
-  "/notifications": "notification",
-  "/": "frontend",
-  "/index.html": "frontend",
-  "/config.json": "frontend",
-  "/assets": "frontend",
-  "/images/products": "frontend",
-};
-const PRODUCT_TIMEOUT_MS = 500;
-// Who may call whom (least privilege): the apps whose pods call each app, besides the edge
-// gateway; their identities are the ServiceAccounts of those apps' workloads in k8s/base.
-const CALLERS = {
-  product: ["cart", "order"],
-  cart: ["order"],
-  order: [],
-  user: ["order"],
-  inventory: ["order"],
-  notification: [],
-  frontend: [],
-  postgres: ["product", "order", "user", "inventory", "notification"],
-  redis: ["product", "cart", "order", "notification"],
-};
+// The folders checkTree reads: a copy of these is a tree it can check (mesh-typos, mesh-edge).
+export const INPUTS = ["istio", "chaos", "k8s", "gateway", "services", "tools/generate"];
+
+// The suite's facts, from services/*/service.json (tools/generate/services.mjs): each path of a
+// service's "edge" → the service; who may call whom (least privilege): the services whose
+// "calls" name it, and the users of each data store; the product timeout, its edge's.
+function suiteFacts(root) {
+  const { services } = loadSuite(root);
+  const edge = {};
+  for (const s of services) for (const p of s.edge?.paths ?? []) edge[p.prefix ?? p.exact] = s.name;
+  const callers = Object.fromEntries(services.map((s) => [s.name, services.filter((c) => c.calls.includes(s.name)).map((c) => c.name)]));
+  for (const store of ["postgres", "redis"]) callers[store] = services.filter((s) => s.stores.includes(store)).map((s) => s.name);
+  const product = services.find((s) => s.name === "product");
+  return { EDGE: edge, CALLERS: callers, PRODUCT_TIMEOUT_MS: durationMs(product?.edge?.timeout) };
+}
 // Identities outside the namespace that policies may name: the Prometheus of kube-prometheus-stack
 // (monitoring/k8s labels its ServiceMonitors for that release).
 const EXTERNAL_PRINCIPALS = new Set(["cluster.local/ns/monitoring/sa/kube-prometheus-stack-prometheus"]);
@@ -79,6 +67,7 @@ export async function checkTree(root, opts = {}) {
   const checked = [];
   const fail = (msg) => problems.push(msg);
   const note = (what, n) => checked.push(`${what}: ${n}`);
+  const { EDGE, CALLERS, PRODUCT_TIMEOUT_MS } = suiteFacts(root);
 
   /* ------------------------------------------------------------ documents */
 
@@ -265,14 +254,16 @@ export async function checkTree(root, opts = {}) {
     const body = conf.slice(start, i - 1).replace(/#[^\n]*/g, "");
     return /(?:^|[\s;])proxy_read_timeout\s+([0-9a-z.]+)\s*;/.exec(body)?.[1] ?? null;
   }
+  // nginx.conf and the generated locations it includes (gateway/edge-routes.conf).
   const nginxConf = path.join(root, "gateway", "nginx.conf");
+  const edgeRoutesConf = path.join(root, "gateway", "edge-routes.conf");
   if (existsSync(nginxConf)) {
-    const conf = readFileSync(nginxConf, "utf8");
+    const conf = readFileSync(nginxConf, "utf8") + (existsSync(edgeRoutesConf) ? readFileSync(edgeRoutesConf, "utf8") : "");
     const edgeRoutes = ofKind("HTTPRoute");
     for (const [prefix, svc] of Object.entries(EDGE)) {
       const t = nginxTimeout(conf, prefix);
       if (t === null) {
-        fail(`gateway/nginx.conf: no proxy_read_timeout in the location for ${prefix}`);
+        fail(`gateway/nginx.conf (with edge-routes.conf): no proxy_read_timeout in the location for ${prefix} (${svc})`);
         continue;
       }
       const routeTimeouts = edgeRoutes.flatMap((d) => (d.doc.spec.rules ?? [])

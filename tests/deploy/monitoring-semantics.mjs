@@ -29,7 +29,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { appMetrics, environments, GATEWAY, GATEWAY_VALUES } from "./lib/metric-catalogue.mjs";
+import { appMetrics, environments, GATEWAY, gatewayValues } from "./lib/metric-catalogue.mjs";
 import { dashboardExprs, dashboardPanels, fillGrafanaVars, scan } from "./lib/promql.mjs";
 import { renderKustomize } from "./lib/validate.mjs";
 
@@ -276,6 +276,7 @@ function checkPromql(root, fail, log) {
   const recorded = new Set(rules.groups.flatMap((g) => g.rules).filter((r) => r.record).map((r) => r.record));
   for (const e of Object.values(envs)) for (const r of recorded) e.add(r);
   const envsOf = (names) => Object.keys(envs).filter((e) => names.every((n) => envs[e].has(n)));
+  const GATEWAY_VALUES = gatewayValues(root);
   const selectorCheck = (where, expr) => {
     for (const sel of scan(expr).names) {
       // the gateway's route and upstream values are the contract's
@@ -429,7 +430,7 @@ function planted(root) {
   try {
     for (const [name, file, re, by, want, extra] of PLANTED) {
       const copy = path.join(tmp, String(PLANTED.findIndex((p) => p[0] === name)));
-      for (const d of ["monitoring", "k8s", "istio", "scripts", "common", "services"]) {
+      for (const d of ["monitoring", "k8s", "istio", "scripts", "common", "services", "tools/generate"]) {
         cpSync(path.join(root, d), path.join(copy, d), { recursive: true, filter: (s) => !/\/(build[^/]*|node_modules)$/.test(s) });
       }
       const edit = (f, from, to) => {

@@ -4,16 +4,34 @@
 # its C defaults, the gateway upstreams, both Prometheus configurations, its Kubernetes base, its
 # Dockerfile stage, its compose service; kustomize renders its Deployment),
 # that its own code is under 150 lines and lint-clean (clang-format, cppcheck, clang-tidy), that
-# the API checks accept its docs/api/demo.yaml; then builds only demo, the frontend (its
-# upstream) and its generated test, with the sanitizer options of $MS_BINARY_DIR, and runs the
-# test. Planted: a name taken, an unknown upstream, and a demo whose upstream route answers 200
-# with the upstream gone, which its generated test must fail. About a minute (the build).
+# the API checks accept its docs/api/demo.yaml; its edge and mesh objects (the nginx location,
+# HTTPRoute, VirtualService, DestinationRule, AuthorizationPolicies) exist and pass the mesh
+# checks on the copy; then builds only demo, the frontend (its upstream), its generated test and
+# the gateway's metrics exporter, with the sanitizer options of $MS_BINARY_DIR, runs the test, and
+# asks GET /demo and /demo/upstream through a real nginx configured as make up does it, whose
+# metrics must count them as route "demo". Planted: a name taken, an unknown upstream, a demo
+# whose upstream route answers 200 with the upstream gone, which its generated test must fail;
+# demo's location, HTTPRoute or identity in frontend's policies taken out, which the mesh checks
+# must catch; an exporter without demo's route, which the count must miss. About a minute.
 set -euo pipefail
 
 ROOT="$(cd -P -- "${MS_SOURCE_DIR:-$(dirname -- "${BASH_SOURCE[0]}")/../..}" && pwd -P)"
 BIN_DIR="$(realpath -m -- "${MS_BINARY_DIR:-$ROOT/build}")"
 T="$(mktemp -d /tmp/ms-new-service.XXXXXX)"
-trap 'rm -rf -- "$T"' EXIT
+PIDS=()
+EXPORTER=() # the exporter's PID, its port, the gateway's metrics port, the gateway's port
+
+# Stops what edge_live started, by PID, and removes the copy.
+cleanup()
+{
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf -- "$T"
+}
+trap cleanup EXIT
 TREE="$T/tree"
 BUILD="$T/build"
 START=$SECONDS
@@ -31,6 +49,8 @@ ok()
 
 # shellcheck source=tests/deploy/lib/tree-copy.sh
 . "$ROOT/tests/deploy/lib/tree-copy.sh"
+# shellcheck source=tests/deploy/lib/nginx-compose.sh
+. "$ROOT/tests/deploy/lib/nginx-compose.sh"
 
 # make new-service NAME=demo writes its files, under 150 lines of C.
 scaffold()
@@ -74,6 +94,8 @@ check_generated()
     grep -q "targets: \['127.0.0.1:$PORT'\]" monitoring/prometheus/prometheus.native.yml || fail "native Prometheus does not scrape demo"
     grep -q "targets: \['demo:$PORT'\]" monitoring/prometheus/prometheus.yml || fail "compose Prometheus does not scrape demo"
     grep -q "containerPort: $PORT" k8s/base/demo.yaml || fail "k8s/base/demo.yaml has no container port $PORT"
+    [[ "$(grep -c '^        values: \[.*, demo\]$' monitoring/k8s/monitors.yaml)" == 2 ]] ||
+        fail "the monitors of monitoring/k8s do not select demo"
 }
 
 check_generated_deploy()
@@ -87,7 +109,109 @@ check_generated_deploy()
     grep -Pzq "FROM runtime AS demo\n(.*\n){3}EXPOSE $PORT\n" Dockerfile || fail "the Dockerfile has no stage demo exposing $PORT"
     # shellcheck source=/dev/null # the copy's lib.sh
     (. scripts/lib.sh && [[ "$(ms_service_port demo)" == "$PORT" ]]) || fail "scripts/lib.sh does not know demo"
-    ok "make generate: demo (port $PORT) in the shell table, its header, the upstreams, Prometheus, k8s/base, the Dockerfile, compose"
+    ok "make generate: demo (port $PORT) in the shell table, its header, the upstreams, Prometheus (and its monitors on Kubernetes), k8s/base, the Dockerfile, compose"
+}
+
+# The edge and the mesh: demo's location in the generated nginx file, its HTTPRoute, its default
+# VirtualService and DestinationRule, its AuthorizationPolicies (sidecar and ambient); the mesh
+# checks (mesh.mjs, semantics.mjs) pass on the copy, and mesh.mjs fails (tests/deploy/mesh-edge.mjs)
+# with demo's location or HTTPRoute taken out, or demo taken out of the policy of frontend, which
+# it calls.
+check_generated_edge()
+{
+    local f
+    grep -qF 'location ~ ^/demo(/|$) {' gateway/edge-routes.conf || fail "gateway/edge-routes.conf has no location for /demo"
+    grep -qF '"~^/demo(/|$)"' gateway/edge-names.conf || fail "gateway/edge-names.conf does not name /demo's service"
+    for f in istio/gateway-api/httproutes.yaml istio/mesh/virtual-services.yaml istio/mesh/destination-rules.yaml \
+        istio/sidecar/authorization-policy.yaml istio/ambient/authorization-policy.yaml; do
+        grep -Pzq "\nmetadata:\n  name: demo\n" "$f" || fail "$f has no object named demo"
+    done
+    grep -q '"/demo", "/demo/\*"' istio/mesh/authorization-edge.yaml || fail "the edge policy does not admit /demo"
+    node tests/deploy/mesh-edge.mjs --root . demo >"$T/mesh.log" 2>&1 || { cat "$T/mesh.log" >&2; fail "the mesh checks with demo"; }
+    # What the objects do: one retry layer, demo's deadline for frontend past the mesh's timeout.
+    node tests/deploy/semantics.mjs --root . >"$T/semantics.log" 2>&1 || { cat "$T/semantics.log" >&2; fail "semantics.mjs with demo"; }
+    ok "edge and mesh: demo's location, HTTPRoute, VirtualService, DestinationRule, policies; mesh.mjs and semantics.mjs pass, $(grep -c '^ok   planted' "$T/mesh.log") planted violations caught"
+}
+
+# start NAME PORT [VAR=VALUE...]: runs the built service NAME (or the gateway's metrics
+# exporter) on PORT in the background.
+start()
+{
+    local name="$1" port="$2" bin="$BUILD/services/$1/$1"
+    shift 2
+    [[ $name != gateway-metrics ]] || bin="$BUILD/tools/gateway-metrics/gateway-metrics"
+    env PORT="$port" "$@" "$bin" >"$T/$name.log" 2>&1 &
+    PIDS+=("$!")
+    wait_ready "http://127.0.0.1:$port" 10 "$!" || { cat "$T/$name.log" >&2; fail "$name did not get ready"; }
+}
+
+# demo's edge route through a real nginx, configured as make up does it (ms_gateway_render): the
+# frontend, demo and the metrics exporter on free ports, nginx in front; GET /demo and
+# /demo/upstream answer through it, and the gateway's metrics count them as route "demo". First,
+# nginx -t accepts compose's configuration of the gateway with demo.
+edge_live()
+{
+    local fe port gw metrics exporter nginx how
+    # shellcheck source=/dev/null # the copy's, which knows demo
+    . scripts/lib.sh && . scripts/stack.sh
+    nginx="$(ms_nginx_bin)" || fail "nginx is required (scripts/install-deps.sh)"
+    how="$(nginx_compose_test "$nginx" gateway "$T/compose")" || fail "nginx -t rejects compose's gateway with demo"
+    ok "nginx -t: compose's gateway (upstreams.compose.conf, edge-*.conf) with demo ($how)"
+    ms_free_port fe && ms_free_port port && ms_free_port gw && ms_free_port metrics && ms_free_port exporter
+    start frontend "$fe"
+    start demo "$port" "FRONTEND_URL=http://127.0.0.1:$fe"
+    start gateway-metrics "$exporter" BIND_ADDRESS=127.0.0.1
+    EXPORTER=("${PIDS[-1]}" "$exporter" "$metrics" "$gw")
+    DEMO_PORT=$port FRONTEND_PORT=$fe MS_GATEWAY_PORT=$gw MS_GATEWAY_METRICS_PORT=$metrics \
+        MS_GATEWAY_EXPORTER_PORT=$exporter ms_gateway_render "$T/gw/conf" || fail "ms_gateway_render failed with demo"
+    "$nginx" -p "$T/gw/" -c "$T/gw/conf/nginx.conf" -e stderr -g 'daemon off;' >"$T/nginx.log" 2>&1 &
+    PIDS+=("$!")
+    ms_wait_url "http://127.0.0.1:$gw/healthz" 10 "$!" || { cat "$T/nginx.log" >&2; fail "nginx did not start"; }
+    edge_get "$gw" /demo '"service":"demo"'
+    edge_get "$gw" /demo/upstream '"upstream":"frontend"'
+    edge_counted "$metrics" || fail "the gateway's metrics do not count 2 answers of demo as route=\"demo\""
+    ok "through nginx (make up's configuration): GET /demo and /demo/upstream answer 200 from demo, counted as route=\"demo\""
+}
+
+# edge_counted PORT: the gateway's /metrics on PORT counts the two answers of demo as its route
+# (the exporter gets the lines over UDP: a few tries).
+edge_counted()
+{
+    local _
+    for _ in {1..10}; do
+        curl -sS --max-time 5 "http://127.0.0.1:$1/metrics" >"$T/edge.prom" || fail "the gateway's /metrics"
+        grep -q '^gateway_requests_total{route="demo",code="200",upstream="demo"} 2$' "$T/edge.prom" && return 0
+        sleep 0.2
+    done
+    grep 'route="demo"\|rejected' "$T/edge.prom" >&2
+    return 1
+}
+
+# Planted: an exporter built without demo's route (routes.gen.h as before make generate) counts
+# none of demo's answers, and the check above says so.
+planted_edge_metrics()
+{
+    kill "${EXPORTER[0]}" 2>/dev/null || true
+    wait "${EXPORTER[0]}" 2>/dev/null || true
+    sed -i '/^    "demo",$/d' tools/gateway-metrics/routes.gen.h
+    cmake --build "$BUILD" -j2 --target gateway-metrics >"$T/build.log" 2>&1 || fail "the planted exporter's build failed"
+    start gateway-metrics "${EXPORTER[1]}" BIND_ADDRESS=127.0.0.1
+    edge_get "${EXPORTER[3]}" /demo '"service":"demo"'
+    edge_get "${EXPORTER[3]}" /demo '"service":"demo"'
+    if edge_counted "${EXPORTER[2]}" 2>/dev/null; then
+        fail "planted: an exporter without demo's route still counted it"
+    fi
+    ok "planted: an exporter built without demo's route counts none of its answers, and it is caught"
+}
+
+# edge_get PORT PATH TEXT: PATH through the gateway on PORT answers 200 with TEXT in its body.
+edge_get()
+{
+    local code
+    code="$(curl -sS -o "$T/body" -w '%{http_code}' --max-time 5 "http://127.0.0.1:$1$2")" || fail "GET $2 through nginx"
+    if [[ $code != 200 ]] || ! grep -qF "$3" "$T/body"; then
+        fail "GET $2 through nginx: $code $(head -c 200 "$T/body")"
+    fi
 }
 
 # Configures the copy with the sanitizers of the build under test (so the ASan pass builds the
@@ -103,9 +227,9 @@ build_demo()
     ((${#sanitizers[@]} == 0)) || sanitizers+=(-DCMAKE_BUILD_TYPE=Debug)
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
         "${sanitizers[@]}" >/dev/null || fail "cmake configure of the copy failed"
-    cmake --build "$BUILD" -j2 --target demo frontend integration_test_demo >"$T/build.log" 2>&1 ||
+    cmake --build "$BUILD" -j2 --target demo frontend integration_test_demo gateway-metrics >"$T/build.log" 2>&1 ||
         { tail -n 30 "$T/build.log" >&2; fail "the build of demo failed"; }
-    ok "built demo, frontend and integration_test_demo ${sanitizers[*]}"
+    ok "built demo, frontend, integration_test_demo and gateway-metrics ${sanitizers[*]}"
 }
 
 lint_demo()
@@ -145,6 +269,7 @@ scaffold
 planted_scaffold
 check_generated
 check_generated_deploy
+check_generated_edge
 node tests/deploy/openapi.mjs >/dev/null || fail "the API checks fail with docs/api/demo.yaml"
 ok "the API checks accept docs/api/demo.yaml"
 
@@ -152,5 +277,7 @@ build_demo
 lint_demo
 "$BUILD/tests/integration_test_demo" >"$T/test.log" 2>&1 || { cat "$T/test.log" >&2; fail "demo's test failed"; }
 ok "demo's generated test passes: $(grep -m1 'Checks:' "$T/test.log")"
+edge_live
 
 planted_demo
+planted_edge_metrics

@@ -60,7 +60,8 @@ function documented(docs, name) {
 // The paths the shop's server of gateway/nginx.conf (the one that listens on 8080) has a location
 // for: "/products" for `~ ^/products(/|$)`, "/" for `= /`, "/assets" for `^~ /assets/`. Named
 // locations, `internal` ones (nginx's own error pages) and the catch-all `location /` are not
-// routes; the metrics server on 9145 is not the shop's API.
+// routes; the metrics server on 9145 is not the shop's API. The locations it includes from
+// gateway/edge-routes.conf are each service's "edge" (make generate), not the gateway's own.
 function gatewayPaths() {
   const text = readFileSync(path.join(ROOT, "gateway/nginx.conf"), "utf8");
   const shop = serverBlocks(text).find((b) => /^\s*listen\s+8080;/m.test(b));

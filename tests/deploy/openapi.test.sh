@@ -84,9 +84,9 @@ sed 's/^  schemas:$/  schemas: \&s/' docs/api/order.yaml >"$COPY/order.yaml"
 expect_failure
 
 # The gateway's document no longer naming a path nginx routes.
-planted gateway-path-dropped 'gateway\.yaml: gateway/nginx\.conf routes /notifications, the document does not say so'
+planted gateway-path-dropped 'gateway\.yaml: gateway/nginx\.conf routes /products, the document does not say so'
 # shellcheck disable=SC2016 # the backquotes are the document's, not the shell's
-sed 's|; `/notifications` to notification||' docs/api/gateway.yaml >"$COPY/gateway.yaml"
+sed 's|`/products`, `/products/...` to product|the catalog to product|' docs/api/gateway.yaml >"$COPY/gateway.yaml"
 ! cmp -s docs/api/gateway.yaml "$COPY/gateway.yaml" || fail "gateway-path-dropped: the sed changed nothing"
 expect_failure
 

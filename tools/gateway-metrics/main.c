@@ -29,18 +29,15 @@
 
 #include "ms/config.h"
 #include "ms/metrics.h"
+#include "routes.gen.h" /* routes[]: the route values counted (make generate) */
 
 #define LINE_MARK "ms-gateway "
 #define DATAGRAM_MAX 2048
 #define UPSTREAMS_MAX 16 /* distinct upstream names counted; a bound on the series */
 #define RCVBUF_BYTES (4 * 1024 * 1024)
 
-/* The gateway's locations (nginx.conf's $ms_route): the only route values counted. */
-static const char *const routes[] = {"products",  "cart",          "orders",   "users",
-                                     "inventory", "notifications", "frontend", "other"};
-
 struct line {
-    char route[16];
+    char route[32];
     char code[4];
     char upstream[32];
     double seconds;
@@ -88,7 +85,7 @@ static int line_parse(const char *text, struct line *out)
     if (!p)
         return -1;
     n = sscanf(p + strlen(LINE_MARK),
-               "route=%15[a-z] code=%3[0-9] upstream=%31[a-z0-9-] seconds=%lf%1s", out->route,
+               "route=%31[a-z0-9] code=%3[0-9] upstream=%31[a-z0-9-] seconds=%lf%1s", out->route,
                out->code, out->upstream, &out->seconds, rest);
     if (n != 4 || !known_route(out->route) || !valid_code(out->code))
         return -1;

@@ -3,8 +3,9 @@
 // services/<name>/ (service.json, main.c, routes.c, <name>.h, CMakeLists.txt), its integration
 // test (tests/integration/test_<name>.c) and its API reference (docs/api/<name>.yaml), from
 // the templates in tools/generate/scaffold/. Then `make generate` makes it part of every way of
-// running the shop. The service answers GET /<name> and GET /<name>/upstream (one resilient call
-// to UPSTREAM, default frontend, which needs no store), beside /health, /ready and /metrics.
+// running the shop, the edge (/<name> through the gateway) and the mesh's policies included. The
+// service answers GET /<name> and GET /<name>/upstream (one resilient call to UPSTREAM, default
+// frontend, which needs no store), beside /health, /ready and /metrics.
 //   node tools/generate/new-service.mjs NAME [UPSTREAM] [--root DIR]
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -40,13 +41,60 @@ function freePort({ services, suite }) {
   return port;
 }
 
+// The path the scaffold's upstream call asks for: one the mesh admits from a caller (a concrete
+// GET path of the upstream's edge.allow) and that answers without the upstream's stores (the
+// generated test starts the upstream alone); else /health, which only works off the mesh.
+function upstreamPath(up) {
+  if (up.stores.length) return "/health";
+  const paths = (up.edge?.allow ?? []).filter((o) => o.methods.includes("GET")).flatMap((o) => o.paths);
+  return paths.find((p) => !p.endsWith("*")) ?? "/health";
+}
+
+// The longest timeout of the mesh's routes to upstream up (ms): its hand-written VirtualService
+// in istio/mesh/virtual-services.yaml, or the 1 s of the defaults make generate writes.
+function meshTimeoutMs(root, up) {
+  if (up.meshTraffic !== "hand-written") return 1000;
+  const text = readFileSync(path.join(root, "istio/mesh/virtual-services.yaml"), "utf8");
+  const doc = text.split(/^---$/m).find((d) => /^kind: VirtualService$/m.test(d) && new RegExp(`^  name: ${up.name}$`, "m").test(d));
+  const ms = [...(doc ?? "").matchAll(/^ +timeout: ([0-9.]+)(ms|s)$/gm)].map((m) => Number(m[1]) * (m[2] === "s" ? 1000 : 1));
+  if (!ms.length) throw new Error(`istio/mesh/virtual-services.yaml: no VirtualService ${up.name} with a timeout`);
+  return Math.max(...ms);
+}
+
+// On Kubernetes only the mesh retries, and the service's deadline outlasts the mesh's timeout
+// (as order's env says, and tests/deploy/semantics.mjs checks).
+function upstreamEnv(root, up) {
+  const u = up.name.toUpperCase();
+  return [
+    { name: `${u}_TIMEOUT_MS`, value: String(meshTimeoutMs(root, up) + 100) },
+    { name: `${u}_RETRIES`, value: "0" },
+  ];
+}
+
+// What the gateway routes to the new service and what it admits, from the edge and its callers.
+function edge(name) {
+  return {
+    paths: [{ prefix: `/${name}` }],
+    timeout: "5s",
+    allow: [{ methods: ["GET", "HEAD"], paths: [`/${name}`, `/${name}/*`] }],
+  };
+}
+
 function scaffold(root, name, upstream) {
   const facts = loadSuite(root);
   if (!/^[a-z][a-z0-9]{1,30}$/.test(name)) throw new Error(`NAME "${name}": lower-case letters and digits, 2 to 31, a letter first`);
   if (existsSync(path.join(root, "services", name))) throw new Error(`services/${name} exists already`);
   if (!facts.services.some((s) => s.name === upstream)) throw new Error(`UPSTREAM "${upstream}" is no service of services/*/service.json`);
   const summary = `A new service (make new-service): replace this line with what it does.`;
-  const vars = { NAME: name, UNAME: name.toUpperCase(), UPSTREAM: upstream, UUPSTREAM: upstream.toUpperCase(), SUMMARY: summary };
+  const up = facts.services.find((s) => s.name === upstream);
+  const vars = {
+    NAME: name,
+    UNAME: name.toUpperCase(),
+    UPSTREAM: upstream,
+    UUPSTREAM: upstream.toUpperCase(),
+    UPSTREAMPATH: upstreamPath(up),
+    SUMMARY: summary,
+  };
   const json = {
     name,
     summary,
@@ -56,6 +104,8 @@ function scaffold(root, name, upstream) {
     database: null,
     stores: [],
     calls: [upstream],
+    edge: edge(name),
+    kubernetes: { env: upstreamEnv(root, up) },
   };
   const out = { [`services/${name}/service.json`]: `${JSON.stringify(json, null, 2)}\n` };
   for (const [tpl, dest] of Object.entries(FILES))
@@ -74,7 +124,9 @@ function scaffold(root, name, upstream) {
   } catch {
     console.error("new-service: clang-format failed or is missing: run make format before make lint");
   }
-  console.log(`new-service: ${name} on port ${json.port}; now run: make generate && make build`);
+  if (vars.UPSTREAMPATH === "/health")
+    console.log(`new-service: note: on Kubernetes the mesh lets ${name} call ${upstream} only on ${upstream}'s edge.allow operations: make routes.c call one of them`);
+  console.log(`new-service: ${name} on port ${json.port}, at the edge on /${name}; now run: make generate && make build`);
 }
 
 const args = process.argv.slice(2);

@@ -5,14 +5,16 @@
 // moves (PRODUCT_PORT, PRODUCT_V2_PORT, ..., MS_GATEWAY_EXPORTER_PORT: service.json's portVar,
 // suite.json's portVars), and gateway/nginx.conf listening on MS_BIND_ADDRESS:MS_GATEWAY_PORT
 // with its metrics on 127.0.0.1:MS_GATEWAY_METRICS_PORT.
-//   node tools/generate/render.mjs gateway DEST      DEST/nginx.conf and DEST/upstreams.conf
+//   node tools/generate/render.mjs gateway DEST      DEST/nginx.conf, DEST/upstreams.conf and the
+//                                                    edge's DEST/edge-{names,routes}.conf
 //   node tools/generate/render.mjs prometheus DEST   DEST/prometheus.yml, its rules by absolute path
 // A variable that holds no port, or a nginx.conf without exactly one listen line for each
 // default port: an error naming it, exit 1, nothing written.
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { prometheus, upstreams } from "./generate.mjs";
+import { nginxNames, nginxRoutes } from "./edge.mjs";
+import { HEADER, prometheus, upstreams } from "./generate.mjs";
 import { loadSuite } from "./services.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -61,7 +63,12 @@ function main([what, dest]) {
   const facts = factsNow();
   const files =
     what === "gateway"
-      ? { "nginx.conf": nginxConf(facts), "upstreams.conf": upstreams("native", facts) }
+      ? {
+          "nginx.conf": nginxConf(facts),
+          "upstreams.conf": upstreams("native", facts),
+          "edge-names.conf": nginxNames(facts, HEADER),
+          "edge-routes.conf": nginxRoutes(facts, HEADER),
+        }
       : { "prometheus.yml": prometheus("native", facts, path.join(ROOT, "monitoring/rules/alerts.yml")) };
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dest, name), text);
 }

@@ -11,15 +11,21 @@
 // contract, each with its source. Labels are what each series carries besides the target labels.
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
+import { routeNames } from "../../../tools/generate/edge.mjs";
+import { loadSuite } from "../../../tools/generate/services.mjs";
 
 // The gateway's metrics (gateway/, the contract with the gateway's exporter: 127.0.0.1:9145
-// natively, gateway:9145 in compose, job gateway). route: products, cart, orders, users,
-// inventory, notifications, frontend, other; upstream: the service name, product-v2 for the
-// canary, none when nginx answered itself.
-export const GATEWAY_VALUES = {
-  route: ["products", "cart", "orders", "users", "inventory", "notifications", "frontend", "other"],
-  upstream: ["product", "product-v2", "cart", "order", "user", "inventory", "notification", "frontend", "none"],
-};
+// natively, gateway:9145 in compose, job gateway), from the services of the tree at root
+// (services/*/service.json, as make generate writes the exporter's routes). route: each
+// service's edge route (products, cart, ..., frontend) and other; upstream: the service name,
+// product-v2 for the canary, none when nginx answered itself.
+export function gatewayValues(root) {
+  const { services } = loadSuite(root);
+  return {
+    route: routeNames(services),
+    upstream: [...services.flatMap((s) => (s.canary ? [s.name, `${s.name}-${s.canary.version}`] : [s.name])), "none"],
+  };
+}
 export const GATEWAY = {
   gateway_requests_total: ["route", "code", "upstream"],
   gateway_request_duration_seconds_bucket: ["route", "le"],
