@@ -381,11 +381,12 @@ ms_gateway_reload()
 }
 
 # ms_canary_rewrite PERCENT: copies canary.conf from stdin to stdout with the canary's share in
-# split_clients set to PERCENT % (the file says 10 %): 0 sends every request to v1, 100 every
-# request to v2 (nginx wants no 0 % entry, and nothing left for "*" past 100 %).
+# split_clients set to PERCENT % (the file says MS_CANARY_DEFAULT_PERCENT %): 0 sends every
+# request to v1, 100 every request to v2 (nginx wants no 0 % entry, and nothing left for "*"
+# past 100 %).
 ms_canary_rewrite()
 {
-    local pct="$1" v2_re='^([[:space:]]*)10% product_v2;[[:space:]]*$'
+    local pct="$1" v2_re='^([[:space:]]*)[0-9]+% product_v2;[[:space:]]*$'
     if ! [[ $pct =~ ^[0-9]{1,3}$ ]] || ((10#$pct > 100)); then
         echo "error: MS_CANARY_PERCENT='$pct' is not a percentage from 0 to 100" >&2
         return 1
@@ -397,7 +398,7 @@ ms_canary_rewrite()
                      print indent pct "% product_v2;"; next }
         skip_default && /^[[:space:]]*\*[[:space:]]+product_v1;/ { skip_default = 0; next }
         { print }
-        END { if (found != 1) { print "error: canary.conf must have exactly one \"10% product_v2;\" line" > "/dev/stderr"; exit 1 } }'
+        END { if (found != 1) { print "error: canary.conf must have exactly one \"N% product_v2;\" line" > "/dev/stderr"; exit 1 } }'
 }
 
 # ms_gateway_render DEST_DIR: writes DEST_DIR/nginx.conf (gateway/nginx.conf listening on
@@ -406,14 +407,14 @@ ms_canary_rewrite()
 # for the ports in use: PRODUCT_PORT, PRODUCT_V2_PORT, ..., MS_GATEWAY_EXPORTER_PORT) and
 # DEST_DIR/edge-{names,routes}.conf (the edge's routes), all by tools/generate/render.mjs from
 # services/*/service.json; and DEST_DIR/canary.conf with
-# MS_CANARY_PERCENT (0..100, default 10) of the product requests going to v2
+# MS_CANARY_PERCENT (0..100, default MS_CANARY_DEFAULT_PERCENT) of the product requests going to v2
 # (ms_canary_rewrite of gateway/canary.conf).
 ms_gateway_render()
 {
     local dest="$1"
     mkdir -p "$dest" || return 1
     ms_render gateway "$dest" || return 1
-    ms_canary_rewrite "${MS_CANARY_PERCENT:-10}" <"$MS_ROOT/gateway/canary.conf" >"$dest/canary.conf"
+    ms_canary_rewrite "${MS_CANARY_PERCENT:-$MS_CANARY_DEFAULT_PERCENT}" <"$MS_ROOT/gateway/canary.conf" >"$dest/canary.conf"
 }
 
 # ms_render WHAT DEST_DIR: tools/generate/render.mjs (node) writes WHAT's configuration for the

@@ -13,8 +13,10 @@ inventory     3005  INVENTORY_PORT     inventory
 notification  3006  NOTIFICATION_PORT  notification
 frontend      3000  FRONTEND_PORT      -
 '
-# The canary that make up runs beside product (SERVICE_VERSION=v2), and the suite's own ports.
+# The canary that make up runs beside product (SERVICE_VERSION=v2) and its default share (%),
+# and the suite's own ports.
 MS_PRODUCT_V2_DEFAULT_PORT=3011
+MS_CANARY_DEFAULT_PERCENT=10
 MS_GATEWAY_DEFAULT_PORT=8080
 MS_GATEWAY_METRICS_DEFAULT_PORT=9145
 MS_GATEWAY_EXPORTER_DEFAULT_PORT=9146

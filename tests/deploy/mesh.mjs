@@ -19,7 +19,8 @@ export const INPUTS = ["istio", "chaos", "k8s", "gateway", "services", "tools/ge
 
 // The suite's facts, from services/*/service.json (tools/generate/services.mjs): each path of a
 // service's "edge" → the service; who may call whom (least privilege): the services whose
-// "calls" name it, and the users of each data store; the product timeout, its edge's.
+// "calls" name it, and the users of each data store; the product timeout, its edge's; the
+// canary's default split (canary.percent), which the hand-written mesh weights must match.
 function suiteFacts(root) {
   const { services } = loadSuite(root);
   const edge = {};
@@ -27,7 +28,8 @@ function suiteFacts(root) {
   const callers = Object.fromEntries(services.map((s) => [s.name, services.filter((c) => c.calls.includes(s.name)).map((c) => c.name)]));
   for (const store of ["postgres", "redis"]) callers[store] = services.filter((s) => s.stores.includes(store)).map((s) => s.name);
   const product = services.find((s) => s.name === "product");
-  return { EDGE: edge, CALLERS: callers, PRODUCT_TIMEOUT_MS: durationMs(product?.edge?.timeout) };
+  const v2 = product?.canary?.percent;
+  return { EDGE: edge, CALLERS: callers, PRODUCT_TIMEOUT_MS: durationMs(product?.edge?.timeout), CANARY: { v1: 100 - v2, v2 } };
 }
 // Identities outside the namespace that policies may name: the Prometheus of kube-prometheus-stack
 // (monitoring/k8s labels its ServiceMonitors for that release).
@@ -67,7 +69,7 @@ export async function checkTree(root, opts = {}) {
   const checked = [];
   const fail = (msg) => problems.push(msg);
   const note = (what, n) => checked.push(`${what}: ${n}`);
-  const { EDGE, CALLERS, PRODUCT_TIMEOUT_MS } = suiteFacts(root);
+  const { EDGE, CALLERS, PRODUCT_TIMEOUT_MS, CANARY } = suiteFacts(root);
 
   /* ------------------------------------------------------------ documents */
 
@@ -222,8 +224,8 @@ export async function checkTree(root, opts = {}) {
           const vip = (m.headers ?? []).some((h) => h.name.toLowerCase() === "x-user-type" && h.value === "vip");
           const names = refs.map((b) => `${b.name}:${b.weight ?? 1}`).sort().join(",");
           if (vip && names !== "product-v2:1") fail(`${at}: x-user-type: vip must go to product-v2 only, goes to ${names}`);
-          if (!m.headers && names !== "product-v1:90,product-v2:10")
-            fail(`${at}: /products must split product-v1 90 / product-v2 10, is ${names}`);
+          if (!m.headers && names !== `product-v1:${CANARY.v1},product-v2:${CANARY.v2}`)
+            fail(`${at}: /products must split product-v1 ${CANARY.v1} / product-v2 ${CANARY.v2} (canary.percent), is ${names}`);
         }
       }
     }
@@ -356,7 +358,8 @@ export async function checkTree(root, opts = {}) {
         const split = dests.map((r) => `${r.destination.subset}:${r.weight ?? 100}`).sort().join(",");
         const vip = (route.match ?? []).some((m) => m.headers?.["x-user-type"]?.exact === "vip");
         if (vip && split !== "v2:100") fail(`${at}: x-user-type: vip must go to subset v2 only, goes to ${split}`);
-        if (!route.match && split !== "v1:90,v2:10") fail(`${at}: product must split v1 90 / v2 10, is ${split}`);
+        if (!route.match && split !== `v1:${CANARY.v1},v2:${CANARY.v2}`)
+          fail(`${at}: product must split v1 ${CANARY.v1} / v2 ${CANARY.v2} (canary.percent), is ${split}`);
       }
     }
   }

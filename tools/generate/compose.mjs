@@ -27,7 +27,7 @@ function entry(s, { byName, suite }, canary) {
   for (const c of s.calls) env.push(`      ${c.toUpperCase()}_URL: http://${c}:${byName.get(c).port}`);
   const hostPort = canary ? `\${${s.canary.portVar}:-${s.canary.composeHostPort}}` : `\${${s.portVar}:-${s.port}}`;
   const head = canary
-    ? `The canary: the same image, SERVICE_VERSION=${s.canary.version}${s.canary.note ? ` (${s.canary.note})` : ""}; the gateway sends it ${s.canary.share}.`
+    ? `The canary: the same image, SERVICE_VERSION=${s.canary.version}${s.canary.note ? ` (${s.canary.note})` : ""}; the gateway sends it ${s.canary.percent} %.`
     : `${s.name}: ${s.summary}`;
   return [
     comment(head, "  "),

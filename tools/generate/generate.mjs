@@ -47,8 +47,10 @@ MS_REDIS_DEFAULT_PORT=${suite.redisPort}
 MS_SERVICE_TABLE='
 ${rows.map(line).join("\n")}
 '
-# The canary that make up runs beside ${canary.name} (SERVICE_VERSION=${canary.canary.version}), and the suite's own ports.
+# The canary that make up runs beside ${canary.name} (SERVICE_VERSION=${canary.canary.version}) and its default share (%),
+# and the suite's own ports.
 MS_PRODUCT_V2_DEFAULT_PORT=${canary.canary.nativePort}
+MS_CANARY_DEFAULT_PERCENT=${canary.canary.percent}
 MS_GATEWAY_DEFAULT_PORT=${suite.gatewayPort}
 MS_GATEWAY_METRICS_DEFAULT_PORT=${suite.gatewayMetricsPort}
 MS_GATEWAY_EXPORTER_DEFAULT_PORT=${suite.gatewayExporterPort}
@@ -76,6 +78,30 @@ function cHeader(s, { services, suite }) {
 ${defs.join("\n")}
 
 #endif
+`;
+}
+
+// ---- gateway/canary.conf: the canary's default share at the edge ----
+
+// The one canary's split_clients, its share from canary.percent: the file nginx includes, which
+// the runners copy and rewrite at run time (ms_canary_rewrite: bin/lab canary PERCENT).
+function canaryConf({ services }) {
+  const s = services.find((x) => x.canary);
+  const v2 = `${s.name}_${s.canary.version}`;
+  return `# ${HEADER}.
+# The canary: the share of ${s.name} requests that go to ${s.canary.version}, included by nginx.conf (next to it,
+# like upstreams.conf). This file holds the default, ${s.canary.percent} % (canary.percent); what runs is a copy
+# the runner may rewrite at run time and reload nginx (bin/lab canary PERCENT):
+#   make up:  .data/gateway/conf/canary.conf (ms_gateway_render: MS_CANARY_PERCENT, default ${s.canary.percent})
+#   compose:  /etc/nginx/canary.conf in the gateway container, copied from this file at start
+# The mesh's weights (istio/mesh/virtual-services.yaml, istio/gateway-api/httproutes.yaml) are
+# written by hand for the labs to edit; tests/deploy/mesh.mjs checks they split the same.
+# Drawn per request on nginx's random $request_id, not the client's id, so a client cannot pick
+# its version by id. Keep exactly one "N% ${v2};" line: ms_canary_rewrite rewrites it.
+split_clients "\${request_id}" $ms_${s.name}_split {
+    ${s.canary.percent}% ${v2};
+    *   ${s.name}_v1;
+}
 `;
 }
 
@@ -300,7 +326,7 @@ function servicesDoc({ services, suite }) {
   );
   const canaries = services
     .filter((s) => s.canary)
-    .map((s) => `- ${s.name} ${s.canary.version}: port ${s.canary.nativePort} with \`make up\` (\`${s.canary.portVar}\`), ${s.canary.composeHostPort} on the host with compose; the gateway sends it ${s.canary.share}.`);
+    .map((s) => `- ${s.name} ${s.canary.version}: port ${s.canary.nativePort} with \`make up\` (\`${s.canary.portVar}\`), ${s.canary.composeHostPort} on the host with compose; the gateway sends it ${s.canary.percent} %.`);
   return `<!-- ${HEADER}. -->
 # The services
 
@@ -328,6 +354,7 @@ export function generate(suiteFacts, root) {
   const facts = { ...suiteFacts, byName: new Map(suiteFacts.services.map((s) => [s.name, s])) };
   const files = {
     "scripts/services.gen.sh": shellTable(facts),
+    "gateway/canary.conf": canaryConf(facts),
     "gateway/upstreams.native.conf": upstreams("native", facts),
     "gateway/upstreams.compose.conf": upstreams("compose", facts),
     "monitoring/prometheus/prometheus.yml": prometheus("compose", facts),

@@ -69,6 +69,8 @@ function checkService(file, s, dir) {
     if (!/^v[0-9]+$/.test(s.canary.version)) fail(file, `canary.version "${s.canary.version}" is not v<N>`);
     checkPort(file, "canary.nativePort", s.canary.nativePort);
     if (!VAR_RE.test(s.canary.portVar)) fail(file, `canary.portVar "${s.canary.portVar}" is not a *_PORT variable`);
+    if (!Number.isInteger(s.canary.percent) || s.canary.percent < 1 || s.canary.percent > 99)
+      fail(file, `canary.percent ${s.canary.percent} is not the canary's default share, 1 to 99 (%)`);
   }
 }
 
