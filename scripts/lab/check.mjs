@@ -246,13 +246,15 @@ export function grid(runs) {
 
 const children = new Set(); // background processes (port-forwards), killed at exit
 
-// run(cmd, args, {input, allowFail, stderr}): the command's exit status and stdout. A failure
-// throws unless allowFail (kubectl apply of a fault that fails stops the run, as it must).
+// run(cmd, args, {input, allowFail, stderr}): the command's exit status and stdout. stderr:
+// "ignore", "inherit" (shown) or "merge" (in stdout, as 2>&1). A failure throws unless allowFail
+// (kubectl apply of a fault that fails stops the run, as it must).
 function run(cmd, args, { input, allowFail = false, stderr = "ignore" } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", stderr] });
+    const child = spawn(cmd, args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", stderr === "merge" ? "pipe" : stderr] });
     let stdout = "";
     child.stdout.on("data", (d) => (stdout += d));
+    child.stderr?.on("data", (d) => (stdout += d));
     child.on("error", (e) => (allowFail ? resolve({ status: 127, stdout }) : reject(e)));
     child.on("close", (status) => {
       if (status === 0 || allowFail) resolve({ status, stdout });
@@ -313,7 +315,8 @@ class Run {
   }
 
   async meshMode() {
-    const mode = await output("kubectl", ["get", "namespace", this.s.namespace, "-o", "jsonpath={.metadata.labels.istio\\.io/dataplane-mode}"]);
+    const mode = await output("kubectl", ["get", "namespace", this.s.namespace, "-o", "jsonpath={.metadata.labels.istio\\.io/dataplane-mode}"],
+      { stderr: "inherit" });
     return mode.trim() === "ambient" ? "ambient" : "sidecar";
   }
 
@@ -453,7 +456,7 @@ async function checkSelfHealing(r) {
   const load = r.edgeLoad(45, "/products/1");
   await sleep(1000);
   const out = await output("bash", [path.join(ROOT, "chaos/scripts/pod-kill-sla.sh"), "--namespace", r.s.namespace, "--sla", String(SLA_S), "product"],
-    { stderr: "pipe" });
+    { stderr: "merge" });
   const heal = await load;
   const secs = slaSeconds(out);
   r.report(between(0, secs, SLA_S), "self-healing-sla", `ready again after ${secs} s`);
@@ -529,7 +532,7 @@ async function checkDashboards(r) {
 
 // The rule groups of the shop's PrometheusRules (monitoring/k8s, as kubectl renders it).
 async function ruleGroups(r) {
-  const rendered = await output("kubectl", ["kustomize", path.join(r.s.shared, "monitoring/k8s")]);
+  const rendered = await output("kubectl", ["kustomize", path.join(r.s.shared, "monitoring/k8s")], { stderr: "inherit" });
   const json = parse(await output("kubectl", ["create", "--dry-run=client", "-o", "json", "-f", "-"], { input: rendered }));
   const objects = json?.kind === "List" ? json.items : json ? [json] : [];
   return objects.filter((o) => o.kind === "PrometheusRule").flatMap((o) => o.spec.groups.map((g) => g.name));
@@ -562,7 +565,7 @@ const CHECKS = [
 async function runPromises(s, only) {
   const r = new Run(s);
   const mode = await r.meshMode();
-  const context = (await output("kubectl", ["config", "current-context"])).trim();
+  const context = (await output("kubectl", ["config", "current-context"], { stderr: "inherit" })).trim();
   console.log(`# lab 7 promises on ${context}, namespace ${s.namespace}, ${mode} mode, edge ${s.edge}`);
   for (const [ids, check] of CHECKS) {
     if (!only.length || ids.some((id) => only.includes(id))) await check(r);
@@ -579,7 +582,8 @@ class Usage extends Error {}
 function useAttendeeDir(s, dir, edgeGiven) {
   const env = path.join(dir, "attendee.env");
   if (!existsSync(env)) throw new Usage(`${env} is missing (scripts/class/class.mjs render)`);
-  const facts = Object.fromEntries(readFileSync(env, "utf8").split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  const facts = Object.fromEntries(readFileSync(env, "utf8").split("\n").filter((l) => l.includes("="))
+    .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
   if (facts.NAMESPACE !== undefined) s.namespace = facts.NAMESPACE;
   if (!edgeGiven) s.edge = facts.EDGE_URL ?? "";
   s.manifests = realpathSync(dir);

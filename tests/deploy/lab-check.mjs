@@ -5,7 +5,9 @@
 // against a stub kubectl and a loopback edge. Each parser gets a case that must pass and one
 // that must fail, so a parser that accepts anything is caught. Run by lab-check.test.sh.
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as lc from "../../scripts/lab/check.mjs";
@@ -186,6 +188,55 @@ function programAsync(args, env) {
   });
 }
 
+// A loopback Prometheus: every instant query has a series unless it names EMPTY_METRIC; the
+// rule groups are GROUPS. Resolves to {port, queries (what it was asked), close}.
+function startPrometheus(emptyMetric, groups) {
+  const queries = [];
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://x");
+    let body = { status: "success", data: { groups: groups.map((name) => ({ name, rules: [] })) } };
+    if (url.pathname === "/api/v1/query") {
+      const q = url.searchParams.get("query");
+      queries.push(q);
+      body = { status: "success", data: { resultType: "vector", result: q.includes(emptyMetric) ? [] : [{ metric: {}, value: [1, "1"] }] } };
+    }
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify(body));
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ port: server.address().port, queries, close: () => server.close() })));
+}
+
+// What kubectl renders monitoring/k8s to, as the stub hands it out: two rule groups.
+const OBJECTS = JSON.stringify({ kind: "List", items: [{ kind: "ServiceMonitor", spec: {} },
+  { kind: "PrometheusRule", spec: { groups: [{ name: "microshop.availability" }, { name: "microshop.latency" }] } }] });
+
+// dashboards-data and alerts-loaded through the stub's port-forward: PASS with every query
+// answered and every group loaded; FAIL naming the empty panel and the group not loaded.
+async function testPrometheusChecks() {
+  console.log("== dashboards-data and alerts-loaded through a port-forward to a loopback Prometheus");
+  const dir = mkdtempSync(path.join(tmpdir(), "lab-check-"));
+  writeFileSync(path.join(dir, "objects.json"), OBJECTS);
+  const env = (port) => ({ PATH: `${path.join(ROOT, "tests/deploy/lib/lab-kubectl")}:${process.env.PATH}`,
+    LAB_FORWARD_PORT: String(port), LAB_OBJECTS: path.join(dir, "objects.json") });
+  let prom = await startPrometheus("no-such-metric", ["microshop.availability", "microshop.latency", "kubernetes-apps"]);
+  let r = await programAsync(["--only", "dashboards-data,alerts-loaded"], env(prom.port));
+  prom.close();
+  const n = prom.queries.length;
+  if (r.status === 0 && n > 0 && new RegExp(`^PASS dashboards-data: .*\\(${n} of ${n} queries with data\\)$`, "m").test(r.out) &&
+    /^PASS alerts-loaded: .*\(2 groups\)$/m.test(r.out)) ok(`check.mjs: ${n} dashboard queries with data, 2 rule groups loaded`);
+  else notOk(`check.mjs against a Prometheus with everything: exit ${r.status}: ${r.out}`);
+  const left = prom.queries.filter((q) => q.includes("$"));
+  if (left.length) notOk(`queries sent with a Grafana variable left: ${left.join(" ")}`);
+  else ok("every query sent to Prometheus has its variables expanded");
+  prom = await startPrometheus("orders_total", ["microshop.availability"]);
+  r = await programAsync(["--only", "dashboards-data,alerts-loaded"], env(prom.port));
+  prom.close();
+  rmSync(dir, { recursive: true, force: true });
+  if (r.status === 1 && /^FAIL dashboards-data: .*; none: [a-z-]+\/[^,]+/m.test(r.out) && /^FAIL alerts-loaded: .*\(2 groups, not loaded: microshop.latency\)$/m.test(r.out)) {
+    ok("check.mjs: FAIL naming the panels without data and the group not loaded");
+  } else notOk(`check.mjs against a Prometheus without a metric and a group: exit ${r.status}: ${r.out}`);
+}
+
 // The whole program against the stub cluster and a loopback edge: PASS lines with the figures
 // against a shop that splits 90/10; against an edge with no v2 at all, FAIL and exit 1.
 async function testWholeProgram() {
@@ -215,5 +266,6 @@ testAlertsTracesGraph();
 testReporting();
 testGridCells();
 await testWholeProgram();
+await testPrometheusChecks();
 console.log(`lab-check: ${passes} passed, ${failures} failed`);
 process.exitCode = failures ? 1 : 0;
