@@ -59,7 +59,7 @@ check:
 # cluster, each attendee's namespace in turn, then a grid of promise x attendee (OUT: the class
 # rendered by class-render, default ./class).
 lab-check:
-	@bash scripts/lab/check.sh $(if $(or $(ATTENDEES),$(ATTENDEE)),--attendees $(or $(ATTENDEES),$(ATTENDEE)) --class-dir $(or $(OUT),class)) $(LAB_CHECK_ARGS)
+	@node scripts/lab/check.mjs $(if $(or $(ATTENDEES),$(ATTENDEE)),--attendees $(or $(ATTENDEES),$(ATTENDEE)) --class-dir $(or $(OUT),class)) $(LAB_CHECK_ARGS)
 
 # The Kubernetes material for a class on one cluster (docs/instructor/class-on-one-cluster.md):
 # OUT/attendee-N/ per attendee of ATTENDEES (namespace shop-N, node port 30080+N), OUT/shared/ once;

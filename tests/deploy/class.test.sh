@@ -7,8 +7,9 @@
 #   3. every rendered object validates against the schemas (tests/deploy/validate.mjs);
 #   4. the semantic rules (semantics.mjs, monitoring-semantics.mjs) hold on a copy of the repository
 #      whose Kubernetes material is attendee 2's and whose monitoring is the class's;
-#   5. scripts/lab/check.sh per attendee: the --plan grid, the grid's cells, and a real run against
-#      a stub cluster and two loopback edges, one of which breaks a promise: its column says FAIL;
+#   5. scripts/lab/check.mjs per attendee: the --plan grid, and a real run against a stub cluster
+#      and two loopback edges, one of which breaks a promise: its column says FAIL (the grid's
+#      cells from recorded runs: tests/deploy/lab-check.mjs);
 #   6. scripts/lab/kind-up.sh --class: the dry run deploys every attendee in its namespace, the
 #      class's port mappings and monitoring once; bin/lab with MS_K8S_DIR acts in the attendee's
 #      namespace with their manifests;
@@ -101,47 +102,15 @@ echo "semantics.mjs and monitoring-semantics.mjs: $(grep -c . "$SCRATCH/semantic
 
 ms_section "5. make lab-check per attendee: the grid (at $((SECONDS - started)) s)"
 shellcheck -x tests/deploy/class.test.sh || fail "shellcheck"
-plan="$(KUBECONFIG=/nonexistent bash scripts/lab/check.sh --plan --attendees 1-2 --class-dir "$CLASS")"
-promises="$(bash scripts/lab/check.sh --plan | grep -c .)"
+plan="$(KUBECONFIG=/nonexistent node scripts/lab/check.mjs --plan --attendees 1-2 --class-dir "$CLASS")"
+promises="$(node scripts/lab/check.mjs --plan | grep -c .)"
 grep -q '^# attendee 2: .*NAMESPACE=shop-2 .*EDGE_URL=http://localhost:8082' <<<"$plan" || fail "the plan grid does not name attendee 2's namespace and edge"
 [[ $(grep -cE '^[a-z0-9-]+ +\. +\.$' <<<"$plan") == "$promises" ]] || fail "the plan grid has not one empty row per promise ($promises):"$'\n'"$plan"
-# The cells, from recorded runs.
-(
-    # shellcheck source=scripts/lab/check.sh
-    . scripts/lab/check.sh
-    set +e
-    printf 'PASS canary-split: x (1)\nFAIL vip-v2: y (2)\nSKIP retry-amplification: z\n' >"$SCRATCH/7.out"
-    printf 'PASS vip-v2: y (3)\n' >"$SCRATCH/8.out"
-    got="$(lc_grid "$SCRATCH" 7 8 9)"
-    status=$?
-    [[ $status == 1 ]] || echo "FAIL: lc_grid returned $status with a FAIL cell"
-    grep -qE '^canary-split +ok +\. +\.$' <<<"$got" || echo "FAIL: the canary-split row: $got"
-    grep -qE '^vip-v2 +FAIL +ok +\.$' <<<"$got" || echo "FAIL: the vip-v2 row: $got"
-    grep -qE '^retry-amplification +skip +\. +\.$' <<<"$got" || echo "FAIL: the skip row: $got"
-    grep -qE '^passed +1 +1 +0$' <<<"$got" || echo "FAIL: the passed row: $got"
-    lc_grid "$SCRATCH" 8 >/dev/null || echo "FAIL: lc_grid failed without a FAIL cell"
-) >"$SCRATCH/cells.out"
-if grep -q '^FAIL' "$SCRATCH/cells.out"; then cat "$SCRATCH/cells.out"; fail "grid cells"; else echo "grid cells: ok, FAIL, skip, . and the passed row"; fi
-
-# A real run: a stub kubectl and one loopback edge per attendee, attendee 1's sending VIPs to v2,
-# attendee 2's never. The grid must show attendee 2's vip-v2 as FAIL.
-mkdir -p "$SCRATCH/bin"
-printf '#!/bin/sh\ncase "$*" in\n"config current-context") echo kind-microshop ;;\n*"get namespace"*) echo "" ;;\n*) exit 1 ;;\nesac\n' >"$SCRATCH/bin/kubectl"
-chmod +x "$SCRATCH/bin/kubectl"
+# A real run: a stub kubectl (tests/deploy/lib/lab-kubectl) and one loopback edge per attendee,
+# attendee 1's sending VIPs to v2, attendee 2's never. The grid must show attendee 2's vip-v2 as FAIL.
 edge()
 {
-    node -e '
-const http = require("node:http"), fs = require("node:fs");
-const [portFile, share, vip] = process.argv.slice(1);
-let n = 0;
-const s = http.createServer((req, res) => {
-  const v2 = req.headers["x-user-type"] === "vip" ? vip === "1" : (n++ % 100) < Number(share);
-  res.writeHead(200, { "content-type": "application/json" });
-  res.end(JSON.stringify(v2 ? { id: 1, badge: "SALE" } : { id: 1 }));
-});
-s.listen(0, "127.0.0.1", () => fs.writeFileSync(portFile, String(s.address().port)));
-setTimeout(() => process.exit(0), 300000).unref();
-' "$@" &
+    node tests/deploy/lib/lab-edge.mjs "$@" &
     SERVER_PIDS+=($!)
     for _ in $(seq 50); do [[ -s $1 ]] && break; sleep 0.1; done
 }
@@ -151,7 +120,7 @@ for a in 1 2; do
     sed -i "s#^EDGE_URL=.*#EDGE_URL=http://127.0.0.1:$(cat "$SCRATCH/port$a")#" "$CLASS/attendee-$a/attendee.env"
 done
 status=0
-out="$(PATH="$SCRATCH/bin:$PATH" bash scripts/lab/check.sh --attendees 1-2 --class-dir "$CLASS" --only vip-v2 2>&1)" || status=$?
+out="$(PATH="$ROOT/tests/deploy/lib/lab-kubectl:$PATH" node scripts/lab/check.mjs --attendees 1-2 --class-dir "$CLASS" --only vip-v2 2>&1)" || status=$?
 if [[ $status == 1 ]] && grep -qE '^canary-split +ok +ok$' <<<"$out" && grep -qE '^vip-v2 +ok +FAIL$' <<<"$out" &&
     grep -q '^  \[2\] FAIL vip-v2: .*(0 of 100 from v2)$' <<<"$out" && grep -q '^  \[1\] # lab 7 promises on .*namespace shop-1' <<<"$out"; then
     echo "grid: attendee 1 ok, attendee 2's vip-v2 FAIL (exit 1)"
@@ -185,7 +154,9 @@ fi
 echo "kind-up.sh --class: 2 attendees deployed in their namespaces, the shared part once"
 
 # bin/lab in a class: a kubectl that logs what it is asked.
+mkdir -p "$SCRATCH/bin"
 printf '#!/bin/sh\necho "$*" >>"%s"\n' "$SCRATCH/kubectl.log" >"$SCRATCH/bin/kubectl"
+chmod +x "$SCRATCH/bin/kubectl"
 MS_K8S_DIR="$CLASS/attendee-2" MS_LAB_WAY=kubernetes PATH="$SCRATCH/bin:$PATH" bin/lab load start >/dev/null ||
     fail "bin/lab load start in a class failed"
 if ! grep -qxF -- "-n shop-2 apply -f $CLASS/attendee-2/load-test/k8s/generator.yaml" "$SCRATCH/kubectl.log" ||
