@@ -51,12 +51,17 @@ start()
 
 stop()
 {
-    local dir
+    local dir i
     dir="$(ms_sv_dir "$NAME")"
     if ms_sv_state "$NAME" >/dev/null 2>&1; then
         sv -w 10 force-stop "$dir" >/dev/null || true
         sv exit "$dir" >/dev/null || true
     fi
+    # sv exit only asks: runsv may still be writing supervise/ while rm empties it
+    for ((i = 0; i < 50; i++)); do
+        ms_sv_state "$NAME" >/dev/null 2>&1 || break
+        sleep 0.1
+    done
     rm -rf "$dir"
     rm -f "$(ms_pid_file "$NAME")"
     echo "load: stopped"
