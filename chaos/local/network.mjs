@@ -138,7 +138,8 @@ export function networkExperiments(api) {
     await after(id, l);
     verdict(`${id} answers in time`, during.length > 0 && slow.length === 0,
       `${during.length} requests during the blackhole, ${fails.n} refused (${statuses(fails.byStatus)}), ${slow.length} ` +
-      `not answered within ${ms(NET_SLO.answerMs)} (SLO: none; a dependency that does not answer gets a fast 503)`);
+      `not answered within ${ms(NET_SLO.answerMs)}${slow.length ? ` (${slowByStream(slow)})` : ''} ` +
+      `(SLO: none; a dependency that does not answer gets a fast 503)`);
     verdict(`${id} back`, back > 0 && back - to <= NET_SLO.backMs && notReady.length === 0,
       `${back ? `orders succeed again ${ms(back - to)} after it lifted` : 'orders did NOT recover'} (SLO <= ${ms(NET_SLO.backMs)}); ` +
       `${notReady.length ? `not ready: ${notReady.join(' ')}` : 'every instance ready'}`);
@@ -148,6 +149,14 @@ export function networkExperiments(api) {
     // not be final within 10 s of its first attempt however well the shop behaves.
     keyVerdict(id, l.co, from, to, to);
     await invariants(`after ${id}`);
+  }
+
+  // "checkout:3 (max 2950 ms) gw-user:1 (max 2100 ms)": where the slow answers of rs were.
+  function slowByStream(rs) {
+    const by = {};
+    for (const r of rs) (by[r.stream] ||= []).push(r);
+    return Object.entries(by).sort()
+      .map(([name, xs]) => `${name}:${xs.length} (${statuses(summary(xs).byStatus)}, max ${ms(summary(xs).max)})`).join(' ');
   }
 
   // ---- n4: 200 ms more on every Redis answer ----

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ms/budget.h"
 #include "ms/clock.h"
 #include "ms/err.h"
 #include "ms/metrics.h"
@@ -54,10 +55,10 @@ struct body_buf {
     bool no_mem;
 };
 
-/* What one attempt needs besides the upstream; built once per ms_http_request. */
 /* A retry is only worth starting with at least this much of the budget left. */
 enum { MIN_ATTEMPT_MS = 5 };
 
+/* What one attempt needs besides the upstream; built once per ms_http_request. */
 struct call {
     const char *method;
     const char *url;
@@ -455,14 +456,19 @@ static bool append_header(struct curl_slist **list, const char *name, const char
     return ok;
 }
 
-/* Trace headers of the request being served, then the caller's extra lines. NULL on failure. */
-static struct curl_slist *build_headers(const char *const *extra, bool json_body)
+/* Trace headers of the request being served, how long we wait for this call (the called
+ * service's budget, ms/budget.h), then the caller's extra lines. NULL on failure. */
+static struct curl_slist *build_headers(const char *const *extra, bool json_body, int64_t left_ms)
 {
     const struct ms_trace *trace = ms_trace_current();
     struct curl_slist *list = NULL;
+    char budget[24];
 
     /* "Expect:" with no value stops curl from waiting for 100-continue before a body. */
     if (!append_line(&list, "Expect:"))
+        return NULL;
+    snprintf(budget, sizeof(budget), "%lld", (long long)left_ms);
+    if (!append_header(&list, MS_BUDGET_HEADER, budget))
         return NULL;
     if (json_body && !append_line(&list, "Content-Type: application/json"))
         return NULL;
@@ -494,11 +500,16 @@ int ms_http_request(struct ms_upstream *u, const char *method, const char *path,
     memset(out, 0, sizeof(*out));
     /* Methods that carry a body always send Content-Length, even 0, so no server waits. */
     c.send_body = body || method_has_body(method);
-    c.headers = build_headers(headers, body != NULL);
+    /* the call's own time-out, or less if the request's budget ends first */
+    c.deadline_ms = ms_budget_deadline_after(u->timeout_ms);
+    if (c.deadline_ms <= ms_now_ms()) {
+        rc = MS_ETIMEDOUT; /* spent before the call: not the upstream's failure, not counted */
+        goto out;
+    }
+    c.headers = build_headers(headers, body != NULL, c.deadline_ms - ms_now_ms());
     c.url = url;
     if (!url || !h || !c.headers)
         goto out;
-    c.deadline_ms = ms_now_ms() + u->timeout_ms;
     for (int n = 0;; n++) {
         int64_t pause;
         rc = attempt(u, h, &c, out, &retry);

@@ -2,10 +2,13 @@
  * SQLSTATE mapped to ms_err codes, and migrations applied under an advisory lock. */
 #include "ms/pg.h"
 
+#include "ms/budget.h"
 #include "ms/clock.h"
 #include "ms/err.h"
+#include "ms/log.h"
 #include "ms/metrics.h"
 #include "ms/pool.h"
+#include "silence.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -25,6 +28,11 @@
 #define DEADLINE_MARGIN_MS 1000
 #define IDLE_IN_TRANSACTION_MIN_MS 10000
 
+/* How long a pool whose server went silent refuses at once before one request probes again
+ * (silence.h): short, since a silence is often a blip, and long enough that the workers held
+ * by the silence are freed and answer 503 rather than queue. */
+#define SILENT_REFUSE_MS 500
+
 /* Statements with parameters are prepared once per session and then only bound and executed:
  * with PQexecParams PostgreSQL parsed, analysed and planned every one of them again, which was
  * most of the database's CPU time per order. A service runs a few dozen distinct statements;
@@ -42,6 +50,8 @@ struct ms_pg_conn {
     size_t slot;
     bool broken;      /* the connection was lost while checked out: closed on release */
     bool no_deadline; /* migrations: waiting for another replica's lock may take long */
+    bool probe;       /* checked out to find whether a silent server answers again */
+    int64_t sent_ms;  /* when the statement being answered was sent */
     char sqlstate[6];
     char error[256];
     struct prepared prepared[PREPARED_MAX]; /* on this session; emptied when it closes */
@@ -55,7 +65,9 @@ struct ms_pg_pool {
     char connect_timeout[16];
     char tcp_user_timeout[16];
     char options[160];
-    int deadline_ms; /* the client's own limit on one statement: a lost or stalled answer */
+    int deadline_ms;        /* the client's own limit on one statement: a lost or stalled answer */
+    struct silence silence; /* whether the server answers at all (silence.h) */
+    struct ms_series *refused; /* db_pool_acquire_total{result="unavailable"} */
     struct ms_series *queries_ok;
     struct ms_series *queries_error;
     size_t size;
@@ -237,6 +249,7 @@ struct ms_pg_pool *ms_pg_pool_new(const struct ms_pg_config *cfg)
     ms_pool_series_init(&pool_cfg.series, pool->name, "db_pool_connections",
                         "PostgreSQL pool connections, by state.", "db_pool_acquire_total",
                         "PostgreSQL pool checkouts, by result.");
+    pool->refused = pool_cfg.series.acquire_unavailable;
     pool->slots = ms_pool_new(&pool_cfg);
     if (pool->slots == NULL) {
         free(pool->conninfo);
@@ -257,12 +270,22 @@ void ms_pg_pool_free(struct ms_pg_pool *pool)
 
 int ms_pg_acquire(struct ms_pg_pool *pool, struct ms_pg_conn **out)
 {
-    int slot = ms_pool_acquire(pool->slots);
+    bool probe;
+    int slot;
 
     *out = NULL;
-    if (slot < 0)
+    if (!msi_silence_admit(&pool->silence, ms_now_ms(), &probe)) {
+        ms_counter_inc(pool->refused);
+        return MS_EUNAVAIL;
+    }
+    slot = ms_pool_acquire(pool->slots);
+    if (slot < 0) {
+        if (probe)
+            msi_silence_probe_done(&pool->silence);
         return slot;
+    }
     *out = &pool->conns[slot];
+    (*out)->probe = probe;
     set_error(*out, "", "");
     return 0;
 }
@@ -294,10 +317,12 @@ static bool await_answer(struct ms_pg_conn *conn, int64_t deadline_ms)
  * client's deadline. */
 static PGresult *collect(struct ms_pg_conn *conn, int sent, bool *late)
 {
-    int64_t deadline = conn->no_deadline ? -1 : ms_now_ms() + conn->pool->deadline_ms;
+    /* the client's own deadline, or less if the request's budget ends first (ms/budget.h) */
+    int64_t deadline = conn->no_deadline ? -1 : ms_budget_deadline_after(conn->pool->deadline_ms);
     PGresult *kept = NULL, *next;
 
     *late = false;
+    conn->sent_ms = ms_now_ms();
     if (!sent)
         return NULL;
     for (;;) {
@@ -307,8 +332,10 @@ static PGresult *collect(struct ms_pg_conn *conn, int sent, bool *late)
             return NULL;
         }
         next = PQgetResult(conn->pg);
-        if (next == NULL)
+        if (next == NULL) {
+            msi_silence_answered(&conn->pool->silence, ms_now_ms());
             return kept;
+        }
         if (kept != NULL && PQresultStatus(kept) == PGRES_FATAL_ERROR) {
             PQclear(next);
         } else {
@@ -318,14 +345,28 @@ static PGresult *collect(struct ms_pg_conn *conn, int sent, bool *late)
     }
 }
 
+/* Whether the request this thread serves has spent its budget. */
+static bool budget_spent(void)
+{
+    return ms_budget_deadline() != 0 && ms_budget_cap(1) == 0;
+}
+
 /* No answer in time: the statement may or may not have run, and the session is given up so
  * no later answer can be mistaken for another statement's. */
 static int give_up(struct ms_pg_conn *conn)
 {
     char message[96];
 
-    snprintf(message, sizeof(message), "no answer from PostgreSQL within %d ms",
-             conn->pool->deadline_ms);
+    if (budget_spent())
+        snprintf(message, sizeof(message), "no answer from PostgreSQL within the request's budget");
+    else
+        snprintf(message, sizeof(message), "no answer from PostgreSQL within %d ms",
+                 conn->pool->deadline_ms);
+    if (msi_silence_gave_up(&conn->pool->silence, conn->sent_ms, ms_now_ms(), SILENT_REFUSE_MS))
+        ms_logf(MS_LOG_WARN,
+                "PostgreSQL pool %s: nothing answered on any connection for %lld ms; refusing "
+                "at once for %d ms, then one request probes",
+                conn->pool->name, (long long)(ms_now_ms() - conn->sent_ms), SILENT_REFUSE_MS);
     ms_counter_inc(conn->pool->queries_error);
     set_error(conn, message, "");
     conn->broken = true;
@@ -357,10 +398,16 @@ static bool session_reusable(struct ms_pg_conn *conn)
 
 void ms_pg_release(struct ms_pg_pool *pool, struct ms_pg_conn *conn)
 {
+    bool probe;
+
     if (conn == NULL)
         return;
+    probe = conn->probe;
     assert(conn->pool == pool);
+    conn->probe = false; /* before the slot is given back: then it is the next holder's */
     ms_pool_release(pool->slots, conn->slot, !session_reusable(conn));
+    if (probe)
+        msi_silence_probe_done(&pool->silence);
 }
 
 /* Maps the error kept in conn to a code; a lost connection is marked broken. */
@@ -475,6 +522,12 @@ int ms_pg_query(struct ms_pg_conn *conn, const char *sql, int nparams, const cha
     int rc = 0;
 
     *out = NULL;
+    if (!conn->no_deadline && budget_spent()) {
+        /* nothing sent, so nothing is unsure and the session stays good */
+        ms_counter_inc(conn->pool->queries_error);
+        set_error(conn, "the request's budget was spent before this statement", "");
+        return MS_ETIMEDOUT;
+    }
     /* Statements without parameters (BEGIN, COMMIT, SET ...) are cheap to plan: left as they are */
     if (nparams > 0)
         rc = prepare(conn, sql, nparams, name, sizeof(name));

@@ -3,6 +3,7 @@
  * connections with backoff, so that no request ever waits on a connect it cannot afford. */
 #include "ms/pool.h"
 
+#include "ms/budget.h"
 #include "ms/clock.h"
 #include "ms/err.h"
 #include "ms/metrics.h"
@@ -307,7 +308,7 @@ int ms_pool_acquire(struct ms_pool *pool)
     struct timespec deadline;
     int slot;
 
-    deadline_after(&deadline, pool->cfg.acquire_timeout_ms);
+    deadline_after(&deadline, (int)ms_budget_cap(pool->cfg.acquire_timeout_ms));
     /* A connection found dead at checkout is given to the reconnector, and the wait goes on
      * for another: its death is nobody's failure. */
     while ((slot = checkout(pool, &deadline)) >= 0 &&

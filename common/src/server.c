@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "framing.h"
+#include "ms/budget.h"
 #include "ms/clock.h"
 #include "ms/err.h"
 #include "ms/json.h"
@@ -270,7 +271,12 @@ static void run_handler(struct request *r)
         }
     }
     ms_trace_set_current(&r->req.trace);
+    /* From here, not from the request's arrival: an injected delay makes the service slow,
+     * it does not spend the work's budget. */
+    ms_budget_set(ms_now_ms() + ms_budget_for_request(r->srv->cfg.request_budget_ms,
+                                                      ms_req_header(&r->req, MS_BUDGET_HEADER)));
     route->handler(&r->req, &r->res);
+    ms_budget_set(0);
     ms_trace_set_current(NULL);
 }
 

@@ -26,6 +26,7 @@ int ms_server_config_load(struct ms_server_config *cfg, const char *service, int
         ms_config_i("CONNECTION_TIMEOUT_S", 15, 1, 3600, &cfg->connection_timeout_s) ||
         ms_config_i("FIRST_REQUEST_TIMEOUT_MS", 2000, 100, 3600000,
                     &cfg->first_request_timeout_ms) ||
+        ms_config_i("REQUEST_BUDGET_MS", 1000, 1, 3600000, &cfg->request_budget_ms) ||
         ms_config_i("SHUTDOWN_DRAIN_MS", 10000, 0, 600000, &cfg->drain_ms) ||
         ms_config_i("SHUTDOWN_DELAY_MS", 0, 0, 600000, &cfg->shutdown_delay_ms) ||
         ms_config_bool("ADMIN_ENABLED", false, &cfg->admin_enabled) ||

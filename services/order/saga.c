@@ -4,10 +4,17 @@
  * written, later steps that fail are finished in the background instead of failing it. */
 #include <stdio.h>
 
+#include "ms/budget.h"
 #include "ms/err.h"
 #include "ms/log.h"
 #include "ms/rand.h"
 #include "order.h"
+
+/* What settling a step already begun (giving a reservation back, learning an insert's fate and
+ * finishing the purchase) is given past a spent budget (ms/budget.h): a healthy dependency
+ * answers in a few ms, and a link that lost an answer is often back within it. What it does
+ * not settle is the worker's, or the client's retry with the same key. */
+enum { SETTLE_GRACE_MS = 300 };
 
 static const char *const result_names[ORDER_RESULT_COUNT] = {
     "confirmed", "invalid", "not_found", "out_of_stock", "unavailable", "replayed",
@@ -77,9 +84,11 @@ static void follow_up(struct order_svc *svc, const struct checkout *co)
 }
 
 /* Gives the order's reservation back now, or, when inventory cannot be told (its breaker is
- * open, the call failed), through the worker later: never left held for inventory's TTL. */
+ * open, the call failed), through the worker later: never left held for inventory's TTL. The
+ * failure that led here may have spent the request's budget; the release gets a little more. */
 static void release_or_later(struct order_svc *svc, const char *order_id)
 {
+    ms_budget_grace(SETTLE_GRACE_MS);
     if (stock_release(svc, order_id) != 0)
         order_release_later(svc, order_id);
 }
@@ -147,10 +156,12 @@ int checkout_run(struct order_svc *svc, struct checkout *co, const char *idem_ke
         snprintf(e->msg, sizeof(e->msg), "another request with this Idempotency-Key bought first");
         return rc;
     }
-    if (rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT)
+    if (rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT) {
+        ms_budget_grace(SETTLE_GRACE_MS);
         rc = settle_ambiguous_insert(svc, co, json, len, e);
-    else if (rc)
+    } else if (rc) {
         rc = not_stored(svc, co, rc, e);
+    }
     if (rc)
         return rc;
     follow_up(svc, co);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ms/budget.h"
 #include "ms/clock.h"
 #include "ms/err.h"
 #include "ms/log.h"
@@ -76,7 +77,9 @@ static int run_once(struct order_svc *svc, const char *sql, int n, const char *c
  * SURE_WITHIN_MS while the answer is lost (the connection reset, the client's deadline). With
  * unsent_too it waits as long while no connection can be had at all; without, such a statement
  * (nothing is ambiguous: it never went out) is tried again only for UNSENT_WITHIN_MS, so that
- * PostgreSQL down gets a fast 503, not seconds of retries holding a worker. */
+ * PostgreSQL down gets a fast 503, not seconds of retries holding a worker. Never past the
+ * request's budget (ms/budget.h): once it is spent every run fails at once, and what is left
+ * undone is the worker's. */
 static int query_retrying(struct order_svc *svc, const char *sql, int n, const char *const *params,
                           PGresult **out, bool unsent_too)
 {
@@ -84,7 +87,7 @@ static int query_retrying(struct order_svc *svc, const char *sql, int n, const c
     bool sent;
     int rc = run_once(svc, sql, n, params, out, &sent);
 
-    while ((rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT) &&
+    while ((rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT) && ms_budget_cap(SURE_PAUSE_MS) > 0 &&
            ms_now_ms() - start < (sent || unsent_too ? SURE_WITHIN_MS : UNSENT_WITHIN_MS)) {
         ms_sleep_ms(SURE_PAUSE_MS);
         rc = run_once(svc, sql, n, params, out, &sent);
@@ -208,7 +211,7 @@ int order_list_for_user(struct order_svc *svc, long long user_id, char **json, s
 
 /* ---- idempotency keys ---- */
 
-enum { IDEM_WAIT_MS = 3000 };
+enum { IDEM_WAIT_MS = 3000, IDEM_WAIT_RESERVE_MS = 100 };
 
 /* 0 when this request now owns the key, 1 when the key exists. A claim for the same request
  * that is older than the claim TTL and never got as far as an order belongs to a request that
@@ -285,7 +288,9 @@ int idem_lookup(struct order_svc *svc, const char *key, const char *digest,
 int idem_claim(struct order_svc *svc, const char *key, const char *digest, const char *owner,
                struct idem_answer *prior)
 {
-    int64_t deadline = ms_now_ms() + IDEM_WAIT_MS;
+    /* the wait ends in time for the 409 to be the answer, not a spent budget's 503 */
+    int64_t deadline =
+        ms_budget_deadline_after(IDEM_WAIT_MS + IDEM_WAIT_RESERVE_MS) - IDEM_WAIT_RESERVE_MS;
 
     for (;;) {
         int rc = idem_insert(svc, key, digest, owner);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "ms/budget.h"
 #include "ms/clock.h"
 #include "ms/err.h"
 #include "ms/http_client.h"
@@ -349,6 +350,50 @@ START_TEST(test_http_client_timeout_is_etimedout)
 }
 END_TEST
 
+/* The request's budget (ms/budget.h) cuts a call shorter than its own time-out, and the
+ * called service is told how long it has. */
+START_TEST(test_http_client_call_is_cut_to_the_request_budget)
+{
+    int64_t start;
+
+    upstream_new("budget", -1, 0);
+    ck_assert_int_eq(get("/echo"), 0);
+    /* no budget on this thread: the call's own time-out is passed on */
+    ck_assert_ptr_nonnull(strcasestr(res.body, "x-envoy-expected-rq-timeout-ms: 1000\n"));
+    ms_http_response_free(&res);
+    ms_budget_set(ms_now_ms() + 400);
+    ck_assert_int_eq(get("/echo"), 0);
+    {
+        const char *h = strcasestr(res.body, "x-envoy-expected-rq-timeout-ms: ");
+        long passed = h ? atol(h + strlen("x-envoy-expected-rq-timeout-ms: ")) : -1;
+        ck_assert_msg(passed > 300 && passed <= 400, "passed on %ld ms of a 400 ms budget", passed);
+    }
+    ms_http_response_free(&res);
+    atomic_store(&srv.delay_ms, 1000);
+    ms_budget_set(ms_now_ms() + 200);
+    start = ms_now_ms();
+    ck_assert_int_eq(get("/hello"), MS_ETIMEDOUT);
+    ck_assert_int_lt(ms_now_ms() - start, 600); /* not the call's 1000 ms */
+    ms_budget_set(0);
+}
+END_TEST
+
+/* A call made after the budget is spent goes nowhere: an immediate time-out, no request sent,
+ * and the upstream's breaker is not blamed for it. */
+START_TEST(test_http_client_spent_budget_sends_nothing)
+{
+    upstream_new("spent", 2, 1);
+    ms_budget_set(ms_now_ms() - 1);
+    ck_assert_int_eq(get("/hello"), MS_ETIMEDOUT);
+    ck_assert_int_eq(get("/hello"), MS_ETIMEDOUT);
+    ms_budget_set(0);
+    ck_assert_int_eq(requests_seen(), 0);
+    ck_assert_int_eq(ms_upstream_breaker_state(up), MS_BREAKER_CLOSED);
+    ck_assert_int_eq(get("/hello"), 0);
+    ck_assert_int_eq(res.status, 200);
+}
+END_TEST
+
 /* timeout_ms bounds the whole call: a slow upstream is not retried past it. */
 START_TEST(test_http_client_retries_stay_within_the_timeout_budget)
 {
@@ -573,6 +618,8 @@ static Suite *http_client_suite(void)
     tcase_add_test(tc, test_http_client_4xx_is_an_answer_not_retried);
     tcase_add_test(tc, test_http_client_post_delivers_json_body);
     tcase_add_test(tc, test_http_client_sends_extra_headers);
+    tcase_add_test(tc, test_http_client_call_is_cut_to_the_request_budget);
+    tcase_add_test(tc, test_http_client_spent_budget_sends_nothing);
     tcase_add_test(tc, test_http_client_forwards_trace_headers);
     tcase_add_test(tc, test_http_client_no_trace_headers_outside_a_request);
     tcase_add_test(tc, test_http_client_idempotent_get_retried_on_503);

@@ -5,6 +5,7 @@
 #include "metrics.h"
 #include "proc.h"
 
+#include "ms/budget.h"
 #include "ms/clock.h"
 #include "ms/err.h"
 #include "ms/pg.h"
@@ -13,6 +14,7 @@
 #include <check.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,10 +214,96 @@ START_TEST(test_pg_stalled_server_is_a_client_side_time_out)
     took = ms_now_ms() - start;
     PQclear(res);
     ms_pg_release(pool, conn);
+    /* nothing else was answered meanwhile: the server looks silent, and the pool refuses at
+     * once for a short while rather than hold the next request as long (silence.h) */
+    start = ms_now_ms();
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), MS_EUNAVAIL);
+    ck_assert_int_lt(ms_now_ms() - start, 100);
     pthread_join(resumer, NULL);
     ck_assert_msg(took < 2500, "the query waited %lld ms", (long long)took);
     ck_assert_int_eq(rc, MS_ETIMEDOUT);
+    ck_assert_int_eq(scalar(pool, "SELECT 1"), 1); /* the probe is answered: the silence ends */
     ck_assert_int_eq(scalar(pool, "SELECT 1"), 1);
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+struct answering {
+    struct ms_pg_pool *pool;
+    struct ms_pg_conn *conn;
+    atomic_bool stop;
+    int answered;
+};
+
+/* Runs SELECT 1 on its connection every 50 ms until told to stop. */
+static void *keep_answering(void *arg)
+{
+    struct answering *a = arg;
+
+    while (!atomic_load(&a->stop)) {
+        if (ms_pg_exec(a->conn, "SELECT 1") == 0)
+            a->answered++;
+        ms_sleep_ms(50);
+    }
+    return NULL;
+}
+
+/* One stalled session while another is answered is a slow statement, not a silent server: the
+ * next request is served, not refused. */
+START_TEST(test_pg_one_stalled_session_while_others_answer_is_not_silence)
+{
+    struct ms_pg_pool *pool = pool_on(db_url, "stall-one", 2, 1000, 300);
+    struct answering other = {.pool = pool};
+    struct ms_pg_conn *conn = NULL;
+    PGresult *res = NULL;
+    pthread_t resumer, t;
+    pid_t backend;
+
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    ck_assert_int_eq(ms_pg_acquire(pool, &other.conn), 0);
+    ck_assert_int_eq(ms_pg_query(conn, "SELECT pg_backend_pid()", 0, NULL, &res), 0);
+    backend = (pid_t)atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    ck_assert_int_eq(kill(backend, SIGSTOP), 0);
+    pthread_create(&resumer, NULL, resume_later, &backend);
+    pthread_create(&t, NULL, keep_answering, &other);
+    ck_assert_int_eq(ms_pg_exec(conn, "SELECT 1"), MS_ETIMEDOUT);
+    atomic_store(&other.stop, true);
+    pthread_join(t, NULL);
+    ms_pg_release(pool, conn);
+    ms_pg_release(pool, other.conn);
+    ck_assert_int_gt(other.answered, 5);
+    ck_assert_int_eq(scalar(pool, "SELECT 1"), 1);
+    pthread_join(resumer, NULL);
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+/* The request's budget (ms/budget.h) cuts a statement shorter than its own deadline; once it is
+ * spent a statement is not even sent, and the session stays good. */
+START_TEST(test_pg_request_budget_cuts_statements)
+{
+    struct ms_pg_pool *pool = pool_on(db_url, "budget", 1, 1000, 5000);
+    struct ms_pg_conn *conn = NULL;
+    int64_t start;
+
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    ms_budget_set(ms_now_ms() + 300);
+    start = ms_now_ms();
+    ck_assert_int_eq(ms_pg_exec(conn, "SELECT pg_sleep(3)"), MS_ETIMEDOUT);
+    ck_assert_int_lt(ms_now_ms() - start, 1000);
+    ck_assert_ptr_nonnull(strstr(ms_pg_last_error(conn), "budget"));
+    ms_budget_set(0);
+    ms_pg_release(pool, conn); /* unsure: the session is dropped */
+    /* and with nothing else answered meanwhile the server may be silent: a probe after 0.5 s */
+    ms_sleep_ms(600);
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    ms_budget_set(ms_now_ms() - 1);
+    ck_assert_int_eq(ms_pg_exec(conn, "SELECT 1"), MS_ETIMEDOUT);
+    ck_assert_ptr_nonnull(strstr(ms_pg_last_error(conn), "spent"));
+    ms_budget_set(0);
+    ck_assert_int_eq(ms_pg_exec(conn, "SELECT 1"), 0);
+    ms_pg_release(pool, conn);
     ms_pg_pool_free(pool);
 }
 END_TEST
@@ -747,6 +835,8 @@ static Suite *pg_suite(void)
     tcase_add_test(pool, test_pg_bad_input_syntax_is_invalid);
     tcase_add_test(pool, test_pg_statement_timeout_is_timedout);
     tcase_add_test(pool, test_pg_stalled_server_is_a_client_side_time_out);
+    tcase_add_test(pool, test_pg_one_stalled_session_while_others_answer_is_not_silence);
+    tcase_add_test(pool, test_pg_request_budget_cuts_statements);
     tcase_add_test(pool, test_pg_sessions_have_an_idle_in_transaction_time_out);
     tcase_add_test(pool, test_pg_a_dead_connection_does_not_fail_requests_while_others_work);
     tcase_add_test(pool, test_pg_reset_connections_are_replaced_while_a_request_waits);

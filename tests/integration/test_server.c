@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "ms/budget.h"
 #include "ms/clock.h"
 #include "ms/err.h"
 #include "ms/http_client.h"
@@ -37,19 +38,24 @@ static void echo_trace(struct ms_req *req, struct ms_res *res)
     ms_res_json_new(res, 200, seen);
 }
 
-/* Calls /echo-trace on this same server through the resilient client and relays its body. */
-static void relay(struct ms_req *req, struct ms_res *res)
+/* Calls path on this same server through the resilient client and relays its answer. */
+static void relay_from(struct ms_res *res, const char *path)
 {
     struct ms_http_response up = {0};
-    int rc = ms_http_request(self_upstream, "GET", "/echo-trace", NULL, 0, NULL, true, &up);
+    int rc = ms_http_request(self_upstream, "GET", path, NULL, 0, NULL, true, &up);
 
-    (void)req;
     if (rc) {
         ms_res_error(res, rc, "calling self");
         return;
     }
     ms_res_body_copy(res, (int)up.status, MS_CONTENT_TYPE_JSON, up.body, up.body_len);
     ms_http_response_free(&up);
+}
+
+static void relay(struct ms_req *req, struct ms_res *res)
+{
+    (void)req;
+    relay_from(res, "/echo-trace");
 }
 
 static void echo_json(struct ms_req *req, struct ms_res *res)
@@ -74,6 +80,20 @@ static void strict_query(struct ms_req *req, struct ms_res *res)
     ms_res_json_new(res, 200, json_pack("{s:b}", "ok", 1));
 }
 
+/* Answers what is left of its budget, and what this server's /budget saw when called from here
+ * (the budget passed on). */
+static void budget(struct ms_req *req, struct ms_res *res)
+{
+    (void)req;
+    ms_res_json_new(res, 200, json_pack("{s:I}", "left", (json_int_t)ms_budget_cap(INT32_MAX)));
+}
+
+static void relay_budget(struct ms_req *req, struct ms_res *res)
+{
+    (void)req;
+    relay_from(res, "/budget");
+}
+
 static void forgetful(struct ms_req *req, struct ms_res *res)
 {
     (void)req;
@@ -81,9 +101,14 @@ static void forgetful(struct ms_req *req, struct ms_res *res)
 }
 
 static const struct ms_route routes[] = {
-    {"GET", "/echo-trace", echo_trace, 0, 0},         {"GET", "/relay", relay, 0, 0},
-    {"POST", "/json", echo_json, 100, MS_ROUTE_JSON}, {"GET", "/forgetful", forgetful, 0, 0},
-    {"GET", "/echo/{word}", echo_word, 0, 0},         {"GET", "/strict", strict_query, 0, 0},
+    {"GET", "/echo-trace", echo_trace, 0, 0},
+    {"GET", "/relay", relay, 0, 0},
+    {"POST", "/json", echo_json, 100, MS_ROUTE_JSON},
+    {"GET", "/forgetful", forgetful, 0, 0},
+    {"GET", "/echo/{word}", echo_word, 0, 0},
+    {"GET", "/strict", strict_query, 0, 0},
+    {"GET", "/budget", budget, 0, 0},
+    {"GET", "/relay-budget", relay_budget, 0, 0},
 };
 
 static void server_up(void)
@@ -94,7 +119,9 @@ static void server_up(void)
     setenv("PORT", "0", 1);
     setenv("BIND_ADDRESS", "127.0.0.1", 1);
     setenv("THREADS", "4", 1);
+    setenv("REQUEST_BUDGET_MS", "800", 1);
     ck_assert_int_eq(ms_server_config_load(&cfg, "testsvc", 0), 0);
+    unsetenv("REQUEST_BUDGET_MS");
     srv = ms_server_new(&cfg, NULL);
     ck_assert_ptr_nonnull(srv);
     ck_assert_int_eq(ms_server_add_routes(srv, routes, sizeof(routes) / sizeof(routes[0])), 0);
@@ -120,6 +147,59 @@ static char *url_for(const char *path)
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
     return url;
 }
+
+/* What /budget (or /relay-budget) says is left, called with the given budget header (NULL:
+ * none). */
+static long budget_left(const char *path, const char *header)
+{
+    char line[96];
+    const char *headers[] = {line, NULL};
+    struct ms_test_response r;
+    json_t *doc;
+    long left;
+
+    snprintf(line, sizeof(line), "x-envoy-expected-rq-timeout-ms: %s", header ? header : "");
+    ck_assert_int_eq(ms_test_http("GET", url_for(path), NULL, header ? headers : NULL, 5000, &r),
+                     0);
+    ck_assert_int_eq(r.status, 200);
+    doc = ms_test_json(&r);
+    left = (long)json_integer_value(json_object_get(doc, "left"));
+    json_decref(doc);
+    ms_test_response_free(&r);
+    return left;
+}
+
+/* A handler has REQUEST_BUDGET_MS (800 here) for its calls, less when its caller says it will
+ * wait less (less a tenth, at most 50 ms, for the way back); a value that is not a plain
+ * positive number is ignored. */
+START_TEST(test_request_budget_is_the_default_or_the_callers)
+{
+    static const char *const ignored[] = {"abc", "-5", "0", "12ms", "99999999", ""};
+    long left = budget_left("/budget", NULL);
+
+    ck_assert_msg(left > 600 && left <= 800, "left %ld ms of 800", left);
+    left = budget_left("/budget", "300");
+    ck_assert_msg(left > 150 && left <= 270, "left %ld ms of 300 less 30", left);
+    left = budget_left("/budget", "5000");
+    ck_assert_msg(left > 600 && left <= 800, "left %ld ms: a longer wait keeps the default", left);
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
+        left = budget_left("/budget", ignored[i]);
+        ck_assert_msg(left > 600 && left <= 800, "\"%s\" gave %ld ms", ignored[i], left);
+    }
+}
+END_TEST
+
+/* A chain of services shares one deadline: the service called from a handler gets what is left
+ * of the handler's budget, not its own default. */
+START_TEST(test_request_budget_is_passed_down_a_chain)
+{
+    long left = budget_left("/relay-budget", "400");
+
+    ck_assert_msg(left > 150 && left < 360, "the called service had %ld ms of 400 - 40", left);
+    /* outside a request, none is set */
+    ck_assert_int_eq(ms_budget_deadline(), 0);
+}
+END_TEST
 
 START_TEST(test_trace_headers_reach_outgoing_calls)
 {
@@ -584,6 +664,8 @@ static Suite *server_suite(void)
 
     tcase_add_unchecked_fixture(tc, server_up, server_down);
     tcase_add_test(tc, test_trace_headers_reach_outgoing_calls);
+    tcase_add_test(tc, test_request_budget_is_the_default_or_the_callers);
+    tcase_add_test(tc, test_request_budget_is_passed_down_a_chain);
     tcase_add_test(tc, test_generated_request_id_is_forwarded_too);
     tcase_add_test(tc, test_trace_is_not_leaked_to_calls_outside_requests);
     tcase_add_test(tc, test_chunked_body_over_route_limit_is_413);

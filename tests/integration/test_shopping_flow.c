@@ -435,13 +435,11 @@ END_TEST
 static void stall_and_take_over(const char *key, long long user, int product, const char *faults,
                                 struct buyer b[2], pthread_t t[2])
 {
-    static const char *const slow_env[] = {"ADMIN_ENABLED=true",
-                                           "IDEMPOTENCY_CLAIM_TTL_S=1",
-                                           "INVENTORY_TIMEOUT_MS=8000",
-                                           "INVENTORY_PER_TRY_TIMEOUT_MS=8000",
-                                           "INVENTORY_RETRIES=0",
-                                           "INVENTORY_BREAKER_FAILURES=100",
-                                           NULL};
+    static const char *const slow_env[] = {
+        "ADMIN_ENABLED=true",        "IDEMPOTENCY_CLAIM_TTL_S=1",
+        "INVENTORY_TIMEOUT_MS=8000", "INVENTORY_PER_TRY_TIMEOUT_MS=8000",
+        "INVENTORY_RETRIES=0",       "INVENTORY_BREAKER_FAILURES=100",
+        "REQUEST_BUDGET_MS=10000",   NULL};
 
     order_restart_with(slow_env);
     for (int i = 0; i < 2; i++) {
@@ -1104,7 +1102,10 @@ START_TEST(test_order_insert_committed_without_an_answer_goes_on)
 
     ck_assert_int_eq(ms_test_proxy_start(&px, "order-pg", st.pg.port, NULL), 0);
     snprintf(env_url, sizeof(env_url), "DATABASE_URL=postgresql://ms@127.0.0.1:%d/order", px.port);
-    order_restart_with((const char *const[]){"ADMIN_ENABLED=true", env_url, NULL});
+    /* the insert alone takes 1 s: a budget that outlasts it and the loss (lab 8 shows the
+     * default budget's side with a shorter insert) */
+    order_restart_with(
+        (const char *const[]){"ADMIN_ENABLED=true", env_url, "REQUEST_BUDGET_MS=5000", NULL});
     db_exec("order", "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS "
                      "$$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$");
     snprintf(sql, sizeof(sql),

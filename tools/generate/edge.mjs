@@ -71,6 +71,13 @@ ${names.map((n) => `    "${n}",`).join("\n")}
 
 // ---- gateway/edge-names.conf ----
 
+// "500ms", "3s" in milliseconds (the edge timeouts are written as Gateway API durations).
+function durationMs(t) {
+  const m = /^(\d+)(ms|s)$/.exec(t);
+  if (!m) throw new Error(`edge timeout ${t}: want a number of ms or s, such as 500ms or 3s`);
+  return Number(m[1]) * (m[2] === "s" ? 1000 : 1);
+}
+
 export function nginxNames({ services }, header) {
   const rows = edged(services).flatMap((s) => s.edge.paths.map((p) => [`"~${uriRegex(p)}"`, s.name]));
   const w = Math.max(...rows.map((r) => r[0].length)) + 1;
@@ -93,6 +100,15 @@ map $ms_service $ms_route {
 ${routes.map(([k, v]) => `    ${k.padEnd(w2)}${v};`).join("\n")}
     ${"gateway".padEnd(w2)}other;
     ${"default".padEnd(w2)}$ms_service;
+}
+
+# How long the edge waits for the service (its timeout), told to the service as Envoy tells one
+# its route's timeout (x-envoy-expected-rq-timeout-ms): the service's request budget
+# (common/include/ms/budget.h) ends before it, so a dependency that does not answer gets the
+# service's 503, not the edge's 504. Empty (no header) for the gateway's own answers.
+map $ms_service $ms_budget_ms {
+${edged(services).map((s) => `    ${s.name.padEnd(w2)}${durationMs(s.edge.timeout)};`).join("\n")}
+    ${"default".padEnd(w2)}"";
 }
 `;
 }

@@ -24,6 +24,8 @@ struct ms_server_config {
     int connection_timeout_s; /* CONNECTION_TIMEOUT_S, idle/slow client limit, default 15 */
     int first_request_timeout_ms; /* FIRST_REQUEST_TIMEOUT_MS, default 2000: a new connection's
                                      first request line must arrive this soon */
+    int request_budget_ms;        /* REQUEST_BUDGET_MS, default 1000: a handler's calls to its
+                                     dependencies, all together, wait at most this (ms/budget.h) */
     int drain_ms;            /* SHUTDOWN_DRAIN_MS, default 10000: in-flight requests get this */
     int shutdown_delay_ms;   /* SHUTDOWN_DELAY_MS, default 0: keep serving while unready, so
                                 a load balancer can notice before the listener closes */
