@@ -61,14 +61,9 @@ let ctx; // users, cart users, scope, keys: set up once
 // failures"): printed FAIL with the reason, counted apart, and left out of the exit status. One
 // that passes says so (some fail only when a lost answer falls on the wrong call); take it off
 // once its fix has landed and it passes run after run.
-const KNOWN = [
-  [/^n3 answers in time$/, 'rarely now: a checkout that must settle a step the blackhole cut takes its 1 s budget, 0.3 s more to settle, and any wait for a worker thread: a few just over 2 s in some runs'],
-  [/^n4 (nothing fails|latency bounded)$/,
-    'capacity: at 200 ms per Redis answer a product instance\'s 8 worker threads serve about 40 pages/s; bursts queue past the gateway\'s 500 ms (504)'],
-];
+const KNOWN = [];
 const knownReason = (id) => KNOWN.find(([re]) => re.test(id))?.[1];
-// The summary names them "known failures (issue 12)": all but n4's are issue 12's defects, and n4's
-// (worker threads held by a slow Redis) is reported there too.
+// The summary names them "known failures (issue 12)", the issue the network experiments came with.
 
 function verdict(id, pass, text) {
   const known = knownReason(id);
@@ -652,13 +647,11 @@ const NETWORK = networkExperiments({
     ctx.keys = [];
   },
 });
-// The network experiments come last: what they break today (see KNOWN) stays in the databases and
-// would fail the invariants of every experiment after them.
+// The network experiments come last: what one of them breaks stays in the databases and would fail
+// the invariants of every experiment after it.
 const EXPERIMENTS = { 1: expKill, 2: expLatency, 3: expBreaker, 4: expRedis, 5: expPostgres, 6: expNotification, combined: expCombined, ...NETWORK };
-// --short (CI) runs the network experiments that pass today; the others fail until issue 12's
-// fixes land (chaos/README.md, "Known failures"), so they run in the full run and with --only.
-const SHORT_NETWORK = ['n1', 'n2', 'n5', 'n6'];
-const SHORT = Object.keys(EXPERIMENTS).filter((k) => !(k in NETWORK) || SHORT_NETWORK.includes(k));
+// --short (CI) runs them all, with shorter windows.
+const SHORT = Object.keys(EXPERIMENTS);
 
 async function main() {
   console.log(`chaos: ${MODE.name} run ${runId} against ${stack.target} stack (${stack.instances.length} instances, gateway ${gw})`);

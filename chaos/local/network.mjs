@@ -137,7 +137,8 @@ export function networkExperiments(api) {
     const fails = summary(during.filter(failed));
     await after(id, l);
     verdict(`${id} answers in time`, during.length > 0 && slow.length === 0,
-      `${during.length} requests during the blackhole, ${fails.n} refused (${statuses(fails.byStatus)}), ${slow.length} ` +
+      `${during.length} requests during the blackhole, ${fails.n} refused (${statuses(fails.byStatus)}), the slowest ` +
+      `answered in ${ms(summary(during).max)}, ${slow.length} ` +
       `not answered within ${ms(NET_SLO.answerMs)}${slow.length ? ` (${slowByStream(slow)})` : ''} ` +
       `(SLO: none; a dependency that does not answer gets a fast 503)`);
     verdict(`${id} back`, back > 0 && back - to <= NET_SLO.backMs && notReady.length === 0,

@@ -11,7 +11,10 @@ int ms_server_default_threads(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-    return n > 0 ? (int)(n < 16 ? n * 4 : 64) : 4;
+    /* at least 16, as the cluster runs them (k8s/base): a handler waiting on a dependency holds
+     * its thread, and with 8 a slow store or a silent database's first second queued the
+     * requests behind them past their callers' time-outs */
+    return n > 4 ? (int)(n < 16 ? n * 4 : 64) : 16;
 }
 
 int ms_server_config_load(struct ms_server_config *cfg, const char *service, int default_port)
@@ -26,7 +29,7 @@ int ms_server_config_load(struct ms_server_config *cfg, const char *service, int
         ms_config_i("CONNECTION_TIMEOUT_S", 15, 1, 3600, &cfg->connection_timeout_s) ||
         ms_config_i("FIRST_REQUEST_TIMEOUT_MS", 2000, 100, 3600000,
                     &cfg->first_request_timeout_ms) ||
-        ms_config_i("REQUEST_BUDGET_MS", 1000, 1, 3600000, &cfg->request_budget_ms) ||
+        ms_config_i("REQUEST_BUDGET_MS", 800, 1, 3600000, &cfg->request_budget_ms) ||
         ms_config_i("SHUTDOWN_DRAIN_MS", 10000, 0, 600000, &cfg->drain_ms) ||
         ms_config_i("SHUTDOWN_DELAY_MS", 0, 0, 600000, &cfg->shutdown_delay_ms) ||
         ms_config_bool("ADMIN_ENABLED", false, &cfg->admin_enabled) ||

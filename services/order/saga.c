@@ -14,7 +14,7 @@
  * finishing the purchase) is given past a spent budget (ms/budget.h): a healthy dependency
  * answers in a few ms, and a link that lost an answer is often back within it. What it does
  * not settle is the worker's, or the client's retry with the same key. */
-enum { SETTLE_GRACE_MS = 300 };
+enum { SETTLE_GRACE_MS = 500 };
 
 static const char *const result_names[ORDER_RESULT_COUNT] = {
     "confirmed", "invalid", "not_found", "out_of_stock", "unavailable", "replayed",

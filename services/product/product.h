@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ms/breaker.h"
 #include "ms/metrics.h"
 #include "ms/migrator.h"
 #include "ms/pg.h"
@@ -18,7 +19,9 @@ struct product_svc {
     const char *version; /* "v1", "v2": part of every cache key */
     bool sale_badge;     /* v2, the canary, marks every product "SALE" */
     int cache_ttl_s;     /* 0 disables the cache */
-    struct ms_series *cache_hit, *cache_miss, *cache_error;
+    /* open while the cache is slower than the database it saves (store.c): pages skip it */
+    struct ms_breaker cache_breaker;
+    struct ms_series *cache_hit, *cache_miss, *cache_error, *cache_skipped;
 };
 
 /* A validated GET /products query. */

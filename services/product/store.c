@@ -6,8 +6,17 @@
 #include <string.h>
 
 #include "model.h"
+#include "ms/clock.h"
 #include "ms/err.h"
 #include "product.h"
+
+/* A read is one local round trip, a millisecond or two. A cache slower than the database it
+ * stands in front of only holds the worker: at 200 ms of added Redis latency each product page
+ * waited 200 ms, and the instance's workers could serve a few dozen pages a second. So reads
+ * slower than CACHE_SLOW_MS (or failed) count as failures of a breaker: after CACHE_SLOW_READS
+ * in a row, pages skip the cache (read PostgreSQL, fill nothing) for CACHE_SKIP_MS, then one
+ * read tries it again. */
+enum { CACHE_SLOW_MS = 50, CACHE_SLOW_READS = 3, CACHE_SKIP_MS = 2000 };
 
 static const char sql_get[] = "SELECT " PRODUCT_COLUMNS " FROM products WHERE id = $1";
 
@@ -33,20 +42,23 @@ void product_svc_init(struct product_svc *svc, const char *version)
     svc->cache_hit = ms_series_get(cache, (const char *const[]){"product", "hit"});
     svc->cache_miss = ms_series_get(cache, (const char *const[]){"product", "miss"});
     svc->cache_error = ms_series_get(cache, (const char *const[]){"product", "error"});
+    svc->cache_skipped = ms_series_get(cache, (const char *const[]){"product", "skipped"});
+    ms_breaker_init(&svc->cache_breaker, &(struct ms_breaker_config){
+                                             .failure_threshold = CACHE_SLOW_READS,
+                                             .open_ms = CACHE_SKIP_MS,
+                                             .half_open_max = 1,
+                                         });
 }
 
 /* ---- cache ---- */
 
-/* 0 with a malloc'd copy on a hit, MS_ENOTFOUND on a miss, or the Redis error (counted). */
-static int cache_get(struct product_svc *svc, const char *key, char **out, size_t *len)
+/* The GET itself: 0 with a malloc'd copy on a hit, MS_ENOTFOUND on a miss, or the Redis error. */
+static int cache_read(struct product_svc *svc, const char *key, char **out, size_t *len)
 {
     const char *argv[] = {"GET", key};
     redisReply *reply = NULL;
-    int rc;
+    int rc = ms_redis_call(svc->redis, &reply, 2, argv, NULL);
 
-    if (svc->cache_ttl_s == 0)
-        return MS_ENOTFOUND;
-    rc = ms_redis_call(svc->redis, &reply, 2, argv, NULL);
     if (rc == 0 && reply->type == REDIS_REPLY_STRING) {
         *out = malloc(reply->len + 1);
         rc = *out ? 0 : MS_ENOMEM;
@@ -59,6 +71,25 @@ static int cache_get(struct product_svc *svc, const char *key, char **out, size_
         rc = reply->type == REDIS_REPLY_NIL ? MS_ENOTFOUND : MS_EUNAVAIL;
     }
     freeReplyObject(reply);
+    return rc;
+}
+
+/* cache_read through the breaker, counted by result (skipped: the breaker is open). */
+static int cache_get(struct product_svc *svc, const char *key, char **out, size_t *len)
+{
+    int64_t start = ms_now_ms();
+    int rc;
+
+    if (svc->cache_ttl_s == 0)
+        return MS_ENOTFOUND;
+    if (!ms_breaker_allow(&svc->cache_breaker, start)) {
+        ms_counter_inc(svc->cache_skipped);
+        return MS_ENOTFOUND;
+    }
+    rc = cache_read(svc, key, out, len);
+    ms_breaker_record(&svc->cache_breaker,
+                      (rc == 0 || rc == MS_ENOTFOUND) && ms_now_ms() - start <= CACHE_SLOW_MS,
+                      ms_now_ms(), NULL);
     ms_counter_inc(rc == 0              ? svc->cache_hit
                    : rc == MS_ENOTFOUND ? svc->cache_miss
                                         : svc->cache_error);
@@ -74,8 +105,8 @@ static void cache_put(struct product_svc *svc, const char *key, const char *text
     const char *argv[] = {"SET", key, text, "EX", ttl};
     size_t lens[] = {3, strlen(key), len, 2, 0};
 
-    if (svc->cache_ttl_s == 0)
-        return;
+    if (svc->cache_ttl_s == 0 || ms_breaker_state_get(&svc->cache_breaker) != MS_BREAKER_CLOSED)
+        return; /* a cache being skipped is not filled either */
     lens[4] = (size_t)snprintf(ttl, sizeof(ttl), "%d", svc->cache_ttl_s);
     if (ms_redis_send_noreply(svc->redis, 5, argv, lens) != 0)
         ms_counter_inc(svc->cache_error);

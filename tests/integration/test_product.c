@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "deps.h"
+#include "faultproxy.h"
 #include "http.h"
 #include "ms/clock.h"
 #include "proc.h"
@@ -554,6 +555,56 @@ START_TEST(test_redis_back_cache_used_again)
 }
 END_TEST
 
+/* How long a GET of path on port took, in ms (status 200 checked). */
+static int64_t timed_get(int port, const char *path)
+{
+    int64_t start = ms_now_ms();
+
+    json_decref(get_json(port, path, 200));
+    return ms_now_ms() - start;
+}
+
+/* A cache slower than the database is skipped: with 200 ms added to every Redis answer, a few
+ * slow reads open the cache's breaker, pages come from PostgreSQL at its speed meanwhile
+ * (counted as skipped), and once Redis is fast again one read tries it and the hits come back. */
+START_TEST(test_slow_cache_is_skipped_then_used_again)
+{
+    const char *skipped = "cache_requests_total{cache=\"product\",result=\"skipped\"}";
+    const char *hits = "cache_requests_total{cache=\"product\",result=\"hit\"}";
+    struct ms_test_service slow = {0};
+    struct ms_test_proxy px;
+    char env[160];
+    int64_t took = 0, deadline;
+    double before;
+
+    ck_assert_int_eq(ms_test_proxy_start(&px, "product-redis", redis.port, NULL), 0);
+    snprintf(env, sizeof(env), "REDIS_URL=redis://127.0.0.1:%d/0", px.port);
+    {
+        const char *const vars[] = {db_env, env, NULL};
+        ck_assert_int_eq(ms_test_service_start(&slow, "product", vars), 0);
+    }
+    ck_assert_int_ge(ms_test_wait_status(slow.port, "/ready", 200, 15000), 0);
+    json_decref(get_json(slow.port, "/products/15", 200)); /* fills the cache */
+    ck_assert_int_eq(ms_test_proxy_faults(&px, "{\"down_latency_ms\":200}"), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_ge(timed_get(slow.port, "/products/15"), 180); /* the slow reads */
+    for (int i = 0; i < 5; i++)
+        took += timed_get(slow.port, "/products/15");
+    ck_assert_msg(took < 5 * 100, "5 pages took %lld ms with the cache skipped", (long long)took);
+    ck_assert_double_ge(ms_test_metric(slow.port, skipped), 5);
+    ck_assert_int_eq(ms_test_proxy_clean(&px), 0);
+    before = ms_test_metric(slow.port, hits);
+    deadline = ms_now_ms() + 5000;
+    while (ms_now_ms() < deadline && ms_test_metric(slow.port, hits) <= before) {
+        json_decref(get_json(slow.port, "/products/15", 200));
+        ms_sleep_ms(100);
+    }
+    ck_assert_double_gt(ms_test_metric(slow.port, hits), before);
+    ck_assert_int_eq(ms_test_service_stop(&slow, SIGTERM, 5000), 0);
+    ck_assert_int_eq(ms_test_proxy_stop(&px), 0);
+}
+END_TEST
+
 START_TEST(test_postgres_down_503_fast_then_recovers_by_itself)
 {
     struct ms_test_service nocache = {0};
@@ -681,6 +732,7 @@ static Suite *product_suite(void)
     tcase_add_test(api, test_admin_endpoint_is_off_unless_enabled);
     tcase_add_test(api, test_redis_down_products_still_served_from_postgres);
     tcase_add_test(api, test_redis_back_cache_used_again);
+    tcase_add_test(api, test_slow_cache_is_skipped_then_used_again);
     tcase_add_test(api, test_postgres_down_503_fast_then_recovers_by_itself);
     tcase_add_test(api, test_starts_while_postgres_is_down_and_becomes_ready);
     tcase_add_test(api, test_sigterm_finishes_in_flight_requests_and_exits_0);

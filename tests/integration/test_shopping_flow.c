@@ -887,6 +887,9 @@ START_TEST(test_checkout_clears_only_what_it_bought_and_finishes_the_clear_later
     json_t *cart, *items;
     int64_t deadline;
 
+    /* inventory is made slow (900 ms) on purpose, to leave time to change the cart: longer than
+     * order's default budget */
+    order_restart_with((const char *const[]){"ADMIN_ENABLED=true", "REQUEST_BUDGET_MS=3000", NULL});
     cart_add(user, 21, 2);
     snprintf(b.body, sizeof(b.body), "{\"user_id\":%lld}", user);
     json_decref(call_ok(MS_SVC_INVENTORY, "PUT", "/admin/faults",

@@ -102,6 +102,8 @@ short_run()
         '3 orders fail fast' '3 recovery' '4 products served' '4 carts 503 fast' '4 back within 2 s' \
         '5 unready while down' '5 no restart' '5 no connection leak' '6 all delivered once' \
         'combined' 'invariants after combined' 'n2 answers lost' 'n2 keys final' 'invariants after n2' \
+        'n3 answers in time' 'n3 back' 'n3 keys final' 'invariants after n3' 'n4 nothing fails' \
+        'n4 latency bounded' 'invariants after n4' \
         'n5 resets' 'n5 keys final' 'invariants after n5' 'n6 orders go on' 'n6 notified after' \
         'invariants after n6'; do
         grep -q "^PASS  $id " "$T/short.log" || fail "no PASS verdict '$id': $(grep -E '^(PASS|FAIL)' "$T/short.log")"

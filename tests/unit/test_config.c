@@ -460,11 +460,12 @@ START_TEST(test_depconfig_redis_pool_ignores_bad_threads)
 }
 END_TEST
 
-START_TEST(test_depconfig_default_threads_is_four_per_cpu_at_most_64)
+START_TEST(test_depconfig_default_threads_is_four_per_cpu_at_least_16_at_most_64)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int want = cpus <= 4 ? 16 : cpus < 16 ? (int)cpus * 4 : 64;
 
-    ck_assert_int_eq(ms_server_default_threads(), cpus < 16 ? (int)cpus * 4 : 64);
+    ck_assert_int_eq(ms_server_default_threads(), want);
 }
 END_TEST
 
@@ -527,7 +528,7 @@ static Suite *config_suite(void)
     tcase_add_test(deps, test_depconfig_redis_pool_follows_threads);
     tcase_add_test(deps, test_depconfig_redis_pool_size_wins_over_threads);
     tcase_add_test(deps, test_depconfig_redis_pool_ignores_bad_threads);
-    tcase_add_test(deps, test_depconfig_default_threads_is_four_per_cpu_at_most_64);
+    tcase_add_test(deps, test_depconfig_default_threads_is_four_per_cpu_at_least_16_at_most_64);
     suite_add_tcase(s, deps);
     return s;
 }

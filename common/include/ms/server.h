@@ -24,7 +24,7 @@ struct ms_server_config {
     int connection_timeout_s; /* CONNECTION_TIMEOUT_S, idle/slow client limit, default 15 */
     int first_request_timeout_ms; /* FIRST_REQUEST_TIMEOUT_MS, default 2000: a new connection's
                                      first request line must arrive this soon */
-    int request_budget_ms;        /* REQUEST_BUDGET_MS, default 1000: a handler's calls to its
+    int request_budget_ms;        /* REQUEST_BUDGET_MS, default 800: a handler's calls to its
                                      dependencies, all together, wait at most this (ms/budget.h) */
     int drain_ms;            /* SHUTDOWN_DRAIN_MS, default 10000: in-flight requests get this */
     int shutdown_delay_ms;   /* SHUTDOWN_DELAY_MS, default 0: keep serving while unready, so
@@ -39,7 +39,7 @@ struct ms_server_config {
  * MS_CONFIG_EXIT). */
 int ms_server_config_load(struct ms_server_config *cfg, const char *service, int default_port);
 
-/* THREADS's default: four workers per CPU (handlers wait on I/O), at most 64. */
+/* THREADS's default: four workers per CPU (handlers wait on I/O), at least 16, at most 64. */
 int ms_server_default_threads(void);
 
 struct ms_server;
