@@ -17,6 +17,11 @@ int64_t ms_budget_deadline(void)
     return deadline;
 }
 
+bool ms_budget_spent(void)
+{
+    return deadline != 0 && deadline <= ms_now_ms();
+}
+
 int64_t ms_budget_cap(int64_t wait_ms)
 {
     int64_t left;
@@ -36,13 +41,12 @@ int64_t ms_budget_deadline_after(int64_t wait_ms)
     return deadline != 0 && deadline < end ? deadline : end;
 }
 
-int64_t ms_budget_grace(int64_t grace_ms)
+void ms_budget_grace(int64_t grace_ms)
 {
-    int64_t saved = deadline, least = ms_now_ms() + grace_ms;
+    int64_t least = ms_now_ms() + grace_ms;
 
     if (deadline != 0 && deadline < least)
         deadline = least;
-    return saved;
 }
 
 /* The most a caller's wait is shortened by, for the answer's way back. */

@@ -502,11 +502,13 @@ int ms_http_request(struct ms_upstream *u, const char *method, const char *path,
     c.send_body = body || method_has_body(method);
     /* the call's own time-out, or less if the request's budget ends first */
     c.deadline_ms = ms_budget_deadline_after(u->timeout_ms);
-    if (c.deadline_ms <= ms_now_ms()) {
+    if (ms_budget_spent()) {
         rc = MS_ETIMEDOUT; /* spent before the call: not the upstream's failure, not counted */
         goto out;
     }
-    c.headers = build_headers(headers, body != NULL, c.deadline_ms - ms_now_ms());
+    /* at least 1: the next service reads 0 as no budget at all */
+    c.headers = build_headers(headers, body != NULL,
+                              c.deadline_ms > ms_now_ms() ? c.deadline_ms - ms_now_ms() : 1);
     c.url = url;
     if (!url || !h || !c.headers)
         goto out;

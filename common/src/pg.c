@@ -345,19 +345,13 @@ static PGresult *collect(struct ms_pg_conn *conn, int sent, bool *late)
     }
 }
 
-/* Whether the request this thread serves has spent its budget. */
-static bool budget_spent(void)
-{
-    return ms_budget_deadline() != 0 && ms_budget_cap(1) == 0;
-}
-
 /* No answer in time: the statement may or may not have run, and the session is given up so
  * no later answer can be mistaken for another statement's. */
 static int give_up(struct ms_pg_conn *conn)
 {
     char message[96];
 
-    if (budget_spent())
+    if (ms_budget_spent())
         snprintf(message, sizeof(message), "no answer from PostgreSQL within the request's budget");
     else
         snprintf(message, sizeof(message), "no answer from PostgreSQL within %d ms",
@@ -522,7 +516,7 @@ int ms_pg_query(struct ms_pg_conn *conn, const char *sql, int nparams, const cha
     int rc = 0;
 
     *out = NULL;
-    if (!conn->no_deadline && budget_spent()) {
+    if (!conn->no_deadline && ms_budget_spent()) {
         /* nothing sent, so nothing is unsure and the session stays good */
         ms_counter_inc(conn->pool->queries_error);
         set_error(conn, "the request's budget was spent before this statement", "");

@@ -14,6 +14,7 @@
 #ifndef MS_BUDGET_H
 #define MS_BUDGET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The header that carries a budget between services, lower-case. */
@@ -25,6 +26,9 @@ void ms_budget_set(int64_t deadline_ms);
 /* This thread's deadline, 0 when it has none. */
 int64_t ms_budget_deadline(void);
 
+/* Whether this thread's request has a budget and has spent it: then a call sends nothing. */
+bool ms_budget_spent(void);
+
 /* The milliseconds a call may wait: wait_ms, or what is left of the budget if that is less
  * (0 when it is spent). */
 int64_t ms_budget_cap(int64_t wait_ms);
@@ -34,9 +38,8 @@ int64_t ms_budget_deadline_after(int64_t wait_ms);
 
 /* Settling what a request has begun (giving reserved stock back, learning whether a write
  * whose answer was lost took place) must still get a chance when the failure spent the
- * budget: makes sure at least grace_ms are left from now on. Returns the deadline before, for
- * a caller that puts it back with ms_budget_set. */
-int64_t ms_budget_grace(int64_t grace_ms);
+ * budget: makes sure at least grace_ms are left from now on. */
+void ms_budget_grace(int64_t grace_ms);
 
 /* The budget a request gets: default_ms, or less when the caller's header (how long it will
  * wait, a plain positive number of milliseconds; anything else is ignored) says so: its value
