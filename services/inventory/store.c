@@ -30,20 +30,33 @@ static const char sql_add_stock[] =
 static const char sql_tombstone[] =
     "INSERT INTO reservations (id, status) VALUES ($1, 'released') ON CONFLICT (id) DO NOTHING";
 
-/* The primary key settles duplicates, concurrent ones too: a second insert of the same id waits
- * for the first transaction, then does nothing if it committed. */
-static const char sql_insert_reservation[] =
-    "INSERT INTO reservations (id, status) VALUES ($1, 'held') ON CONFLICT (id) DO NOTHING";
-
-/* Takes one item's stock only if there is enough, and records the item: no row inserted means
- * the product was short or has no stock row. */
-static const char sql_take_item[] =
-    "WITH taken AS (UPDATE stock SET available = available - $2, reserved = reserved + $2, "
-    "updated_at = now() WHERE product_id = $1 AND available >= $2 RETURNING product_id) "
-    "INSERT INTO reservation_items (reservation_id, product_id, quantity) "
-    "SELECT $3, product_id, $2 FROM taken";
-
-static const char sql_available[] = "SELECT available FROM stock WHERE product_id = $1";
+/* A new reservation in one statement, so one round trip and one answer that can be lost. It
+ * locks its items' stock rows in ascending product order (as every writer of stock does: no
+ * deadlock) and finds the first item short of stock; only when there is none does it write the
+ * reservation, take each item's stock and record the items. Finding "none short" reads every
+ * locked row, so all are locked before anything changes, and a stock row locked after the
+ * statement began is read as it now is. The primary key settles a reservation id already there (a
+ * replay, or a release's tombstone), concurrent ones too: nothing is written. One row: whether the
+ * reservation was written; the first short item's product (NULL when none is short) and its
+ * available count (NULL when it has no stock row). $2 and $3: products and quantities, in the
+ * items' order. */
+static const char sql_reserve[] =
+    "WITH want AS (SELECT * FROM unnest($2::int[], $3::int[]) AS w (product_id, quantity)), "
+    "locked AS (SELECT product_id, available FROM stock WHERE product_id = ANY ($2::int[]) "
+    "           ORDER BY product_id FOR UPDATE), "
+    "short AS (SELECT w.product_id, l.available FROM want w LEFT JOIN locked l USING (product_id) "
+    "          WHERE l.available IS NULL OR l.available < w.quantity "
+    "          ORDER BY w.product_id LIMIT 1), "
+    "made AS (INSERT INTO reservations (id, status) SELECT $1, 'held' "
+    "         WHERE NOT EXISTS (SELECT FROM short) ON CONFLICT (id) DO NOTHING RETURNING id), "
+    "taken AS (UPDATE stock s SET available = s.available - w.quantity, "
+    "          reserved = s.reserved + w.quantity, updated_at = now() FROM want w, made "
+    "          WHERE s.product_id = w.product_id AND s.available >= w.quantity "
+    "          RETURNING s.product_id, w.quantity), "
+    "items AS (INSERT INTO reservation_items (reservation_id, product_id, quantity) "
+    "          SELECT $1, product_id, quantity FROM taken) "
+    "SELECT EXISTS (SELECT FROM made), s.product_id, s.available "
+    "FROM (SELECT) AS one LEFT JOIN short s ON true";
 
 /* A tombstone has no items: one row with NULL item columns. */
 #define SQL_LOAD                                                                                   \
@@ -62,6 +75,27 @@ static const char sql_load_locked[] = SQL_LOAD " FOR UPDATE OF r";
 static const char sql_settle_item[] =
     "UPDATE stock SET available = available + $3, reserved = reserved - $2, updated_at = now() "
     "WHERE product_id = $1";
+
+/* The common move, from held, in one statement (one round trip): the reservation's status
+ * first, which locks it (a concurrent settle of it waits, then finds it no longer held and
+ * changes nothing), then its items' stock. The stock rows are locked in ascending product order
+ * before any is changed, as every writer of stock does (no deadlock): the always-true condition
+ * on the count of locked rows is evaluated once, before the UPDATE reads a row. A release or an
+ * expiry ($2) gives each quantity back to available; a commit only drops it from reserved.
+ * Answers the items, in product order; no row when the reservation was not held. */
+static const char sql_settle_held[] =
+    "WITH moved AS (UPDATE reservations SET status = $2::text, updated_at = now() "
+    "               WHERE id = $1 AND status = 'held' RETURNING id), "
+    "items AS (SELECT i.product_id, i.quantity FROM reservation_items i "
+    "          JOIN moved ON i.reservation_id = moved.id), "
+    "locked AS (SELECT s.product_id FROM stock s JOIN items USING (product_id) "
+    "           ORDER BY s.product_id FOR UPDATE OF s), "
+    "settled AS (UPDATE stock s SET reserved = s.reserved - i.quantity, "
+    "            available = s.available + CASE WHEN $2::text = 'committed' THEN 0 "
+    "                                           ELSE i.quantity END, updated_at = now() "
+    "            FROM items i WHERE s.product_id = i.product_id "
+    "            AND (SELECT count(*) FROM locked) >= 0) "
+    "SELECT product_id, quantity FROM items ORDER BY product_id";
 
 /* Takes one item's stock again for a late commit of an expired reservation: straight from
  * available to sold, and only if there is enough. */
@@ -249,84 +283,70 @@ static int load(struct ms_pg_conn *conn, const char *sql, const char *id, struct
     return rc;
 }
 
-/* Why item could not be taken: MS_ECONFLICT with the stock found, or MS_ENOTFOUND when the
- * product has no stock row. */
-static int explain_shortfall(struct ms_pg_conn *conn, const struct reservation_item *item,
-                             struct shortfall *miss)
-{
-    char id[NUM_LEN];
-    const char *params[] = {num(id, item->product_id)};
-    PGresult *res = NULL;
-    int rc = run(conn, sql_available, 1, params, &res);
+/* Room for the array literal of INVENTORY_ITEMS_MAX numbers: "{1,2,3}". */
+enum { ARRAY_LEN = INVENTORY_ITEMS_MAX * NUM_LEN + 2 };
 
-    if (rc == 0) {
-        *miss = (struct shortfall){.product_id = item->product_id, .requested = item->quantity};
-        rc = PQntuples(res) == 1 ? MS_ECONFLICT : MS_ENOTFOUND;
-        if (rc == MS_ECONFLICT)
-            miss->available = atoll(PQgetvalue(res, 0, 0));
-    }
-    PQclear(res);
-    return rc;
+/* The products, or the quantities, of r's items as a PostgreSQL array literal, in buf. */
+static const char *array_of(const struct reservation *r, bool quantities, char buf[ARRAY_LEN])
+{
+    size_t len = 1;
+
+    buf[0] = '{';
+    for (size_t i = 0; i < r->nitems; i++)
+        len += (size_t)snprintf(buf + len, ARRAY_LEN - len, "%s%lld", i ? "," : "",
+                                quantities ? r->items[i].quantity : r->items[i].product_id);
+    snprintf(buf + len, ARRAY_LEN - len, "}");
+    return buf;
 }
 
-/* Runs sql once per item of r, in the items' (ascending product) order, with $1 the product,
- * $2 the quantity and, when n is 3, $3 the reservation id. Stops at the first item whose
- * statement changed no row: MS_ECONFLICT with that item's index in *short_at. */
-static int take_each(struct ms_pg_conn *conn, const struct reservation *r, const char *sql, int n,
-                     size_t *short_at)
+/* What sql_reserve's row says when it wrote nothing: a shortfall (MS_ECONFLICT, or MS_ENOTFOUND
+ * for a product without stock) with the item in *miss, or 1 when the id was there already. */
+static int reserve_refusal(const PGresult *res, const struct reservation *want,
+                           struct shortfall *miss)
 {
-    char product[NUM_LEN], quantity[NUM_LEN];
-    const char *params[] = {product, quantity, r->id};
-    int rc = 0;
+    long long product;
 
-    for (size_t i = 0; rc == 0 && i < r->nitems; i++) {
-        PGresult *res = NULL;
-
-        num(product, r->items[i].product_id);
-        num(quantity, r->items[i].quantity);
-        rc = run(conn, sql, n, params, &res);
-        if (rc == 0 && strcmp(PQcmdTuples(res), "1") != 0) {
-            *short_at = i;
-            rc = MS_ECONFLICT;
-        }
-        PQclear(res);
-    }
-    return rc;
-}
-
-/* Takes every item's stock for a new reservation; at the first item that cannot be taken,
- * says why in *miss. */
-static int take_items(struct ms_pg_conn *conn, const struct reservation *want,
-                      struct shortfall *miss)
-{
-    size_t at = 0;
-    int rc = take_each(conn, want, sql_take_item, 3, &at);
-
-    return rc == MS_ECONFLICT ? explain_shortfall(conn, &want->items[at], miss) : rc;
+    if (PQgetisnull(res, 0, 1))
+        return 1;
+    product = atoll(PQgetvalue(res, 0, 1));
+    *miss = (struct shortfall){.product_id = product};
+    for (size_t i = 0; i < want->nitems; i++)
+        if (want->items[i].product_id == product)
+            miss->requested = want->items[i].quantity;
+    if (PQgetisnull(res, 0, 2))
+        return MS_ENOTFOUND;
+    miss->available = atoll(PQgetvalue(res, 0, 2));
+    return MS_ECONFLICT;
 }
 
 int inventory_store_reserve(struct inventory_svc *svc, const struct reservation *want,
                             struct reservation *out, bool *replayed, struct shortfall *miss)
 {
-    const char *params[] = {want->id};
-    struct ms_pg_conn *conn = NULL;
+    char products[ARRAY_LEN], quantities[ARRAY_LEN];
+    const char *params[] = {want->id, array_of(want, false, products),
+                            array_of(want, true, quantities)};
     PGresult *res = NULL;
-    int rc = begin(svc, &conn);
+    int rc = query(svc, sql_reserve, 3, params, &res);
+    int load;
 
-    if (rc == 0)
-        rc = run(conn, sql_insert_reservation, 1, params, &res);
-    if (rc)
-        goto out;
-    *replayed = strcmp(PQcmdTuples(res), "0") == 0;
-    rc = *replayed ? load(conn, sql_load, want->id, out) : take_items(conn, want, miss);
-    if (rc == 0 && !*replayed)
+    *replayed = false;
+    if (rc == 0 && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
         *out = *want;
-    if (rc == 0)
-        rc = exec(conn, "COMMIT", 0, NULL);
-out:
+        out->status = RESERVATION_HELD;
+    } else if (rc == 0) {
+        rc = reserve_refusal(res, want, miss);
+    }
     PQclear(res);
-    ms_pg_release(svc->pg, conn);
-    return rc;
+    if (rc != MS_ECONFLICT && rc != MS_ENOTFOUND && rc != 1)
+        return rc;
+    /* The id may be there already: written by an earlier attempt whose answer was lost, which
+     * may also have taken the stock this one found short. Then the answer is the reservation as
+     * it is; a shortfall only when there is none (an id found taken is always there). */
+    load = inventory_store_get_reservation(svc, want->id, out);
+    if (load == MS_ENOTFOUND)
+        return rc == 1 ? MS_EINTERNAL : rc;
+    *replayed = load == 0;
+    return load;
 }
 
 int inventory_store_get_reservation(struct inventory_svc *svc, const char *id,
@@ -358,13 +378,26 @@ static int settle_items(struct ms_pg_conn *conn, const struct reservation *r,
     return rc;
 }
 
-/* expired → committed: takes every item's stock from available again. MS_ECONFLICT at the
- * first item short of stock; the caller's transaction is then rolled back, so none is taken. */
+/* expired → committed: takes every item's stock from available again, in ascending product
+ * order. MS_ECONFLICT at the first item short of stock; the caller's transaction is then rolled
+ * back, so none is taken. */
 static int take_again(struct ms_pg_conn *conn, const struct reservation *r)
 {
-    size_t at = 0;
+    char product[NUM_LEN], quantity[NUM_LEN];
+    const char *params[] = {product, quantity};
+    int rc = 0;
 
-    return take_each(conn, r, sql_take_again, 2, &at);
+    for (size_t i = 0; rc == 0 && i < r->nitems; i++) {
+        PGresult *res = NULL;
+
+        num(product, r->items[i].product_id);
+        num(quantity, r->items[i].quantity);
+        rc = run(conn, sql_take_again, 2, params, &res);
+        if (rc == 0 && strcmp(PQcmdTuples(res), "1") != 0)
+            rc = MS_ECONFLICT;
+        PQclear(res);
+    }
+    return rc;
 }
 
 /* What moving from one status to another counts as; RESULT_COUNT when there is no such move. */
@@ -438,7 +471,9 @@ static int load_for_settle(struct ms_pg_conn *conn, const char *id, enum reserva
     return rc == 0 ? 1 : rc == 1 ? 0 : rc;
 }
 
-int inventory_store_settle(struct inventory_svc *svc, const char *id,
+/* Any move to target in one transaction of several statements: the rarer moves (from expired,
+ * a replay, a release's tombstone) and any held reservation settle_held missed. */
+static int settle_in_steps(struct inventory_svc *svc, const char *id,
                            enum reservation_status target, struct reservation *out,
                            enum inventory_result *done)
 {
@@ -456,6 +491,44 @@ int inventory_store_settle(struct inventory_svc *svc, const char *id,
     if (rc == 0)
         rc = exec(conn, "COMMIT", 0, NULL);
     ms_pg_release(svc->pg, conn);
+    return rc;
+}
+
+/* held → target in one statement (sql_settle_held): 0 with the items in out, 1 when the
+ * reservation was not held (nothing changed), or the statement's error. */
+static int settle_held(struct inventory_svc *svc, const char *id, enum reservation_status target,
+                       struct reservation *out)
+{
+    const char *params[] = {id, reservation_status_name(target)};
+    PGresult *res = NULL;
+    int rc = query(svc, sql_settle_held, 2, params, &res);
+    int rows = rc == 0 ? PQntuples(res) : 0;
+
+    if (rc == 0 && rows == 0)
+        rc = 1;
+    else if (rc == 0 && rows > INVENTORY_ITEMS_MAX)
+        rc = MS_EINTERNAL;
+    if (rc == 0) {
+        *out = (struct reservation){.status = RESERVATION_HELD, .nitems = (size_t)rows};
+        snprintf(out->id, sizeof(out->id), "%s", id);
+        for (int i = 0; i < rows; i++)
+            out->items[i] = (struct reservation_item){.product_id = atoll(PQgetvalue(res, i, 0)),
+                                                      .quantity = atoll(PQgetvalue(res, i, 1))};
+    }
+    PQclear(res);
+    return rc;
+}
+
+int inventory_store_settle(struct inventory_svc *svc, const char *id,
+                           enum reservation_status target, struct reservation *out,
+                           enum inventory_result *done)
+{
+    int rc = target == RESERVATION_HELD ? 1 : settle_held(svc, id, target, out);
+
+    if (rc == 0)
+        *done = move_of(RESERVATION_HELD, target);
+    else if (rc == 1)
+        rc = settle_in_steps(svc, id, target, out, done);
     if (rc == 0)
         out->status = target;
     return rc;

@@ -404,6 +404,24 @@ START_TEST(test_reserve_replay_returns_the_stored_reservation_and_changes_nothin
 }
 END_TEST
 
+/* The first attempt took the last of the stock and its answer was lost: the retry finds too
+ * little stock, and must still answer the reservation it made, not 409. */
+START_TEST(test_replay_of_a_reservation_that_took_the_last_stock_answers_it)
+{
+    double replayed = result_count(inv.port, "replayed");
+    json_t *first, *again;
+
+    set_stock(inv.port, 2311, 4);
+    first = reserve_one(inv.port, "r-replay-last", 2311, 4, 201);
+    again = reserve_one(inv.port, "r-replay-last", 2311, 4, 201);
+    ck_assert(json_equal(first, again));
+    assert_stock(inv.port, 2311, 0, 4);
+    ck_assert_double_eq(result_count(inv.port, "replayed"), replayed + 1);
+    json_decref(first);
+    json_decref(again);
+}
+END_TEST
+
 START_TEST(test_reserve_insufficient_is_409_naming_the_product)
 {
     double insufficient = result_count(inv.port, "insufficient");
@@ -1199,6 +1217,7 @@ static Suite *inventory_suite(void)
     tcase_add_test(api, test_wrong_method_is_405_with_allow);
     tcase_add_test(api, test_reserve_holds_stock_and_answers_201);
     tcase_add_test(api, test_reserve_replay_returns_the_stored_reservation_and_changes_nothing);
+    tcase_add_test(api, test_replay_of_a_reservation_that_took_the_last_stock_answers_it);
     tcase_add_test(api, test_reserve_insufficient_is_409_naming_the_product);
     tcase_add_test(api, test_reserve_is_all_or_nothing);
     tcase_add_test(api, test_reserve_hostile_input_is_400_and_writes_nothing);
