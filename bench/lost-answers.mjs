@@ -58,12 +58,13 @@ async function storeFaults(settings) {
 // What the proxies counted so far: answers lost, and connections opened through the PostgreSQL
 // and Redis proxies (each lost answer costs one: the connection is reset).
 async function proxyCounts() {
-  const out = { lost: 0, conns: 0 };
+  const out = { lost: 0, conns: 0, byProxy: {} };
   for (const p of cfg.proxies) {
     const r = await request(`http://127.0.0.1:${p.admin}/metrics`, { timeoutMs: 3000 });
     const m = /^faultproxy_faults_total\{proxy="[^"]*",kind="lost_answer"\} (\S+)$/m.exec(r.body || '');
     const c = /^faultproxy_connections_total\{proxy="[^"]*"\} (\S+)$/m.exec(r.body || '');
     if (m) out.lost += Number(m[1]);
+    if (m) out.byProxy[p.name] = Number(m[1]);
     if (c && (p.dep === 'pg' || p.dep === 'redis')) out.conns += Number(c[1]);
   }
   return out;
@@ -194,6 +195,7 @@ async function window(name, tag, users, lossy) {
   const after = await proxyCounts();
   p.lost = after.lost - before.lost;
   p.conns = after.conns - before.conns;
+  p.lostBy = Object.fromEntries(Object.entries(after.byProxy).map(([k, v]) => [k, v - (before.byProxy[k] || 0)]));
   return p;
 }
 
@@ -211,6 +213,10 @@ function pooled(name, ps) {
     name, keys: sum((p) => p.keys), ordered: sum((p) => p.ordered), refused: sum((p) => p.refused),
     open: sum((p) => p.open), late: sum((p) => p.late), attempts: sum((p) => p.attempts),
     rate: sum((p) => p.rate) / ps.length, lost: sum((p) => p.lost), conns: sum((p) => p.conns),
+    lostBy: ps.reduce((by, p) => {
+      for (const [k, v] of Object.entries(p.lostBy)) by[k] = (by[k] || 0) + v;
+      return by;
+    }, {}),
     cpuPerOrder: sum((p) => p.cpuMs) / Math.max(1, sum((p) => p.ordered)),
     cpuBy: ps.reduce((by, p) => {
       for (const [k, v] of Object.entries(p.cpuBy)) by[k] = (by[k] || 0) + v / Math.max(1, sum((q) => q.ordered));
@@ -259,6 +265,8 @@ async function main() {
   console.log(`CPU ms per checkout by process, fault-free / with answers lost: ` +
     names.map((k) => `${k} ${all[0].cpuBy[k].toFixed(2)} / ${(all[1].cpuBy[k] || 0).toFixed(2)}`).join(', '));
   console.log(`connections opened to PostgreSQL and Redis: ${all[0].conns} fault-free, ${all[1].conns} with ${all[1].lost} answers lost`);
+  console.log(`answers lost by proxy: ` + Object.entries(all[1].lostBy).filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', '));
   const ratioMet = ratio >= cfg.target.ratio;
   const f = all[1];
   const keysMet = f.open === 0 && f.late === 0;

@@ -76,14 +76,17 @@ static void answer_as_the_winner(struct ms_req *req, struct ms_res *res, const c
 }
 
 /* Keeps the answer for replays; a failure a retry may cure is forgotten instead. Either only
- * while this request (owner) still holds the key. */
+ * while this request (owner) still holds the key. A 201's order was linked to the key, which
+ * answered it, in the statement that wrote the order: one round trip less per purchase. */
 static void idem_end(struct order_svc *svc, const char *key, const char *owner,
                      const struct ms_res *res)
 {
-    int rc = res->status >= 500
-                 ? idem_forget(svc, key, owner)
-                 : idem_finish(svc, key, owner, res->status, res->body ? res->body : "");
+    int rc;
 
+    if (res->status == 201)
+        return;
+    rc = res->status >= 500 ? idem_forget(svc, key, owner)
+                            : idem_finish(svc, key, owner, res->status, res->body ? res->body : "");
     if (rc != 0) /* the claim stays in progress: the worker deletes it, unless it has an order */
         idem_orphan_add(svc, key, owner);
 }

@@ -14,13 +14,14 @@
  * either all exist or none does. With a key, the order is written only if the key has no order yet:
  * a request that stalled past the claim TTL while a retry took its key over must not buy a second
  * time (the key's row lock makes the later of two such writers see the earlier one's order and
- * write nothing). It answers with the order's document, built from what it wrote exactly as
- * order_document() builds it from the tables (the same keys, types and order), which saves reading
- * the order back; no row when nothing was written. Its event comes later, with its stock
- * (order_mark_reservation). */
+ * write nothing). The key is answered there and then: its answer is its order (idem_read), so
+ * a request that placed one has nothing left to record. It answers with the order's document, built
+ * from what it wrote exactly as order_document() builds it from the tables (the same keys, types
+ * and order), which saves reading the order back; no row when nothing was written. Its event comes
+ * later, with its stock (order_mark_reservation). */
 static const char sql_insert[] =
-    "WITH k AS (UPDATE idempotency_keys SET order_id = $1::uuid "
-    "           WHERE key = $6::text AND order_id IS NULL RETURNING key), "
+    "WITH k AS (UPDATE idempotency_keys SET order_id = $1::uuid, status = 'done', "
+    "           response_status = 201 WHERE key = $6::text AND order_id IS NULL RETURNING key), "
     "o AS (INSERT INTO orders (id, user_id, email, status, total_cents, cart_cleared) "
     "      SELECT $1::uuid, $2::bigint, $3::text, 'confirmed', $4::bigint, "
     "             CASE WHEN $7::bool THEN false END "
@@ -87,7 +88,7 @@ static int query_retrying(struct order_svc *svc, const char *sql, int n, const c
     bool sent;
     int rc = run_once(svc, sql, n, params, out, &sent);
 
-    while ((rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT) && ms_budget_cap(SURE_PAUSE_MS) > 0 &&
+    while ((rc == MS_EUNAVAIL || rc == MS_ETIMEDOUT) && !ms_budget_spent() &&
            ms_now_ms() - start < (sent || unsent_too ? SURE_WITHIN_MS : UNSENT_WITHIN_MS)) {
         ms_sleep_ms(SURE_PAUSE_MS);
         rc = run_once(svc, sql, n, params, out, &sent);

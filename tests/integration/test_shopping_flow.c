@@ -346,7 +346,7 @@ START_TEST(test_one_idempotency_key_twenty_times_makes_one_order)
     long long before = stock_field(3, "available");
     long status = 0;
     json_t *doc;
-    char other[160];
+    char other[160], sql[300];
     const char *headers[] = {NULL, NULL};
     char header[100];
 
@@ -365,6 +365,12 @@ START_TEST(test_one_idempotency_key_twenty_times_makes_one_order)
     }
     ck_assert_int_eq(orders_of(user), 1);
     ck_assert_int_eq(stock_field(3, "available"), before - 2);
+    /* the statement that wrote the order answered the key: nothing was left to record */
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM idempotency_keys WHERE key = '%s' AND status = 'done' "
+             "AND response_status = 201 AND order_id = '%s'",
+             key, b[0].order_id);
+    ck_assert_int_eq(db_count("order", sql), 1);
     /* the same key for another request is refused, and creates nothing */
     direct_body(other, sizeof(other), user, 3, 1);
     snprintf(header, sizeof(header), "Idempotency-Key: %s", key);
