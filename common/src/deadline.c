@@ -1,6 +1,9 @@
 /* The deadline watchdog: a thread that looks at every connection a few times a second. */
 #include "deadline.h"
 
+#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_received; glibc's lacks it */
+#include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -41,22 +44,30 @@ static void shut_overdue(struct deadline_watch *w, int64_t now)
     }
 }
 
-/* Whether the client has sent bytes that MHD has not read yet: such a connection is not idle,
- * MHD is about to read its request. */
-static bool has_unread(int fd)
+/* Whether the client has sent anything at all: such a connection is not idle, whether MHD has
+ * read those bytes or not. TCP_INFO counts every byte received; bytes waiting unread
+ * (FIONREAD) is the fallback for a socket that has no such count. Unread bytes alone were not
+ * enough: a worker that has just read a request line it has not parsed yet leaves none, and
+ * its client looked idle. */
+static bool has_sent(int fd)
 {
+    struct tcp_info info;
+    socklen_t len = sizeof(info);
     int n = 0;
 
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 &&
+        len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(info.tcpi_bytes_received))
+        return info.tcpi_bytes_received > 0;
     return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
 }
 
-/* Closes the oldest connection still waiting for its first request with nothing sent, other
- * than newest; with the lock held. */
+/* Closes the oldest connection still waiting for its first request that has sent nothing,
+ * other than newest; with the lock held. */
 static void shut_oldest_idle(struct deadline_watch *w, const struct deadline_conn *newest)
 {
     for (struct deadline_conn *c = w->tail; c; c = c->prev) {
         int64_t due = atomic_load(&c->due_ms);
-        if (c != newest && c->fresh && due && !has_unread(c->fd) &&
+        if (c != newest && c->fresh && due && !has_sent(c->fd) &&
             atomic_compare_exchange_strong(&c->due_ms, &due, 0)) {
             shut(w, c);
             return;
