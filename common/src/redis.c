@@ -2,6 +2,7 @@
  * dropped and reconnected after any transport failure; and the redis:// URL parser. */
 #include "ms/redis.h"
 
+#include "ms/budget.h"
 #include "ms/err.h"
 #include "ms/metrics.h"
 #include "ms/pool.h"
@@ -24,8 +25,9 @@ struct ms_redis_conn {
     redisContext *ctx; /* NULL while the slot is closed */
     struct ms_redis_pool *pool;
     size_t slot;
-    int pending; /* appended commands whose replies have not been read */
-    bool broken; /* a transport failure: closed on release */
+    int pending;        /* appended commands whose replies have not been read */
+    bool broken;        /* a transport failure: closed on release */
+    int64_t timeout_ms; /* the socket's command timeout now: the pool's, or less (fit_timeout) */
 };
 
 struct ms_redis_pool {
@@ -35,6 +37,7 @@ struct ms_redis_pool {
     int db;
     struct timeval connect_tv;
     struct timeval command_tv;
+    int command_ms;
     struct ms_series *commands_ok;
     struct ms_series *commands_error;
     size_t size;
@@ -148,6 +151,7 @@ static int conn_open(void *arg, size_t slot)
     conn->ctx = ctx;
     conn->pending = 0;
     conn->broken = false;
+    conn->timeout_ms = pool->command_ms;
     return 0;
 fail:
     redisFree(ctx);
@@ -217,7 +221,8 @@ static struct ms_redis_pool *pool_alloc(const struct ms_redis_config *cfg, size_
     }
     pool->size = size;
     pool->connect_tv = timeval_ms(cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 200);
-    pool->command_tv = timeval_ms(cfg->command_timeout_ms > 0 ? cfg->command_timeout_ms : 200);
+    pool->command_ms = cfg->command_timeout_ms > 0 ? cfg->command_timeout_ms : 200;
+    pool->command_tv = timeval_ms(pool->command_ms);
     for (size_t i = 0; i < size; i++) {
         pool->conns[i].pool = pool;
         pool->conns[i].slot = i;
@@ -358,14 +363,36 @@ static int append(redisContext *ctx, int argc, const char **argv, const size_t *
     return redisAppendFormattedCommand(ctx, buf, len);
 }
 
+/* Cuts the wait for the next reply to what is left of the request's budget (ms/budget.h); the
+ * socket's timeout changes only when that differs from what it is, which is rare: a budget
+ * outlasts most commands' timeout. MS_ETIMEDOUT when the budget is spent: nothing is to be sent,
+ * or waited for. */
+static int fit_timeout(struct ms_redis_conn *conn)
+{
+    int64_t want = ms_budget_cap(conn->pool->command_ms);
+
+    if (want <= 0)
+        return MS_ETIMEDOUT;
+    if (want != conn->timeout_ms) {
+        if (redisSetTimeout(conn->ctx, timeval_ms((int)want)) != REDIS_OK)
+            return conn_lost(conn);
+        conn->timeout_ms = want;
+    }
+    return 0;
+}
+
 int ms_redis_cmd(struct ms_redis_conn *conn, redisReply **out, int argc, const char **argv,
                  const size_t *argvlen)
 {
     void *reply = NULL;
+    int rc;
 
     *out = NULL;
     if (conn->broken)
         return MS_EUNAVAIL;
+    rc = fit_timeout(conn);
+    if (rc)
+        return rc; /* nothing sent: the connection stays good */
     if (append(conn->ctx, argc, argv, argvlen) != REDIS_OK ||
         redisGetReply(conn->ctx, &reply) != REDIS_OK || reply == NULL)
         return conn_lost(conn);
@@ -395,6 +422,10 @@ int ms_redis_read(struct ms_redis_conn *conn, redisReply **out)
         return MS_EUNAVAIL;
     if (conn->pending <= 0)
         return MS_EINVAL; /* nothing appended: a read would wait for the timeout */
+    if (fit_timeout(conn) != 0) {
+        conn->broken = true; /* the replies left unread would go to the next holder */
+        return MS_ETIMEDOUT;
+    }
     if (redisGetReply(conn->ctx, &reply) != REDIS_OK || reply == NULL)
         return conn_lost(conn);
     conn->pending--;

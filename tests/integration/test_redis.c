@@ -4,6 +4,7 @@
 #include "metrics.h"
 #include "proc.h"
 
+#include "ms/budget.h"
 #include "ms/clock.h"
 #include "ms/err.h"
 #include "ms/redis.h"
@@ -210,6 +211,57 @@ START_TEST(test_redis_slow_command_times_out)
 }
 END_TEST
 
+/* A command waits no longer than the request's budget allows, and the connection it left gets
+ * its own timeout back for the next caller. */
+START_TEST(test_redis_command_is_cut_to_the_request_budget)
+{
+    struct ms_redis_pool *pool = pool_on(url, "budget", 1, 2000);
+    const char *blpop[] = {"BLPOP", "nothing-here", "2"}, *ping[] = {"PING"};
+    const char *shorter[] = {"BLPOP", "nothing-here", "1"};
+    redisReply *reply = NULL;
+    int64_t start = ms_now_ms();
+
+    ms_budget_set(start + 150);
+    ck_assert_int_eq(ms_redis_call(pool, &reply, 3, blpop, NULL), MS_ETIMEDOUT);
+    ck_assert_int_ge(ms_now_ms() - start, 100);
+    ck_assert_int_lt(ms_now_ms() - start, 600);
+    /* a command under a budget of 300 ms, then one under none: it waits its own 2 s */
+    ms_budget_set(ms_now_ms() + 300);
+    freeReplyObject(call(pool, 1, ping));
+    ms_budget_set(0);
+    start = ms_now_ms();
+    reply = call(pool, 3, shorter);
+    ck_assert_int_eq(reply->type, REDIS_REPLY_NIL);
+    ck_assert_int_ge(ms_now_ms() - start, 900);
+    freeReplyObject(reply);
+    ms_redis_pool_free(pool);
+}
+END_TEST
+
+/* With the budget spent nothing is sent, and the connection stays good. */
+START_TEST(test_redis_spent_budget_sends_nothing)
+{
+    struct ms_redis_pool *pool = pool_on(url, "spent", 1, 200);
+    const char *id[] = {"CLIENT", "ID"}, *incr[] = {"INCR", "budget-spent"};
+    const char *get[] = {"GET", "budget-spent"};
+    redisReply *reply = call(pool, 2, id), *after;
+    int64_t start = ms_now_ms();
+
+    ms_budget_set(start - 1);
+    ck_assert_int_eq(ms_redis_call(pool, &after, 2, incr, NULL), MS_ETIMEDOUT);
+    ck_assert_int_lt(ms_now_ms() - start, 50);
+    ms_budget_set(0);
+    after = call(pool, 2, id);
+    ck_assert_int_eq(after->integer, reply->integer); /* the same connection */
+    freeReplyObject(after);
+    freeReplyObject(reply);
+    reply = call(pool, 2, get);
+    ck_assert_int_eq(reply->type, REDIS_REPLY_NIL); /* the INCR never ran */
+    freeReplyObject(reply);
+    ms_redis_pool_free(pool);
+}
+END_TEST
+
 START_TEST(test_redis_acquire_times_out_when_all_contexts_are_out)
 {
     struct ms_redis_pool *pool = pool_on(url, "busy", 1, 200);
@@ -304,6 +356,8 @@ static Suite *redis_suite(void)
     tcase_add_test(pool, test_redis_unread_pipeline_replies_do_not_leak_to_next_holder);
     tcase_add_test(pool, test_redis_send_noreply_leaves_no_reply_behind);
     tcase_add_test(pool, test_redis_slow_command_times_out);
+    tcase_add_test(pool, test_redis_command_is_cut_to_the_request_budget);
+    tcase_add_test(pool, test_redis_spent_budget_sends_nothing);
     tcase_add_test(pool, test_redis_acquire_times_out_when_all_contexts_are_out);
     tcase_add_test(pool, test_redis_url_database_is_selected);
     tcase_add_test(pool, test_redis_bad_url_gives_no_pool);

@@ -3,7 +3,8 @@
  * request makes several, one after another, so their sum could keep a client waiting far past
  * what it (or the mesh, or the gateway) will wait: during a blackhole a checkout waited a pool
  * acquire, then a whole statement deadline, then an upstream time-out. With a budget every
- * wait is cut to what is left of it, and a request whose budget is spent answers 503 at once.
+ * wait is cut to what is left of it (a pool acquire, a statement, a Redis command, an upstream
+ * call), and a request whose budget is spent answers 503 at once.
  *
  * The server sets the budget when a request begins (REQUEST_BUDGET_MS, lowered by the caller's
  * x-envoy-expected-rq-timeout-ms, which Envoy sets to its route's time-out) and clears it when
