@@ -134,13 +134,16 @@ export function networkExperiments(api) {
     const restarted = Object.keys(pids).filter((n) => pids[n] !== now[n]);
     const during = select(l.load.records, { from, to });
     const slow = during.filter((r) => r.status <= 0 || r.ms > NET_SLO.answerMs);
+    // every service answers for itself: a 502 is the gateway's own "no live upstreams" standing
+    // in for a service's honest 503 (gateway/upstreams.*.conf)
+    const badGateway = during.filter((r) => r.status === 502).length;
     const fails = summary(during.filter(failed));
     await after(id, l);
-    verdict(`${id} answers in time`, during.length > 0 && slow.length === 0,
+    verdict(`${id} answers in time`, during.length > 0 && slow.length === 0 && badGateway === 0,
       `${during.length} requests during the blackhole, ${fails.n} refused (${statuses(fails.byStatus)}), the slowest ` +
       `answered in ${ms(summary(during).max)}, ${slow.length} ` +
-      `not answered within ${ms(NET_SLO.answerMs)}${slow.length ? ` (${slowByStream(slow)})` : ''} ` +
-      `(SLO: none; a dependency that does not answer gets a fast 503)`);
+      `not answered within ${ms(NET_SLO.answerMs)}${slow.length ? ` (${slowByStream(slow)})` : ''}, ${badGateway} 502 ` +
+      `(SLO: none of either; a dependency that does not answer gets a fast 503)`);
     verdict(`${id} back`, back > 0 && back - to <= NET_SLO.backMs && notReady.length === 0,
       `${back ? `orders succeed again ${ms(back - to)} after it lifted` : 'orders did NOT recover'} (SLO <= ${ms(NET_SLO.backMs)}); ` +
       `${notReady.length ? `not ready: ${notReady.join(' ')}` : 'every instance ready'}`);

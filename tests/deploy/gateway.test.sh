@@ -166,16 +166,16 @@ upstream_files_agree()
     ok "the native and compose upstream files differ only in addresses"
 }
 
-# The addresses: compose names and native ports, group by group.
-upstream_addresses()
+# The servers upstreams.compose.conf must list, as "group address [backup]" (each product group
+# lists its backup twice: see the note in the upstream files).
+compose_want()
 {
-    # shellcheck disable=SC2016 # an awk program
-    local list='/^[[:space:]]*upstream[[:space:]]/ { g = $2 }
-        /^[[:space:]]*server[[:space:]]/ { sub(/;$/, "", $2); print g, $2, ($0 ~ / backup/ ? "backup" : "") }'
-    cat >"$T/compose.want" <<'EOF'
+    cat <<'EOF'
 product_v1 product:3001 
 product_v1 product-v2:3001 backup
+product_v1 product-v2:3001 backup
 product_v2 product-v2:3001 
+product_v2 product:3001 backup
 product_v2 product:3001 backup
 cart cart:3002 
 order order:3003 
@@ -185,6 +185,15 @@ notification notification:3006
 frontend frontend:3000 
 gateway_metrics gateway-metrics:9146 
 EOF
+}
+
+# The addresses: compose names and native ports, group by group.
+upstream_addresses()
+{
+    # shellcheck disable=SC2016 # an awk program
+    local list='/^[[:space:]]*upstream[[:space:]]/ { g = $2 }
+        /^[[:space:]]*server[[:space:]]/ { sub(/;$/, "", $2); print g, $2, ($0 ~ / backup/ ? "backup" : "") }'
+    compose_want >"$T/compose.want"
     awk "$list" "$GW_DIR/upstreams.compose.conf" >"$T/compose.got"
     diff "$T/compose.want" "$T/compose.got" >&2 ||
         fail "upstreams.compose.conf: groups/servers differ from the suite's names and ports"

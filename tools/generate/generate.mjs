@@ -113,8 +113,12 @@ const UPSTREAM_NOTE = `# Only the addresses differ between upstreams.native.conf
 # out for fail_timeout. nginx ignores both in a group of one server, so each product version
 # has the other as its backup: when one is down or slow its share goes to the other, and an
 # idempotent request that failed on it is retried there (within the 0.5 s budget). A backup is
-# never taken out (max_fails=0): with both versions slow the answer stays a 504 after 0.5 s,
-# never an instant "no live upstreams" 502. keepalive: idle connections kept per worker.`;
+# never taken out (max_fails=0): with both versions slow the answer stays a 504 after 0.5 s.
+# The backup is listed twice. With the primary left out, a request that the backup fails (a
+# 503: both versions share PostgreSQL, and it is away) is tried again; with one entry there is
+# no other peer, and nginx answers its own "no live upstreams" 502 in place of the service's
+# 503 (seen in chaos n3). With two, the last try is the backup again, and its 503, with its
+# Retry-After, is the answer. keepalive: idle connections kept per worker.`;
 
 const upstreamHead = (canary, suite) => ({
   native: `# Upstream addresses for \`make up\`: every service (and the storefront) on 127.0.0.1 at its
@@ -145,6 +149,7 @@ function upstreamGroups(way, { services, suite }) {
         const other = versions[1 - i];
         out.push(`upstream ${s.name}_${v} {
     server ${address(way, s, v, suite)} max_fails=2 fail_timeout=5s;
+    server ${address(way, s, other, suite)} backup max_fails=0;
     server ${address(way, s, other, suite)} backup max_fails=0;
     keepalive 16;
 }`);
