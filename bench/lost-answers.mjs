@@ -63,8 +63,10 @@ async function proxyCounts() {
     const r = await request(`http://127.0.0.1:${p.admin}/metrics`, { timeoutMs: 3000 });
     const m = /^faultproxy_faults_total\{proxy="[^"]*",kind="lost_answer"\} (\S+)$/m.exec(r.body || '');
     const c = /^faultproxy_connections_total\{proxy="[^"]*"\} (\S+)$/m.exec(r.body || '');
-    if (m) out.lost += Number(m[1]);
-    if (m) out.byProxy[p.name] = Number(m[1]);
+    if (m) {
+      out.lost += Number(m[1]);
+      out.byProxy[p.name] = Number(m[1]);
+    }
     if (c && (p.dep === 'pg' || p.dep === 'redis')) out.conns += Number(c[1]);
   }
   return out;

@@ -495,6 +495,7 @@ int ms_http_request(struct ms_upstream *u, const char *method, const char *path,
     char *url = join_url(u->base_url, path);
     CURL *h = thread_handle();
     bool retry;
+    int64_t left_ms;
     int rc = MS_ENOMEM;
 
     memset(out, 0, sizeof(*out));
@@ -506,9 +507,9 @@ int ms_http_request(struct ms_upstream *u, const char *method, const char *path,
         rc = MS_ETIMEDOUT; /* spent before the call: not the upstream's failure, not counted */
         goto out;
     }
+    left_ms = c.deadline_ms - ms_now_ms();
     /* at least 1: the next service reads 0 as no budget at all */
-    c.headers = build_headers(headers, body != NULL,
-                              c.deadline_ms > ms_now_ms() ? c.deadline_ms - ms_now_ms() : 1);
+    c.headers = build_headers(headers, body != NULL, left_ms > 0 ? left_ms : 1);
     c.url = url;
     if (!url || !h || !c.headers)
         goto out;

@@ -36,7 +36,6 @@ struct ms_redis_pool {
     int port;
     int db;
     struct timeval connect_tv;
-    struct timeval command_tv;
     int command_ms;
     struct ms_series *commands_ok;
     struct ms_series *commands_error;
@@ -123,6 +122,13 @@ bad:
     return MS_EINVAL;
 }
 
+static struct timeval timeval_ms(int ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+
+    return tv;
+}
+
 static int select_db(redisContext *ctx, int db)
 {
     redisReply *reply = redisCommand(ctx, "SELECT %d", db);
@@ -143,7 +149,7 @@ static int conn_open(void *arg, size_t slot)
         return MS_ENOMEM;
     /* hiredis 0.14 has no redisOptions: the command timeout and keepalive are set on each new
      * context, the connect timeout above applies to the connect only. */
-    if (ctx->err != 0 || redisSetTimeout(ctx, pool->command_tv) != REDIS_OK ||
+    if (ctx->err != 0 || redisSetTimeout(ctx, timeval_ms(pool->command_ms)) != REDIS_OK ||
         redisEnableKeepAlive(ctx) != REDIS_OK)
         goto fail;
     if (pool->db != 0 && select_db(ctx, pool->db) < 0)
@@ -192,13 +198,6 @@ static const struct ms_pool_ops redis_ops = {
     .close = conn_close,
 };
 
-static struct timeval timeval_ms(int ms)
-{
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-
-    return tv;
-}
-
 static struct ms_series *command_series(const char *name, const char *result)
 {
     struct ms_family *family =
@@ -222,7 +221,6 @@ static struct ms_redis_pool *pool_alloc(const struct ms_redis_config *cfg, size_
     pool->size = size;
     pool->connect_tv = timeval_ms(cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 200);
     pool->command_ms = cfg->command_timeout_ms > 0 ? cfg->command_timeout_ms : 200;
-    pool->command_tv = timeval_ms(pool->command_ms);
     for (size_t i = 0; i < size; i++) {
         pool->conns[i].pool = pool;
         pool->conns[i].slot = i;
@@ -416,15 +414,17 @@ int ms_redis_append(struct ms_redis_conn *conn, int argc, const char **argv, con
 int ms_redis_read(struct ms_redis_conn *conn, redisReply **out)
 {
     void *reply = NULL;
+    int rc;
 
     *out = NULL;
     if (conn->broken)
         return MS_EUNAVAIL;
     if (conn->pending <= 0)
         return MS_EINVAL; /* nothing appended: a read would wait for the timeout */
-    if (fit_timeout(conn) != 0) {
+    rc = fit_timeout(conn);
+    if (rc) {
         conn->broken = true; /* the replies left unread would go to the next holder */
-        return MS_ETIMEDOUT;
+        return rc;
     }
     if (redisGetReply(conn->ctx, &reply) != REDIS_OK || reply == NULL)
         return conn_lost(conn);

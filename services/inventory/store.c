@@ -82,7 +82,7 @@ static const char sql_settle_item[] =
  * before any is changed, as every writer of stock does (no deadlock): the always-true condition
  * on the count of locked rows is evaluated once, before the UPDATE reads a row. A release or an
  * expiry ($2) gives each quantity back to available; a commit only drops it from reserved.
- * Answers the items, in product order; no row when the reservation was not held. */
+ * Answers the reservation as it was, in SQL_LOAD's shape; no row when it was not held. */
 static const char sql_settle_held[] =
     "WITH moved AS (UPDATE reservations SET status = $2::text, updated_at = now() "
     "               WHERE id = $1 AND status = 'held' RETURNING id), "
@@ -95,7 +95,7 @@ static const char sql_settle_held[] =
     "                                           ELSE i.quantity END, updated_at = now() "
     "            FROM items i WHERE s.product_id = i.product_id "
     "            AND (SELECT count(*) FROM locked) >= 0) "
-    "SELECT product_id, quantity FROM items ORDER BY product_id";
+    "SELECT 'held', product_id, quantity FROM items ORDER BY product_id";
 
 /* Takes one item's stock again for a late commit of an expired reservation: straight from
  * available to sold, and only if there is enough. */
@@ -255,6 +255,30 @@ int inventory_store_add_stock(struct inventory_svc *svc, long long product_id, l
 
 /* ---- reservations ---- */
 
+/* Reservation id from res's rows: status, product_id, quantity, in product order (SQL_LOAD's
+ * shape; a tombstone's one row has NULL item columns). 0, MS_ENOTFOUND when there is no row. */
+static int reservation_from_rows(const PGresult *res, const char *id, struct reservation *out)
+{
+    int rows = PQntuples(res);
+    int rc;
+
+    if (rows == 0)
+        return MS_ENOTFOUND;
+    if (rows > INVENTORY_ITEMS_MAX)
+        return MS_EINTERNAL; /* only this service writes items, never more than the maximum */
+    rc = reservation_status_parse(PQgetvalue(res, 0, 0), &out->status);
+    if (rc)
+        return rc;
+    if (PQgetisnull(res, 0, 1))
+        rows = 0; /* a tombstone */
+    snprintf(out->id, sizeof(out->id), "%s", id);
+    out->nitems = (size_t)rows;
+    for (int i = 0; i < rows; i++)
+        out->items[i] = (struct reservation_item){.product_id = atoll(PQgetvalue(res, i, 1)),
+                                                  .quantity = atoll(PQgetvalue(res, i, 2))};
+    return 0;
+}
+
 /* Reads reservation id with its items through sql (sql_load or sql_load_locked). 0,
  * MS_ENOTFOUND, or the statement's error. */
 static int load(struct ms_pg_conn *conn, const char *sql, const char *id, struct reservation *out)
@@ -262,23 +286,9 @@ static int load(struct ms_pg_conn *conn, const char *sql, const char *id, struct
     const char *params[] = {id};
     PGresult *res = NULL;
     int rc = run(conn, sql, 1, params, &res);
-    int rows = rc == 0 ? PQntuples(res) : 0;
 
-    if (rc == 0 && rows == 0)
-        rc = MS_ENOTFOUND;
-    else if (rc == 0 && rows > INVENTORY_ITEMS_MAX)
-        rc = MS_EINTERNAL; /* only this service writes items, never more than the maximum */
     if (rc == 0)
-        rc = reservation_status_parse(PQgetvalue(res, 0, 0), &out->status);
-    if (rc == 0 && PQgetisnull(res, 0, 1))
-        rows = 0; /* a tombstone */
-    if (rc == 0) {
-        snprintf(out->id, sizeof(out->id), "%s", id);
-        out->nitems = (size_t)rows;
-        for (int i = 0; i < rows; i++)
-            out->items[i] = (struct reservation_item){.product_id = atoll(PQgetvalue(res, i, 1)),
-                                                      .quantity = atoll(PQgetvalue(res, i, 2))};
-    }
+        rc = reservation_from_rows(res, id, out);
     PQclear(res);
     return rc;
 }
@@ -502,21 +512,11 @@ static int settle_held(struct inventory_svc *svc, const char *id, enum reservati
     const char *params[] = {id, reservation_status_name(target)};
     PGresult *res = NULL;
     int rc = query(svc, sql_settle_held, 2, params, &res);
-    int rows = rc == 0 ? PQntuples(res) : 0;
 
-    if (rc == 0 && rows == 0)
-        rc = 1;
-    else if (rc == 0 && rows > INVENTORY_ITEMS_MAX)
-        rc = MS_EINTERNAL;
-    if (rc == 0) {
-        *out = (struct reservation){.status = RESERVATION_HELD, .nitems = (size_t)rows};
-        snprintf(out->id, sizeof(out->id), "%s", id);
-        for (int i = 0; i < rows; i++)
-            out->items[i] = (struct reservation_item){.product_id = atoll(PQgetvalue(res, i, 0)),
-                                                      .quantity = atoll(PQgetvalue(res, i, 1))};
-    }
+    if (rc == 0)
+        rc = reservation_from_rows(res, id, out);
     PQclear(res);
-    return rc;
+    return rc == MS_ENOTFOUND ? 1 : rc;
 }
 
 int inventory_store_settle(struct inventory_svc *svc, const char *id,
