@@ -16,12 +16,14 @@ cd "$MS_ROOT"
 CTEST_JOBS="${MS_CTEST_JOBS:-2}"
 FAILED=()
 PHASES=()
+RAN=() # the build directories whose suites ran in this invocation
 
 # run_ctest BUILD_DIR [CTEST_ARGS...]
 run_ctest()
 {
     local dir="$1"
     shift
+    RAN+=("$dir")
     ctest --test-dir "$dir" --output-on-failure --no-tests=error -j "$CTEST_JOBS" "$@"
 }
 
@@ -53,9 +55,29 @@ check()
     fi
 }
 
+# failure_digest BUILD_DIR: for each test that failed in BUILD_DIR's last ctest run, the lines of
+# its output that say why (a FAIL line and the 6 after it, at most 30 lines a test). The summary
+# ends the log, so a reader who sees only its head and its tail still learns what broke.
+failure_digest()
+{
+    local log="$1/Testing/Temporary/LastTest.log" failed="$1/Testing/Temporary/LastTestsFailed.log"
+    [[ -s $failed && -f $log ]] || return 0
+    awk -v list="$failed" '
+        BEGIN { while ((getline line < list) > 0) { sub(/^[0-9]+:/, "", line); bad[line] = 1 } }
+        /^[0-9]+\/[0-9]+ Testing: / { name = $3; inside = 0; shown = 0; after = 0; next }
+        /^Output:$/ { inside = name in bad; if (inside) print "---- why " name " failed:"; next }
+        /^<end of output>$/ { inside = 0; next }
+        !inside || shown >= 30 { next }
+        /FAIL|not ok|[Ff]ailed|Assertion|error:/ { after = 7 }
+        after > 0 { print "  " $0; after--; shown++ }
+    ' "$log"
+}
+
 # Prints each phase's time and the verdict; fails when any section failed.
 summary()
 {
+    local dir
+    for dir in "${RAN[@]}"; do failure_digest "$dir"; done
     ms_section "summary"
     printf '%s\n' "${PHASES[@]}"
     printf '%5ds  total\n' "$SECONDS"

@@ -260,7 +260,12 @@ function run(cmd, args, { input, allowFail = false, stderr = "ignore" } = {}) {
       if (status === 0 || allowFail) resolve({ status, stdout });
       else reject(new Error(`${cmd} ${args.join(" ")} exited with ${status}`));
     });
-    if (input !== undefined) child.stdin.end(input);
+    if (input !== undefined) {
+      // A command may exit without reading all its input (a stub, a refusal): the write then
+      // fails with EPIPE, and the exit status, not that error, is the verdict.
+      child.stdin.on("error", () => {});
+      child.stdin.end(input);
+    }
   });
 }
 
