@@ -122,7 +122,7 @@ service_env()
     echo "REDIS_URL=redis://127.0.0.1:$MS_REDIS_PORT/0"
     db="$(ms_service_db "$svc")"
     if [[ -n $db ]]; then
-        echo "DATABASE_URL=postgresql://ms@127.0.0.1:$MS_PG_PORT/$db"
+        echo "DATABASE_URL=postgresql://ms@127.0.0.1:$MS_PG_POOLER_PORT/$db"
     fi
     for other in $(ms_services); do
         upper="$(tr '[:lower:]' '[:upper:]' <<<"$other")"
@@ -131,13 +131,14 @@ service_env()
 }
 
 
-# Prints the PIDs serving a bench: PostgreSQL (postmaster and backends), Redis, every process of
+# Prints the PIDs serving a bench: PostgreSQL (postmaster and backends), PgBouncer, Redis, every process of
 # the stack (services, canary, gateway and their children) and of the ceilings; never wrk's.
 server_pids()
 {
     local pm f pid
     pm="$(head -n 1 "$T/data/pg/data/postmaster.pid" 2>/dev/null)" || pm=""
-    for pid in $pm "$(cat "$T/data/redis/redis.pid" 2>/dev/null)" "${PIDS[@]}"; do
+    for pid in $pm "$(cat "$T/data/redis/redis.pid" 2>/dev/null)" \
+        "$(cat "$T/data/pooler/pgbouncer.pid" 2>/dev/null)" "${PIDS[@]}"; do
         [[ $pid =~ ^[0-9]+$ ]] || continue
         echo "$pid"
         pgrep -P "$pid" || true

@@ -24,7 +24,7 @@ ROOT="$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
 
 main()
 {
-    local runsvdir_pid postmaster_pid
+    local runsvdir_pid postmaster_pid pooler_pid
     command -v node >/dev/null || die "node (20 or newer) is needed"
     if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
         ms_build "$MS_BUILD_DIR" >/dev/null || die "the build failed"
@@ -32,15 +32,16 @@ main()
     begin
     ms_faultproxy_free_base || die "no free ports for the proxies"
     start_stack
-    # the stack's process trees, for its CPU time: runit's (services, Redis, proxies, nginx) and
-    # PostgreSQL's, which pg_ctl starts on its own
+    # the stack's process trees, for its CPU time: runit's (services, Redis, proxies, nginx),
+    # PostgreSQL's, which pg_ctl starts on its own, and PgBouncer, which daemonizes
     runsvdir_pid="$(ms_runsvdir_pid)" || die "no runsvdir"
     postmaster_pid="$(head -n 1 "$MS_DATA_DIR/pg/data/postmaster.pid")" || die "no postmaster"
+    pooler_pid="$(cat "$MS_DATA_DIR/pooler/pgbouncer.pid")" || die "no PgBouncer"
     jq -n --arg order "$(ms_service_url order)" --arg user "$(ms_service_url user)" \
         --arg inventory "$(ms_service_url inventory)" --argjson proxies "$(ms_faultproxy_json)" \
         --argjson seconds "${BENCH_LOST_SECONDS:-3}" --argjson rounds "${BENCH_LOST_ROUNDS:-8}" \
         --argjson clients "${BENCH_LOST_CLIENTS:-8}" --argjson loss "${BENCH_LOST_PERCENT:-1}" \
-        --argjson roots "[$runsvdir_pid, $postmaster_pid]" \
+        --argjson roots "[$runsvdir_pid, $postmaster_pid, $pooler_pid]" \
         '{order: $order, user: $user, inventory: $inventory, proxies: $proxies, seconds: $seconds,
           rounds: $rounds, clients: $clients, lossPercent: $loss, budgetMs: 10000, attemptMs: 3000,
           target: {ratio: 0.8}, cpuRoots: $roots}' >"$T/config.json"

@@ -10,7 +10,7 @@
 # The compose and Kubernetes checks run under macOS's bash 3.2 too (they say it is too old for
 # bin/lab). Every way: the architecture, bash 4 and GNU realpath, memory, curl and jq (the
 # labs), CRLF line endings in the checkout (.gitattributes keeps them LF). native: Debian/Ubuntu, cmake, a C compiler, pkg-config and the
-# libraries, PostgreSQL, Redis, nginx, runit, make up's ports. compose: docker or podman with a
+# libraries, PostgreSQL, PgBouncer, Redis, nginx, runit, make up's ports. compose: docker or podman with a
 # compose, the ports docker-compose.yml publishes, whether its images are all here (a loaded
 # bundle; a note, not a problem, when not). kubernetes: kubectl, kind, istioctl, helm, a
 # container runtime, the KIND host port. A port held by the shop itself counts as fine.
@@ -281,6 +281,7 @@ check_native()
         problem "PostgreSQL server: not found" "$(pkg_fix postgresql)"
     fi
     need_tool redis-server - "$(pkg_fix redis-server)"
+    PATH="$PATH:/usr/sbin:/sbin" need_tool pgbouncer - "$(pkg_fix pgbouncer)"
     PATH="$PATH:/usr/sbin:/sbin" need_tool nginx - "$(pkg_fix nginx)"
     need_tool node - "$(pkg_fix nodejs)" # make up renders the gateway and Prometheus files with it
     need_tool runsvdir - "$(pkg_fix runit)"

@@ -2,8 +2,8 @@
 # `make down`: stops what `make up` started: first the supervisor, runit (our runsvdir, then
 # every instance under .data/sv/ through `sv`: SIGTERM, SIGKILL after 10 s, and its runsv), then
 # any service still named by a PID file under .data/run/ (one started without the supervisor),
-# the product canary (product-v2) and the gateway (nginx) included, then Redis and PostgreSQL
-# through their scripts. A PID whose process is not ours (our service binary; for the gateway an
+# the product canary (product-v2) and the gateway (nginx) included, then Redis, PgBouncer and
+# PostgreSQL through their scripts. A PID whose process is not ours (our service binary; for the gateway an
 # nginx master with our prefix; runsvdir watching our .data/sv) is never signalled. Running it
 # again does nothing.
 set -euo pipefail
@@ -129,7 +129,8 @@ stop_services()
     done
 }
 
-# Stops one store through its script ($1: redis or pg), if it was ever set up here.
+# Stops one store through its script ($1: redis, pooler or pg; $2: its directory under
+# .data), if it was ever set up here.
 stop_store()
 {
     local script="$MS_ROOT/scripts/$1.sh" dir="$MS_DATA_DIR/$2"
@@ -149,6 +150,7 @@ main()
     stop_supervisor
     stop_services
     stop_store redis redis || rc=1
+    stop_store pooler pooler || rc=1
     stop_store pg pg || rc=1
     return "$rc"
 }

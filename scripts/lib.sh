@@ -27,6 +27,8 @@ MS_TSAN_BUILD_DIR="$(ms_abspath "${MS_TSAN_BUILD_DIR:-$MS_ROOT/build-tsan}")"
 # shellcheck source-path=SCRIPTDIR source=services.gen.sh
 . "$MS_ROOT/scripts/services.gen.sh"
 MS_PG_PORT="${MS_PG_PORT:-$MS_PG_DEFAULT_PORT}"
+# The services reach PostgreSQL through PgBouncer (scripts/pooler.sh) on this port.
+MS_PG_POOLER_PORT="${MS_PG_POOLER_PORT:-$MS_PG_POOLER_DEFAULT_PORT}"
 MS_REDIS_PORT="${MS_REDIS_PORT:-$MS_REDIS_DEFAULT_PORT}"
 
 # Beside the table's services `make up` runs the product canary (the product binary with
@@ -124,6 +126,12 @@ ms_instance_port_var()
     esac
 }
 
+# Starts PgBouncer in front of make up's PostgreSQL (scripts/pooler.sh), unless it runs.
+ms_pooler_start()
+{
+    bash "$MS_ROOT/scripts/pooler.sh" start "$MS_DATA_DIR/pooler" "$MS_PG_POOLER_PORT" "$MS_PG_PORT"
+}
+
 # Prints "VAR=PORT" for every port of make up's stack (the table's services, product-v2, the
 # gateway, PostgreSQL, Redis), one a line: the variable that moves it and its value now.
 ms_port_vars()
@@ -133,6 +141,7 @@ ms_port_vars()
         echo "$(ms_instance_port_var "$name")=$(ms_instance_port "$name")"
     done
     echo "MS_PG_PORT=$MS_PG_PORT"
+    echo "MS_PG_POOLER_PORT=$MS_PG_POOLER_PORT"
     echo "MS_REDIS_PORT=$MS_REDIS_PORT"
 }
 
@@ -594,7 +603,7 @@ ms_faultproxy_list()
     local base i=0 name edge port row rows=() up caller dep
     base="$(ms_port_value MS_FAULTPROXY_PORT "$MS_FAULTPROXY_DEFAULT_PORT")" || return 1
     for name in $(ms_services); do
-        [[ -n "$(ms_service_db "$name")" ]] && rows+=("$name-pg $MS_PG_PORT $name pg")
+        [[ -n "$(ms_service_db "$name")" ]] && rows+=("$name-pg $MS_PG_POOLER_PORT $name pg")
         rows+=("$name-redis $MS_REDIS_PORT $name redis")
     done
     for edge in ${MS_FAULTPROXY_EDGES-order:inventory}; do

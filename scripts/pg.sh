@@ -10,6 +10,8 @@
 # for throwaway test clusters only. PostgreSQL refuses to run as root, so under root the
 # cluster belongs to, and runs as, the `postgres` user.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=as-postgres.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/as-postgres.sh"
 
 die() {
     echo "pg.sh: $*" >&2
@@ -35,22 +37,6 @@ find_bin() {
         dirname "$(command -v pg_ctl)"
     else
         die "no PostgreSQL server binaries found (set PG_BIN)"
-    fi
-}
-
-# Runs a server tool as the cluster's owner. runuser lives in sbin, which a caller's PATH (a
-# test harness, make) may lack.
-as_owner() {
-    if [[ $EUID -eq 0 ]]; then
-        PATH="$PATH:/usr/sbin:/sbin" runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
-}
-
-check_port() {
-    if ! [[ "$1" =~ ^[0-9]{1,5}$ ]] || ((10#$1 < 1 || 10#$1 > 65535)); then
-        die "bad port: $1"
     fi
 }
 

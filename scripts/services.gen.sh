@@ -3,6 +3,7 @@
 # Every service, in start order: name, default port, variable overriding the port, database
 # ("-" for none).
 MS_PG_DEFAULT_PORT=9432
+MS_PG_POOLER_DEFAULT_PORT=9433
 MS_REDIS_DEFAULT_PORT=9379
 MS_SERVICE_TABLE='
 product       3001  PRODUCT_PORT       product

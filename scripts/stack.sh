@@ -43,7 +43,7 @@ ms_stack_env()
     chmod 755 "$1" || return 1
     export MS_DATA_DIR="$1/data" MS_BUILD_DIR="$2" MS_UP_NO_BUILD=1 PG_FAST=1 REDIS_FAST=1
     export MS_BIND_ADDRESS=127.0.0.1 MS_ADMIN_ENABLED=true
-    for var in MS_PG_PORT MS_REDIS_PORT; do
+    for var in MS_PG_PORT MS_PG_POOLER_PORT MS_REDIS_PORT; do
         ms_free_port "$var" || return 1
         export "${var?}"
     done
@@ -84,6 +84,7 @@ ms_stack_port_map()
     pairs+=("$MS_GATEWAY_METRICS_DEFAULT_PORT=$MS_GATEWAY_METRICS_PORT")
     pairs+=("$MS_GATEWAY_EXPORTER_DEFAULT_PORT=$MS_GATEWAY_EXPORTER_PORT")
     pairs+=("$MS_PROMETHEUS_DEFAULT_PORT=$MS_PROMETHEUS_PORT")
-    pairs+=("$MS_PG_DEFAULT_PORT=$MS_PG_PORT" "$MS_REDIS_DEFAULT_PORT=$MS_REDIS_PORT")
+    pairs+=("$MS_PG_DEFAULT_PORT=$MS_PG_PORT" "$MS_PG_POOLER_DEFAULT_PORT=$MS_PG_POOLER_PORT")
+    pairs+=("$MS_REDIS_DEFAULT_PORT=$MS_REDIS_PORT")
     echo "${pairs[*]}"
 }

@@ -30,7 +30,7 @@ service_env()
     echo "ADMIN_ENABLED=${MS_ADMIN_ENABLED:-true}"
     echo "REDIS_URL=redis://127.0.0.1:$MS_REDIS_PORT/0"
     if [[ -n $db ]]; then
-        echo "DATABASE_URL=postgresql://ms@127.0.0.1:$MS_PG_PORT/$db"
+        echo "DATABASE_URL=postgresql://ms@127.0.0.1:$MS_PG_POOLER_PORT/$db"
     fi
     # Every service gets every upstream URL; each reads the ones it needs.
     for other in $(ms_services); do
@@ -268,7 +268,8 @@ print_table()
             ;;
         esac
     done
-    printf '%-14s %s\n' postgresql "postgresql://ms@127.0.0.1:$MS_PG_PORT/"
+    printf '%-14s %s\n' postgresql "postgresql://ms@127.0.0.1:$MS_PG_PORT/" \
+        pgbouncer "postgresql://ms@127.0.0.1:$MS_PG_POOLER_PORT/ (what the services connect to)"
     printf '%-14s %s\n' redis "redis://127.0.0.1:$MS_REDIS_PORT/0"
     echo
     echo "logs: $MS_DATA_DIR/log/   stop everything: make down"
@@ -298,11 +299,12 @@ start_stores()
             dbs+=("$db")
         fi
     done
-    ms_section "PostgreSQL (port $MS_PG_PORT) and Redis (port $MS_REDIS_PORT)"
+    ms_section "PostgreSQL (port $MS_PG_PORT, PgBouncer $MS_PG_POOLER_PORT) and Redis (port $MS_REDIS_PORT)"
     bash "$MS_ROOT/scripts/pg.sh" start "$MS_DATA_DIR/pg" "$MS_PG_PORT"
     if ((${#dbs[@]})); then
         bash "$MS_ROOT/scripts/pg.sh" createdb "$MS_DATA_DIR/pg" "$MS_PG_PORT" "${dbs[@]}"
     fi
+    ms_pooler_start
     bash "$MS_ROOT/scripts/redis.sh" start "$MS_DATA_DIR/redis" "$MS_REDIS_PORT"
 }
 

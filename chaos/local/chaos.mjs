@@ -462,10 +462,7 @@ async function expRedis() {
 // ---- 5. PostgreSQL restarted ----
 
 async function connections() {
-  const server = new Map(
-    (await stack.psql('postgres', "SELECT application_name, count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND datname <> 'postgres' GROUP BY 1"))
-      .map(([n, c]) => [n, Number(c)]),
-  );
+  const server = await stack.dbClients();
   const pools = new Map();
   for (const inst of stack.withDatabase()) {
     const open = metric(await stack.metrics(inst), 'db_pool_connections', { state: 'open' });
@@ -539,7 +536,7 @@ async function expPostgres() {
   await sleep(t2 + MODE.steadyMs - Date.now());
   await steady('5 after', l.load, t2, Date.now());
   await finish(l);
-  // connections: what the server has equals what the pools hold, within their size
+  // connections: what the services hold open where they connect equals what the pools hold, within their size
   let after = await connections();
   for (let i = 0; i < 20 && leaks(after).length; i++) {
     await sleep(250);
@@ -547,7 +544,7 @@ async function expPostgres() {
   }
   const leaked = leaks(after);
   verdict('5 no connection leak', leaked.length === 0 && leaks(before).length === 0,
-    `server connections / pool gauges (open): before ${connText(before)}; after ${connText(after)}` +
+    `connections at ${stack.poolerPort ? 'PgBouncer' : 'PostgreSQL'} / pool gauges (open): before ${connText(before)}; after ${connText(after)}` +
     (leaked.length ? `; MISMATCH ${leaked.join('; ')}` : ''));
   await invariants('after 5');
 }

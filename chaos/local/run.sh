@@ -153,9 +153,9 @@ write_stack_json()
         fi
     done | jq -s 'add // {}')"
     printf '%s\n' "${list[@]}" | jq -s --arg root "$MS_ROOT" --arg data "$MS_DATA_DIR" \
-        --arg target "$TARGET" --argjson pg "$MS_PG_PORT" --argjson redis "$MS_REDIS_PORT" \
+        --arg target "$TARGET" --argjson pg "$MS_PG_PORT" --argjson pooler "$MS_PG_POOLER_PORT" --argjson redis "$MS_REDIS_PORT" \
         --arg gw "$(ms_instance_url gateway)" --argjson env "$envs" --argjson proxies "$(ms_faultproxy_json)" \
-        '{root: $root, dataDir: $data, target: $target, pgPort: $pg, redisPort: $redis, gateway: $gw,
+        '{root: $root, dataDir: $data, target: $target, pgPort: $pg, poolerPort: $pooler, redisPort: $redis, gateway: $gw,
           env: $env, proxies: $proxies, instances: .}' >"$file"
 }
 

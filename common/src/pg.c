@@ -64,7 +64,8 @@ struct ms_pg_pool {
     char name[64];
     char connect_timeout[16];
     char tcp_user_timeout[16];
-    char options[160];
+    char session_sql[128];  /* the session's limits, set on connecting (set_timeouts) */
+    int statement_ms;       /* the server's limit on one statement (statement_timeout) */
     int deadline_ms;        /* the client's own limit on one statement: a lost or stalled answer */
     struct silence silence; /* whether the server answers at all (silence.h) */
     struct ms_series *refused; /* db_pool_acquire_total{result="unavailable"} */
@@ -98,20 +99,45 @@ static void set_error(struct ms_pg_conn *conn, const char *message, const char *
     snprintf(conn->sqlstate, sizeof(conn->sqlstate), "%s", sqlstate != NULL ? sqlstate : "");
 }
 
+static PGresult *collect(struct ms_pg_conn *conn, int sent, bool *late);
+
+/* Sets the session's limits (set_timeouts) with a SET after connecting, not in the startup
+ * packet's "options": a pooler in front of PostgreSQL (PgBouncer) refuses that parameter, or
+ * drops it when told to ignore it, and the session would run without its limits. In a pooler's
+ * session mode a SET lasts until the client leaves, when the pooler's DISCARD ALL resets it. */
+static bool session_limits_set(struct ms_pg_conn *conn)
+{
+    bool late;
+    PGresult *res = collect(conn, PQsendQuery(conn->pg, conn->pool->session_sql), &late);
+    bool ok = !late && PQresultStatus(res) == PGRES_COMMAND_OK;
+
+    if (!ok)
+        set_error(conn,
+                  late ? "no answer to the session's SET"
+                       : (res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(conn->pg)),
+                  "08006");
+    PQclear(res);
+    return ok;
+}
+
 static int conn_open(void *ctx, size_t slot)
 {
     struct ms_pg_pool *pool = ctx;
     struct ms_pg_conn *conn = &pool->conns[slot];
     /* Later keywords override earlier ones, and "dbname" is expanded in place: the caller's
      * conninfo may name the application, but the timeouts and keepalives are ours. */
-    const char *const keys[] = {"application_name", "dbname",
-                                "connect_timeout",  "keepalives",
-                                "keepalives_idle",  "keepalives_interval",
-                                "keepalives_count", "tcp_user_timeout",
-                                "options",          NULL};
-    const char *const values[] = {
-        pool->name, pool->conninfo,         pool->connect_timeout, "1", "5", "2",
-        "3",        pool->tcp_user_timeout, pool->options,         NULL};
+    const char *const keys[] = {"application_name", "dbname",           "connect_timeout",
+                                "keepalives",       "keepalives_idle",  "keepalives_interval",
+                                "keepalives_count", "tcp_user_timeout", NULL};
+    const char *const values[] = {pool->name,
+                                  pool->conninfo,
+                                  pool->connect_timeout,
+                                  "1",
+                                  "5",
+                                  "2",
+                                  "3",
+                                  pool->tcp_user_timeout,
+                                  NULL};
 
     conn->pg = PQconnectdbParams(keys, values, 1);
     if (conn->pg == NULL) {
@@ -127,6 +153,11 @@ static int conn_open(void *ctx, size_t slot)
     PQsetNoticeProcessor(conn->pg, ignore_notice, NULL);
     conn->broken = false;
     conn->nprepared = 0;
+    if (!session_limits_set(conn)) {
+        PQfinish(conn->pg);
+        conn->pg = NULL;
+        return MS_EUNAVAIL;
+    }
     return 0;
 }
 
@@ -198,10 +229,12 @@ static struct ms_series *query_series(const char *name, const char *result)
  * locks. */
 static void set_timeouts(struct ms_pg_pool *pool, int statement_ms)
 {
+    pool->statement_ms = statement_ms;
     pool->deadline_ms = statement_ms + DEADLINE_MARGIN_MS;
     snprintf(pool->tcp_user_timeout, sizeof(pool->tcp_user_timeout), "%d", pool->deadline_ms);
-    snprintf(pool->options, sizeof(pool->options),
-             "-c statement_timeout=%d -c idle_in_transaction_session_timeout=%d", statement_ms,
+    snprintf(pool->session_sql, sizeof(pool->session_sql),
+             "SET statement_timeout = %d; SET idle_in_transaction_session_timeout = %d",
+             statement_ms,
              statement_ms * 5 > IDLE_IN_TRANSACTION_MIN_MS ? statement_ms * 5
                                                            : IDLE_IN_TRANSACTION_MIN_MS);
 }
@@ -646,6 +679,7 @@ int ms_pg_migrate(struct ms_pg_pool *pool, const char *lock_name,
 {
     const char *const params[] = {lock_name != NULL ? lock_name : "schema_migrations"};
     struct ms_pg_conn *conn = NULL;
+    char restore[48]; /* the session's own limit (set_timeouts), put back afterwards */
     bool locked = false;
     int rc;
 
@@ -672,7 +706,8 @@ out:
     /* A session that cannot be put back as it was is closed, which drops the lock too. */
     if (locked && exec_params(conn, "SELECT pg_advisory_unlock(hashtext($1))", 1, params) < 0)
         conn->broken = true;
-    if (ms_pg_exec(conn, "RESET statement_timeout") < 0)
+    snprintf(restore, sizeof(restore), "SET statement_timeout = %d", pool->statement_ms);
+    if (ms_pg_exec(conn, restore) < 0)
         conn->broken = true;
     conn->no_deadline = false;
     ms_pg_release(pool, conn);

@@ -22,7 +22,8 @@
 /* One server per test case, started by the unchecked fixture in the parent process; the tests
  * run in forked children and only read these. */
 static struct ms_test_pg server;
-static char *db_url; /* the "mstest" database */
+static struct ms_test_pooler pooler; /* PgBouncer in front of server (scripts/pooler.sh) */
+static char *db_url;                 /* the "mstest" database */
 static int db_counter;
 
 static void server_up(void)
@@ -31,10 +32,12 @@ static void server_up(void)
     ck_assert_int_eq(ms_test_pg_createdb(&server, "mstest"), 0);
     db_url = ms_test_pg_url(&server, "mstest");
     ck_assert_ptr_nonnull(db_url);
+    ck_assert_int_eq(ms_test_pooler_start(&pooler, &server), 0);
 }
 
 static void server_down(void)
 {
+    ms_test_pooler_stop(&pooler);
     ms_test_pg_stop(&server);
     free(db_url);
     db_url = NULL;
@@ -325,6 +328,56 @@ START_TEST(test_pg_sessions_have_an_idle_in_transaction_time_out)
     ck_assert_int_gt(scalar(pool, "SELECT setting::int FROM pg_settings WHERE name = "
                                   "'idle_in_transaction_session_timeout'"),
                      0);
+    ms_pg_pool_free(pool);
+}
+END_TEST
+
+/* Runs "SELECT $1::int + pg_backend_pid() * 0" with one parameter (so the statement is prepared
+ * on the session) and returns the backend's PID. */
+static long prepared_backend_pid(struct ms_pg_pool *pool)
+{
+    const char *const params[] = {"1"};
+    struct ms_pg_conn *conn = NULL;
+    PGresult *res = NULL;
+    long pid;
+    int rc;
+
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    rc = ms_pg_query(conn, "SELECT pg_backend_pid() + $1::int * 0", 1, params, &res);
+    ck_assert_msg(rc == 0, "prepared statement: %s", ms_pg_last_error(conn));
+    pid = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    ms_pg_release(pool, conn);
+    return pid;
+}
+
+/* Through PgBouncer (scripts/pooler.sh, as `make up` runs it): the session still has its limits
+ * (a startup "options" would be refused there), and a pooled backend handed to a new session
+ * carries nothing of the last one: its prepared statements were discarded, so preparing the
+ * same name again works. */
+START_TEST(test_pg_session_limits_and_statements_hold_through_the_pooler)
+{
+    struct ms_pg_conn *conn = NULL;
+    struct ms_pg_pool *pool;
+    char url[128];
+    long first;
+
+    snprintf(url, sizeof(url), "postgresql://ms@127.0.0.1:%d/mstest", pooler.port);
+    pool = pool_on(url, "pooled", 1, 1000, 200);
+    ck_assert_int_eq(scalar(pool, "SELECT setting::int FROM pg_settings WHERE name = "
+                                  "'statement_timeout'"),
+                     200);
+    ck_assert_int_eq(scalar(pool, "SELECT setting::int FROM pg_settings WHERE name = "
+                                  "'idle_in_transaction_session_timeout'"),
+                     10000);
+    ck_assert_int_eq(ms_pg_acquire(pool, &conn), 0);
+    ck_assert_int_eq(ms_pg_exec(conn, "SELECT pg_sleep(5)"), MS_ETIMEDOUT);
+    ck_assert_str_eq(ms_pg_last_sqlstate(conn), "57014"); /* the server's limit, not ours */
+    ms_pg_release(pool, conn);
+    first = prepared_backend_pid(pool);
+    ms_pg_pool_free(pool);
+    pool = pool_on(url, "pooled", 1, 1000, 300);
+    ck_assert_int_eq(prepared_backend_pid(pool), first); /* the same backend, reset */
     ms_pg_pool_free(pool);
 }
 END_TEST
@@ -847,6 +900,7 @@ static Suite *pg_suite(void)
     tcase_add_test(pool, test_pg_one_stalled_session_while_others_answer_is_not_silence);
     tcase_add_test(pool, test_pg_request_budget_cuts_statements);
     tcase_add_test(pool, test_pg_sessions_have_an_idle_in_transaction_time_out);
+    tcase_add_test(pool, test_pg_session_limits_and_statements_hold_through_the_pooler);
     tcase_add_test(pool, test_pg_a_dead_connection_does_not_fail_requests_while_others_work);
     tcase_add_test(pool, test_pg_reset_connections_are_replaced_while_a_request_waits);
     tcase_add_test(pool, test_pg_resets_fail_only_the_requests_that_used_the_connection);

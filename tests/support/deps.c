@@ -14,19 +14,26 @@
 /* A port taken by someone else between picking and binding it: try again with another. */
 #define START_ATTEMPTS 3
 
-/* Runs scripts/<script> <verb> <dir> [<port>] with env (NAME=VALUE ...) in front. 0 or -1. */
-static int run_script(const char *env, const char *script, const char *verb, const char *dir,
-                      int port)
+/* Runs scripts/<script> <verb> <dir> [<port> [<more>]] with env (NAME=VALUE ...) in front.
+ * 0 or -1. */
+static int run_script_more(const char *env, const char *script, const char *verb, const char *dir,
+                           int port, const char *more)
 {
     char cmd[2048], port_arg[16] = "";
 
     if (port > 0)
         snprintf(port_arg, sizeof(port_arg), " %d", port);
     /* Paths come from mkdtemp and the build tree: single quotes are enough. */
-    if (snprintf(cmd, sizeof(cmd), "%s '%s/scripts/%s' %s '%s'%s", env, MS_SOURCE_DIR, script, verb,
-                 dir, port_arg) >= (int)sizeof(cmd))
+    if (snprintf(cmd, sizeof(cmd), "%s '%s/scripts/%s' %s '%s'%s %s", env, MS_SOURCE_DIR, script,
+                 verb, dir, port_arg, more) >= (int)sizeof(cmd))
         return -1;
     return ms_test_run(cmd) == 0 ? 0 : -1;
+}
+
+static int run_script(const char *env, const char *script, const char *verb, const char *dir,
+                      int port)
+{
+    return run_script_more(env, script, verb, dir, port, "");
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -79,22 +86,47 @@ static void kill_if_named(pid_t pid, const char *comm)
         ms_test_stop(pid, SIGKILL, 5000);
 }
 
-/* Starts a server with script in a new directory, retrying on another port if needed. */
-static int start_in_tmpdir(const char *env, const char *script, const char *prefix, char **dir,
-                           int *port)
+/* Starts a server with script in a new directory, retrying on another port if needed; more: what
+ * the script's start takes after the port. */
+static int start_in_tmpdir_more(const char *env, const char *script, const char *prefix,
+                                const char *more, char **dir, int *port)
 {
     *dir = ms_test_tmpdir(prefix);
     if (*dir == NULL)
         return -1;
     for (int i = 0; i < START_ATTEMPTS; i++) {
         *port = ms_test_free_port();
-        if (*port > 0 && run_script(env, script, "start", *dir, *port) == 0)
+        if (*port > 0 && run_script_more(env, script, "start", *dir, *port, more) == 0)
             return 0;
     }
     remove_tree(*dir);
     free(*dir);
     *dir = NULL;
     return -1;
+}
+
+/* Stops the server in *dir with script, then kills it by the PID in dir/pidfile if it is still
+ * the process called comm, removes the directory and sets *dir to NULL: whatever happened
+ * before, nothing may outlive the suite. Nothing when *dir is NULL (never started). */
+static void stop_in_tmpdir(const char *script, char **dir, const char *pidfile, const char *comm)
+{
+    pid_t pid;
+
+    if (*dir == NULL)
+        return;
+    run_script("", script, "stop", *dir, 0);
+    pid = read_pid(*dir, pidfile);
+    if (pid > 0)
+        kill_if_named(pid, comm);
+    remove_tree(*dir);
+    free(*dir);
+    *dir = NULL;
+}
+
+static int start_in_tmpdir(const char *env, const char *script, const char *prefix, char **dir,
+                           int *port)
+{
+    return start_in_tmpdir_more(env, script, prefix, "", dir, port);
 }
 
 int ms_test_pg_start(struct ms_test_pg *pg)
@@ -114,18 +146,7 @@ int ms_test_pg_shutdown(struct ms_test_pg *pg)
 
 void ms_test_pg_stop(struct ms_test_pg *pg)
 {
-    pid_t pid;
-
-    if (pg->dir == NULL)
-        return;
-    run_script("", "pg.sh", "stop", pg->dir, 0);
-    /* Whatever happened above, nothing may outlive the suite. */
-    pid = read_pid(pg->dir, "data/postmaster.pid");
-    if (pid > 0)
-        kill_if_named(pid, "postgres");
-    remove_tree(pg->dir);
-    free(pg->dir);
-    pg->dir = NULL;
+    stop_in_tmpdir("pg.sh", &pg->dir, "data/postmaster.pid", "postgres");
 }
 
 int ms_test_pg_createdb(struct ms_test_pg *pg, const char *name)
@@ -171,17 +192,21 @@ int ms_test_redis_crash(struct ms_test_redis *redis)
 
 void ms_test_redis_stop(struct ms_test_redis *redis)
 {
-    pid_t pid;
+    stop_in_tmpdir("redis.sh", &redis->dir, "redis.pid", "redis-server");
+}
 
-    if (redis->dir == NULL)
-        return;
-    run_script("", "redis.sh", "stop", redis->dir, 0);
-    pid = read_pid(redis->dir, "redis.pid");
-    if (pid > 0)
-        kill_if_named(pid, "redis-server");
-    remove_tree(redis->dir);
-    free(redis->dir);
-    redis->dir = NULL;
+int ms_test_pooler_start(struct ms_test_pooler *pooler, const struct ms_test_pg *pg)
+{
+    char pg_port[16];
+
+    snprintf(pg_port, sizeof(pg_port), "%d", pg->port);
+    return start_in_tmpdir_more("", "pooler.sh", "ms-pooler-", pg_port, &pooler->dir,
+                                &pooler->port);
+}
+
+void ms_test_pooler_stop(struct ms_test_pooler *pooler)
+{
+    stop_in_tmpdir("pooler.sh", &pooler->dir, "pgbouncer.pid", "pgbouncer");
 }
 
 char *ms_test_redis_url(struct ms_test_redis *redis)

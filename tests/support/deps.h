@@ -10,6 +10,11 @@ struct ms_test_pg {
     int port;
 };
 
+struct ms_test_pooler {
+    char *dir; /* PgBouncer's directory under /tmp; NULL when not started */
+    int port;
+};
+
 struct ms_test_redis {
     char *dir; /* the server's directory under /tmp; NULL when not started */
     int port;
@@ -33,6 +38,13 @@ int ms_test_pg_createdb(struct ms_test_pg *pg, const char *name);
 
 /* postgresql://ms@127.0.0.1:PORT/db, malloc'd. */
 char *ms_test_pg_url(struct ms_test_pg *pg, const char *db);
+
+/* Starts PgBouncer (scripts/pooler.sh: session mode, DISCARD ALL) on a free port in front of
+ * pg's cluster; a URL through it is ms_test_pg_url's with the pooler's port. 0 or -1. */
+int ms_test_pooler_start(struct ms_test_pooler *pooler, const struct ms_test_pg *pg);
+
+/* Stops PgBouncer, killing it by PID if it does not stop, and removes its directory. */
+void ms_test_pooler_stop(struct ms_test_pooler *pooler);
 
 /* Starts a server on a free port, without persistence. 0 or -1. */
 int ms_test_redis_start(struct ms_test_redis *redis);

@@ -43,6 +43,7 @@ function shellTable({ services, suite }) {
 # Every service, in start order: name, default port, variable overriding the port, database
 # ("-" for none).
 MS_PG_DEFAULT_PORT=${suite.pgPort}
+MS_PG_POOLER_DEFAULT_PORT=${suite.pgPoolerPort}
 MS_REDIS_DEFAULT_PORT=${suite.redisPort}
 MS_SERVICE_TABLE='
 ${rows.map(line).join("\n")}
@@ -349,7 +350,7 @@ ${canaries.join("\n")}
 
 The rest of the suite: the gateway on ${suite.gatewayPort} (\`MS_GATEWAY_PORT\`), its metrics on ${suite.gatewayMetricsPort}
 (\`MS_GATEWAY_METRICS_PORT\`) and their exporter on ${suite.gatewayExporterPort} (\`MS_GATEWAY_EXPORTER_PORT\`); with
-\`make up\`, PostgreSQL on ${suite.pgPort} (\`MS_PG_PORT\`), Redis on ${suite.redisPort} (\`MS_REDIS_PORT\`) and Prometheus on
+\`make up\`, PostgreSQL on ${suite.pgPort} (\`MS_PG_PORT\`) behind PgBouncer on ${suite.pgPoolerPort} (\`MS_PG_POOLER_PORT\`), Redis on ${suite.redisPort} (\`MS_REDIS_PORT\`) and Prometheus on
 ${suite.prometheusPort} (\`MS_PROMETHEUS_PORT\`).
 `;
 }

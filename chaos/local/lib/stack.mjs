@@ -131,6 +131,26 @@ export class Stack {
     return stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
   }
 
+  // {application name: connections} the services hold open where they connect: PgBouncer's
+  // clients when the stack has one (poolerPort; its pooled backends are PgBouncer's, not the
+  // services'), else PostgreSQL's client backends.
+  async dbClients() {
+    if (!this.poolerPort) return clientBackends(this);
+    const { stdout } = await run(
+      'psql',
+      ['-h', '127.0.0.1', '-p', String(this.poolerPort), '-U', 'ms', '-d', 'pgbouncer', '-XAq', '-F', '\t', '-c', 'SHOW CLIENTS'],
+      { timeout: 30000 },
+    );
+    const [head, ...rows] = stdout.split('\n').filter((l) => l !== '' && !l.startsWith('('));
+    const col = Object.fromEntries(head.split('\t').map((c, k) => [c, k]));
+    const out = new Map();
+    for (const r of rows.map((l) => l.split('\t'))) {
+      if (r[col.database] === 'pgbouncer') continue; // this very query
+      out.set(r[col.application_name], (out.get(r[col.application_name]) || 0) + 1);
+    }
+    return out;
+  }
+
   async script(name, ...args) {
     await run('bash', [`${this.root}/scripts/${name}`, ...args], { timeout: 60000 });
   }
@@ -150,6 +170,13 @@ export class Stack {
   pgStart() {
     return this.script('pg.sh', 'start', `${this.dataDir}/pg`, String(this.pgPort));
   }
+}
+
+// {application name: client backends} in PostgreSQL, the psql sessions of the checks aside.
+async function clientBackends(stack) {
+  const rows = await stack.psql('postgres',
+    "SELECT application_name, count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND datname <> 'postgres' GROUP BY 1");
+  return new Map(rows.map(([n, c]) => [n, Number(c)]));
 }
 
 // The sum of the series of metric name whose labels include every one of labels, in a
