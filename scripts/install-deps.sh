@@ -16,7 +16,7 @@ RUN_PACKAGES=(
     build-essential cmake pkg-config
     libmicrohttpd-dev libjansson-dev libhiredis-dev libpq-dev libcurl4-openssl-dev check
     libunistring-dev
-    postgresql pgbouncer redis-server curl procps iproute2 nginx runit jq wrk prometheus nodejs
+    postgresql redis-server pgbouncer curl procps iproute2 nginx runit jq wrk prometheus nodejs
 )
 BENCH_PACKAGES=(valgrind)
 TEST_PACKAGES=(

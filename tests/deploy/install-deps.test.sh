@@ -34,7 +34,7 @@ check_sets()
     for pkg in chromium podman valgrind clang-tidy shellcheck yamllint npm; do
         [[ " ${run[*]} " != *" $pkg "* ]] || fail "make up's set installs $pkg, which only the tests need"
     done
-    for pkg in postgresql redis-server nginx runit cmake libmicrohttpd-dev curl jq nodejs; do
+    for pkg in postgresql redis-server pgbouncer nginx runit cmake libmicrohttpd-dev curl jq nodejs; do
         [[ " ${run[*]} " == *" $pkg "* ]] || fail "make up's set lacks $pkg"
     done
     for pkg in "${run[@]}"; do
