@@ -68,7 +68,7 @@ failure_digest()
         /^Output:$/ { inside = name in bad; if (inside) print "---- why " name " failed:"; next }
         /^<end of output>$/ { inside = 0; next }
         !inside || shown >= 30 { next }
-        /FAIL|not ok|[Ff]ailed|Assertion|error:/ { after = 7 }
+        /FAIL|not ok|\*\*\*Failed|Assertion|error:/ { after = 7 }
         after > 0 { print "  " $0; after--; shown++ }
     ' "$log"
 }
