@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The local chaos experiments, short (chaos/local/run.sh --short: every experiment with shorter
-# windows and a 20 s combined run, and the network experiments that pass today: lost Redis
-# answers, a reset storm, notification cut off from Redis) on a stack of their own on free loopback ports in a temporary
-# directory, kept for the checks that follow; every verdict must pass. Then that the runner fails
-# when it should:
+# windows and a 20 s combined run, then the network experiments n1 to n6: lost PostgreSQL and
+# Redis answers, a PostgreSQL blackhole, Redis latency, a reset storm, notification cut off from
+# Redis) on a stack of their own on free loopback ports in a temporary directory, kept for the
+# checks that follow; every verdict must pass. Then that the runner fails when it should:
 #   - without the supervisor for one instance (runit told `sv once`: run, but do not restart),
 #     experiment 1 fails for that instance, and for no other;
 #   - with invariants broken behind the shop's back in PostgreSQL (an order without reservation,
@@ -101,7 +101,8 @@ short_run()
     for id in '1 kill order' '1 kill gateway' '2 gateway 504' '2 cart degrades' '3 breaker opens' \
         '3 orders fail fast' '3 recovery' '4 products served' '4 carts 503 fast' '4 back within 2 s' \
         '5 unready while down' '5 no restart' '5 no connection leak' '6 all delivered once' \
-        'combined' 'invariants after combined' 'n2 answers lost' 'n2 keys final' 'invariants after n2' \
+        'combined' 'invariants after combined' 'n1 answers lost' 'n1 throughput' 'n1 keys final' \
+        'n1 proportional' 'invariants after n1' 'n2 answers lost' 'n2 keys final' 'invariants after n2' \
         'n3 answers in time' 'n3 back' 'n3 keys final' 'invariants after n3' 'n4 nothing fails' \
         'n4 latency bounded' 'invariants after n4' \
         'n5 resets' 'n5 keys final' 'invariants after n5' 'n6 orders go on' 'n6 notified after' \
