@@ -65,7 +65,6 @@ struct ms_pg_pool {
     char connect_timeout[16];
     char tcp_user_timeout[16];
     char session_sql[128];  /* the session's limits, set on connecting (set_timeouts) */
-    int statement_ms;       /* the server's limit on one statement (statement_timeout) */
     int deadline_ms;        /* the client's own limit on one statement: a lost or stalled answer */
     struct silence silence; /* whether the server answers at all (silence.h) */
     struct ms_series *refused; /* db_pool_acquire_total{result="unavailable"} */
@@ -229,7 +228,6 @@ static struct ms_series *query_series(const char *name, const char *result)
  * locks. */
 static void set_timeouts(struct ms_pg_pool *pool, int statement_ms)
 {
-    pool->statement_ms = statement_ms;
     pool->deadline_ms = statement_ms + DEADLINE_MARGIN_MS;
     snprintf(pool->tcp_user_timeout, sizeof(pool->tcp_user_timeout), "%d", pool->deadline_ms);
     snprintf(pool->session_sql, sizeof(pool->session_sql),
@@ -679,7 +677,6 @@ int ms_pg_migrate(struct ms_pg_pool *pool, const char *lock_name,
 {
     const char *const params[] = {lock_name != NULL ? lock_name : "schema_migrations"};
     struct ms_pg_conn *conn = NULL;
-    char restore[48]; /* the session's own limit (set_timeouts), put back afterwards */
     bool locked = false;
     int rc;
 
@@ -706,8 +703,7 @@ out:
     /* A session that cannot be put back as it was is closed, which drops the lock too. */
     if (locked && exec_params(conn, "SELECT pg_advisory_unlock(hashtext($1))", 1, params) < 0)
         conn->broken = true;
-    snprintf(restore, sizeof(restore), "SET statement_timeout = %d", pool->statement_ms);
-    if (ms_pg_exec(conn, restore) < 0)
+    if (!session_limits_set(conn)) /* the session's own limits back */
         conn->broken = true;
     conn->no_deadline = false;
     ms_pg_release(pool, conn);

@@ -332,7 +332,7 @@ START_TEST(test_pg_sessions_have_an_idle_in_transaction_time_out)
 }
 END_TEST
 
-/* Runs "SELECT $1::int + pg_backend_pid() * 0" with one parameter (so the statement is prepared
+/* Runs "SELECT pg_backend_pid() + $1::int * 0" with one parameter (so the statement is prepared
  * on the session) and returns the backend's PID. */
 static long prepared_backend_pid(struct ms_pg_pool *pool)
 {
@@ -358,11 +358,11 @@ static long prepared_backend_pid(struct ms_pg_pool *pool)
 START_TEST(test_pg_session_limits_and_statements_hold_through_the_pooler)
 {
     struct ms_pg_conn *conn = NULL;
+    char *url = ms_test_pooler_url(&pooler, "mstest");
     struct ms_pg_pool *pool;
-    char url[128];
     long first;
 
-    snprintf(url, sizeof(url), "postgresql://ms@127.0.0.1:%d/mstest", pooler.port);
+    ck_assert_ptr_nonnull(url);
     pool = pool_on(url, "pooled", 1, 1000, 200);
     ck_assert_int_eq(scalar(pool, "SELECT setting::int FROM pg_settings WHERE name = "
                                   "'statement_timeout'"),
@@ -379,6 +379,7 @@ START_TEST(test_pg_session_limits_and_statements_hold_through_the_pooler)
     pool = pool_on(url, "pooled", 1, 1000, 300);
     ck_assert_int_eq(prepared_backend_pid(pool), first); /* the same backend, reset */
     ms_pg_pool_free(pool);
+    free(url);
 }
 END_TEST
 

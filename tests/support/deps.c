@@ -161,13 +161,24 @@ int ms_test_pg_createdb(struct ms_test_pg *pg, const char *name)
     return ms_test_run(cmd) == 0 ? 0 : -1;
 }
 
-char *ms_test_pg_url(struct ms_test_pg *pg, const char *db)
+/* postgresql://ms@127.0.0.1:PORT/db, malloc'd. */
+static char *pg_url(int port, const char *db)
 {
     char *url = NULL;
 
-    if (asprintf(&url, "postgresql://ms@127.0.0.1:%d/%s", pg->port, db) < 0)
+    if (asprintf(&url, "postgresql://ms@127.0.0.1:%d/%s", port, db) < 0)
         return NULL;
     return url;
+}
+
+char *ms_test_pg_url(struct ms_test_pg *pg, const char *db)
+{
+    return pg_url(pg->port, db);
+}
+
+char *ms_test_pooler_url(const struct ms_test_pooler *pooler, const char *db)
+{
+    return pg_url(pooler->port, db);
 }
 
 int ms_test_redis_start(struct ms_test_redis *redis)

@@ -40,8 +40,11 @@ int ms_test_pg_createdb(struct ms_test_pg *pg, const char *name);
 char *ms_test_pg_url(struct ms_test_pg *pg, const char *db);
 
 /* Starts PgBouncer (scripts/pooler.sh: session mode, DISCARD ALL) on a free port in front of
- * pg's cluster; a URL through it is ms_test_pg_url's with the pooler's port. 0 or -1. */
+ * pg's cluster. 0 or -1. */
 int ms_test_pooler_start(struct ms_test_pooler *pooler, const struct ms_test_pg *pg);
+
+/* postgresql://ms@127.0.0.1:PORT/db through the pooler, malloc'd. */
+char *ms_test_pooler_url(const struct ms_test_pooler *pooler, const char *db);
 
 /* Stops PgBouncer, killing it by PID if it does not stop, and removes its directory. */
 void ms_test_pooler_stop(struct ms_test_pooler *pooler);
